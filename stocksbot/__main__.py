@@ -1,0 +1,5 @@
+"""`python -m stocksbot` runs the same program as the `stocksbot` command."""
+
+from stocksbot.cli.main import main
+
+main()

@@ -1,0 +1,126 @@
+"""`stocksbot db ...`: where the database is and which schema revision it holds."""
+
+from __future__ import annotations
+
+import click
+
+from stocksbot.cli.context import AppContext, pass_app
+
+
+@click.group("db")
+def db_group() -> None:
+    """Inspect and migrate the database schema.
+
+    \b
+    Example:
+      stocksbot db path
+      DATABASE_URL=postgresql://bot:secret@localhost/stocks stocksbot db upgrade
+    """
+
+
+@db_group.command("path")
+@pass_app
+def db_path(app: AppContext) -> None:
+    """Print the database in use (password shown as ***), without connecting.
+
+    \b
+    Example:
+      stocksbot db path
+    """
+    from stocksbot.cli.output import print_json
+    from stocksbot.storage.database import resolve_target
+
+    target = resolve_target(app.db_url)
+    path = target.sqlite_path
+    if app.json:
+        print_json({"url": target.masked, "backend": target.url.get_backend_name(),
+                    "path": str(path) if path else None, "default": target.is_default})
+    else:
+        click.echo(str(path) if path else target.masked)
+
+
+@db_group.command("current")
+@pass_app
+def db_current(app: AppContext) -> None:
+    """Print the schema revision the database is at, and whether it is the newest.
+
+    \b
+    Example:
+      stocksbot db current
+    """
+    from stocksbot.cli.output import print_json
+    from stocksbot.storage.migrations import HEAD_REVISION, read_revision
+
+    revision = read_revision(app.storage(check_schema=False).engine)
+    if app.json:
+        print_json({"revision": revision, "head": HEAD_REVISION, "is_head": revision == HEAD_REVISION})
+    elif revision is None:
+        click.echo(f"<empty> (no stocksbot schema; head is {HEAD_REVISION}: run `stocksbot db upgrade`)")
+    else:
+        click.echo(f"{revision} (head)" if revision == HEAD_REVISION else f"{revision} (behind head {HEAD_REVISION})")
+
+
+@db_group.command("history")
+@pass_app
+def db_history(app: AppContext) -> None:
+    """List the schema revisions this stocksbot ships, newest first.
+
+    \b
+    Example:
+      stocksbot db history
+    """
+    from stocksbot.cli.output import print_json, print_table
+    from stocksbot.storage.migrations import history
+
+    revisions = history()
+    if app.json:
+        print_json([{"revision": r.revision, "down_revision": r.down_revision, "message": r.message,
+                     "is_head": r.is_head} for r in revisions])
+        return
+    print_table(
+        ["revision", "down", "message"],
+        ((r.revision + (" (head)" if r.is_head else ""), r.down_revision or "<base>", r.message) for r in revisions),
+    )
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="head")
+@pass_app
+def db_upgrade(app: AppContext, revision: str) -> None:
+    """Migrate the schema up to REVISION (default: the newest, head).
+
+    \b
+    Example:
+      stocksbot db upgrade
+      stocksbot --db postgresql://bot@localhost/stocks db upgrade head
+    """
+    _migrate(app, "upgrade", revision)
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+@pass_app
+def db_downgrade(app: AppContext, revision: str) -> None:
+    """Migrate the schema down to REVISION ("base" removes every stocksbot table).
+
+    \b
+    Example:
+      stocksbot db downgrade base
+    """
+    _migrate(app, "downgrade", revision)
+
+
+def _migrate(app: AppContext, action: str, revision: str) -> None:
+    from stocksbot.cli.output import note, print_json
+    from stocksbot.storage import migrations
+
+    engine = app.storage(check_schema=False).engine
+    before = migrations.read_revision(engine)
+    getattr(migrations, action)(engine, revision)
+    after = migrations.read_revision(engine)
+    if app.json:
+        print_json({"from": before, "to": after})
+    elif before == after:
+        note(f"database already at {after or '<empty>'}")
+    else:
+        note(f"{action}d {before or '<empty>'} -> {after or '<empty>'}")

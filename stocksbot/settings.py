@@ -1,0 +1,99 @@
+"""Typed settings: the known keys, and how a value of each type is parsed and shown.
+
+Pure functions, no storage: the config commands and the service use them to refuse a value
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from stocksbot.errors import StocksbotError
+
+VALUE_TYPES = ("string", "int", "float", "bool", "json")
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+@dataclass(frozen=True)
+class KnownKey:
+    """A setting stocksbot itself reads: its type is fixed and its default applies when unset."""
+
+    value_type: str
+    default: Any
+    description: str
+    choices: tuple[str, ...] = ()
+
+
+KNOWN_KEYS: dict[str, KnownKey] = {
+    "accounting.cost_basis": KnownKey(
+        "string", "fifo", "Lot matching for realized P&L: fifo, lifo or average", ("fifo", "lifo", "average")
+    ),
+    "trading.allow_short": KnownKey("bool", False, "Let a sell larger than the long position open a short"),
+}
+
+
+def check_key(key: str) -> str:
+    if len(key) > 100 or not KEY_PATTERN.match(key):
+        raise StocksbotError(
+            f"invalid config key {key!r}: use lower-case words joined by dots, e.g. trading.allow_short"
+        )
+    return key
+
+
+def parse_value(key: str, text: str, value_type: str) -> Any:
+    """The typed value of `text`, or a StocksbotError saying what the type accepts."""
+    if value_type not in VALUE_TYPES:
+        raise StocksbotError(f"unknown config type {value_type!r}: use one of {', '.join(VALUE_TYPES)}")
+    value = _parse(key, text, value_type)
+    known = KNOWN_KEYS.get(key)
+    if known and known.choices and value not in known.choices:
+        raise StocksbotError(f"{key} must be one of {', '.join(known.choices)}, got {text!r}")
+    return value
+
+
+def _parse(key: str, text: str, value_type: str) -> Any:
+    if value_type == "string":
+        return text
+    if value_type == "int":
+        if not re.fullmatch(r"[+-]?\d+", text.strip()):
+            raise StocksbotError(f"{key} needs a whole number (int), got {text!r}")
+        return int(text)
+    if value_type == "float":
+        try:
+            number = float(text)
+        except ValueError:
+            raise StocksbotError(f"{key} needs a number (float), got {text!r}") from None
+        if not math.isfinite(number):
+            raise StocksbotError(f"{key} needs a finite number (float), got {text!r}")
+        return number
+    if value_type == "bool":
+        lowered = text.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise StocksbotError(f"{key} needs true or false (bool), got {text!r}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StocksbotError(f"{key} needs valid JSON (json), got {text!r}: {exc.msg}") from None
+
+
+def to_text(value: Any, value_type: str) -> str:
+    """How a typed value is stored, and how `config get` prints it for scripts."""
+    if value_type == "bool":
+        return "true" if value else "false"
+    if value_type == "json":
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return str(value)
+
+
+def from_text(text: str, value_type: str) -> Any:
+    """The typed value of a stored text (stored texts were validated when written)."""
+    return _parse("value", text, value_type)

@@ -1,0 +1,1 @@
+"""Storage: database URLs and engines, models, repositories, the unit of work, migrations."""

@@ -1,0 +1,190 @@
+"""Alembic, run from code: find the shipped migrations, check and move the schema revision.
+
+The head revision is kept as a constant so that an ordinary command can check the schema
+with one query, without importing Alembic (a test keeps the constant equal to Alembic's
+head). Alembic itself is imported only to upgrade, downgrade or list history.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from sqlalchemy import Connection, Engine, inspect, text
+
+from stocksbot.errors import SchemaMismatch, StocksbotError
+from stocksbot.storage.database import DatabaseTarget, prepare_sqlite_file
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+HEAD_REVISION = "0001"
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def script_location() -> Path:
+    """The migrations folder: inside the installed package, else the checkout's `alembic/`."""
+    for candidate in (_PACKAGE_DIR / "_alembic", _PACKAGE_DIR.parent / "alembic"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise StocksbotError(f"stocksbot's migrations are missing from {_PACKAGE_DIR}: reinstall stocksbot")
+
+
+def alembic_config(connection: Connection | None = None) -> "Config":
+    """An Alembic Config built in code; the connection is handed over, never the URL text.
+
+    Passing the URL through Alembic's ConfigParser would break on a `%` in a password.
+    """
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(script_location()))
+    config.attributes["connection"] = connection
+    return config
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision stamped in the database, or None for a database with no stocksbot schema."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+@dataclass(frozen=True)
+class Revision:
+    revision: str
+    down_revision: str | None
+    message: str
+    is_head: bool
+
+
+def history() -> list[Revision]:
+    """Every shipped revision, newest first."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    heads = set(script.get_heads())
+    return [
+        Revision(str(s.revision), _as_text(s.down_revision), s.doc or "", s.revision in heads)
+        for s in script.walk_revisions()
+    ]
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return ",".join(value)
+
+
+def known_revisions() -> set[str]:
+    return {r.revision for r in history()}
+
+
+def head_from_scripts() -> str:
+    from alembic.script import ScriptDirectory
+
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    if len(heads) != 1:
+        raise StocksbotError(f"the migrations have {len(heads)} heads; expected exactly one")
+    return heads[0]
+
+
+@contextmanager
+def _migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A write connection; on SQLite foreign keys are off while tables are rebuilt in batch mode."""
+    with engine.connect() as connection:
+        is_sqlite = engine.dialect.name == "sqlite"
+        if is_sqlite:
+            # Must run outside a transaction to take effect, hence the raw DBAPI connection.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            yield connection.execution_options(stocksbot_write=True)
+        finally:
+            if is_sqlite:
+                connection.rollback()
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+
+
+def _run(engine: Engine, action: str, revision: str) -> None:
+    from alembic import command
+
+    with _migration_connection(engine) as connection:
+        config = alembic_config(connection)
+        with connection.begin():
+            if action == "upgrade":
+                command.upgrade(config, revision)
+            else:
+                command.downgrade(config, revision)
+            if engine.dialect.name == "sqlite":
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise StocksbotError(f"migration left {len(broken)} rows with broken references; rolled back")
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    _check_revision_argument(revision)
+    _run(engine, "upgrade", revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    _check_revision_argument(revision)
+    _run(engine, "downgrade", revision)
+
+
+def _check_revision_argument(revision: str) -> None:
+    if revision in ("head", "base") or revision.startswith(("+", "-")) or revision in known_revisions():
+        return
+    raise StocksbotError(f"unknown revision {revision!r}: see `stocksbot db history`")
+
+
+def read_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return current_revision(connection)
+
+
+def ensure_schema(engine: Engine, target: DatabaseTarget) -> None:
+    """Make sure the schema is at head before a command uses it (SPEC section 1).
+
+    The managed default SQLite file is created or upgraded here, after a backup when it holds
+    a schema already. A database the user named is never migrated implicitly.
+    """
+    revision = read_revision(engine)
+    if revision == HEAD_REVISION:
+        return
+    if revision is not None and revision not in known_revisions():
+        raise SchemaMismatch(
+            f"database schema is at {revision}, which this stocksbot (head {HEAD_REVISION}) does not know: "
+            "upgrade stocksbot"
+        )
+    if not target.is_default:
+        shown = revision if revision is not None else "<empty>"
+        raise SchemaMismatch(
+            f"database schema is at {shown}, this stocksbot needs {HEAD_REVISION}: run `stocksbot db upgrade`"
+        )
+    path = target.sqlite_path
+    if revision is not None and path is not None:
+        backup = backup_sqlite(path, path.with_name(f"{path.name}.bak-{revision}"))
+        print(
+            f"stocksbot: upgrading {path} from {revision} to {HEAD_REVISION} (backup: {backup})",
+            file=sys.stderr,
+        )
+    upgrade(engine)
+
+
+def backup_sqlite(source: Path, destination: Path) -> Path:
+    """Copy a SQLite database with its online backup API: consistent even while others write."""
+    prepare_sqlite_file(destination, private_dir=False)
+    src = sqlite3.connect(source)
+    try:
+        dst = sqlite3.connect(destination)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return destination

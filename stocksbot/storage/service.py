@@ -1,0 +1,179 @@
+"""StorageService: the unit of work. It owns sessions and transactions; nothing else commits.
+
+Every public operation runs inside `transaction()` (or `reading()`); when the caller has
+opened a transaction already, the operation joins it, so a bot can group several operations
+into one commit: `with storage.transaction(): ...`.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from stocksbot import settings as config_rules
+from stocksbot.errors import DatabaseUnavailable, StocksbotError
+from stocksbot.storage.database import (
+    ConnectionSettings,
+    DatabaseTarget,
+    build_engine,
+    connect_with_retries,
+    describe_db_error,
+    resolve_target,
+)
+from stocksbot.storage.repositories import Repositories
+
+
+@dataclass(frozen=True)
+class ConfigItem:
+    """A setting as users see it: typed value, its type, and whether it is only the default."""
+
+    key: str
+    value: Any
+    value_type: str
+    description: str | None
+    is_default: bool = False
+
+    @property
+    def text(self) -> str:
+        return config_rules.to_text(self.value, self.value_type)
+
+
+class StorageService:
+    def __init__(self, engine: Engine, target: DatabaseTarget) -> None:
+        self.engine = engine
+        self.target = target
+        self._write_engine = engine.execution_options(stocksbot_write=True)
+        self._repos: Repositories | None = None
+
+    # -- unit of work -------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Repositories]:
+        """A write transaction: commits when the block ends, rolls back on any exception."""
+        if self._repos is not None:
+            yield self._repos
+            return
+        with self._session(self._write_engine) as repos:
+            yield repos
+            repos.session.commit()
+
+    @contextmanager
+    def reading(self) -> Iterator[Repositories]:
+        """A read-only view; joins an open transaction so a bot sees its own writes."""
+        if self._repos is not None:
+            yield self._repos
+            return
+        with self._session(self.engine) as repos:
+            yield repos
+
+    @contextmanager
+    def _session(self, bind: Engine) -> Iterator[Repositories]:
+        session = Session(bind=bind, expire_on_commit=False, autoflush=True)
+        self._repos = Repositories(session)
+        try:
+            yield self._repos
+        except OperationalError as exc:
+            session.rollback()
+            raise DatabaseUnavailable(f"database error on {self.target.masked}: {describe_db_error(exc)}") from None
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            self._repos = None
+            session.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "StorageService":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- settings -----------------------------------------------------------------------
+
+    def config_set(
+        self, key: str, text: str, value_type: str | None = None, description: str | None = None
+    ) -> ConfigItem:
+        """Store a typed setting; a value that does not parse as its type changes nothing."""
+        config_rules.check_key(key)
+        known = config_rules.KNOWN_KEYS.get(key)
+        with self.transaction() as repos:
+            existing = repos.config.get(key)
+            if known is not None:
+                if value_type is not None and value_type != known.value_type:
+                    raise StocksbotError(f"{key} is a {known.value_type} setting; --type {value_type} is not allowed")
+                value_type = known.value_type
+            elif value_type is None:
+                value_type = existing.value_type if existing is not None else "string"
+            value = config_rules.parse_value(key, text, value_type)
+            entry = repos.config.upsert(
+                key, config_rules.to_text(value, value_type), value_type, description
+            )
+            if description is None and entry.description is None and known is not None:
+                entry.description = known.description
+            return ConfigItem(key, value, value_type, entry.description)
+
+    def config_get(self, key: str) -> ConfigItem:
+        config_rules.check_key(key)
+        with self.reading() as repos:
+            entry = repos.config.get(key)
+        if entry is not None:
+            return ConfigItem(key, config_rules.from_text(entry.value, entry.value_type), entry.value_type, entry.description)
+        known = config_rules.KNOWN_KEYS.get(key)
+        if known is None:
+            raise StocksbotError(f"config key {key!r} is not set (see `stocksbot config list`)")
+        return ConfigItem(key, known.default, known.value_type, known.description, is_default=True)
+
+    def config_list(self) -> list[ConfigItem]:
+        """Stored settings plus the known keys that are still at their defaults, by key."""
+        with self.reading() as repos:
+            stored = {
+                e.key: ConfigItem(e.key, config_rules.from_text(e.value, e.value_type), e.value_type, e.description)
+                for e in repos.config.list()
+            }
+        for key, known in config_rules.KNOWN_KEYS.items():
+            stored.setdefault(key, ConfigItem(key, known.default, known.value_type, known.description, True))
+        return [stored[key] for key in sorted(stored)]
+
+    def config_unset(self, key: str) -> None:
+        """Remove a setting; a known key falls back to its default."""
+        config_rules.check_key(key)
+        with self.transaction() as repos:
+            if not repos.config.delete(key):
+                raise StocksbotError(f"config key {key!r} is not set")
+
+    def setting(self, key: str) -> Any:
+        """The typed value of a setting, its default when unset."""
+        return self.config_get(key).value
+
+
+def open_storage(
+    url: str | None = None,
+    *,
+    settings: ConnectionSettings | None = None,
+    check_schema: bool = True,
+) -> StorageService:
+    """Resolve the database, connect (with retries) and check the schema revision.
+
+    `check_schema=False` is for the `db` commands, which inspect or migrate the schema itself.
+    """
+    from stocksbot.storage.migrations import ensure_schema
+
+    target = resolve_target(url)
+    settings = settings or ConnectionSettings.from_env()
+    engine = build_engine(target, settings)
+    try:
+        connect_with_retries(engine, target, settings.connect_retries)
+        if check_schema:
+            ensure_schema(engine, target)
+    except BaseException:
+        engine.dispose()
+        raise
+    return StorageService(engine, target)

@@ -1,0 +1,119 @@
+"""Column types that keep money exact and time in UTC on both SQLite and PostgreSQL.
+
+SQLite has no exact decimal type: its NUMERIC affinity turns `0.1` into a binary float.
+So on SQLite a decimal is stored as its plain-notation text and summed by the `decimal_sum`
+aggregate that every stocksbot connection registers (see `exact_sum`). On PostgreSQL it is an
+unconstrained NUMERIC, which is exact, and `sum()` over it is exact too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import DateTime, Numeric, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from stocksbot.ledger.numbers import add, canonical, format_decimal
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """An exact decimal: NUMERIC on PostgreSQL, plain-notation TEXT on SQLite."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Text())
+        return dialect.type_descriptor(Numeric(asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            value = Decimal(str(value)) if isinstance(value, (int, str)) else _refuse_float(value)
+        if dialect.name == "sqlite":
+            return format_decimal(value)
+        return canonical(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return canonical(Decimal(value) if isinstance(value, Decimal) else Decimal(str(value)))
+
+    @property
+    def python_type(self) -> type:
+        return Decimal
+
+
+def _refuse_float(value: Any) -> Decimal:
+    raise TypeError(f"refusing to store {type(value).__name__} {value!r} as an exact decimal")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored in UTC.
+
+    PostgreSQL keeps it as `timestamptz`; SQLite as fixed-width ISO text in UTC, which sorts
+    in time order. Values read back always carry `timezone.utc`.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; convert it to UTC first")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class exact_sum(GenericFunction[Decimal]):  # noqa: N801 - SQL function names are lower case
+    """`SUM` that stays exact: `sum()` on PostgreSQL, the `decimal_sum` aggregate on SQLite."""
+
+    type = ExactDecimal()
+    name = "exact_sum"
+    inherit_cache = True
+
+
+@compiles(exact_sum)
+def _compile_exact_sum(element: exact_sum, compiler: Any, **kw: Any) -> str:
+    return f"sum({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(exact_sum, "sqlite")
+def _compile_exact_sum_sqlite(element: exact_sum, compiler: Any, **kw: Any) -> str:
+    return f"decimal_sum({compiler.process(element.clauses, **kw)})"
+
+
+class DecimalSum:
+    """The SQLite aggregate behind `exact_sum`: adds the decimal texts with Python's Decimal.
+
+    Returns plain-notation text (or NULL over no rows, like SQL's SUM), which ExactDecimal
+    reads back as a Decimal.
+    """
+
+    def __init__(self) -> None:
+        self.total: Decimal | None = None
+
+    def step(self, value: Any) -> None:
+        if value is None:
+            return
+        number = Decimal(value) if isinstance(value, str) else Decimal(str(value))
+        self.total = number if self.total is None else add(self.total, number)
+
+    def finalize(self) -> str | None:
+        return None if self.total is None else format_decimal(self.total)
