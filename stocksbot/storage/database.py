@@ -77,7 +77,7 @@ def normalize_url(raw: str) -> URL:
         url = make_url(raw.strip())
     except ArgumentError:
         raise StocksbotError(
-            f"cannot parse database URL {mask_url(raw)!r}: use sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB"
+            f"cannot parse database URL {mask_url(raw)!r}: use sqlite:///PATH or postgresql://USER@HOST/DBNAME"
         ) from None
     backend = url.get_backend_name()
     if backend in ("postgresql", "postgres"):
@@ -85,7 +85,7 @@ def normalize_url(raw: str) -> URL:
     if backend == "sqlite":
         return url.set(drivername="sqlite")
     raise StocksbotError(
-        f"unsupported database {backend!r} in {mask_url(raw)}: use sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB"
+        f"unsupported database {backend!r} in {mask_url(raw)}: use sqlite:///PATH or postgresql://USER@HOST/DBNAME"
     )
 
 

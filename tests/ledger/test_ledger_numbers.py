@@ -1,0 +1,180 @@
+"""Exact decimal helpers: parsing user input, canonical form, exact arithmetic, division."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stocksbot.errors import StocksbotError
+from stocksbot.ledger import (
+    DERIVED_PLACES,
+    LedgerError,
+    add,
+    canonical,
+    divide,
+    format_decimal,
+    multiply,
+    parse_decimal,
+    prorate,
+    subtract,
+)
+
+D = Decimal
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10", "10"),
+        ("150.25", "150.25"),
+        (".5", "0.5"),
+        ("5.", "5"),
+        ("1e-3", "0.001"),
+        ("1E2", "100"),
+        ("+7", "7"),
+        (" 42 ", "42"),
+        ("1.5000", "1.5"),
+        ("0.0000000001", "0.0000000001"),
+        ("123456789012345678.5", "123456789012345678.5"),
+        ("999999999999999999.9999999999", "999999999999999999.9999999999"),
+        ("0.000000000000", "0"),
+        ("-0", "0"),
+    ],
+)
+def test_parse_accepts_plain_and_exponent_forms(text: str, expected: str) -> None:
+    value = parse_decimal(text, field="quantity")
+    assert format_decimal(value) == expected
+    assert value == D(expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1e40", "quantity must be a number with at most 18 integer digits and 10 decimal "
+                 "places, got '1e40'"),
+        ("1234567890123456789", "at most 18 integer digits"),
+        ("0.00000000001", "10 decimal places"),
+        ("1e-11", "10 decimal places"),
+        ("1e999999999999", "18 integer digits"),
+        ("nan", "quantity must be a number such as 10, 150.25 or .5, got 'nan'"),
+        ("NaN", "got 'NaN'"),
+        ("Infinity", "got 'Infinity'"),
+        ("-inf", "got '-inf'"),
+        ("abc", "got 'abc'"),
+        ("1_000", "got '1_000'"),
+        ("1,5", "got '1,5'"),
+        ("0x10", "got '0x10'"),
+        ("", "quantity is empty"),
+        ("   ", "quantity is empty"),
+        ("-1", "quantity must be 0 or more, got '-1'"),
+    ],
+)
+def test_parse_refuses_with_one_clear_line(text: str, message: str) -> None:
+    with pytest.raises(StocksbotError) as info:
+        parse_decimal(text, field="quantity")
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+    assert isinstance(info.value, LedgerError)
+
+
+def test_parse_zero_and_negative_switches() -> None:
+    assert parse_decimal("0", field="fees") == 0
+    with pytest.raises(LedgerError, match="quantity must be greater than 0, got '0'"):
+        parse_decimal("0", field="quantity", allow_zero=False)
+    with pytest.raises(LedgerError, match="greater than 0, got '-2'"):
+        parse_decimal("-2", field="quantity", allow_zero=False)
+    assert parse_decimal("-2.5", field="amount", allow_negative=True) == D("-2.5")
+
+
+def test_parse_accepts_decimal_and_int_but_not_float() -> None:
+    assert parse_decimal(D("1.50"), field="price") == D("1.5")
+    assert parse_decimal(3, field="price") == 3
+    with pytest.raises(LedgerError, match="not a float"):
+        parse_decimal(0.1, field="price")  # type: ignore[arg-type]
+    with pytest.raises(LedgerError, match="got 'NaN'"):
+        parse_decimal(D("NaN"), field="price")
+
+
+def test_long_input_is_shortened_in_the_message() -> None:
+    with pytest.raises(LedgerError) as info:
+        parse_decimal("x" * 500, field="price")
+    assert len(str(info.value)) < 120
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (D("100"), "100"),
+        (D("1E+2"), "100"),
+        (D("1.50"), "1.5"),
+        (D("0E-10"), "0"),
+        (D("-0.00"), "0"),
+        (D("1E-10"), "0.0000000001"),
+        (D("123456789012345678.50"), "123456789012345678.5"),
+        (D("-3.000"), "-3"),
+    ],
+)
+def test_canonical_and_format(value: Decimal, text: str) -> None:
+    assert format_decimal(value) == text
+    result = canonical(value)
+    assert result == value
+    assert result.as_tuple().exponent <= 0  # type: ignore[operator]
+
+
+def test_arithmetic_is_exact_beyond_default_precision() -> None:
+    big = D("123456789012345678.5")
+    # 28-digit default context would round this product; the ledger must not.
+    square = multiply(big, big)
+    assert square == D(f"{1234567890123456785**2}E-2")  # the string constructor is exact
+    assert format_decimal(square) == "15241578753238836651425088777625362.25"
+    assert add(D("999999999999999999.9999999999"), D("0.0000000001")) == D("1000000000000000000")
+    assert subtract(D("0.0000000001"), D("123456789012345678")) == D(
+        "-123456789012345677.9999999999"
+    )
+    assert add() == 0
+
+
+def test_divide_rounds_once_half_even_to_derived_places() -> None:
+    assert DERIVED_PLACES == 20
+    assert divide(D(599), D(4)) == D("149.75")
+    assert divide(D(100), D(3)) == D("33.33333333333333333333")
+    assert divide(D(200), D(3)) == D("66.66666666666666666667")
+    assert divide(D(-200), D(3)) == D("-66.66666666666666666667")
+    # exact ties at the 21st place go to the even neighbour
+    assert divide(D("0.000000000000000000025"), D(1)) == D("0.00000000000000000002")
+    assert divide(D("0.000000000000000000035"), D(1)) == D("0.00000000000000000004")
+    assert divide(D(0), D(7)) == 0
+    assert prorate(D(1499), D(4), D(10)) == D("599.6")
+    with pytest.raises(ZeroDivisionError):
+        divide(D(1), D(0))
+
+
+scaled = st.builds(
+    lambda n, k: D(n).scaleb(-k),
+    st.integers(-(10**12), 10**12),
+    st.integers(0, 10),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(scaled, scaled.filter(bool))
+def test_divide_is_within_half_a_unit_of_the_last_place(a: Decimal, b: Decimal) -> None:
+    q = divide(a, b)
+    unit = D(1).scaleb(-DERIVED_PLACES)
+    error = subtract(multiply(q, b), a)
+    assert abs(error) <= multiply(abs(b), unit) / 2
+    # finite quotients that fit stay exact: (a * b) / b == a
+    assert divide(multiply(a, b), b) == a
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 10**18 - 1), st.integers(0, 10**10 - 1))
+def test_ledger_range_round_trips_through_text(integer: int, fraction: int) -> None:
+    text = f"{integer}.{fraction:010d}"
+    value = parse_decimal(text, field="price")
+    assert value == D(text)
+    assert parse_decimal(format_decimal(value), field="price") == value
+    assert "E" not in format_decimal(value)

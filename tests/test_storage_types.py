@@ -1,0 +1,91 @@
+"""Exact decimals and UTC times survive storage on both backends, sums included."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from stocksbot.ledger.numbers import format_decimal
+from stocksbot.storage.models import PriceBar
+from stocksbot.storage.types import exact_sum
+
+EXTREMES = ["0.0000000001", "123456789012345678.5", "999999999999999999.9999999999", "0", "150.25"]
+
+
+def _bar(symbol: str, close: str, day: int = 0) -> PriceBar:
+    value = Decimal(close)
+    when = datetime(2024, 1, 15, 14, 30, tzinfo=timezone.utc) + timedelta(days=day)
+    return PriceBar(symbol=symbol, ts=when, open=value, high=value, low=value, close=value, volume=None)
+
+
+@pytest.mark.parametrize("text", EXTREMES)
+def test_decimal_round_trips_exactly(storage, text: str) -> None:
+    with storage.transaction() as repos:
+        repos.prices.add(_bar("AAPL", text))
+    with storage.reading() as repos:
+        close = repos.session.scalar(select(PriceBar.close))
+    assert isinstance(close, Decimal)
+    assert close == Decimal(text)
+    assert format_decimal(close) == text
+
+
+def test_sql_sum_of_tenths_is_exactly_three_tenths(storage) -> None:
+    with storage.transaction() as repos:
+        for day in range(3):
+            repos.prices.add(_bar("AAPL", "0.1", day))
+    with storage.reading() as repos:
+        total = repos.session.scalar(select(exact_sum(PriceBar.close)))
+    assert total == Decimal("0.3")
+    assert format_decimal(total) == "0.3"
+
+
+def test_sql_sum_keeps_extremes_exact(storage) -> None:
+    with storage.transaction() as repos:
+        repos.prices.add(_bar("A", "123456789012345678.5", 0))
+        repos.prices.add(_bar("A", "0.0000000001", 1))
+        repos.prices.add(_bar("B", "0.0000000001", 0))
+    with storage.reading() as repos:
+        by_symbol = dict(
+            repos.session.execute(
+                select(PriceBar.symbol, exact_sum(PriceBar.close)).group_by(PriceBar.symbol).order_by(PriceBar.symbol)
+            ).all()
+        )
+        empty = repos.session.scalar(select(exact_sum(PriceBar.close)).where(PriceBar.symbol == "none"))
+    assert by_symbol == {"A": Decimal("123456789012345678.5000000001"), "B": Decimal("0.0000000001")}
+    assert empty is None
+
+
+def test_plain_sqlite_sum_would_not_be_exact(tmp_path) -> None:
+    """Why exact_sum exists: SQLite's own SUM goes through binary floats."""
+    conn = sqlite3.connect(tmp_path / "plain.db")
+    conn.execute("CREATE TABLE t (v NUMERIC)")
+    conn.executemany("INSERT INTO t VALUES (?)", [("0.1",)] * 3)
+    assert conn.execute("SELECT SUM(v) FROM t").fetchone()[0] != 0.3
+    conn.close()
+
+
+def test_times_come_back_in_utc(storage) -> None:
+    local = datetime(2024, 1, 15, 9, 30, tzinfo=timezone(timedelta(hours=-5)))
+    with storage.transaction() as repos:
+        bar = _bar("AAPL", "1")
+        bar.ts = local
+        repos.prices.add(bar)
+    with storage.reading() as repos:
+        stored = repos.session.scalar(select(PriceBar.ts))
+    assert stored == local
+    assert stored.tzinfo == timezone.utc
+    assert stored.hour == 14
+
+
+def test_storing_a_float_is_refused(storage) -> None:
+    with pytest.raises(Exception, match="refusing to store float"):
+        with storage.transaction() as repos:
+            bar = _bar("AAPL", "1")
+            bar.close = 0.1  # type: ignore[assignment]
+            repos.prices.add(bar)
+    with storage.reading() as repos:
+        assert repos.session.scalar(select(func.count()).select_from(PriceBar)) == 0
