@@ -217,8 +217,9 @@ def test_sell_while_flat_is_refused_without_allow_short() -> None:
 def test_adding_to_a_short_needs_allow_short() -> None:
     book = Book("AAPL", "fifo")
     book.apply(fill("sell", "3", "1"), allow_short=True)
-    with pytest.raises(LedgerError, match=r"^cannot sell 1 AAPL: long position is 0 \(it is short 3\)$"):
+    with pytest.raises(LedgerError) as info:
         book.apply(fill("sell", "1", "1", minute=1), allow_short=False)
+    assert str(info.value) == "cannot sell 1 AAPL: long position is 0 (it is short 3)"
     assert book.apply(fill("sell", "1", "1", minute=1), allow_short=True).realized_pnl is None
     assert book.quantity == 4
 
@@ -259,7 +260,10 @@ def test_invalid_fills_are_refused() -> None:
         (fill("buy", "1", "-1"), "price must be 0 or more, got -1"),
         (fill("buy", "1", "1", commission="-0.01"), "commission must be 0 or more"),
         (fill("buy", "1", "1", fees="-2"), "fees must be 0 or more"),
-        (Fill("buy", 1.5, D(1), D(0), D(0), T0), "quantity must be a Decimal"),  # type: ignore[arg-type]
+        (
+            Fill("buy", 1.5, D(1), D(0), D(0), T0),  # type: ignore[arg-type]
+            "quantity must be a Decimal",
+        ),
         (fill("buy", "NaN", "1"), "quantity must be a finite number"),
     ]
     for bad_fill, message in bad:
@@ -290,7 +294,8 @@ def test_lots_are_copies_in_time_order() -> None:
 
 
 def test_zero_realized_is_not_none() -> None:
-    _, bookings = replay("AAPL", "fifo", [fill("buy", "1", "10"), fill("sell", "1", "10", minute=1)])
+    fills = [fill("buy", "1", "10"), fill("sell", "1", "10", minute=1)]
+    _, bookings = replay("AAPL", "fifo", fills)
     assert bookings[1].realized_pnl == 0
     assert bookings[1].realized_pnl is not None
 

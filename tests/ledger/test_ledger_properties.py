@@ -84,7 +84,8 @@ def cash(fills: list[Fill]) -> Fraction:
 
 
 def realized(bookings: list[Booking]) -> Fraction:
-    return sum((Fraction(b.realized_pnl) for b in bookings if b.realized_pnl is not None), Fraction(0))
+    values = (Fraction(b.realized_pnl) for b in bookings if b.realized_pnl is not None)
+    return sum(values, Fraction(0))
 
 
 def state(book: Book) -> tuple[object, ...]:

@@ -1,0 +1,252 @@
+"""Exact decimal arithmetic for the ledger.
+
+The contract (SPEC 3, "Numbers and time") is that quantities, prices, costs and P&L never
+pass through a float and never drift. Python's default decimal context has only 28 digits
+of precision, so an 18-integer-digit, 10-place quantity times a price of the same size would
+be silently rounded if we used the ordinary operators. Every ledger calculation therefore
+goes through the helpers here:
+
+* `add`, `subtract` and `multiply` are always exact: they widen the precision to whatever
+  the operands need instead of rounding.
+* `divide` (and `prorate`, built on it) is the only place a result may be rounded: a
+  quotient such as 100 / 3 repeats forever, so it is rounded once, half-even, to
+  `DERIVED_PLACES` decimal places. Finite quotients of ledger-sized inputs (599 / 4,
+  a cost divided by its own quantity) fit in 20 places and stay exact.
+
+`LEDGER_CONTEXT` traps `Inexact`, so any accidental rounding in ledger arithmetic fails
+loudly instead of producing a number that is almost right.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+)
+
+from stocksbot.ledger.errors import LedgerError
+
+__all__ = [
+    "DERIVED_PLACES",
+    "LEDGER_CONTEXT",
+    "MAX_DECIMAL_PLACES",
+    "MAX_INTEGER_DIGITS",
+    "ZERO",
+    "add",
+    "canonical",
+    "divide",
+    "format_decimal",
+    "multiply",
+    "parse_decimal",
+    "prorate",
+    "subtract",
+]
+
+#: Base context for ledger arithmetic: 60 significant digits is enough for the product of two
+#: values with 18 integer digits and 10 decimal places (at most 56 digits). The helpers widen
+#: it further when an operand is bigger, so it never rounds; `Inexact` is trapped so that a
+#: rounding that slipped through anyway raises instead of drifting.
+LEDGER_CONTEXT = Context(
+    prec=60,
+    rounding=ROUND_HALF_EVEN,
+    Emin=-999_999,
+    Emax=999_999,
+    traps=[InvalidOperation, DivisionByZero, Overflow, Inexact],
+)
+
+#: Decimal places kept by `divide`. SPEC asks for at least 12 on repeating decimals; 20 also
+#: keeps every finite quotient of ledger-sized inputs exact (for example 599 / 4 = 149.75).
+DERIVED_PLACES = 20
+
+#: Limits on numbers users may enter (SPEC: up to 18 integer digits and 10 decimal places
+#: must round-trip exactly through storage on every backend).
+MAX_INTEGER_DIGITS = 18
+MAX_DECIMAL_PLACES = 10
+
+ZERO = Decimal(0)
+
+_NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_SHOWN_INPUT_LIMIT = 40
+
+
+def _require_finite(*values: Decimal) -> None:
+    """Refuse NaN/Infinity early: they would poison every sum they touch."""
+    for value in values:
+        if not isinstance(value, Decimal):
+            raise TypeError(f"ledger arithmetic needs Decimal values, got {type(value).__name__}")
+        if not value.is_finite():
+            raise InvalidOperation(f"ledger arithmetic needs finite values, got {value}")
+
+
+def _context_for(digits: int) -> Context:
+    """LEDGER_CONTEXT, widened when a result needs more than its 60 digits to stay exact."""
+    if digits <= LEDGER_CONTEXT.prec:
+        return LEDGER_CONTEXT
+    wider = LEDGER_CONTEXT.copy()
+    wider.prec = digits
+    return wider
+
+
+def canonical(value: Decimal) -> Decimal:
+    """The tidy form of a value: trailing fractional zeros dropped, never a positive exponent.
+
+    `Decimal.normalize` would turn 100 into 1E+2, which prints in scientific notation and
+    loses the "this is an integer" look; here 100 stays 100, 1.50 becomes 1.5, and any zero
+    (0E-10, -0) becomes plain 0. Works on the digit tuple, so it can never round.
+    """
+    _require_finite(value)
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    if not any(digits):
+        return ZERO
+    if exponent > 0:
+        return Decimal((sign, digits + (0,) * exponent, 0))
+    kept = list(digits)
+    while exponent < 0 and kept[-1] == 0:
+        kept.pop()
+        exponent += 1
+    return Decimal((sign, tuple(kept), exponent))
+
+
+def format_decimal(value: Decimal) -> str:
+    """Plain notation for people and JSON: '0.0000000001', never '1E-10'."""
+    return format(canonical(value), "f")
+
+
+def add(*values: Decimal) -> Decimal:
+    """Exact sum of any number of decimals (zero for none)."""
+    _require_finite(*values)
+    total = ZERO
+    for value in values:
+        total = _add_two(total, value)
+    return total
+
+
+def _add_two(a: Decimal, b: Decimal) -> Decimal:
+    top = max(a.adjusted(), b.adjusted())
+    bottom = min(_exponent(a), _exponent(b))
+    context = _context_for(top - bottom + 2)
+    return canonical(context.add(a, b))
+
+
+def subtract(a: Decimal, b: Decimal) -> Decimal:
+    """Exact difference a - b."""
+    _require_finite(a, b)
+    return _add_two(a, b.copy_negate())  # unary minus would round to the thread context
+
+
+def multiply(a: Decimal, b: Decimal) -> Decimal:
+    """Exact product: the coefficient of a product never has more digits than both factors."""
+    _require_finite(a, b)
+    digits = len(a.as_tuple().digits) + len(b.as_tuple().digits)
+    return canonical(_context_for(digits).multiply(a, b))
+
+
+def divide(a: Decimal, b: Decimal) -> Decimal:
+    """a / b rounded once, half-even, to DERIVED_PLACES places; exact when the quotient fits.
+
+    Done with integer arithmetic on the coefficients so there is exactly one rounding (a
+    decimal division at fixed precision followed by a quantize could round twice). This is
+    the only ledger operation that may round; callers that split an amount into parts use
+    the remainder for the last part so the parts still add up exactly.
+    """
+    _require_finite(a, b)
+    if not b:
+        raise ZeroDivisionError("ledger division by zero")
+    a_sign, a_digits, a_exp = a.as_tuple()
+    b_sign, b_digits, b_exp = b.as_tuple()
+    assert isinstance(a_exp, int) and isinstance(b_exp, int)
+    a_int = int("".join(map(str, a_digits)))
+    b_int = int("".join(map(str, b_digits)))
+    # a / b * 10**DERIVED_PLACES = a_int * 10**shift / b_int
+    shift = a_exp - b_exp + DERIVED_PLACES
+    numerator = a_int * 10**shift if shift >= 0 else a_int
+    denominator = b_int if shift >= 0 else b_int * 10**-shift
+    quotient, remainder = divmod(numerator, denominator)
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient % 2 == 1):
+        quotient += 1
+    negative = (a_sign != b_sign) and quotient != 0
+    result = Decimal((1 if negative else 0, tuple(int(c) for c in str(quotient)), -DERIVED_PLACES))
+    return canonical(result)
+
+
+def prorate(amount: Decimal, part: Decimal, whole: Decimal) -> Decimal:
+    """The share of `amount` that belongs to `part` out of `whole`: amount * part / whole.
+
+    The multiplication is exact and the division rounds once (see `divide`).
+    """
+    return divide(multiply(amount, part), whole)
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    return exponent
+
+
+def _shown(text: str) -> str:
+    """The user's input as quoted in an error message, shortened if it is very long."""
+    if len(text) > _SHOWN_INPUT_LIMIT:
+        text = text[: _SHOWN_INPUT_LIMIT - 3] + "..."
+    return f"'{text}'"
+
+
+def parse_decimal(
+    text: str | Decimal | int,
+    *,
+    field: str,
+    allow_zero: bool = True,
+    allow_negative: bool = False,
+) -> Decimal:
+    """Parse a number the user typed, exactly, or refuse it with one clear line.
+
+    Accepts plain decimal text ('10', '150.25', '.5', '-3' when negatives are allowed) and
+    exponent forms ('1e-3') as long as the value fits the ledger's range: at most
+    MAX_INTEGER_DIGITS integer digits and MAX_DECIMAL_PLACES decimal places (trailing zeros
+    do not count). Decimal and int values (from the Python API) are checked the same way.
+    Floats are refused outright, because a float has already lost the exact value the user
+    meant. Returns the canonical form.
+    """
+    if isinstance(text, bool) or isinstance(text, float):
+        raise LedgerError(
+            f"{field} must be given as text or a Decimal, not a {type(text).__name__} "
+            f"(got {text!r})"
+        )
+    if isinstance(text, (Decimal, int)):
+        text = str(text)
+    if not isinstance(text, str):
+        raise LedgerError(f"{field} must be a number such as 10 or 150.25, got {text!r}")
+    stripped = text.strip()
+    if not stripped:
+        raise LedgerError(f"{field} is empty: give a number such as 10 or 150.25")
+    if not _NUMBER_RE.fullmatch(stripped):
+        raise LedgerError(f"{field} must be a number such as 10, 150.25 or .5, got {_shown(text)}")
+    value = Decimal(stripped)  # exact: the constructor never rounds
+    out_of_range = LedgerError(
+        f"{field} must be a number with at most {MAX_INTEGER_DIGITS} integer digits and "
+        f"{MAX_DECIMAL_PLACES} decimal places, got {_shown(text)}"
+    )
+    if value:
+        # Check the range on the digit tuple before canonical(), which would otherwise
+        # expand an input such as '1e999999999' into a billion zeros.
+        if value.adjusted() >= MAX_INTEGER_DIGITS:
+            raise out_of_range
+        _, digits, exponent = value.as_tuple()
+        assert isinstance(exponent, int)
+        trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+        if -(exponent + trailing_zeros) > MAX_DECIMAL_PLACES:
+            raise out_of_range
+    value = canonical(value)
+    if value < 0 and not allow_negative:
+        accepted = "0 or more" if allow_zero else "greater than 0"
+        raise LedgerError(f"{field} must be {accepted}, got {_shown(text)}")
+    if value == 0 and not allow_zero:
+        raise LedgerError(f"{field} must be greater than 0, got {_shown(text)}")
+    return value
