@@ -177,6 +177,8 @@ def _sqlite_engine(target: DatabaseTarget, settings: ConnectionSettings) -> Engi
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
             dbapi_connection.execute("PRAGMA synchronous=NORMAL")
         dbapi_connection.create_aggregate("decimal_sum", 1, DecimalSum)
+        if settings.query_timeout:
+            _install_sqlite_deadline(dbapi_connection, settings.query_timeout)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -187,6 +189,33 @@ def _sqlite_engine(target: DatabaseTarget, settings: ConnectionSettings) -> Engi
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _install_sqlite_deadline(dbapi_connection: sqlite3.Connection, seconds: float) -> None:
+    """Interrupt any statement running longer than `seconds` (SQLite has no statement_timeout).
+
+    The progress handler runs every few thousand virtual-machine steps; returning non-zero
+    makes SQLite abort the statement with "interrupted". The clock starts when the statement
+    is first stepped, which is close enough to when it was sent.
+    """
+    started: dict[str, float] = {}
+
+    def check() -> int:
+        now = time.monotonic()
+        begun = started.setdefault("at", now)
+        return 1 if now - begun > seconds else 0
+
+    def reset(*_args: Any) -> None:
+        started.clear()
+
+    dbapi_connection.set_progress_handler(check, 1000)
+    dbapi_connection.set_trace_callback(reset)
+
+
+def is_deadline_error(exc: BaseException) -> bool:
+    """True for a statement stopped by the query deadline, on either backend."""
+    text = str(getattr(exc, "orig", exc))
+    return text == "interrupted" or "statement timeout" in text
 
 
 def _postgresql_engine(target: DatabaseTarget, settings: ConnectionSettings) -> Engine:

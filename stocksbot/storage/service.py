@@ -23,6 +23,7 @@ from stocksbot.storage.database import (
     build_engine,
     connect_with_retries,
     describe_db_error,
+    is_deadline_error,
     resolve_target,
 )
 from stocksbot.storage.repositories import Repositories
@@ -44,9 +45,10 @@ class ConfigItem:
 
 
 class StorageService:
-    def __init__(self, engine: Engine, target: DatabaseTarget) -> None:
+    def __init__(self, engine: Engine, target: DatabaseTarget, settings: ConnectionSettings | None = None) -> None:
         self.engine = engine
         self.target = target
+        self.settings = settings or ConnectionSettings()
         self._write_engine = engine.execution_options(stocksbot_write=True)
         self._repos: Repositories | None = None
 
@@ -79,6 +81,8 @@ class StorageService:
             yield self._repos
         except OperationalError as exc:
             session.rollback()
+            if self.settings.query_timeout and is_deadline_error(exc):
+                raise StocksbotError(f"query exceeded the {self.settings.query_timeout} s deadline") from None
             raise DatabaseUnavailable(f"database error on {self.target.masked}: {describe_db_error(exc)}") from None
         except BaseException:
             session.rollback()
@@ -176,4 +180,4 @@ def open_storage(
     except BaseException:
         engine.dispose()
         raise
-    return StorageService(engine, target)
+    return StorageService(engine, target, settings)
