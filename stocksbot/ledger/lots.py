@@ -243,6 +243,31 @@ class Book:
         self._max_quantity = ZERO
         self._last_executed_at: datetime | None = None
 
+    @classmethod
+    def restore(
+        cls,
+        symbol: str,
+        method: str,
+        lots: Iterable[Lot],
+        *,
+        realized_pnl: Decimal,
+        opened_at: datetime | None,
+        last_executed_at: datetime | None,
+    ) -> "Book":
+        """A book resumed from stored state, so one new fill can be booked without a replay.
+
+        `lots` are the open lots oldest first (one pooled lot for `average`); `last_executed_at`
+        is the time of the symbol's latest booked trade, which keeps the time-order check.
+        """
+        book = cls(symbol, method)
+        book._lots = [replace(lot) for lot in lots]
+        if book._lots:
+            book._realized = realized_pnl
+            book._opened_at = opened_at
+            book._max_quantity = book.quantity
+        book._last_executed_at = last_executed_at
+        return book
+
     # -- state ---------------------------------------------------------------------------
 
     @property

@@ -27,6 +27,8 @@ from stocksbot.storage.database import (
     resolve_target,
 )
 from stocksbot.storage.repositories import Repositories
+from stocksbot.storage.strategies import StrategyOperations
+from stocksbot.storage.trading import TradingOperations
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,9 @@ class ConfigItem:
         return config_rules.to_text(self.value, self.value_type)
 
 
-class StorageService:
+class StorageService(TradingOperations, StrategyOperations):
+    """The unit of work over one database, and every operation stocksbot performs on it."""
+
     def __init__(self, engine: Engine, target: DatabaseTarget, settings: ConnectionSettings | None = None) -> None:
         self.engine = engine
         self.target = target
@@ -117,9 +121,12 @@ class StorageService:
             elif value_type is None:
                 value_type = existing.value_type if existing is not None else "string"
             value = config_rules.parse_value(key, text, value_type)
+            previous = self.setting(key) if key == "accounting.cost_basis" else None
             entry = repos.config.upsert(
                 key, config_rules.to_text(value, value_type), value_type, description
             )
+            if key == "accounting.cost_basis" and value != previous:
+                self.rebuild_positions()  # the new method applies to the whole history, atomically
             if description is None and entry.description is None and known is not None:
                 entry.description = known.description
             return ConfigItem(key, value, value_type, entry.description)
@@ -150,8 +157,11 @@ class StorageService:
         """Remove a setting; a known key falls back to its default."""
         config_rules.check_key(key)
         with self.transaction() as repos:
+            previous = self.setting(key) if key == "accounting.cost_basis" else None
             if not repos.config.delete(key):
                 raise StocksbotError(f"config key {key!r} is not set")
+            if key == "accounting.cost_basis" and self.setting(key) != previous:
+                self.rebuild_positions()
 
     def setting(self, key: str) -> Any:
         """The typed value of a setting, its default when unset."""

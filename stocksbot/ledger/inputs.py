@@ -1,0 +1,49 @@
+"""Parsing what users type for symbols and times (SPEC 3, "Numbers and time").
+
+Pure functions; errors are LedgerError (a StocksbotError), so the command line turns them
+into one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timezone
+
+from stocksbot.ledger.errors import LedgerError
+
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.\-/:_]{0,31}$")
+
+
+def parse_symbol(text: str) -> str:
+    """Upper-cased symbol, or a refusal naming the accepted form."""
+    symbol = text.strip().upper() if isinstance(text, str) else ""
+    if not SYMBOL_PATTERN.match(symbol):
+        raise LedgerError(
+            f"invalid symbol {text!r}: use 1-32 letters, digits or . - / : _ starting with a letter or digit "
+            "(e.g. AAPL, BRK.B, BTC-USD, EUR/USD)"
+        )
+    return symbol
+
+
+def parse_time(text: str | datetime, *, field: str = "time") -> datetime:
+    """A timezone-aware UTC datetime from an ISO date or datetime; naive means local time.
+
+    A bare date (`2024-01-15`) is local midnight of that day.
+    """
+    if isinstance(text, datetime):
+        moment = text
+    else:
+        stripped = text.strip() if isinstance(text, str) else ""
+        try:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", stripped):
+                moment = datetime.combine(date.fromisoformat(stripped), time())
+            else:
+                moment = datetime.fromisoformat(stripped.replace(" ", "T", 1) if "T" not in stripped else stripped)
+        except ValueError:
+            raise LedgerError(
+                f"invalid {field} {text!r}: use an ISO date or datetime, e.g. 2024-01-15, "
+                "2024-01-15T14:30 or 2024-01-15T14:30:00+00:00"
+            ) from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # naive: the user's local time
+    return moment.astimezone(timezone.utc)

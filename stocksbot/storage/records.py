@@ -1,0 +1,109 @@
+"""Plain, detached views of stored rows, as the service returns them to the CLI and to bots.
+
+They carry names instead of foreign keys (`strategy` is the strategy's name) and hold only
+Decimals, datetimes and plain values; `to_json()` gives the SPEC section 4 JSON keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+
+class Record:
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class TradeRecord(Record):
+    id: int
+    side: str
+    symbol: str
+    quantity: Decimal
+    price: Decimal
+    commission: Decimal
+    fees: Decimal
+    executed_at: datetime
+    realized_pnl: Decimal | None
+    order_id: int | None
+    strategy: str | None
+    external_id: str | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class PositionRecord(Record):
+    id: int
+    symbol: str
+    side: str
+    quantity: Decimal
+    avg_entry_price: Decimal | None
+    realized_pnl: Decimal
+    market_price: Decimal | None
+    market_value: Decimal | None
+    unrealized_pnl: Decimal | None
+    status: str
+    opened_at: datetime
+    closed_at: datetime | None
+    strategy: str | None
+    open_cost: Decimal
+
+
+@dataclass(frozen=True)
+class LotRecord(Record):
+    trade_id: int | None
+    quantity: Decimal
+    cost: Decimal
+    unit_cost: Decimal
+    opened_at: datetime
+
+
+@dataclass(frozen=True)
+class PositionDetail(Record):
+    position: PositionRecord
+    lots: list[LotRecord] = field(default_factory=list)
+    trades: list[TradeRecord] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.position.to_json()
+        data["lots"] = [lot.to_json() for lot in self.lots]
+        data["trades"] = [trade.to_json() for trade in self.trades]
+        return data
+
+
+@dataclass(frozen=True)
+class OrderRecord(Record):
+    id: int
+    side: str
+    symbol: str
+    type: str
+    quantity: Decimal
+    limit_price: Decimal | None
+    stop_price: Decimal | None
+    tif: str
+    status: str
+    filled_quantity: Decimal
+    avg_fill_price: Decimal | None
+    strategy: str | None
+    external_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StrategyRecord(Record):
+    name: str
+    description: str | None
+    params: dict[str, Any]
+    enabled: bool
+    trades: int
+    closing_trades: int
+    win_rate: Decimal | None
+    realized_pnl: Decimal
+    costs: Decimal
+    open_positions: int
+    created_at: datetime
+    updated_at: datetime

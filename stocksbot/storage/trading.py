@@ -1,0 +1,389 @@
+"""The ledger operations of StorageService: trades, positions and orders.
+
+Every method parses and checks its input first (so bad input writes nothing), then works in
+one transaction: the trade, its position and lots, and its order change together or not at
+all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from stocksbot.errors import StocksbotError
+from stocksbot.ledger import divide, format_decimal, parse_decimal
+from stocksbot.ledger.inputs import parse_symbol, parse_time
+from stocksbot.ledger.numbers import multiply, subtract
+from stocksbot.ledger.orders import (
+    ORDER_STATUSES,
+    apply_fill,
+    check_transition,
+    validate_order_prices,
+    validate_order_type,
+    validate_time_in_force,
+)
+from stocksbot.storage.booking import SymbolBooker, lock_all_positions, lock_symbol
+from stocksbot.storage.models import Order, Position, Strategy, Trade
+from stocksbot.storage.records import LotRecord, OrderRecord, PositionDetail, PositionRecord, TradeRecord
+from stocksbot.storage.repositories import Repositories
+
+Number = str | Decimal | int
+
+
+def _side(side: str) -> str:
+    lowered = side.lower() if isinstance(side, str) else ""
+    if lowered not in ("buy", "sell"):
+        raise StocksbotError(f"side must be buy or sell, got {side!r}")
+    return lowered
+
+
+def _text(value: str | None, field: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not value.strip() or len(value) > limit:
+        raise StocksbotError(f"{field} must be 1 to {limit} characters, got {value!r}")
+    return value
+
+
+def trade_record(trade: Trade, names: dict[int, str]) -> TradeRecord:
+    return TradeRecord(
+        id=trade.id, side=trade.side, symbol=trade.symbol, quantity=trade.quantity, price=trade.price,
+        commission=trade.commission, fees=trade.fees, executed_at=trade.executed_at,
+        realized_pnl=trade.realized_pnl, order_id=trade.order_id,
+        strategy=names.get(trade.strategy_id) if trade.strategy_id else None,
+        external_id=trade.external_id, note=trade.note,
+    )
+
+
+def order_record(order: Order, names: dict[int, str]) -> OrderRecord:
+    return OrderRecord(
+        id=order.id, side=order.side, symbol=order.symbol, type=order.order_type, quantity=order.quantity,
+        limit_price=order.limit_price, stop_price=order.stop_price, tif=order.tif, status=order.status,
+        filled_quantity=order.filled_quantity, avg_fill_price=order.avg_fill_price,
+        strategy=names.get(order.strategy_id) if order.strategy_id else None,
+        external_id=order.external_id, created_at=order.created_at, updated_at=order.updated_at,
+    )
+
+
+def position_record(position: Position, names: dict[int, str], price: Decimal | None) -> PositionRecord:
+    """A position valued at `price` (None: no price known, so no market value or unrealized P&L)."""
+    market_value = unrealized = None
+    if price is not None and position.status == "open":
+        worth = multiply(price, position.quantity)
+        if position.side == "long":
+            market_value, unrealized = worth, subtract(worth, position.open_cost)
+        else:  # a short is a liability worth -price x quantity; it gains when the price falls
+            market_value, unrealized = worth.copy_negate(), subtract(position.open_cost, worth)
+    return PositionRecord(
+        id=position.id, symbol=position.symbol, side=position.side, quantity=position.quantity,
+        avg_entry_price=position.avg_entry_price, realized_pnl=position.realized_pnl,
+        market_price=price if position.status == "open" else None, market_value=market_value,
+        unrealized_pnl=unrealized, status=position.status, opened_at=position.opened_at,
+        closed_at=position.closed_at, strategy=names.get(position.strategy_id) if position.strategy_id else None,
+        open_cost=position.open_cost,
+    )
+
+
+class TradingOperations:
+    """Mixed into StorageService; relies on its `transaction()`, `reading()` and `setting()`."""
+
+    transaction: Any
+    reading: Any
+    setting: Any
+
+    # -- trades ---------------------------------------------------------------------------
+
+    def record_trade(
+        self,
+        *,
+        side: str,
+        symbol: str,
+        quantity: Number,
+        price: Number,
+        commission: Number = "0",
+        fees: Number = "0",
+        executed_at: str | datetime | None = None,
+        strategy: str | None = None,
+        order_id: int | None = None,
+        external_id: str | None = None,
+        note: str | None = None,
+        allow_short: bool | None = None,
+    ) -> TradeRecord:
+        """Record a fill and book it into its position (and its order, if any), in one transaction.
+
+        `allow_short=None` follows the `trading.allow_short` setting.
+        """
+        trade = Trade(
+            side=_side(side),
+            symbol=parse_symbol(symbol),
+            quantity=parse_decimal(quantity, field="quantity", allow_zero=False),
+            price=parse_decimal(price, field="price"),
+            commission=parse_decimal(commission, field="commission"),
+            fees=parse_decimal(fees, field="fees"),
+            executed_at=parse_time(executed_at, field="--at") if executed_at is not None else datetime.now(timezone.utc),
+            external_id=_text(external_id, "external id", 100),
+            note=note,
+        )
+        with self.transaction() as repos:
+            if allow_short is None:
+                allow_short = bool(self.setting("trading.allow_short"))
+            if strategy is not None:
+                trade.strategy_id = self._strategy(repos, strategy).id
+            if order_id is not None:
+                self._fill_order(repos, order_id, trade)
+            return self._book(repos, trade, allow_short=allow_short)
+
+    def _book(self, repos: Repositories, trade: Trade, *, allow_short: bool) -> TradeRecord:
+        if trade.external_id is not None and repos.trades.by_external_id(trade.external_id) is not None:
+            raise StocksbotError(f"a trade with external id {trade.external_id!r} already exists")
+        lock_symbol(repos, trade.symbol)
+        try:
+            repos.trades.add(trade)
+        except IntegrityError:
+            raise StocksbotError(f"a trade with external id {trade.external_id!r} already exists") from None
+        method = str(self.setting("accounting.cost_basis"))
+        SymbolBooker(repos, trade.symbol, method).book_new_trade(trade, allow_short=allow_short)
+        return trade_record(trade, repos.strategies.names())
+
+    def list_trades(
+        self,
+        *,
+        symbol: str | None = None,
+        strategy: str | None = None,
+        since: str | datetime | None = None,
+        until: str | datetime | None = None,
+        limit: int | None = None,
+    ) -> list[TradeRecord]:
+        if limit is not None and limit < 1:
+            raise StocksbotError(f"--limit must be 1 or more, got {limit}")
+        symbol = parse_symbol(symbol) if symbol is not None else None
+        since_at = parse_time(since, field="--since") if since is not None else None
+        until_at = parse_time(until, field="--until") if until is not None else None
+        with self.reading() as repos:
+            strategy_id = self._strategy(repos, strategy).id if strategy is not None else None
+            names = repos.strategies.names()
+            trades = repos.trades.list(symbol=symbol, strategy_id=strategy_id, since=since_at, until=until_at, limit=limit)
+            return [trade_record(t, names) for t in trades]
+
+    # -- positions ------------------------------------------------------------------------
+
+    def add_position(
+        self,
+        symbol: str,
+        quantity: Number,
+        price: Number,
+        *,
+        short: bool = False,
+        commission: Number = "0",
+        fees: Number = "0",
+        executed_at: str | datetime | None = None,
+        strategy: str | None = None,
+    ) -> TradeRecord:
+        """Record the opening trade of a manual position: a buy, or with `short` a sell.
+
+        Adding the opposite side of an open position is refused (close it first), so this
+        never closes anything by surprise.
+        """
+        symbol = parse_symbol(symbol)
+        with self.transaction() as repos:
+            lock_symbol(repos, symbol)
+            current = repos.positions.open_for(symbol)
+            wanted = "short" if short else "long"
+            if current is not None and current.side != wanted:
+                raise StocksbotError(
+                    f"cannot add a {wanted} position in {symbol}: it is {current.side} "
+                    f"{format_decimal(current.quantity)} (close it first)"
+                )
+            return self.record_trade(
+                side="sell" if short else "buy", symbol=symbol, quantity=quantity, price=price,
+                commission=commission, fees=fees, executed_at=executed_at, strategy=strategy, allow_short=True,
+            )
+
+    def close_position(
+        self,
+        symbol: str,
+        price: Number,
+        *,
+        quantity: Number | None = None,
+        commission: Number = "0",
+        fees: Number = "0",
+        executed_at: str | datetime | None = None,
+    ) -> TradeRecord:
+        """Record the trade that closes the open position (all of it, or `quantity`)."""
+        symbol = parse_symbol(symbol)
+        amount = parse_decimal(quantity, field="quantity", allow_zero=False) if quantity is not None else None
+        with self.transaction() as repos:
+            lock_symbol(repos, symbol)
+            current = repos.positions.open_for(symbol)
+            if current is None:
+                raise StocksbotError(f"no open position in {symbol}")
+            if amount is not None and amount > current.quantity:
+                raise StocksbotError(
+                    f"cannot close {format_decimal(amount)} {symbol}: the {current.side} position is "
+                    f"{format_decimal(current.quantity)}"
+                )
+            strategy = repos.strategies.names().get(current.strategy_id) if current.strategy_id else None
+            return self.record_trade(
+                side="sell" if current.side == "long" else "buy", symbol=symbol,
+                quantity=amount if amount is not None else current.quantity, price=price,
+                commission=commission, fees=fees, executed_at=executed_at, strategy=strategy, allow_short=False,
+            )
+
+    def list_positions(self, *, status: str | None = "open", strategy: str | None = None) -> list[PositionRecord]:
+        """Positions (open by default; "closed", or None for all), valued at the latest prices."""
+        with self.reading() as repos:
+            strategy_id = self._strategy(repos, strategy).id if strategy is not None else None
+            positions = repos.positions.list(status=status, strategy_id=strategy_id)
+            prices = repos.prices.latest_close(
+                sorted({p.symbol for p in positions if p.status == "open"}), datetime.now(timezone.utc)
+            )
+            names = repos.strategies.names()
+            return [position_record(p, names, prices.get(p.symbol)) for p in positions]  # type: ignore[arg-type]
+
+    def show_position(self, symbol: str) -> PositionDetail:
+        """The open position of SYMBOL (else its last closed one) with its lots and trades."""
+        symbol = parse_symbol(symbol)
+        with self.reading() as repos:
+            position = repos.positions.latest_for(symbol)
+            if position is None:
+                raise StocksbotError(f"no position in {symbol}")
+            names = repos.strategies.names()
+            price = repos.prices.latest_close([symbol], datetime.now(timezone.utc)).get(symbol)
+            lots = [
+                LotRecord(trade_id=lot.trade_id, quantity=lot.quantity, cost=lot.amount,
+                          unit_cost=_unit(lot.amount, lot.quantity), opened_at=lot.opened_at)
+                for lot in repos.lots.for_position(position.id)
+            ]
+            trades = repos.trades.list(symbol=symbol, since=position.opened_at, until=position.closed_at)
+            return PositionDetail(
+                position=position_record(position, names, price),  # type: ignore[arg-type]
+                lots=lots,
+                trades=[trade_record(t, names) for t in trades],
+            )
+
+    def rebuild_positions(self) -> int:
+        """Recompute every position and lot from the trades; returns the number of symbols."""
+        with self.transaction() as repos:
+            lock_all_positions(repos)
+            return self._rebuild_all(repos)
+
+    def _rebuild_all(self, repos: Repositories) -> int:
+        method = str(self.setting("accounting.cost_basis"))
+        symbols = repos.trades.symbols()
+        for symbol in symbols:
+            SymbolBooker(repos, symbol, method).rebuild()
+        return len(symbols)
+
+    # -- orders ---------------------------------------------------------------------------
+
+    def add_order(
+        self,
+        *,
+        side: str,
+        symbol: str,
+        quantity: Number,
+        order_type: str = "market",
+        limit_price: Number | None = None,
+        stop_price: Number | None = None,
+        tif: str = "day",
+        strategy: str | None = None,
+        external_id: str | None = None,
+    ) -> OrderRecord:
+        limit = parse_decimal(limit_price, field="limit price", allow_zero=False) if limit_price is not None else None
+        stop = parse_decimal(stop_price, field="stop price", allow_zero=False) if stop_price is not None else None
+        validate_order_type(order_type)
+        validate_time_in_force(tif)
+        validate_order_prices(order_type, limit, stop)
+        order = Order(
+            side=_side(side), symbol=parse_symbol(symbol),
+            quantity=parse_decimal(quantity, field="quantity", allow_zero=False),
+            order_type=order_type, limit_price=limit, stop_price=stop, tif=tif, status="pending",
+            filled_quantity=Decimal(0), external_id=_text(external_id, "external id", 100),
+        )
+        with self.transaction() as repos:
+            if strategy is not None:
+                order.strategy_id = self._strategy(repos, strategy).id
+            if order.external_id is not None and repos.orders.by_external_id(order.external_id) is not None:
+                raise StocksbotError(f"an order with external id {order.external_id!r} already exists")
+            repos.orders.add(order)
+            return order_record(order, repos.strategies.names())
+
+    def list_orders(self, *, status: str | None = None, symbol: str | None = None) -> list[OrderRecord]:
+        if status is not None and status not in ORDER_STATUSES:
+            raise StocksbotError(f"unknown order status {status!r}: use one of {', '.join(ORDER_STATUSES)}")
+        with self.reading() as repos:
+            names = repos.strategies.names()
+            orders = repos.orders.list(status=status, symbol=parse_symbol(symbol) if symbol else None)
+            return [order_record(o, names) for o in orders]
+
+    def get_order(self, order_id: int) -> OrderRecord:
+        with self.reading() as repos:
+            return order_record(self._order(repos, order_id), repos.strategies.names())
+
+    def change_order_status(self, order_id: int, status: str) -> OrderRecord:
+        """Move an order along the state machine (submit, cancel, reject, expire)."""
+        with self.transaction() as repos:
+            order = self._order(repos, order_id, for_update=True)
+            check_transition(order.status, status)
+            order.status = status
+            repos.session.flush()
+            return order_record(order, repos.strategies.names())
+
+    def fill_order(
+        self,
+        order_id: int,
+        quantity: Number,
+        price: Number,
+        *,
+        commission: Number = "0",
+        fees: Number = "0",
+        executed_at: str | datetime | None = None,
+    ) -> TradeRecord:
+        """Record a fill of an order: a trade linked to it, and the order's progress."""
+        with self.reading() as repos:
+            order = self._order(repos, order_id)
+            side, symbol = order.side, order.symbol
+            strategy = repos.strategies.names().get(order.strategy_id) if order.strategy_id else None
+        return self.record_trade(
+            side=side, symbol=symbol, quantity=quantity, price=price, commission=commission, fees=fees,
+            executed_at=executed_at, strategy=strategy, order_id=order_id,
+        )
+
+    def _fill_order(self, repos: Repositories, order_id: int, trade: Trade) -> None:
+        order = self._order(repos, order_id, for_update=True)
+        if (order.side, order.symbol) != (trade.side, trade.symbol):
+            raise StocksbotError(
+                f"trade {trade.side} {trade.symbol} does not match order {order.id} ({order.side} {order.symbol})"
+            )
+        result = apply_fill(
+            order.quantity, order.filled_quantity, order.avg_fill_price, order.status, trade.quantity, trade.price
+        )
+        order.filled_quantity = result.filled_quantity
+        order.avg_fill_price = result.avg_fill_price
+        order.status = result.status
+        trade.order_id = order.id
+        if trade.strategy_id is None:
+            trade.strategy_id = order.strategy_id
+
+    # -- lookups --------------------------------------------------------------------------
+
+    @staticmethod
+    def _order(repos: Repositories, order_id: int, *, for_update: bool = False) -> Order:
+        order = repos.orders.get(order_id, for_update=for_update) if order_id > 0 else None
+        if order is None:
+            raise StocksbotError(f"no order with id {order_id}")
+        return order
+
+    @staticmethod
+    def _strategy(repos: Repositories, name: str) -> Strategy:
+        strategy = repos.strategies.get_by_name(name)
+        if strategy is None:
+            raise StocksbotError(f"unknown strategy {name!r} (see `stocksbot strategy list`)")
+        return strategy
+
+
+def _unit(amount: Decimal, quantity: Decimal) -> Decimal:
+    return divide(amount, quantity)
