@@ -49,7 +49,7 @@ class StrategyRepository(Repository):
         return self.session.scalar(select(Strategy).where(Strategy.name == name))
 
     def names(self) -> dict[int, str]:
-        return dict(self.session.execute(select(Strategy.id, Strategy.name)).tuples().all())
+        return {row[0]: row[1] for row in self.session.execute(select(Strategy.id, Strategy.name))}
 
     def delete(self, strategy: Strategy) -> None:
         self.session.delete(strategy)
@@ -92,7 +92,7 @@ class StrategyRepository(Repository):
             .where(Position.status == "open", Position.strategy_id.is_not(None))
             .group_by(Position.strategy_id)
         )
-        return dict(self.session.execute(query).tuples().all())
+        return {row[0]: row[1] for row in self.session.execute(query)}
 
     def list(self) -> Sequence[Strategy]:
         return self.session.scalars(select(Strategy).order_by(Strategy.name)).all()
