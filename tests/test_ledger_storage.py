@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
 
 from stocksbot.errors import StocksbotError
-from stocksbot.storage.models import Lot, Position, Trade
+from stocksbot.storage.checks import ledger_snapshot
 
 D = Decimal
 
@@ -27,18 +26,7 @@ D = Decimal
 def snapshot(storage: Any) -> dict[str, Any]:
     """Everything the booking derives: positions (without ids), lots, per-trade realized P&L."""
     with storage.reading() as repos:
-        s = repos.session
-        positions = sorted(
-            (p.symbol, p.side, p.quantity, p.open_cost, p.avg_entry_price, p.realized_pnl, p.status,
-             p.opened_at, p.closed_at, p.strategy_id)
-            for p in s.scalars(select(Position))
-        )
-        lots = sorted(
-            (p.symbol, lot.seq, lot.trade_id, lot.quantity, lot.amount, lot.opened_at)
-            for lot, p in s.execute(select(Lot, Position).join(Position, Lot.position_id == Position.id))
-        )
-        realized = sorted((t.id, t.realized_pnl) for t in s.scalars(select(Trade)))
-    return {"positions": positions, "lots": lots, "realized": realized}
+        return ledger_snapshot(repos)
 
 
 def test_worked_example_fifo(storage) -> None:
@@ -249,3 +237,38 @@ def test_concurrent_writers_lose_nothing(storage, migrated_url: str) -> None:
     before = snapshot(storage)
     storage.rebuild_positions()
     assert snapshot(storage) == before
+
+
+def test_check_is_clean_then_names_each_discrepancy(storage) -> None:
+    from sqlalchemy import update
+
+    from stocksbot.storage.models import Order, Position, Trade
+
+    storage.record_trade(side="buy", symbol="A", quantity="3", price="10", executed_at="2024-01-01")
+    storage.record_trade(side="sell", symbol="A", quantity="1", price="12", executed_at="2024-01-02")
+    order = storage.add_order(side="buy", symbol="B", quantity="5")
+    storage.change_order_status(order.id, "submitted")
+    storage.fill_order(order.id, "2", "7")
+    assert storage.check() == []
+    with storage.transaction() as repos:  # corrupt the projection behind the ledger's back
+        repos.session.execute(update(Position).where(Position.symbol == "A").values(quantity=D("5")))
+        repos.session.execute(update(Trade).where(Trade.side == "sell").values(realized_pnl=D("1")))
+        repos.session.execute(update(Order).values(filled_quantity=D("3")))
+    findings = storage.check()
+    assert f"order {order.id}: filled quantity 3 but its fills add up to 2" in findings
+    assert any(f.startswith("stored position not produced by a rebuild: A, open") for f in findings)
+    assert any(f.startswith("stored trade realized P&L not produced by a rebuild:") and f.endswith(", 1") for f in findings)
+    assert storage.check() == findings  # checking changed nothing
+
+
+def test_sql_sums_of_tenths_are_exact_in_strategy_metrics(storage) -> None:
+    storage.add_strategy("tenths")
+    for day in range(1, 4):
+        storage.record_trade(side="buy", symbol="T", quantity="1", price="1", strategy="tenths",
+                             executed_at=f"2024-01-0{day}T10:00Z")
+        storage.record_trade(side="sell", symbol="T", quantity="1", price="1.2", strategy="tenths",
+                             commission="0.1", executed_at=f"2024-01-0{day}T11:00Z")
+    record = storage.get_strategy("tenths")
+    assert (record.realized_pnl, record.costs, record.closing_trades) == (D("0.3"), D("0.3"), 3)
+    storage.config_set("accounting.cost_basis", "lifo")
+    assert storage.get_strategy("tenths").costs == D("0.3")

@@ -270,6 +270,23 @@ class TradingOperations:
             lock_all_positions(repos)
             return self._rebuild_all(repos)
 
+    def check(self) -> list[str]:
+        """Integrity and ledger consistency findings; an empty list means all is well.
+
+        Runs a rebuild inside a transaction that is always rolled back, so nothing changes.
+        """
+        from stocksbot.storage import checks
+
+        with self.transaction() as repos:
+            findings = checks.integrity_findings(repos) + checks.order_findings(repos)
+            lock_all_positions(repos)
+            savepoint = repos.session.begin_nested()
+            before = checks.ledger_snapshot(repos)
+            self._rebuild_all(repos)
+            findings += checks.ledger_findings(before, checks.ledger_snapshot(repos))
+            savepoint.rollback()
+            return findings
+
     def _rebuild_all(self, repos: Repositories) -> int:
         method = str(self.setting("accounting.cost_basis"))
         symbols = repos.trades.symbols()

@@ -1,0 +1,85 @@
+"""`db check`: database integrity and ledger consistency, reported as a list of findings.
+
+The ledger half re-books every trade inside a transaction that is always rolled back and
+compares what it derives with what is stored; so it checks the stored positions against the
+very code that maintains them, and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, text
+
+from stocksbot.ledger import format_decimal
+from stocksbot.storage.models import Lot, Order, Position, Trade
+from stocksbot.storage.repositories import Repositories
+from stocksbot.storage.types import exact_sum
+
+
+def ledger_snapshot(repos: Repositories) -> dict[str, list[tuple[Any, ...]]]:
+    """What booking derives from the trades: positions (without ids), lots, realized P&L per trade."""
+    session = repos.session
+    positions = sorted(
+        ((p.symbol, p.status, p.opened_at, p.side, p.quantity, p.open_cost, p.avg_entry_price, p.realized_pnl,
+         p.closed_at, p.strategy_id)
+         for p in session.scalars(select(Position))),
+        key=repr,
+    )
+    lots = sorted(
+        ((symbol, lot.seq, lot.trade_id, lot.quantity, lot.amount, lot.opened_at)
+         for lot, symbol in session.execute(select(Lot, Position.symbol).join(Position, Lot.position_id == Position.id))),
+        key=repr,
+    )
+    realized = sorted((tuple(row) for row in session.execute(select(Trade.id, Trade.realized_pnl))), key=repr)
+    return {"positions": positions, "lots": lots, "realized": realized}
+
+
+def integrity_findings(repos: Repositories) -> list[str]:
+    session = repos.session
+    if session.get_bind().dialect.name == "sqlite":
+        findings = [f"sqlite integrity: {row[0]}" for row in session.execute(text("PRAGMA integrity_check"))
+                    if row[0] != "ok"]
+        findings += [f"broken reference: {row[0]} row {row[1]} -> {row[2]}"
+                     for row in session.execute(text("PRAGMA foreign_key_check"))]
+        return findings
+    unvalidated = session.execute(
+        text("SELECT conrelid::regclass::text, conname FROM pg_constraint "
+             "WHERE NOT convalidated AND connamespace = 'public'::regnamespace")
+    )
+    return [f"constraint {name} on {table} is not validated" for table, name in unvalidated]
+
+
+def order_findings(repos: Repositories) -> list[str]:
+    """Each order's filled quantity and status must agree with its fills."""
+    query = select(Trade.order_id, exact_sum(Trade.quantity)).where(Trade.order_id.is_not(None)).group_by(Trade.order_id)
+    fills = {row[0]: row[1] for row in repos.session.execute(query)}
+    findings = []
+    for order in repos.session.scalars(select(Order).order_by(Order.id)):
+        filled = fills.get(order.id) or 0
+        if order.filled_quantity != filled:
+            findings.append(
+                f"order {order.id}: filled quantity {format_decimal(order.filled_quantity)} "
+                f"but its fills add up to {format_decimal(filled)}"
+            )
+        if (order.status == "filled") != (order.filled_quantity == order.quantity):
+            findings.append(
+                f"order {order.id}: status {order.status} with {format_decimal(order.filled_quantity)} "
+                f"of {format_decimal(order.quantity)} filled"
+            )
+    return findings
+
+
+def ledger_findings(before: dict[str, list[tuple[Any, ...]]], after: dict[str, list[tuple[Any, ...]]]) -> list[str]:
+    """Differences between stored state (`before`) and a rebuild (`after`), one line each."""
+    findings = []
+    labels = {"positions": "position", "lots": "lot", "realized": "trade realized P&L"}
+    for kind, label in labels.items():
+        stored, rebuilt = set(before[kind]), set(after[kind])
+        findings += [f"stored {label} not produced by a rebuild: {_row(r)}" for r in sorted(stored - rebuilt, key=str)]
+        findings += [f"rebuild gives a {label} that is not stored: {_row(r)}" for r in sorted(rebuilt - stored, key=str)]
+    return findings
+
+
+def _row(row: tuple[Any, ...]) -> str:
+    return ", ".join(format_decimal(v) if hasattr(v, "as_tuple") else str(v) for v in row)
