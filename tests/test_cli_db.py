@@ -135,3 +135,23 @@ def test_every_command_help_has_an_example() -> None:
         result = invoke(*path, "--help")
         assert result.exit_code == 0, path
         assert "Example:" in result.output, path
+
+
+def test_db_check_clean_and_dirty(migrated_url: str) -> None:
+    from sqlalchemy import update
+
+    from stocksbot import open_storage
+    from stocksbot.storage.models import Position
+
+    invoke("--db", migrated_url, "config", "set", "bot.x", "1")
+    result = invoke("--db", migrated_url, "db", "check")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "ok: integrity and ledger are consistent\n")
+    with open_storage(migrated_url) as storage:
+        storage.record_trade(side="buy", symbol="A", quantity="1", price="2")
+        with storage.transaction() as repos:
+            repos.session.execute(update(Position).values(quantity=7))
+    result = invoke("--db", migrated_url, "db", "check")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("stored position not produced by a rebuild: A, open, ")
+    assert result.stderr == "2 problem(s) found\n"
+    assert json.loads(invoke("--db", migrated_url, "--json", "db", "check").stdout)["ok"] is False

@@ -124,3 +124,29 @@ def _migrate(app: AppContext, action: str, revision: str) -> None:
         note(f"database already at {after or '<empty>'}")
     else:
         note(f"{action}d {before or '<empty>'} -> {after or '<empty>'}")
+
+
+@db_group.command("check")
+@click.pass_context
+def db_check(ctx: click.Context) -> None:
+    """Check integrity and that stored positions equal a rebuild from the trades.
+
+    Exit status 0 when everything agrees; 1 with one line per discrepancy otherwise.
+    Nothing is changed.
+
+    \b
+    Example:
+      stocksbot db check
+    """
+    from stocksbot.cli.output import note, print_json
+
+    app: AppContext = ctx.obj
+    findings = app.storage().check()
+    if app.json:
+        print_json({"ok": not findings, "findings": findings})
+    else:
+        for finding in findings:
+            click.echo(finding)
+        note(f"{len(findings)} problem(s) found" if findings else "ok: integrity and ledger are consistent")
+    if findings:
+        ctx.exit(1)
