@@ -62,28 +62,25 @@ def test_default_database_is_created_by_migrations(isolated_home: Path) -> None:
     assert invoke("db", "path").output == f"{isolated_home / 'stocksbot.db'}\n"
 
 
-def test_default_database_behind_is_backed_up_then_upgraded(
-    isolated_home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Simulates a newer stocksbot (head 0099) meeting a file at 0001."""
-    from stocksbot.storage import migrations
+def test_default_database_behind_is_backed_up_then_upgraded(isolated_home: Path) -> None:
+    from stocksbot.storage.migrations import history
 
+    previous = history()[1].revision
     invoke("config", "set", "bot.name", "kept")
-    monkeypatch.setattr(migrations, "HEAD_REVISION", "0099")
-    monkeypatch.setattr(migrations, "known_revisions", lambda: {"0001", "0099"})
-    upgraded: list[str] = []
-    monkeypatch.setattr(migrations, "upgrade", lambda engine, revision="head": upgraded.append(revision))
+    assert invoke("db", "downgrade", previous).exit_code == 0
     result = invoke("config", "get", "bot.name")
-    backup = isolated_home / "stocksbot.db.bak-0001"
+    database = isolated_home / "stocksbot.db"
+    backup = isolated_home / f"stocksbot.db.bak-{previous}"
     assert result.exit_code == 0
     assert result.stdout == "kept\n"
-    assert result.stderr == f"stocksbot: upgrading {isolated_home / 'stocksbot.db'} from 0001 to 0099 (backup: {backup})\n"
-    assert upgraded == ["head"]
+    assert result.stderr == f"stocksbot: upgrading {database} from {previous} to {HEAD_REVISION} (backup: {backup})\n"
+    assert invoke("db", "current").output == f"{HEAD_REVISION} (head)\n"
     assert backup.stat().st_mode & 0o777 == 0o600
     import sqlite3
 
     with sqlite3.connect(backup) as copy:
         assert copy.execute("SELECT value FROM config WHERE key = 'bot.name'").fetchall() == [("kept",)]
+        assert copy.execute("SELECT version_num FROM alembic_version").fetchall() == [(previous,)]
     copy.close()
 
 

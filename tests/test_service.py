@@ -67,8 +67,11 @@ def test_bad_keys_are_refused(storage, key: str) -> None:
 
 
 def test_named_database_is_never_migrated_implicitly(backend_url: str) -> None:
-    with pytest.raises(SchemaMismatch, match=r"database schema is at <empty>, this stocksbot needs 0001: run `stocksbot db upgrade`"):
+    from stocksbot.storage.migrations import HEAD_REVISION
+
+    with pytest.raises(SchemaMismatch) as info:
         open_storage(backend_url)
+    assert str(info.value) == f"database schema is at <empty>, this stocksbot needs {HEAD_REVISION}: run `stocksbot db upgrade`"
 
 
 def test_unknown_newer_schema_is_refused(backend_url: str) -> None:
@@ -84,12 +87,16 @@ def test_unknown_newer_schema_is_refused(backend_url: str) -> None:
         open_storage(backend_url)
 
 
-def test_behind_schema_is_refused_with_the_spec_message(migrated_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A database at an older known revision than this code's head (simulated: a newer head)."""
+def test_behind_schema_is_refused_with_the_spec_message(migrated_url: str) -> None:
     from stocksbot.storage import migrations
+    from stocksbot.storage.database import ConnectionSettings, build_engine, resolve_target
 
-    monkeypatch.setattr(migrations, "HEAD_REVISION", "0099")
-    monkeypatch.setattr(migrations, "known_revisions", lambda: {"0001", "0099"})
+    previous = migrations.history()[1].revision
+    engine = build_engine(resolve_target(migrated_url), ConnectionSettings())
+    migrations.downgrade(engine, previous)
+    engine.dispose()
     with pytest.raises(SchemaMismatch) as info:
         open_storage(migrated_url)
-    assert str(info.value) == "database schema is at 0001, this stocksbot needs 0099: run `stocksbot db upgrade`"
+    assert str(info.value) == (
+        f"database schema is at {previous}, this stocksbot needs {migrations.HEAD_REVISION}: run `stocksbot db upgrade`"
+    )

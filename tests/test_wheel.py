@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from stocksbot.storage.migrations import HEAD_REVISION
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -77,7 +79,7 @@ def test_installed_stocksbot_upgrades_and_configures(
         return result.stdout
 
     run("db", "upgrade")
-    assert run("db", "current").startswith("0001 (head)")
+    assert run("db", "current") == f"{HEAD_REVISION} (head)\n"
     run("config", "set", "bot.max_orders", "12", "--type", "int")
     assert run("config", "get", "bot.max_orders") == "12\n"
 

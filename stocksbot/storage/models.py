@@ -218,6 +218,8 @@ class PriceBar(Base):
     __table_args__ = (
         # Serves "latest bar of a symbol" and "one symbol over a date range" as index range scans.
         UniqueConstraint("symbol", "interval", "timestamp"),
+        # "Latest price of a symbol" takes the newest bar of any interval.
+        Index("ix_price_bars_symbol_timestamp", "symbol", "timestamp"),
         CheckConstraint(_not_negative("close"), name="close_not_negative"),
         CheckConstraint(_null_or(_not_negative("volume"), "volume"), name="volume_not_negative"),
     )
