@@ -107,3 +107,42 @@ class StrategyRecord(Record):
     open_positions: int
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PriceRecord(Record):
+    symbol: str
+    interval: str
+    timestamp: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal | None
+
+
+@dataclass(frozen=True)
+class SummaryLine(Record):
+    """Totals for the whole portfolio or one strategy (`strategy` None: no strategy)."""
+
+    strategy: str | None
+    open_positions: int
+    cost: Decimal
+    market_value: Decimal | None
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal | None
+    costs: Decimal
+
+
+@dataclass(frozen=True)
+class Summary(Record):
+    total: SummaryLine
+    by_strategy: list[SummaryLine]
+    unpriced_symbols: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.total.to_json()
+        del data["strategy"]
+        data["by_strategy"] = [line.to_json() for line in self.by_strategy]
+        data["unpriced_symbols"] = self.unpriced_symbols
+        return data

@@ -206,20 +206,32 @@ class PriceRepository(Repository):
         self.session.flush()
         return bar
 
+    def latest_bar(self, symbol: str, at: datetime) -> PriceBar | None:
+        """The symbol's most recent bar at or before `at`, of any interval (an index range scan)."""
+        query = (
+            select(PriceBar)
+            .where(PriceBar.symbol == symbol, PriceBar.ts <= at)
+            .order_by(PriceBar.ts.desc(), PriceBar.interval)
+            .limit(1)
+        )
+        return self.session.scalar(query)
+
     def latest_close(self, symbols: Sequence[str], at: datetime) -> dict[str, object]:
-        """The close of each symbol's most recent bar at or before `at` (any interval)."""
-        closes: dict[str, object] = {}
-        for symbol in symbols:
-            query = (
-                select(PriceBar.close)
-                .where(PriceBar.symbol == symbol, PriceBar.ts <= at)
-                .order_by(PriceBar.ts.desc())
-                .limit(1)
-            )
-            close = self.session.scalar(query)
-            if close is not None:
-                closes[symbol] = close
-        return closes
+        """The close of each symbol's most recent bar at or before `at`."""
+        bars = {symbol: self.latest_bar(symbol, at) for symbol in symbols}
+        return {symbol: bar.close for symbol, bar in bars.items() if bar is not None}
+
+    def history(
+        self, symbol: str, since: datetime | None, until: datetime | None, interval: str | None
+    ) -> Sequence[PriceBar]:
+        query = select(PriceBar).where(PriceBar.symbol == symbol).order_by(PriceBar.ts, PriceBar.interval)
+        if since is not None:
+            query = query.where(PriceBar.ts >= since)
+        if until is not None:
+            query = query.where(PriceBar.ts <= until)
+        if interval is not None:
+            query = query.where(PriceBar.interval == interval)
+        return self.session.scalars(query).all()
 
 
 class Repositories:

@@ -26,8 +26,10 @@ from stocksbot.storage.database import (
     is_deadline_error,
     resolve_target,
 )
+from stocksbot.storage.prices import PriceOperations
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.strategies import StrategyOperations
+from stocksbot.storage.summary import SummaryOperations
 from stocksbot.storage.trading import TradingOperations
 
 
@@ -46,7 +48,7 @@ class ConfigItem:
         return config_rules.to_text(self.value, self.value_type)
 
 
-class StorageService(TradingOperations, StrategyOperations):
+class StorageService(TradingOperations, StrategyOperations, PriceOperations, SummaryOperations):
     """The unit of work over one database, and every operation stocksbot performs on it."""
 
     def __init__(self, engine: Engine, target: DatabaseTarget, settings: ConnectionSettings | None = None) -> None:

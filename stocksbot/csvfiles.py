@@ -1,0 +1,99 @@
+"""Reading stocksbot's CSV formats (SPEC section 4, "CSV formats") into checked rows.
+
+Pure parsing: every bad row is reported as `line N: reason` (all of them, not just the
+first), so an import can refuse the whole file and tell the user everything to fix at once.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import IO, Iterator
+
+from stocksbot.errors import StocksbotError
+from stocksbot.ledger import parse_decimal
+from stocksbot.ledger.inputs import parse_symbol, parse_time
+
+PRICE_COLUMNS_FULL = ("timestamp", "open", "high", "low", "close", "volume")
+PRICE_COLUMNS_CLOSE = ("timestamp", "close")
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    symbol: str
+    timestamp: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal | None
+
+
+class RowErrors(StocksbotError):
+    """A file with bad rows: the message lists every one, `line N: reason`."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        shown = errors[:50]
+        more = f"\n... and {len(errors) - len(shown)} more" if len(errors) > len(shown) else ""
+        super().__init__(f"{len(errors)} bad row(s), nothing imported:\n" + "\n".join(shown) + more)
+
+
+def _header(reader: Iterator[list[str]], name: str) -> list[str]:
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise StocksbotError(f"{name} is empty: expected a header row") from None
+    return [column.strip().lower() for column in header]
+
+
+def read_prices(handle: IO[str], name: str, *, symbol: str | None) -> list[PriceRow]:
+    """Price bars from `timestamp,open,high,low,close,volume` (or `timestamp,close`),
+    with a `symbol` column unless `symbol` is given."""
+    reader = csv.reader(handle)
+    header = _header(reader, name)
+    columns = set(header)
+    if not (set(PRICE_COLUMNS_FULL) <= columns or set(PRICE_COLUMNS_CLOSE) <= columns):
+        raise StocksbotError(
+            f"{name}: header must have timestamp,open,high,low,close,volume or timestamp,close; got {','.join(header)}"
+        )
+    if symbol is None and "symbol" not in columns:
+        raise StocksbotError(f"{name}: no symbol column; give --symbol SYMBOL")
+    fixed_symbol = parse_symbol(symbol) if symbol is not None else None
+    full = set(PRICE_COLUMNS_FULL) <= columns
+    index = {column: header.index(column) for column in header}
+    rows: list[PriceRow] = []
+    errors: list[str] = []
+    for line, values in enumerate(reader, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            errors.append(f"line {line}: expected {len(header)} fields, got {len(values)}")
+            continue
+        try:
+            rows.append(_price_row(values, index, fixed_symbol, full))
+        except StocksbotError as exc:
+            errors.append(f"line {line}: {exc}")
+    if errors:
+        raise RowErrors(errors)
+    return rows
+
+
+def _price_row(values: list[str], index: dict[str, int], symbol: str | None, full: bool) -> PriceRow:
+    def get(column: str) -> str:
+        return values[index[column]].strip()
+
+    close = parse_decimal(get("close"), field="close")
+    when = parse_time(get("timestamp"), field="timestamp")
+    row_symbol = symbol or parse_symbol(get("symbol"))
+    if not full:
+        return PriceRow(row_symbol, when, close, close, close, close, None)
+    open_ = parse_decimal(get("open"), field="open")
+    high = parse_decimal(get("high"), field="high")
+    low = parse_decimal(get("low"), field="low")
+    volume = parse_decimal(get("volume"), field="volume") if get("volume") else None
+    if not low <= min(open_, close) or not max(open_, close) <= high:
+        raise StocksbotError(f"inconsistent bar: low {low} and high {high} must bracket open {open_} and close {close}")
+    return PriceRow(row_symbol, when, open_, high, low, close, volume)
