@@ -1,22 +1,39 @@
 """Booking trades into positions and lots, inside the caller's transaction.
 
-One code path serves both a new trade (resume the symbol's open position and book one fill)
-and a rebuild (replay every trade of the symbol from flat), so a rebuild yields what the
-incremental updates produced. Concurrent writers are serialised per symbol: on SQLite every
-write transaction already holds the write lock (BEGIN IMMEDIATE); on PostgreSQL a
-transaction-scoped advisory lock on the symbol is taken before its position is read.
+One function, `advance`, turns a fill into position changes; both booking a new trade
+(resume the symbol's open position, book one fill) and rebuilding a symbol (replay all its
+trades from flat) go through it, so a rebuild yields exactly what incremental updates
+produced. Rebuilds read and write with SQL Core in bulk: they are what imports and
+cost-basis changes run over whole histories.
+
+Concurrent writers are serialised per symbol: on SQLite every write transaction already
+holds the write lock (BEGIN IMMEDIATE); on PostgreSQL a transaction-scoped advisory lock on
+the symbol is taken before its position is read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Container
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 
-from stocksbot.ledger import Book, Fill, Lot as LedgerLot
+from stocksbot.ledger import Book, Booking, Fill, LedgerError, Lot as LedgerLot
 from stocksbot.storage.models import Lot, Position, Trade
 from stocksbot.storage.repositories import Repositories
+
+ZERO = Decimal(0)
+
+
+class BookingError(LedgerError):
+    """A ledger rule refused a trade during a re-booking; names the trade."""
+
+    def __init__(self, trade_id: int, message: str) -> None:
+        super().__init__(message)
+        self.trade_id = trade_id
 
 
 def lock_symbol(repos: Repositories, symbol: str) -> None:
@@ -26,21 +43,62 @@ def lock_symbol(repos: Repositories, symbol: str) -> None:
 
 
 def lock_all_positions(repos: Repositories) -> None:
-    """Keep every writer out while all positions are rebuilt (no-op on SQLite)."""
+    """Keep every writer out while positions are rebuilt (no-op on SQLite)."""
     if repos.session.get_bind().dialect.name == "postgresql":
         repos.session.execute(text("LOCK TABLE positions IN SHARE ROW EXCLUSIVE MODE"))
 
 
-def _fill(trade: Trade) -> Fill:
-    return Fill(
-        side=trade.side,
-        quantity=trade.quantity,
-        price=trade.price,
-        commission=trade.commission,
-        fees=trade.fees,
-        executed_at=trade.executed_at,
-        trade_id=trade.id,
-    )
+@dataclass
+class PositionState:
+    """A position row's fields while booking; `id` is None until it is stored."""
+
+    symbol: str
+    side: str
+    quantity: Decimal
+    open_cost: Decimal
+    avg_entry_price: Decimal | None
+    realized_pnl: Decimal
+    status: str
+    opened_at: datetime
+    closed_at: datetime | None
+    strategy_id: int | None
+    id: int | None = None
+
+    @classmethod
+    def of(cls, position: Position) -> "PositionState":
+        return cls(**{f.name: getattr(position, f.name) for f in fields(cls)})
+
+    def values(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "id"}
+
+
+def advance(
+    book: Book, state: PositionState | None, fill: Fill, strategy_id: int | None, *, allow_short: bool
+) -> tuple[Booking, PositionState | None, PositionState | None]:
+    """Book one fill; returns the booking, the run it closed (if any) and the open run after it.
+
+    A run that closes keeps its last average entry and its realized P&L as history; a fill
+    that opens a run (from flat, or the rest of a flip) starts a new position that belongs to
+    the strategy of that fill.
+    """
+    booking = book.apply(fill, allow_short=allow_short)
+    closed = None
+    if booking.closed_run is not None and state is not None:
+        state.status, state.closed_at = "closed", booking.closed_run.closed_at
+        state.realized_pnl = booking.closed_run.realized_pnl
+        state.quantity = state.open_cost = ZERO
+        closed, state = state, None
+    if book.is_flat:
+        return booking, closed, state
+    if state is None:
+        state = PositionState(
+            symbol=book.symbol, side=book.side or "", quantity=ZERO, open_cost=ZERO, avg_entry_price=None,
+            realized_pnl=ZERO, status="open", opened_at=book.opened_at or fill.executed_at, closed_at=None,
+            strategy_id=strategy_id,
+        )
+    state.quantity, state.open_cost = book.quantity, book.open_amount
+    state.avg_entry_price, state.realized_pnl = book.avg_entry_price, book.realized_pnl
+    return booking, closed, state
 
 
 class SymbolBooker:
@@ -58,83 +116,95 @@ class SymbolBooker:
         A trade dated before the symbol's latest trade re-books the whole symbol so lots
         follow time order; otherwise only the open position is resumed and updated.
         """
-        last = self._last_executed_at(excluding=trade.id)
+        last = self.session.scalar(
+            select(func.max(Trade.executed_at)).where(Trade.symbol == self.symbol, Trade.id != trade.id)
+        )
         if last is not None and trade.executed_at < last:
-            self.rebuild(new_trade_id=trade.id, allow_short=allow_short)
+            self.rebuild(new_trade_ids={trade.id}, allow_short=allow_short)
             return
         position = self.repos.positions.open_for(self.symbol)
-        stored_lots = self.repos.lots.for_position(position.id) if position else []
+        lots = [
+            LedgerLot(side=position.side, quantity=lot.quantity, amount=lot.amount, opened_at=lot.opened_at,
+                      trade_id=lot.trade_id)
+            for lot in self.repos.lots.for_position(position.id)
+        ] if position else []
         book = Book.restore(
-            self.symbol,
-            self.method,
-            [
-                LedgerLot(side=position.side, quantity=lot.quantity, amount=lot.amount,
-                          opened_at=lot.opened_at, trade_id=lot.trade_id)
-                for lot in stored_lots
-            ] if position else [],
-            realized_pnl=position.realized_pnl if position else Decimal(0),
-            opened_at=position.opened_at if position else None,
-            last_executed_at=last,
+            self.symbol, self.method, lots, realized_pnl=position.realized_pnl if position else ZERO,
+            opened_at=position.opened_at if position else None, last_executed_at=last,
         )
-        final = self._apply(book, position, trade, allow_short=allow_short)
-        self._write_lots(final, book)
+        booking, closed, state = advance(
+            book, PositionState.of(position) if position else None, _fill(trade), trade.strategy_id,
+            allow_short=allow_short,
+        )
+        trade.realized_pnl = booking.realized_pnl
+        if closed is not None:
+            self.session.execute(delete(Lot).where(Lot.position_id == closed.id))
+            self.session.execute(update(Position).where(Position.id == closed.id).values(**closed.values()))
+        if state is None:
+            return
+        if state.id is None:
+            state.id = self.session.scalar(insert(Position).values(**state.values()).returning(Position.id))
+        else:
+            self.session.execute(update(Position).where(Position.id == state.id).values(**state.values()))
+        self._write_lots(state.id, book)
 
-    def rebuild(self, *, new_trade_id: int | None = None, allow_short: bool = True) -> None:
+    def rebuild(self, *, new_trade_ids: Container[int] = (), allow_short: bool = True) -> None:
         """Recompute the symbol's positions, lots and per-trade realized P&L from its trades.
 
-        Trades booked before were accepted once and replay with shorting allowed; a new
-        back-dated trade (`new_trade_id`) must pass the shorting rule at its place in time.
+        Trades booked before were accepted once and replay with shorting allowed; new trades
+        (`new_trade_ids`: a back-dated entry, an import) must pass the shorting rule at their
+        place in time. A refusal raises BookingError naming the trade.
         """
         position_ids = select(Position.id).where(Position.symbol == self.symbol)
         self.session.execute(delete(Lot).where(Lot.position_id.in_(position_ids)))
         self.session.execute(delete(Position).where(Position.symbol == self.symbol))
-        book = Book(self.symbol, self.method)
-        position: Position | None = None
-        for trade in self.repos.trades.for_symbol(self.symbol):
-            position = self._apply(
-                book, position, trade, allow_short=allow_short if trade.id == new_trade_id else True
-            )
-        self._write_lots(position, book)
-
-    def _apply(self, book: Book, position: Position | None, trade: Trade, *, allow_short: bool) -> Position | None:
-        booking = book.apply(_fill(trade), allow_short=allow_short)
-        trade.realized_pnl = booking.realized_pnl
-        if booking.closed_run is not None and position is not None:
-            run = booking.closed_run
-            position.status = "closed"
-            position.closed_at = run.closed_at
-            position.realized_pnl = run.realized_pnl
-            position.quantity = 0  # type: ignore[assignment]
-            position.open_cost = 0  # type: ignore[assignment]
-            self.session.execute(delete(Lot).where(Lot.position_id == position.id))
-            self.session.flush()  # the closed run must leave "open" before a new run takes it
-            position = None
-        if book.is_flat:
-            return position
-        if booking.opened_run or position is None:
-            position = Position(
-                symbol=self.symbol, side=book.side, status="open", opened_at=book.opened_at,
-                strategy_id=trade.strategy_id, quantity=0, open_cost=0, realized_pnl=0,
-            )
-            self.session.add(position)
-        position.quantity = book.quantity
-        position.open_cost = book.open_amount
-        position.avg_entry_price = book.avg_entry_price
-        position.realized_pnl = book.realized_pnl
-        return position
-
-    def _write_lots(self, position: Position | None, book: Book) -> None:
-        if position is None:
-            return
-        self.session.flush()
-        self.session.execute(delete(Lot).where(Lot.position_id == position.id))
-        self.session.add_all(
-            Lot(position_id=position.id, trade_id=lot.trade_id, seq=seq, quantity=lot.quantity,
-                amount=lot.amount, opened_at=lot.opened_at)
-            for seq, lot in enumerate(book.lots)
+        trades = self.session.execute(
+            select(Trade.id, Trade.side, Trade.quantity, Trade.price, Trade.commission, Trade.fees,
+                   Trade.executed_at, Trade.strategy_id, Trade.realized_pnl)
+            .where(Trade.symbol == self.symbol)
+            .order_by(Trade.executed_at, Trade.id)
         )
-        self.session.flush()
+        book = Book(self.symbol, self.method)
+        state: PositionState | None = None
+        finished: list[PositionState] = []
+        realized_changes: list[dict[str, Any]] = []
+        for row in trades:
+            fill = Fill(row.side, row.quantity, row.price, row.commission, row.fees, row.executed_at, row.id)
+            try:
+                booking, closed, state = advance(
+                    book, state, fill, row.strategy_id, allow_short=allow_short or row.id not in new_trade_ids
+                )
+            except LedgerError as exc:
+                raise BookingError(row.id, str(exc)) from None
+            if closed is not None:
+                finished.append(closed)
+            if booking.realized_pnl != row.realized_pnl:
+                realized_changes.append({"trade_id": row.id, "realized": booking.realized_pnl})
+        if finished:
+            self.session.execute(insert(Position), [p.values() for p in finished])
+        if realized_changes:
+            statement = (
+                update(Trade.__table__)
+                .where(Trade.__table__.c.id == bindparam("trade_id"))
+                .values(realized_pnl=bindparam("realized"))
+            )
+            self.session.execute(statement, realized_changes, execution_options={"synchronize_session": False})
+        if state is not None:
+            state.id = self.session.scalar(insert(Position).values(**state.values()).returning(Position.id))
+            self._write_lots(state.id, book)
+        self.session.expire_all()  # loaded trades may hold realized P&L that the bulk update replaced
 
-    def _last_executed_at(self, *, excluding: int) -> datetime | None:
-        query = select(func.max(Trade.executed_at)).where(Trade.symbol == self.symbol, Trade.id != excluding)
-        return self.session.scalar(query)
+    def _write_lots(self, position_id: int, book: Book) -> None:
+        self.session.execute(delete(Lot).where(Lot.position_id == position_id))
+        self.session.execute(
+            insert(Lot),
+            [
+                {"position_id": position_id, "trade_id": lot.trade_id, "seq": seq, "quantity": lot.quantity,
+                 "amount": lot.amount, "opened_at": lot.opened_at}
+                for seq, lot in enumerate(book.lots)
+            ],
+        )
+
+
+def _fill(trade: Trade) -> Fill:
+    return Fill(trade.side, trade.quantity, trade.price, trade.commission, trade.fees, trade.executed_at, trade.id)
