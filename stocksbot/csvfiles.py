@@ -97,3 +97,84 @@ def _price_row(values: list[str], index: dict[str, int], symbol: str | None, ful
     if not low <= min(open_, close) or not max(open_, close) <= high:
         raise StocksbotError(f"inconsistent bar: low {low} and high {high} must bracket open {open_} and close {close}")
     return PriceRow(row_symbol, when, open_, high, low, close, volume)
+
+
+TRADE_COLUMNS_REQUIRED = ("executed_at", "side", "symbol", "quantity", "price")
+TRADE_COLUMNS_OPTIONAL = ("commission", "fees", "strategy", "external_id", "note")
+TRADE_COLUMNS = TRADE_COLUMNS_REQUIRED + TRADE_COLUMNS_OPTIONAL
+
+
+@dataclass(frozen=True)
+class TradeRow:
+    line: int
+    executed_at: datetime
+    side: str
+    symbol: str
+    quantity: Decimal
+    price: Decimal
+    commission: Decimal
+    fees: Decimal
+    strategy: str | None
+    external_id: str | None
+    note: str | None
+
+
+def read_trades(handle: IO[str], name: str) -> Iterator[TradeRow | str]:
+    """Stream a trade CSV: a TradeRow per good row, a `line N: reason` text per bad one.
+
+    Streaming (not a list) keeps memory bounded however large the file; the caller decides
+    what to do with the errors.
+    """
+    reader = csv.reader(handle)
+    header = _header(reader, name)
+    missing = [c for c in TRADE_COLUMNS_REQUIRED if c not in header]
+    unknown = [c for c in header if c not in TRADE_COLUMNS]
+    if missing or unknown:
+        problems = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unknown {', '.join(unknown)}"] if unknown else [])
+        raise StocksbotError(
+            f"{name}: header has {'; '.join(problems)} (columns: {','.join(TRADE_COLUMNS_REQUIRED)} required, "
+            f"{','.join(TRADE_COLUMNS_OPTIONAL)} optional)"
+        )
+    index = {column: header.index(column) for column in header}
+    width = len(header)
+    for values in reader:
+        line = reader.line_num
+        if len(values) != width:
+            if not any(v.strip() for v in values):
+                continue
+            yield f"line {line}: expected {width} fields, got {len(values)}"
+            continue
+        try:
+            yield _trade_row(line, values, index)
+        except StocksbotError as exc:
+            yield f"line {line}: {exc}"
+
+
+def _trade_row(line: int, values: list[str], index: dict[str, int]) -> TradeRow:
+    def get(column: str) -> str:
+        position = index.get(column)
+        return values[position].strip() if position is not None else ""
+
+    side = get("side").lower()
+    if side not in ("buy", "sell"):
+        raise StocksbotError(f"side must be buy or sell, got {get('side')!r}")
+    external_id = get("external_id") or None
+    if external_id is not None and len(external_id) > 100:
+        raise StocksbotError("external_id is longer than 100 characters")
+    strategy = get("strategy") or None
+    if strategy is not None and len(strategy) > 100:
+        raise StocksbotError("strategy name is longer than 100 characters")
+    return TradeRow(
+        line=line,
+        executed_at=parse_time(get("executed_at"), field="executed_at"),
+        side=side,
+        symbol=parse_symbol(get("symbol")),
+        quantity=parse_decimal(get("quantity"), field="quantity", allow_zero=False),
+        price=parse_decimal(get("price"), field="price"),
+        commission=parse_decimal(get("commission") or "0", field="commission"),
+        fees=parse_decimal(get("fees") or "0", field="fees"),
+        strategy=strategy,
+        external_id=external_id,
+        note=values[index["note"]] if "note" in index and values[index["note"]] != "" else None,
+    )

@@ -42,10 +42,14 @@ def lock_symbol(repos: Repositories, symbol: str) -> None:
         repos.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:symbol, 0))"), {"symbol": symbol})
 
 
-def lock_all_positions(repos: Repositories) -> None:
-    """Keep every writer out while positions are rebuilt (no-op on SQLite)."""
+def lock_ledger(repos: Repositories) -> None:
+    """Keep every other writer of trades and positions out until the transaction ends.
+
+    For whole-ledger work (imports, rebuilds, checks). A no-op on SQLite, where the write
+    transaction already excludes other writers; readers are never blocked on either backend.
+    """
     if repos.session.get_bind().dialect.name == "postgresql":
-        repos.session.execute(text("LOCK TABLE positions IN SHARE ROW EXCLUSIVE MODE"))
+        repos.session.execute(text("LOCK TABLE trades, positions IN SHARE ROW EXCLUSIVE MODE"))
 
 
 @dataclass

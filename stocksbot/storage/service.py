@@ -26,6 +26,8 @@ from stocksbot.storage.database import (
     is_deadline_error,
     resolve_target,
 )
+from stocksbot.storage.exports import ExportOperations
+from stocksbot.storage.imports import ImportOperations
 from stocksbot.storage.prices import PriceOperations
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.strategies import StrategyOperations
@@ -48,7 +50,9 @@ class ConfigItem:
         return config_rules.to_text(self.value, self.value_type)
 
 
-class StorageService(TradingOperations, StrategyOperations, PriceOperations, SummaryOperations):
+class StorageService(
+    TradingOperations, StrategyOperations, PriceOperations, SummaryOperations, ImportOperations, ExportOperations
+):
     """The unit of work over one database, and every operation stocksbot performs on it."""
 
     def __init__(self, engine: Engine, target: DatabaseTarget, settings: ConnectionSettings | None = None) -> None:

@@ -25,7 +25,7 @@ from stocksbot.ledger.orders import (
     validate_order_type,
     validate_time_in_force,
 )
-from stocksbot.storage.booking import SymbolBooker, lock_all_positions, lock_symbol
+from stocksbot.storage.booking import SymbolBooker, lock_ledger, lock_symbol
 from stocksbot.storage.models import Order, Position, Strategy, Trade
 from stocksbot.storage.records import LotRecord, OrderRecord, PositionDetail, PositionRecord, TradeRecord
 from stocksbot.storage.repositories import Repositories
@@ -267,7 +267,7 @@ class TradingOperations:
     def rebuild_positions(self) -> int:
         """Recompute every position and lot from the trades; returns the number of symbols."""
         with self.transaction() as repos:
-            lock_all_positions(repos)
+            lock_ledger(repos)
             return self._rebuild_all(repos)
 
     def check(self) -> list[str]:
@@ -279,7 +279,7 @@ class TradingOperations:
 
         with self.transaction() as repos:
             findings = checks.integrity_findings(repos) + checks.order_findings(repos)
-            lock_all_positions(repos)
+            lock_ledger(repos)
             savepoint = repos.session.begin_nested()
             before = checks.ledger_snapshot(repos)
             self._rebuild_all(repos)

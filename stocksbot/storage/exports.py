@@ -1,0 +1,89 @@
+"""`trade export`: the ledger's trades, streamed in booking order, as CSV, JSON or beancount.
+
+The CSV has exactly the columns `trade import` reads, so export -> import into a new
+database gives the same ledger.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import timezone
+from typing import IO, Any, Iterator
+
+from sqlalchemy import select
+
+from stocksbot.csvfiles import TRADE_COLUMNS
+from stocksbot.errors import StocksbotError
+from stocksbot.ledger import format_decimal
+from stocksbot.storage.models import Strategy, Trade
+from stocksbot.storage.records import TradeRecord
+
+EXPORT_FORMATS = ("csv", "json", "beancount")
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "as_tuple"):
+        return format_decimal(value)
+    if hasattr(value, "astimezone"):
+        return value.astimezone(timezone.utc).isoformat()
+    return str(value)
+
+
+def write_csv(trades: Iterator[TradeRecord], out: IO[str]) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(TRADE_COLUMNS)
+    count = 0
+    for trade in trades:
+        writer.writerow([_csv_value(getattr(trade, column)) for column in TRADE_COLUMNS])
+        count += 1
+    return count
+
+
+def write_json(trades: Iterator[TradeRecord], out: IO[str]) -> int:
+    """A JSON array written one trade at a time (never the whole ledger in memory)."""
+    out.write("[")
+    count = 0
+    for trade in trades:
+        data = {key: _json_value(value) for key, value in trade.to_json().items()}
+        out.write(("," if count else "") + "\n  " + json.dumps(data, ensure_ascii=False))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int)):
+        return value
+    return _csv_value(value)
+
+
+class ExportOperations:
+    """Mixed into StorageService; relies on `reading()` and `setting()`."""
+
+    reading: Any
+    setting: Any
+
+    def export_trades(self, out: IO[str], *, format: str = "csv") -> int:  # noqa: A002 - the option's name
+        """Write every trade to `out`; returns how many were written."""
+        if format not in EXPORT_FORMATS:
+            raise StocksbotError(f"unknown export format {format!r}: use one of {', '.join(EXPORT_FORMATS)}")
+        with self.reading() as repos:
+            names = {id_: name for id_, name in repos.session.execute(select(Strategy.id, Strategy.name))}
+            query = select(Trade).order_by(Trade.executed_at, Trade.id).execution_options(yield_per=2000)
+            trades = (_record(trade, names) for trade in repos.session.scalars(query))
+            if format == "csv":
+                return write_csv(trades, out)
+            if format == "json":
+                return write_json(trades, out)
+            from stocksbot.beancount import write_beancount
+
+            return write_beancount(trades, out, method=str(self.setting("accounting.cost_basis")))
+
+
+def _record(trade: Trade, names: dict[int, str]) -> TradeRecord:
+    from stocksbot.storage.trading import trade_record
+
+    return trade_record(trade, names)
