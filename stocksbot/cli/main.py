@@ -15,6 +15,12 @@ from stocksbot import __version__
 from stocksbot.cli.config import config_group
 from stocksbot.cli.context import AppContext
 from stocksbot.cli.db import db_group
+from stocksbot.cli.order import order_group
+from stocksbot.cli.position import position_group
+from stocksbot.cli.price import price_group
+from stocksbot.cli.strategy import strategy_group
+from stocksbot.cli.summary import summary_command
+from stocksbot.cli.trade import trade_group
 from stocksbot.errors import StocksbotError
 
 
@@ -58,6 +64,12 @@ def cli(ctx: click.Context, db_url: str | None, as_json: bool, echo: bool, timeo
     ctx.obj = AppContext(db_url=db_url, json=as_json, echo=echo, timeout=timeout)
 
 
+cli.add_command(position_group)
+cli.add_command(trade_group)
+cli.add_command(order_group)
+cli.add_command(strategy_group)
+cli.add_command(price_group)
+cli.add_command(summary_command)
 cli.add_command(config_group)
 cli.add_command(db_group)
 

@@ -40,6 +40,12 @@ class ImportResult:
                 "created_strategies": list(self.created_strategies)}
 
 
+def _line_number(error: str) -> int:
+    """The N of `line N: reason` (errors of a symbol as a whole sort last)."""
+    head = error.split(":", 1)[0]
+    return int(head[5:]) if head.startswith("line ") and head[5:].isdigit() else 1 << 62
+
+
 class TradeIds:
     """An ascending array of trade ids with fast membership, for "is this trade new?"."""
 
@@ -98,11 +104,13 @@ class TradeImport:
             self._insert(batch)
             if progress:
                 progress(len(batch))
-        if self.errors:
-            raise RowErrors(self.errors)
+        self._fail_on_errors()
         self._book()
+        self._fail_on_errors()
+
+    def _fail_on_errors(self) -> None:
         if self.errors:
-            raise RowErrors(self.errors)
+            raise RowErrors(sorted(self.errors, key=_line_number))
 
     def _insert(self, batch: list[TradeRow | str]) -> None:
         good = [row for row in batch if isinstance(row, TradeRow)]
@@ -172,8 +180,18 @@ class ImportOperations:
     transaction: Any
     setting: Any
 
-    def import_trades(self, path: str | Path, *, dry_run: bool = False, progress: Progress | None = None) -> ImportResult:
-        """Import a trade CSV (see the module docstring); `dry_run` checks everything, writes nothing."""
+    def import_trades(
+        self,
+        path: str | Path,
+        *,
+        dry_run: bool = False,
+        allow_short: bool | None = None,
+        progress: Progress | None = None,
+    ) -> ImportResult:
+        """Import a trade CSV (see the module docstring); `dry_run` checks everything, writes nothing.
+
+        `allow_short=None` follows the `trading.allow_short` setting, as `trade add` does.
+        """
         path = Path(path)
         try:
             handle = path.open(newline="", encoding="utf-8-sig")
@@ -183,8 +201,9 @@ class ImportOperations:
         try:
             with handle, self.transaction() as repos:
                 lock_ledger(repos)
-                run = TradeImport(repos, str(self.setting("accounting.cost_basis")),
-                                  bool(self.setting("trading.allow_short")))
+                if allow_short is None:
+                    allow_short = bool(self.setting("trading.allow_short"))
+                run = TradeImport(repos, str(self.setting("accounting.cost_basis")), allow_short)
                 run.run(read_trades(handle, str(path)), progress)
                 if dry_run:
                     raise _DryRun

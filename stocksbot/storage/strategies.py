@@ -30,6 +30,10 @@ def parse_params(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return params
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
         raise StocksbotError(f"strategy name must be 1 to 100 characters, got {name!r}")
@@ -85,11 +89,11 @@ class StrategyOperations:
             usage = repos.strategies.usage(strategy.id)
             if usage["trades"]:
                 raise StocksbotError(
-                    f"strategy {name!r} has {usage['trades']} trades and cannot be removed; "
+                    f"strategy {name!r} has {_count(usage['trades'], 'trade')} and cannot be removed; "
                     f"disable it instead (`stocksbot strategy disable {name}`)"
                 )
             if usage["orders"]:
-                raise StocksbotError(f"strategy {name!r} has {usage['orders']} orders and cannot be removed")
+                raise StocksbotError(f"strategy {name!r} has {_count(usage['orders'], 'order')} and cannot be removed")
             repos.strategies.delete(strategy)
 
     def _strategy_row(self, repos: Repositories, name: str) -> Strategy:

@@ -31,6 +31,7 @@ from stocksbot.storage.records import LotRecord, OrderRecord, PositionDetail, Po
 from stocksbot.storage.repositories import Repositories
 
 Number = str | Decimal | int
+MANUAL_ORDER_STATUSES = ("submitted", "cancelled", "rejected", "expired")
 
 
 def _side(side: str) -> str:
@@ -341,7 +342,14 @@ class TradingOperations:
             return order_record(self._order(repos, order_id), repos.strategies.names())
 
     def change_order_status(self, order_id: int, status: str) -> OrderRecord:
-        """Move an order along the state machine (submit, cancel, reject, expire)."""
+        """Move an order along the state machine (submit, cancel, reject, expire).
+
+        Filled and partially filled are reached only through fills, never set by hand.
+        """
+        if status not in MANUAL_ORDER_STATUSES:
+            raise StocksbotError(
+                f"an order can be set to {', '.join(MANUAL_ORDER_STATUSES)} by hand, not {status!r}; fills move it further"
+            )
         with self.transaction() as repos:
             order = self._order(repos, order_id, for_update=True)
             check_transition(order.status, status)
@@ -359,15 +367,13 @@ class TradingOperations:
         fees: Number = "0",
         executed_at: str | datetime | None = None,
     ) -> TradeRecord:
-        """Record a fill of an order: a trade linked to it, and the order's progress."""
-        with self.reading() as repos:
-            order = self._order(repos, order_id)
-            side, symbol = order.side, order.symbol
-            strategy = repos.strategies.names().get(order.strategy_id) if order.strategy_id else None
-        return self.record_trade(
-            side=side, symbol=symbol, quantity=quantity, price=price, commission=commission, fees=fees,
-            executed_at=executed_at, strategy=strategy, order_id=order_id,
-        )
+        """Record a fill of an order: a trade linked to it, and the order's progress, in one transaction."""
+        with self.transaction() as repos:
+            order = self._order(repos, order_id, for_update=True)
+            return self.record_trade(
+                side=order.side, symbol=order.symbol, quantity=quantity, price=price, commission=commission,
+                fees=fees, executed_at=executed_at, order_id=order_id,
+            )
 
     def _fill_order(self, repos: Repositories, order_id: int, trade: Trade) -> None:
         order = self._order(repos, order_id, for_update=True)

@@ -1,0 +1,182 @@
+"""`stocksbot position ...`: open runs per symbol, their lots and P&L (SPEC section 3, "Lots and P&L")."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable
+
+import click
+
+from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.trade import cost_options, print_trades, trade_line
+
+if TYPE_CHECKING:
+    from stocksbot.storage.records import PositionRecord
+
+
+@click.group("position", invoke_without_command=True)
+@click.pass_context
+def position_group(ctx: click.Context) -> None:
+    """Positions derived from the trades; `stocksbot position` alone lists the open ones.
+
+    \b
+    Example:
+      stocksbot position add AAPL 10 --price 150.25
+      stocksbot position close AAPL --price 160
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(position_list)
+
+
+@position_group.command("add")
+@click.argument("symbol")
+@click.argument("quantity")
+@click.option("--price", required=True, metavar="PRICE", help="Entry price per unit.")
+@click.option("--short", is_flag=True, help="Open or add to a short (a sell); refused while the symbol is long.")
+@cost_options
+@click.option("--strategy", metavar="NAME", help="Strategy the position belongs to.")
+@pass_app
+def position_add(app: AppContext, symbol: str, quantity: str, price: str, short: bool, commission: str, fees: str,
+                 executed_at: str | None, strategy: str | None) -> None:
+    """Open or add to a position by recording its opening trade (a buy, or a sell with --short).
+
+    \b
+    Example:
+      stocksbot position add AAPL 10 --price 150.25 --commission 1 --at 2024-01-02
+      stocksbot position add TSLA 5 --price 240 --short --strategy meanrev
+    """
+    from stocksbot.cli.output import print_json
+
+    trade = app.storage().add_position(symbol, quantity, price, short=short, commission=commission, fees=fees,
+                                       executed_at=executed_at, strategy=strategy)
+    if app.json:
+        print_json(trade.to_json())
+    else:
+        click.echo(trade_line(trade))
+
+
+@position_group.command("list")
+@click.option("--closed", is_flag=True, help="Only closed positions (history).")
+@click.option("--all", "show_all", is_flag=True, help="Open and closed positions.")
+@click.option("--strategy", metavar="NAME", help="Only this strategy's positions.")
+@pass_app
+def position_list(app: AppContext, closed: bool = False, show_all: bool = False, strategy: str | None = None) -> None:
+    """List open positions (or --closed ones, or --all) with average entry and P&L.
+
+    Unrealized P&L uses the latest stored price; without one it is shown as "-".
+
+    \b
+    Example:
+      stocksbot position list
+      stocksbot --json position list --all --strategy momentum
+    """
+    from stocksbot.cli.output import print_json
+
+    if closed and show_all:
+        raise click.UsageError("--closed and --all cannot be used together")
+    status = None if show_all else "closed" if closed else "open"
+    positions = app.storage().list_positions(status=status, strategy=strategy)
+    if app.json:
+        print_json([p.to_json() for p in positions])
+    else:
+        _print_positions(positions, history=status != "open")
+
+
+def _print_positions(positions: Iterable["PositionRecord"], *, history: bool) -> None:
+    from stocksbot.cli.output import pnl_cell, print_ledger_table, show_decimal, show_time, text_cell
+
+    columns = ["symbol", "side", "quantity", "avg entry", "price", "value", "unrealized", "realized", "opened"]
+    if history:
+        columns += ["status", "closed"]
+    columns.append("strategy")
+    rows = []
+    for p in positions:
+        row: list[Any] = [p.symbol, p.side, show_decimal(p.quantity), show_decimal(p.avg_entry_price),
+                          show_decimal(p.market_price), show_decimal(p.market_value), pnl_cell(p.unrealized_pnl),
+                          pnl_cell(p.realized_pnl), show_time(p.opened_at)]
+        if history:
+            row += [p.status, show_time(p.closed_at)]
+        row.append(text_cell(p.strategy))
+        rows.append(row)
+    print_ledger_table(columns, rows,
+                numeric=["quantity", "avg entry", "price", "value", "unrealized", "realized"])
+
+
+@position_group.command("show")
+@click.argument("symbol")
+@pass_app
+def position_show(app: AppContext, symbol: str) -> None:
+    """Show the position in SYMBOL (its last closed one when flat), its open lots and its trades.
+
+    \b
+    Example:
+      stocksbot position show AAPL
+      stocksbot --json position show AAPL
+    """
+    from stocksbot.cli.output import (pnl_cell, print_fields, print_json, print_ledger_table, show_decimal, show_time,
+                                      text_cell)
+
+    detail = app.storage().show_position(symbol)
+    if app.json:
+        print_json(detail.to_json())
+        return
+    p = detail.position
+    print_fields(
+        [("symbol", p.symbol), ("side", p.side), ("status", p.status), ("quantity", show_decimal(p.quantity)),
+         ("avg entry", show_decimal(p.avg_entry_price)), ("open cost", show_decimal(p.open_cost)),
+         ("price", show_decimal(p.market_price)), ("value", show_decimal(p.market_value)),
+         ("unrealized", pnl_cell(p.unrealized_pnl)), ("realized", pnl_cell(p.realized_pnl)),
+         ("opened", show_time(p.opened_at)), ("closed", show_time(p.closed_at)), ("strategy", text_cell(p.strategy))],
+        title=f"{p.symbol} position",
+    )
+    if detail.lots:
+        print_ledger_table(
+            ["trade", "opened", "quantity", "unit cost", "cost"],
+            (("-" if lot.trade_id is None else str(lot.trade_id), show_time(lot.opened_at), show_decimal(lot.quantity),
+              show_decimal(lot.unit_cost), show_decimal(lot.cost)) for lot in detail.lots),
+            title="open lots",
+            numeric=["trade", "quantity", "unit cost", "cost"],
+        )
+    print_trades(detail.trades, title="trades")
+
+
+@position_group.command("close")
+@click.argument("symbol")
+@click.option("--price", required=True, metavar="PRICE", help="Exit price per unit.")
+@click.option("--quantity", metavar="Q", help="Close only Q units (default: the whole position).")
+@cost_options
+@pass_app
+def position_close(app: AppContext, symbol: str, price: str, quantity: str | None, commission: str, fees: str,
+                   executed_at: str | None) -> None:
+    """Close the open position in SYMBOL (or --quantity of it) by recording the closing trade.
+
+    \b
+    Example:
+      stocksbot position close AAPL --price 160 --commission 1
+      stocksbot position close AAPL --price 158 --quantity 4 --at 2024-03-01T15:30
+    """
+    from stocksbot.cli.output import print_json
+
+    trade = app.storage().close_position(symbol, price, quantity=quantity, commission=commission, fees=fees,
+                                         executed_at=executed_at)
+    if app.json:
+        print_json(trade.to_json())
+    else:
+        click.echo(trade_line(trade))
+
+
+@position_group.command("rebuild")
+@pass_app
+def position_rebuild(app: AppContext) -> None:
+    """Recompute every position and lot from the trades, with the current cost-basis method.
+
+    \b
+    Example:
+      stocksbot position rebuild
+    """
+    from stocksbot.cli.output import print_json
+
+    symbols = app.storage().rebuild_positions()
+    if app.json:
+        print_json({"symbols": symbols})
+    else:
+        click.echo(f"rebuilt positions of {symbols} symbol{'' if symbols == 1 else 's'}")

@@ -1,0 +1,116 @@
+"""`stocksbot price ...`: quotes and bars, used to value open positions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+import click
+
+from stocksbot.cli.context import AppContext, pass_app
+
+if TYPE_CHECKING:
+    from stocksbot.storage.records import PriceRecord
+
+PRICE_COLUMNS = ["symbol", "interval", "timestamp", "open", "high", "low", "close", "volume"]
+
+
+@click.group("price")
+def price_group() -> None:
+    """Price quotes and bars; the latest one at or before now values open positions.
+
+    \b
+    Example:
+      stocksbot price add AAPL 151.20
+      stocksbot price import bars.csv --symbol AAPL
+    """
+
+
+def print_prices(app: AppContext, prices: Iterable["PriceRecord"]) -> None:
+    from stocksbot.cli.output import print_json, print_ledger_table, show_decimal, show_time
+
+    records = list(prices)
+    if app.json:
+        print_json([p.to_json() for p in records])
+        return
+    print_ledger_table(
+        PRICE_COLUMNS,
+        ([p.symbol, p.interval, show_time(p.timestamp), show_decimal(p.open), show_decimal(p.high),
+          show_decimal(p.low), show_decimal(p.close), show_decimal(p.volume)] for p in records),
+        numeric=PRICE_COLUMNS[3:],
+    )
+
+
+@price_group.command("add")
+@click.argument("symbol")
+@click.argument("price")
+@click.option("--at", "at", metavar="TIME", help="When the price was quoted (ISO date/time; default now).")
+@click.option("--interval", default="1d", show_default=True, help="Bar interval the quote is stored under.")
+@pass_app
+def price_add(app: AppContext, symbol: str, price: str, at: str | None, interval: str) -> None:
+    """Store one quote (a bar with open = high = low = close); a quote at the same time replaces it.
+
+    \b
+    Example:
+      stocksbot price add AAPL 151.20 --at 2024-01-15T16:00
+    """
+    from stocksbot.cli.output import print_json, show_decimal, show_time
+
+    record = app.storage().add_price(symbol, price, at=at, interval=interval)
+    if app.json:
+        print_json(record.to_json())
+    else:
+        click.echo(f"{record.symbol} {show_decimal(record.close)} at {show_time(record.timestamp)}")
+
+
+@price_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--symbol", metavar="SYMBOL", help="Symbol of every row (when the file has no symbol column).")
+@click.option("--interval", default="1d", show_default=True, help="Bar interval of the file's rows.")
+@pass_app
+def price_import(app: AppContext, file: str, symbol: str | None, interval: str) -> None:
+    """Import bars from CSV: timestamp,open,high,low,close,volume or timestamp,close (+ symbol).
+
+    All or nothing: a file with bad rows writes nothing and lists every bad row. A bar that is
+    already stored (same symbol, interval and timestamp) is replaced.
+
+    \b
+    Example:
+      stocksbot price import aapl-daily.csv --symbol AAPL
+      stocksbot price import closes.csv --interval 1h
+    """
+    from stocksbot.cli.output import print_json
+
+    count = app.storage().import_prices(file, symbol=symbol, interval=interval)
+    if app.json:
+        print_json({"imported": count})
+    else:
+        click.echo(f"imported {count} bar(s)")
+
+
+@price_group.command("latest")
+@click.argument("symbols", nargs=-1)
+@pass_app
+def price_latest(app: AppContext, symbols: tuple[str, ...]) -> None:
+    """The newest bar at or before now of each SYMBOL (all priced symbols when none are given).
+
+    \b
+    Example:
+      stocksbot price latest AAPL MSFT
+    """
+    print_prices(app, app.storage().latest_prices(symbols))
+
+
+@price_group.command("history")
+@click.argument("symbol")
+@click.option("--since", metavar="TIME", help="First time to include (ISO date/time).")
+@click.option("--until", metavar="TIME", help="Last time to include (ISO date/time).")
+@click.option("--interval", help="Only bars of this interval.")
+@pass_app
+def price_history(app: AppContext, symbol: str, since: str | None, until: str | None, interval: str | None) -> None:
+    """Bars of SYMBOL in time order, optionally limited to a time range.
+
+    \b
+    Example:
+      stocksbot price history AAPL --since 2024-01-01 --until 2024-01-31
+    """
+    print_prices(app, app.storage().price_history(symbol, since=since, until=until, interval=interval))

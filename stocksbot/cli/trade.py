@@ -1,0 +1,127 @@
+"""`stocksbot trade ...`: fills, the ledger's source of truth (SPEC section 3, "Trades")."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+import click
+
+from stocksbot.cli.context import AppContext, pass_app
+
+if TYPE_CHECKING:
+    from stocksbot.storage.records import TradeRecord
+
+SIDES = ("buy", "sell")
+
+
+def cost_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--commission, --fees and --at, shared by every command that records a trade."""
+    command = click.option("--at", "executed_at", metavar="TIME",
+                           help="When it was executed: ISO date or datetime, naive is local time "
+                                "(default: now).")(command)
+    command = click.option("--fees", default="0", show_default=True, metavar="AMOUNT", help="Fees paid.")(command)
+    command = click.option("--commission", default="0", show_default=True, metavar="AMOUNT",
+                           help="Commission paid.")(command)
+    return command
+
+
+def trade_line(trade: "TradeRecord") -> str:
+    """The one-line confirmation of a recorded trade, e.g. `sold 4 AAPL @ 160 (trade 3), realized 41`."""
+    from stocksbot.cli.output import show_decimal
+
+    verb = "bought" if trade.side == "buy" else "sold"
+    line = f"{verb} {show_decimal(trade.quantity)} {trade.symbol} @ {show_decimal(trade.price)} (trade {trade.id})"
+    if trade.realized_pnl is not None:
+        line += f", realized {show_decimal(trade.realized_pnl)}"
+    return line
+
+
+def print_trades(trades: Iterable["TradeRecord"], *, title: str | None = None) -> None:
+    """Trades as a table for people."""
+    from stocksbot.cli.output import pnl_cell, print_ledger_table, show_decimal, show_time, text_cell
+
+    print_ledger_table(
+        ["id", "executed", "side", "symbol", "quantity", "price", "commission", "fees", "realized", "order",
+         "strategy", "note"],
+        ((str(t.id), show_time(t.executed_at), t.side, t.symbol, show_decimal(t.quantity), show_decimal(t.price),
+          show_decimal(t.commission), show_decimal(t.fees), pnl_cell(t.realized_pnl),
+          "-" if t.order_id is None else str(t.order_id), text_cell(t.strategy), text_cell(t.note))
+         for t in trades),
+        title=title,
+        numeric=["id", "quantity", "price", "commission", "fees", "realized", "order"],
+    )
+
+
+@click.group("trade")
+def trade_group() -> None:
+    """Record fills and list them; positions follow from the trades.
+
+    \b
+    Example:
+      stocksbot trade add buy AAPL 10 --price 150.25 --commission 1
+      stocksbot trade list --symbol AAPL
+    """
+
+
+@trade_group.command("add")
+@click.argument("side", type=click.Choice(SIDES))
+@click.argument("symbol")
+@click.argument("quantity")
+@click.option("--price", required=True, metavar="PRICE", help="Price per unit.")
+@cost_options
+@click.option("--strategy", metavar="NAME", help="Strategy the trade belongs to.")
+@click.option("--order", "order_id", type=int, metavar="ID", help="Order this trade fills.")
+@click.option("--external-id", metavar="X", help="The broker's id for the fill (unique).")
+@click.option("--note", metavar="TEXT", help="A free-text note.")
+@click.option("--allow-short", is_flag=True,
+              help="Let a sell larger than the long position open a short (default: trading.allow_short).")
+@pass_app
+def trade_add(app: AppContext, side: str, symbol: str, quantity: str, price: str, commission: str, fees: str,
+              executed_at: str | None, strategy: str | None, order_id: int | None, external_id: str | None,
+              note: str | None, allow_short: bool) -> None:
+    """Record a fill of QUANTITY SYMBOL and book it into its position.
+
+    A sell larger than the long position is refused unless shorting is allowed
+    (--allow-short or `config set trading.allow_short true`).
+
+    \b
+    Example:
+      stocksbot trade add buy AAPL 10 --price 150.25 --commission 1 --at 2024-01-02
+      stocksbot trade add sell AAPL 4 --price 160 --strategy momentum
+    """
+    from stocksbot.cli.output import print_json
+
+    trade = app.storage().record_trade(
+        side=side, symbol=symbol, quantity=quantity, price=price, commission=commission, fees=fees,
+        executed_at=executed_at, strategy=strategy, order_id=order_id, external_id=external_id, note=note,
+        allow_short=True if allow_short else None,
+    )
+    if app.json:
+        print_json(trade.to_json())
+    else:
+        click.echo(trade_line(trade))
+
+
+@trade_group.command("list")
+@click.option("--symbol", metavar="S", help="Only this symbol.")
+@click.option("--strategy", metavar="NAME", help="Only this strategy's trades.")
+@click.option("--since", metavar="TIME", help="Executed at or after TIME (ISO date or datetime).")
+@click.option("--until", metavar="TIME", help="Executed at or before TIME (ISO date or datetime).")
+@click.option("--limit", type=int, metavar="N", help="Only the N most recent trades.")
+@pass_app
+def trade_list(app: AppContext, symbol: str | None, strategy: str | None, since: str | None, until: str | None,
+               limit: int | None) -> None:
+    """List trades in the order they were executed.
+
+    \b
+    Example:
+      stocksbot trade list --symbol AAPL --since 2024-01-01
+      stocksbot --json trade list --strategy momentum --limit 20
+    """
+    from stocksbot.cli.output import print_json
+
+    trades = app.storage().list_trades(symbol=symbol, strategy=strategy, since=since, until=until, limit=limit)
+    if app.json:
+        print_json([t.to_json() for t in trades])
+    else:
+        print_trades(trades)
