@@ -125,3 +125,101 @@ def trade_list(app: AppContext, symbol: str | None, strategy: str | None, since:
         print_json([t.to_json() for t in trades])
     else:
         print_trades(trades)
+
+
+@trade_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check every row and the ledger rules; write nothing.")
+@click.option("--allow-short", is_flag=True, default=None,
+              help="Let sells beyond the long position open shorts (default: the trading.allow_short setting).")
+@click.pass_context
+def trade_import(ctx: click.Context, file: str, dry_run: bool, allow_short: bool | None) -> None:
+    """Import trades from CSV, all or nothing, booked in time order.
+
+    Columns: executed_at,side,symbol,quantity,price required; commission,fees,strategy,
+    external_id,note optional. A file with any bad row writes nothing and every bad row is
+    reported as `line N: reason`. Rows whose external_id is already stored are skipped, so
+    importing the same file twice is safe. Strategies the file names are created if new.
+
+    \b
+    Example:
+      stocksbot trade import fills.csv --dry-run
+      stocksbot --json trade import fills.csv
+    """
+    from stocksbot.cli.output import print_json
+    from stocksbot.csvfiles import RowErrors
+
+    app: AppContext = ctx.obj
+    storage = app.storage()
+    with _import_progress() as progress:
+        try:
+            result = storage.import_trades(file, dry_run=dry_run, allow_short=allow_short or None, progress=progress)
+        except RowErrors as exc:
+            if not app.json:
+                raise
+            print_json({"imported": 0, "skipped": 0, "errors": len(exc.errors), "problems": exc.errors})
+            ctx.exit(1)
+    if app.json:
+        print_json(result.to_json())
+        return
+    verb = "would import" if dry_run else "imported"
+    click.echo(f"{verb} {result.imported} trade(s), skipped {result.skipped} already stored, 0 errors")
+    if result.created_strategies:
+        click.echo(f"created strategies: {', '.join(result.created_strategies)}")
+
+
+class _import_progress:  # noqa: N801 - used as a context manager, reads like a function
+    """A Rich progress display of rows read, on a terminal only (silent when piped)."""
+
+    def __enter__(self) -> Callable[[int], None] | None:
+        import sys
+
+        if not sys.stderr.isatty():
+            self._progress = None
+            return None
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(SpinnerColumn(), TextColumn("{task.completed:,} rows read"), TimeElapsedColumn(),
+                                  transient=True)
+        self._progress.start()
+        task = self._progress.add_task("import", total=None)
+        return lambda rows: self._progress.advance(task, rows)  # type: ignore[union-attr]
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+@trade_group.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "beancount"]), default="csv", show_default=True,
+              help="csv (what `trade import` reads), json, or a beancount ledger.")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+@pass_app
+def trade_export(app: AppContext, fmt: str, output: str | None) -> None:
+    """Export every trade in booking order.
+
+    \b
+    Example:
+      stocksbot trade export --output trades.csv
+      stocksbot trade export --format beancount --output ledger.beancount && bean-check ledger.beancount
+    """
+    from stocksbot.cli.output import note
+
+    storage = app.storage()
+    if output is None:
+        storage.export_trades(click.get_text_stream("stdout"), format=fmt)
+        return
+    from pathlib import Path
+
+    target = Path(output)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            count = storage.export_trades(out, format=fmt)
+        partial.replace(target)  # never leave a half-written export under the real name
+    except OSError as exc:
+        from stocksbot.errors import StocksbotError
+
+        partial.unlink(missing_ok=True)
+        raise StocksbotError(f"cannot write {target}: {exc.strerror}") from None
+    note(f"exported {count} trade(s) to {target}")

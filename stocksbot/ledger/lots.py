@@ -23,6 +23,7 @@ from stocksbot.ledger.errors import LedgerError
 from stocksbot.ledger.numbers import (
     ZERO,
     add,
+    canonical,
     divide,
     format_decimal,
     multiply,
@@ -238,6 +239,9 @@ class Book:
         self.symbol = symbol
         self.method = method
         self._lots: list[Lot] = []
+        # Running totals of the open lots, so booking a fill costs O(lots it closes).
+        self._quantity = ZERO
+        self._amount = ZERO
         self._realized = ZERO
         self._opened_at: datetime | None = None
         self._max_quantity = ZERO
@@ -261,6 +265,8 @@ class Book:
         """
         book = cls(symbol, method)
         book._lots = [replace(lot) for lot in lots]
+        book._quantity = add(*(lot.quantity for lot in book._lots))
+        book._amount = add(*(lot.amount for lot in book._lots))
         if book._lots:
             book._realized = realized_pnl
             book._opened_at = opened_at
@@ -278,7 +284,7 @@ class Book:
     @property
     def quantity(self) -> Decimal:
         """Open quantity (never negative; see `side` for the direction)."""
-        return add(*(lot.quantity for lot in self._lots))
+        return canonical(self._quantity)
 
     @property
     def signed_quantity(self) -> Decimal:
@@ -289,7 +295,7 @@ class Book:
     @property
     def open_amount(self) -> Decimal:
         """Remaining cost (long) or net proceeds (short) of the open lots."""
-        return add(*(lot.amount for lot in self._lots))
+        return canonical(self._amount)
 
     @property
     def avg_entry_price(self) -> Decimal | None:
@@ -300,7 +306,7 @@ class Book:
         """
         if not self._lots:
             return None
-        return divide(self.open_amount, self.quantity)
+        return divide(self._amount, self._quantity)
 
     @property
     def lots(self) -> list[Lot]:
@@ -310,7 +316,7 @@ class Book:
     @property
     def realized_pnl(self) -> Decimal:
         """Realized P&L of the current run so far (0 when flat)."""
-        return self._realized
+        return canonical(self._realized)
 
     @property
     def opened_at(self) -> datetime | None:
@@ -343,7 +349,7 @@ class Book:
 
         closing_side = SHORT if fill.side == BUY else LONG
         opening_side = LONG if fill.side == BUY else SHORT
-        closable = self.quantity if self.side == closing_side else ZERO
+        closable = self._quantity if self.side == closing_side else ZERO
 
         if fill.side == SELL and not allow_short and fill.quantity > closable:
             message = (
@@ -365,6 +371,8 @@ class Book:
             lot = self._lots[index]
             quantity = min(left, lot.quantity)
             lot_amount = lot.take(quantity)
+            self._quantity = subtract(self._quantity, quantity)
+            self._amount = subtract(self._amount, lot_amount)
             cost_share = costs.take(quantity)
             gross = multiply(quantity, fill.price)
             if closing_side == LONG:
@@ -388,13 +396,13 @@ class Book:
         realized_total: Decimal | None = None
         closed_run: RunSummary | None = None
         if closed:
-            realized_total = add(*(portion.realized for portion in closed))
+            realized_total = canonical(add(*(portion.realized for portion in closed)))
             self._realized = add(self._realized, realized_total)
             if not self._lots:
                 assert self._opened_at is not None
                 closed_run = RunSummary(
                     side=closing_side,
-                    realized_pnl=self._realized,
+                    realized_pnl=canonical(self._realized),
                     opened_at=self._opened_at,
                     closed_at=fill.executed_at,
                     max_quantity=self._max_quantity,
@@ -418,7 +426,7 @@ class Book:
                     trade_id=fill.trade_id,
                 )
             )
-            self._max_quantity = max(self._max_quantity, self.quantity)
+            self._max_quantity = max(self._max_quantity, self._quantity)
 
         self._last_executed_at = fill.executed_at
         return Booking(
@@ -433,6 +441,8 @@ class Book:
 
         The pooled lot keeps the first lot's opened_at and trade_id.
         """
+        self._quantity = add(self._quantity, lot.quantity)
+        self._amount = add(self._amount, lot.amount)
         if self.method == AVERAGE and self._lots:
             pool = self._lots[0]
             pool.quantity = add(pool.quantity, lot.quantity)

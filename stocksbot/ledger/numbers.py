@@ -70,6 +70,7 @@ MAX_INTEGER_DIGITS = 18
 MAX_DECIMAL_PLACES = 10
 
 ZERO = Decimal(0)
+_EXACT_DIGITS = 1_000
 
 _NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _SHOWN_INPUT_LIMIT = 40
@@ -84,34 +85,34 @@ def _require_finite(*values: Decimal) -> None:
             raise InvalidOperation(f"ledger arithmetic needs finite values, got {value}")
 
 
-def _context_for(digits: int) -> Context:
-    """LEDGER_CONTEXT, widened when a result needs more than its 60 digits to stay exact."""
-    if digits <= LEDGER_CONTEXT.prec:
-        return LEDGER_CONTEXT
-    wider = LEDGER_CONTEXT.copy()
-    wider.prec = digits
-    return wider
+#: Where sums, differences and products are computed: so many digits that ledger-sized
+#: values never round (the C decimal module only spends the digits a result really has),
+#: with `Inexact` trapped as a guard should one ever need more.
+_EXACT = Context(
+    prec=_EXACT_DIGITS,
+    rounding=ROUND_HALF_EVEN,
+    Emin=-999_999_999,
+    Emax=999_999_999,
+    traps=[InvalidOperation, DivisionByZero, Overflow, Inexact],
+)
+_ONE = Decimal(1)
+_SCALE = Decimal(1).scaleb(DERIVED_PLACES)
 
 
 def canonical(value: Decimal) -> Decimal:
     """The tidy form of a value: trailing fractional zeros dropped, never a positive exponent.
 
-    `Decimal.normalize` would turn 100 into 1E+2, which prints in scientific notation and
-    loses the "this is an integer" look; here 100 stays 100, 1.50 becomes 1.5, and any zero
-    (0E-10, -0) becomes plain 0. Works on the digit tuple, so it can never round.
+    `Decimal.normalize` alone would turn 100 into 1E+2, which prints in scientific notation
+    and loses the "this is an integer" look; here 100 stays 100, 1.50 becomes 1.5, and any
+    zero (0E-10, -0) becomes plain 0. Exact: the context has digits to spare.
     """
     _require_finite(value)
-    sign, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)
-    if not any(digits):
+    if not value:
         return ZERO
-    if exponent > 0:
-        return Decimal((sign, digits + (0,) * exponent, 0))
-    kept = list(digits)
-    while exponent < 0 and kept[-1] == 0:
-        kept.pop()
-        exponent += 1
-    return Decimal((sign, tuple(kept), exponent))
+    tidy = value.normalize(_EXACT)
+    if tidy.as_tuple().exponent > 0:  # type: ignore[operator]
+        tidy = tidy.quantize(_ONE, context=_EXACT)
+    return tidy
 
 
 def format_decimal(value: Decimal) -> str:
@@ -124,57 +125,40 @@ def add(*values: Decimal) -> Decimal:
     _require_finite(*values)
     total = ZERO
     for value in values:
-        total = _add_two(total, value)
+        total = _EXACT.add(total, value)
     return total
 
 
-def _add_two(a: Decimal, b: Decimal) -> Decimal:
-    top = max(a.adjusted(), b.adjusted())
-    bottom = min(_exponent(a), _exponent(b))
-    context = _context_for(top - bottom + 2)
-    return canonical(context.add(a, b))
-
-
 def subtract(a: Decimal, b: Decimal) -> Decimal:
-    """Exact difference a - b."""
+    """Exact difference a - b (the operators would round to the caller's context)."""
     _require_finite(a, b)
-    return _add_two(a, b.copy_negate())  # unary minus would round to the thread context
+    return _EXACT.subtract(a, b)
 
 
 def multiply(a: Decimal, b: Decimal) -> Decimal:
-    """Exact product: the coefficient of a product never has more digits than both factors."""
+    """Exact product."""
     _require_finite(a, b)
-    digits = len(a.as_tuple().digits) + len(b.as_tuple().digits)
-    return canonical(_context_for(digits).multiply(a, b))
+    return _EXACT.multiply(a, b)
 
 
 def divide(a: Decimal, b: Decimal) -> Decimal:
     """a / b rounded once, half-even, to DERIVED_PLACES places; exact when the quotient fits.
 
-    Done with integer arithmetic on the coefficients so there is exactly one rounding (a
-    decimal division at fixed precision followed by a quantize could round twice). This is
-    the only ledger operation that may round; callers that split an amount into parts use
-    the remainder for the last part so the parts still add up exactly.
+    The quotient is found as an exact integer quotient and remainder of a x 10**places by b,
+    so there is exactly one rounding (a division at fixed precision followed by a quantize
+    could round twice). This is the only ledger operation that may round; callers that split
+    an amount into parts use the remainder for the last part so the parts still add up.
     """
     _require_finite(a, b)
     if not b:
         raise ZeroDivisionError("ledger division by zero")
-    a_sign, a_digits, a_exp = a.as_tuple()
-    b_sign, b_digits, b_exp = b.as_tuple()
-    assert isinstance(a_exp, int) and isinstance(b_exp, int)
-    a_int = int("".join(map(str, a_digits)))
-    b_int = int("".join(map(str, b_digits)))
-    # a / b * 10**DERIVED_PLACES = a_int * 10**shift / b_int
-    shift = a_exp - b_exp + DERIVED_PLACES
-    numerator = a_int * 10**shift if shift >= 0 else a_int
-    denominator = b_int if shift >= 0 else b_int * 10**-shift
-    quotient, remainder = divmod(numerator, denominator)
-    twice = 2 * remainder
-    if twice > denominator or (twice == denominator and quotient % 2 == 1):
-        quotient += 1
-    negative = (a_sign != b_sign) and quotient != 0
-    result = Decimal((1 if negative else 0, tuple(int(c) for c in str(quotient)), -DERIVED_PLACES))
-    return canonical(result)
+    quotient, remainder = _EXACT.divmod(_EXACT.multiply(a, _SCALE), b)  # truncated toward zero
+    if remainder:
+        twice = _EXACT.multiply(_EXACT.abs(remainder), 2)
+        limit = _EXACT.abs(b)
+        if twice > limit or (twice == limit and quotient % 2 == 1):
+            quotient = _EXACT.add(quotient, -1 if (a < 0) != (b < 0) else 1)
+    return canonical(quotient.scaleb(-DERIVED_PLACES, context=_EXACT))
 
 
 def prorate(amount: Decimal, part: Decimal, whole: Decimal) -> Decimal:
