@@ -150,3 +150,47 @@ def test_hundred_thousand_rows(storage, tmp_path: Path) -> None:
 def ledger_snapshot_of(storage) -> dict:
     with storage.reading() as repos:
         return ledger_snapshot(repos)
+
+
+def test_import_and_export_commands(migrated_url: str, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from stocksbot.cli.main import cli
+
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(cli, ["--db", migrated_url, *args], catch_exceptions=False)
+
+    path = tmp_path / "t.csv"
+    path.write_text(HEADER + "2024-01-02,buy,A,4,10,,,momo,e1,\n2024-01-03,sell,A,1,12,,,momo,e2,\n")
+    result = run("trade", "import", str(path), "--dry-run")
+    assert (result.exit_code, result.stdout) == (
+        0, "would import 2 trade(s), skipped 0 already stored, 0 errors\ncreated strategies: momo\n")
+    assert json.loads(run("--json", "trade", "import", str(path)).stdout) == {
+        "imported": 2, "skipped": 0, "errors": 0, "dry_run": False, "created_strategies": ["momo"]}
+    assert json.loads(run("--json", "trade", "import", str(path)).stdout)["skipped"] == 2
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + "2024-01-02,buy,A,x,10,,,,,\n2024-01-02,buy,A,1,10,,,,,\n2024-01-02,buy,A,1,-1,,,,,\n")
+    result = run("trade", "import", str(bad))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: 2 bad row(s), nothing imported:\n"
+        "line 2: quantity must be a number such as 10, 150.25 or .5, got 'x'\n"
+        "line 4: price must be 0 or more, got '-1'\n"
+    )
+    result = run("--json", "trade", "import", str(bad))
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["errors"] == 2
+
+    out = tmp_path / "out.csv"
+    result = run("trade", "export", "--output", str(out))
+    assert (result.exit_code, result.stderr) == (0, f"exported 2 trade(s) to {out}\n")
+    assert out.read_text().splitlines()[1].endswith(",buy,A,4,10,0,0,momo,e1,")
+    exported = json.loads(run("trade", "export", "--format", "json").stdout)
+    assert [t["external_id"] for t in exported] == ["e1", "e2"]
+    assert exported[1]["realized_pnl"] == "2"
+    assert run("trade", "import", str(tmp_path / "missing.csv")).exit_code == 1

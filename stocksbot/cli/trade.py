@@ -207,7 +207,9 @@ def trade_export(app: AppContext, fmt: str, output: str | None) -> None:
 
     storage = app.storage()
     if output is None:
-        storage.export_trades(click.get_text_stream("stdout"), format=fmt)
+        import sys
+
+        storage.export_trades(sys.stdout, format=fmt)
         return
     from pathlib import Path
 
