@@ -150,3 +150,100 @@ def db_check(ctx: click.Context) -> None:
         note(f"{len(findings)} problem(s) found" if findings else "ok: integrity and ledger are consistent")
     if findings:
         ctx.exit(1)
+
+
+@db_group.command("backup")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@pass_app
+def db_backup(app: AppContext, file: str | None) -> None:
+    """Write a consistent backup of the database to FILE (default: beside the database file).
+
+    SQLite uses its online backup API (safe while stocksbot writes); PostgreSQL uses pg_dump.
+
+    \b
+    Example:
+      stocksbot db backup ~/backups/stocksbot-2024-06-30.db
+    """
+    from pathlib import Path
+
+    from stocksbot.cli.output import print_json
+    from stocksbot.storage import backups
+
+    storage = app.storage(check_schema=False)
+    destination = Path(file) if file else backups.default_backup_path(storage.target)
+    written = backups.backup(storage.target, destination)
+    if app.json:
+        print_json({"backup": str(written)})
+    else:
+        click.echo(f"backed up to {written}")
+
+
+@db_group.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False))
+@pass_app
+def db_restore(app: AppContext, file: str) -> None:
+    """Replace the database with a backup made by `stocksbot db backup`.
+
+    The file is checked first (a stocksbot backup of a schema this stocksbot knows), and the
+    database it replaces is saved beside it as a backup of its own.
+
+    \b
+    Example:
+      stocksbot db restore ~/backups/stocksbot-2024-06-30.db
+    """
+    from pathlib import Path
+
+    from stocksbot.cli.output import print_json
+    from stocksbot.storage import backups
+
+    storage = app.storage(check_schema=False)
+    kept = backups.restore(storage.target, storage.engine, Path(file))
+    if app.json:
+        print_json({"restored": file, "previous": str(kept)})
+    else:
+        click.echo(f"restored {file} (the replaced database is kept as {kept})")
+
+
+@db_group.command("copy")
+@click.option("--to", "to_url", required=True, metavar="URL", help="The empty database to copy into.")
+@pass_app
+def db_copy(app: AppContext, to_url: str) -> None:
+    """Copy every row into another, empty database (e.g. SQLite -> PostgreSQL).
+
+    The target is migrated to the same schema first, the rows go over in one transaction,
+    and `db check` is run on the target afterwards.
+
+    \b
+    Example:
+      stocksbot db copy --to postgresql://bot:secret@localhost/stocks
+    """
+    import sys
+
+    from stocksbot.cli.output import note, print_json
+    from stocksbot.errors import StocksbotError
+    from stocksbot.storage import backups
+    from stocksbot.storage.service import open_storage
+
+    source = app.storage()
+    with open_storage(to_url, check_schema=False) as target:
+        progress = None
+        display = None
+        if sys.stderr.isatty():
+            from rich.progress import Progress, TextColumn
+
+            display = Progress(TextColumn("copying {task.fields[table]}: {task.completed:,} rows"), transient=True)
+            task = display.add_task("copy", total=None, table="")
+            display.start()
+            progress = lambda table, rows: display.update(task, advance=rows, table=table)  # noqa: E731
+        try:
+            counts = backups.copy_database(source.engine, target.engine, progress)
+        finally:
+            if display is not None:
+                display.stop()
+        findings = target.check()
+    if findings:
+        raise StocksbotError(f"copied, but `db check` on the target found {len(findings)} problem(s): {findings[0]}")
+    if app.json:
+        print_json({"to": target.target.masked, "rows": counts})
+    else:
+        note(f"copied {sum(counts.values())} rows to {target.target.masked}; db check passed there")
