@@ -156,7 +156,7 @@ def divide(a: Decimal, b: Decimal) -> Decimal:
     if remainder:
         twice = _EXACT.multiply(_EXACT.abs(remainder), 2)
         limit = _EXACT.abs(b)
-        if twice > limit or (twice == limit and quotient % 2 == 1):
+        if twice > limit or (twice == limit and _EXACT.remainder(quotient, 2)):
             quotient = _EXACT.add(quotient, -1 if (a < 0) != (b < 0) else 1)
     return canonical(quotient.scaleb(-DERIVED_PLACES, context=_EXACT))
 

@@ -178,3 +178,11 @@ def test_ledger_range_round_trips_through_text(integer: int, fraction: int) -> N
     assert value == D(text)
     assert parse_decimal(format_decimal(value), field="price") == value
     assert "E" not in format_decimal(value)
+
+
+def test_divide_breaks_wide_half_way_ties_to_even() -> None:
+    """A tie on a quotient wider than the default 28-digit context still rounds half-even."""
+    wide = Decimal("12345678901234567890.00000000000000000001")
+    assert divide(wide, Decimal(2)) == Decimal("6172839450617283945")
+    assert divide(Decimal("0.000000000000000000035"), Decimal(1)) == Decimal("4E-20")
+    assert divide(Decimal("-0.000000000000000000025"), Decimal(1)) == Decimal("-2E-20")
