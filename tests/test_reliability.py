@@ -43,6 +43,7 @@ def test_kill_9_during_a_large_import_leaves_none_or_all(migrated_url: str, tmp_
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         time.sleep(delay)
+        assert proc.poll() is None, "the import finished before it could be killed: use a larger file"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         with open_storage(migrated_url) as storage:
