@@ -81,3 +81,31 @@ def storage(migrated_url: str) -> Iterator["object"]:
 
     with open_storage(migrated_url) as service:
         yield service
+
+
+@pytest.fixture
+def run(migrated_url: str):
+    """Run a stocksbot command line against the migrated database (each backend), via Click's runner."""
+    from click.testing import CliRunner
+
+    from stocksbot.cli.main import cli
+
+    runner = CliRunner()
+
+    def invoke(*args: str):  # type: ignore[no-untyped-def]
+        return runner.invoke(cli, ["--db", migrated_url, *args], catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def data(run):  # type: ignore[no-untyped-def]
+    """The parsed `--json` output of a command that must succeed."""
+    import json
+
+    def invoke(*args: str):  # type: ignore[no-untyped-def]
+        result = run("--json", *args)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    return invoke

@@ -5,19 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from stocksbot.cli.main import cli
-
-
-@pytest.fixture
-def run(migrated_url: str):
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, ["--db", migrated_url, *args], catch_exceptions=False)
-
-    return invoke
 
 
 def test_set_get_list_unset(run) -> None:

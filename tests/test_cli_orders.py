@@ -2,35 +2,11 @@
 
 from __future__ import annotations
 
-import json
 
-import pytest
-from click.testing import CliRunner
 
-from stocksbot.cli.main import cli
 
 ORDER_KEYS = {"id", "side", "symbol", "type", "quantity", "limit_price", "stop_price", "tif", "status",
               "filled_quantity", "avg_fill_price", "strategy", "external_id", "created_at", "updated_at"}
-
-
-@pytest.fixture
-def run(migrated_url: str):
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, ["--db", migrated_url, *args], catch_exceptions=False)
-
-    return invoke
-
-
-@pytest.fixture
-def data(run):
-    def invoke(*args: str):
-        result = run("--json", *args)
-        assert result.exit_code == 0, result.output
-        return json.loads(result.output)
-
-    return invoke
 
 
 def test_cli_choices_match_the_ledger() -> None:

@@ -6,41 +6,16 @@ any float on the way (parsing, storage, SQL, output) would show up as a wrong di
 
 from __future__ import annotations
 
-import json
 import re
 from decimal import Decimal
 
 import pytest
-from click.testing import CliRunner
 
-from stocksbot.cli.main import cli
 
 TRADE_KEYS = {"id", "side", "symbol", "quantity", "price", "commission", "fees", "executed_at", "realized_pnl",
               "order_id", "strategy", "external_id", "note"}
 POSITION_KEYS = {"id", "symbol", "side", "quantity", "avg_entry_price", "realized_pnl", "market_price",
                  "market_value", "unrealized_pnl", "status", "opened_at", "closed_at", "strategy"}
-
-
-@pytest.fixture
-def run(migrated_url: str):
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, ["--db", migrated_url, *args], catch_exceptions=False)
-
-    return invoke
-
-
-@pytest.fixture
-def data(run):
-    """The parsed `--json` output of a command that must succeed."""
-
-    def invoke(*args: str):
-        result = run("--json", *args)
-        assert result.exit_code == 0, result.output
-        return json.loads(result.output)
-
-    return invoke
 
 
 @pytest.fixture

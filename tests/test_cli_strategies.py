@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
-from click.testing import CliRunner
 
-from stocksbot.cli.main import cli
 
 STRATEGY_KEYS = {"name", "description", "params", "enabled", "trades", "closing_trades", "win_rate", "realized_pnl",
                  "costs", "open_positions"}
 UNKNOWN = "Error: unknown strategy 'nope' (see `stocksbot strategy list`)\n"
-
-
-@pytest.fixture
-def run(migrated_url: str):
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, ["--db", migrated_url, *args], catch_exceptions=False)
-
-    return invoke
-
-
-@pytest.fixture
-def data(run):
-    def invoke(*args: str):
-        result = run("--json", *args)
-        assert result.exit_code == 0, result.output
-        return json.loads(result.output)
-
-    return invoke
 
 
 @pytest.fixture

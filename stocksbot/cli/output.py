@@ -43,7 +43,6 @@ def show_decimal(value: Decimal | None) -> str:
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,
                 numeric: Iterable[str] = ()) -> None:
     """A Rich table on stdout; numeric columns are right-aligned. No colour when piped or NO_COLOR."""
-    from rich.console import Console
     from rich.table import Table
 
     right = set(numeric)

@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL
 
 from stocksbot.errors import StocksbotError
 from stocksbot.storage import migrations
-from stocksbot.storage.database import DatabaseTarget, prepare_sqlite_file
+from stocksbot.storage.database import DatabaseTarget
 from stocksbot.storage.models import Base
 
 STOCKSBOT_TABLES = {table.name for table in Base.metadata.sorted_tables}
@@ -42,19 +42,6 @@ def default_backup_path(target: DatabaseTarget) -> Path:
 
 
 # -- SQLite ---------------------------------------------------------------------------------
-
-def _sqlite_copy(source: Path, destination: Path) -> None:
-    prepare_sqlite_file(destination, private_dir=False)
-    src = sqlite3.connect(source)
-    try:
-        dst = sqlite3.connect(destination)
-        try:
-            src.backup(dst)
-        finally:
-            dst.close()
-    finally:
-        src.close()
-
 
 def _sqlite_revision(path: Path) -> str:
     """The stocksbot revision of a SQLite file, or a StocksbotError if it is not a stocksbot database."""
@@ -114,7 +101,7 @@ def backup(target: DatabaseTarget, destination: Path) -> Path:
         if path is None:
             raise StocksbotError("an in-memory database cannot be backed up")
         _sqlite_revision(path)
-        _sqlite_copy(path, destination)
+        migrations.backup_sqlite(path, destination)
         return destination
     conninfo, env = _libpq(target.url)
     _run([_pg_tool("pg_dump"), "--format=custom", "--no-owner", f"--file={destination}", conninfo], env, "pg_dump")
@@ -133,8 +120,8 @@ def restore(target: DatabaseTarget, engine: Engine, source: Path) -> Path:
             raise StocksbotError("an in-memory database cannot be restored")
         _check_known(_sqlite_revision(source), source)
         engine.dispose()
-        _sqlite_copy(path, keep)
-        _sqlite_copy(source, path)  # the backup API takes the write lock and replaces every page
+        migrations.backup_sqlite(path, keep)
+        migrations.backup_sqlite(source, path)  # the backup API takes the write lock and replaces every page
         return keep
     _check_pg_backup(source)
     backup(target, keep)
