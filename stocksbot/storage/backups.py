@@ -113,7 +113,11 @@ def restore(target: DatabaseTarget, engine: Engine, source: Path) -> Path:
     """Replace the database with a backup; returns where the replaced database was saved."""
     if not source.is_file():
         raise StocksbotError(f"{source} does not exist")
-    keep = Path(f"{default_backup_path(target)}.before-restore")
+    # The replaced database is kept beside itself (SQLite) or beside the backup (PostgreSQL).
+    keep = default_backup_path(target)
+    if not target.is_sqlite:
+        keep = source.parent / keep.name
+    keep = keep.with_name(f"{keep.name}.before-restore")
     if target.is_sqlite:
         path = target.sqlite_path
         if path is None:
