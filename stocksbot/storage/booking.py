@@ -127,10 +127,11 @@ class SymbolBooker:
             self.rebuild(new_trade_ids={trade.id}, allow_short=allow_short)
             return
         position = self.repos.positions.open_for(self.symbol)
+        stored_lots = list(self.repos.lots.for_position(position.id)) if position else []
         lots = [
             LedgerLot(side=position.side, quantity=lot.quantity, amount=lot.amount, opened_at=lot.opened_at,
                       trade_id=lot.trade_id)
-            for lot in self.repos.lots.for_position(position.id)
+            for lot in stored_lots
         ] if position else []
         book = Book.restore(
             self.symbol, self.method, lots, realized_pnl=position.realized_pnl if position else ZERO,
@@ -142,15 +143,18 @@ class SymbolBooker:
         )
         trade.realized_pnl = booking.realized_pnl
         if closed is not None:
-            self.session.execute(delete(Lot).where(Lot.position_id == closed.id))
+            for lot in stored_lots:
+                self.session.delete(lot)
+            self.session.flush()
             self.session.execute(update(Position).where(Position.id == closed.id).values(**closed.values()))
         if state is None:
             return
         if state.id is None:
             state.id = self.session.scalar(insert(Position).values(**state.values()).returning(Position.id))
+            self._write_lots(state.id, book)
         else:
             self.session.execute(update(Position).where(Position.id == state.id).values(**state.values()))
-        self._write_lots(state.id, book)
+            self._sync_lots(state.id, stored_lots, book)
 
     def rebuild(self, *, new_trade_ids: Container[int] = (), allow_short: bool = True) -> None:
         """Recompute the symbol's positions, lots and per-trade realized P&L from its trades.
@@ -197,6 +201,27 @@ class SymbolBooker:
             state.id = self.session.scalar(insert(Position).values(**state.values()).returning(Position.id))
             self._write_lots(state.id, book)
         self.session.expire_all()  # loaded trades may hold realized P&L that the bulk update replaced
+
+    def _sync_lots(self, position_id: int, stored: list[Lot], book: Book) -> None:
+        """Bring a position's stored lots in line with the book, touching only lots that changed.
+
+        A lot is known by its opening trade. Booking one fill changes at most the lots it
+        closes and the one it opens, so this costs O(changed lots), not O(open lots). New lots
+        take the next `seq`, which keeps `seq` in time order.
+        """
+        by_trade = {lot.trade_id: lot for lot in stored}
+        next_seq = max((lot.seq for lot in stored), default=-1) + 1
+        for lot in book.lots:
+            row = by_trade.pop(lot.trade_id, None)  # type: ignore[call-overload]
+            if row is None:
+                self.session.add(Lot(position_id=position_id, trade_id=lot.trade_id, seq=next_seq,
+                                     quantity=lot.quantity, amount=lot.amount, opened_at=lot.opened_at))
+                next_seq += 1
+            elif (row.quantity, row.amount) != (lot.quantity, lot.amount):
+                row.quantity, row.amount = lot.quantity, lot.amount
+        for row in by_trade.values():
+            self.session.delete(row)
+        self.session.flush()
 
     def _write_lots(self, position_id: int, book: Book) -> None:
         self.session.execute(delete(Lot).where(Lot.position_id == position_id))

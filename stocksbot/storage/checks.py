@@ -26,11 +26,17 @@ def ledger_snapshot(repos: Repositories) -> dict[str, list[tuple[Any, ...]]]:
          for p in session.scalars(select(Position))),
         key=repr,
     )
-    lots = sorted(
-        ((symbol, lot.seq, lot.trade_id, lot.quantity, lot.amount, lot.opened_at)
-         for lot, symbol in session.execute(select(Lot, Position.symbol).join(Position, Lot.position_id == Position.id))),
-        key=repr,
+    # A lot's place in its position counts, not the raw `seq` (incremental booking leaves gaps).
+    rows = session.execute(
+        select(Lot, Position.symbol).join(Position, Lot.position_id == Position.id).order_by(Lot.position_id, Lot.seq)
     )
+    lots = []
+    rank, last_position = 0, None
+    for lot, symbol in rows:
+        rank = rank + 1 if lot.position_id == last_position else 0
+        last_position = lot.position_id
+        lots.append((symbol, rank, lot.trade_id, lot.quantity, lot.amount, lot.opened_at))
+    lots.sort(key=repr)
     realized = sorted((tuple(row) for row in session.execute(select(Trade.id, Trade.realized_pnl))), key=repr)
     return {"positions": positions, "lots": lots, "realized": realized}
 
