@@ -99,3 +99,39 @@ def test_backup_needs_pg_dump_for_postgresql(postgres_url: str, monkeypatch: pyt
     assert result.exit_code == 1
     assert result.stderr == "Error: pg_dump is not installed: install the PostgreSQL client tools " \
         "(e.g. `apt-get install postgresql-client`)\n"
+
+
+WRITER = """
+import sys
+from stocksbot import open_storage
+with open_storage(sys.argv[1]) as storage:
+    for i in range(400):
+        storage.record_trade(side="buy", symbol=f"W{i % 7}", quantity="1", price="2.5")
+"""
+
+
+def test_sqlite_backup_while_another_process_writes(sqlite_url: str, tmp_path: Path) -> None:
+    """The online backup API copies a consistent snapshot even while trades are being written."""
+    import subprocess
+    import sys
+
+    assert run(sqlite_url, "db", "upgrade").exit_code == 0
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, sqlite_url], stderr=subprocess.PIPE, text=True)
+    backups = []
+    try:
+        for n in range(5):
+            path = tmp_path / f"b{n}.db"
+            assert run(sqlite_url, "db", "backup", str(path)).exit_code == 0
+            backups.append(path)
+    finally:
+        _, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0, err
+    for path in backups:
+        url = f"sqlite:///{path}"
+        assert run(url, "db", "check").exit_code == 0
+        trades = json.loads(run(url, "--json", "trade", "list").stdout)
+        quantities = {p["symbol"]: p["quantity"] for p in json.loads(run(url, "--json", "position", "list").stdout)}
+        by_symbol: dict[str, int] = {}
+        for trade in trades:
+            by_symbol[trade["symbol"]] = by_symbol.get(trade["symbol"], 0) + 1
+        assert quantities == {s: str(n) for s, n in by_symbol.items()}
