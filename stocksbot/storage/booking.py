@@ -13,7 +13,7 @@ the symbol is taken before its position is read.
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
@@ -69,8 +69,9 @@ class PositionState:
     id: int | None = None
 
     @classmethod
-    def of(cls, position: Position) -> "PositionState":
-        return cls(**{f.name: getattr(position, f.name) for f in fields(cls)})
+    def of(cls, row: Mapping[str, Any]) -> "PositionState":
+        """From a positions row (as a mapping)."""
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
 
     def values(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "id"}
@@ -105,6 +106,25 @@ def advance(
     return booking, closed, state
 
 
+_TRADES = Trade.__table__
+_POSITIONS = Position.__table__
+_LOTS = Lot.__table__
+# Built once: the statements of the single-trade hot path, so each execution reuses the
+# compiled form (a bot may record thousands of fills a minute).
+_LAST_EXECUTED = select(func.max(_TRADES.c.executed_at)).where(
+    _TRADES.c.symbol == bindparam("symbol"), _TRADES.c.id != bindparam("trade_id")
+)
+_OPEN_POSITION = select(_POSITIONS).where(_POSITIONS.c.symbol == bindparam("symbol"), _POSITIONS.c.status == "open")
+_POSITION_LOTS = select(_LOTS).where(_LOTS.c.position_id == bindparam("position_id")).order_by(_LOTS.c.seq)
+_SET_REALIZED = update(_TRADES).where(_TRADES.c.id == bindparam("trade_id")).values(realized_pnl=bindparam("realized"))
+_INSERT_POSITION = insert(_POSITIONS).returning(_POSITIONS.c.id)
+_UPDATE_POSITION = update(_POSITIONS).where(_POSITIONS.c.id == bindparam("position_id"))
+_UPDATE_LOT = update(_LOTS).where(_LOTS.c.id == bindparam("lot_id")).values(
+    quantity=bindparam("new_quantity"), amount=bindparam("new_amount")
+)
+_DELETE_LOTS = delete(_LOTS).where(_LOTS.c.id.in_(bindparam("lot_ids", expanding=True)))
+
+
 class SymbolBooker:
     """Books the trades of one symbol with one cost-basis method."""
 
@@ -114,47 +134,68 @@ class SymbolBooker:
         self.symbol = symbol
         self.method = method
 
-    def book_new_trade(self, trade: Trade, *, allow_short: bool) -> None:
-        """Book a trade that was just added (and flushed, so it has an id).
+    def book_new_trade(self, trade_id: int, fill: Fill, strategy_id: int | None, *, allow_short: bool) -> Decimal | None:
+        """Book a trade that was just inserted; returns the realized P&L it produced (None: it closed nothing).
 
         A trade dated before the symbol's latest trade re-books the whole symbol so lots
         follow time order; otherwise only the open position is resumed and updated.
         """
-        last = self.session.scalar(
-            select(func.max(Trade.executed_at)).where(Trade.symbol == self.symbol, Trade.id != trade.id)
-        )
-        if last is not None and trade.executed_at < last:
-            self.rebuild(new_trade_ids={trade.id}, allow_short=allow_short)
-            return
-        position = self.repos.positions.open_for(self.symbol)
-        stored_lots = list(self.repos.lots.for_position(position.id)) if position else []
-        lots = [
-            LedgerLot(side=position.side, quantity=lot.quantity, amount=lot.amount, opened_at=lot.opened_at,
-                      trade_id=lot.trade_id)
-            for lot in stored_lots
-        ] if position else []
+        conn = self.session.connection()
+        last = conn.execute(_LAST_EXECUTED, {"symbol": self.symbol, "trade_id": trade_id}).scalar()
+        if last is not None and fill.executed_at < last:
+            self.rebuild(new_trade_ids={trade_id}, allow_short=allow_short)
+            return self.session.scalar(select(Trade.realized_pnl).where(Trade.id == trade_id))
+        position = conn.execute(_OPEN_POSITION, {"symbol": self.symbol}).mappings().first()
+        stored = conn.execute(_POSITION_LOTS, {"position_id": position["id"]}).mappings().all() if position else []
         book = Book.restore(
-            self.symbol, self.method, lots, realized_pnl=position.realized_pnl if position else ZERO,
-            opened_at=position.opened_at if position else None, last_executed_at=last,
+            self.symbol, self.method,
+            [LedgerLot(position["side"], lot["quantity"], lot["amount"], lot["opened_at"], lot["trade_id"])
+             for lot in stored] if position else [],
+            realized_pnl=position["realized_pnl"] if position else ZERO,
+            opened_at=position["opened_at"] if position else None, last_executed_at=last,
         )
         booking, closed, state = advance(
-            book, PositionState.of(position) if position else None, _fill(trade), trade.strategy_id,
-            allow_short=allow_short,
+            book, PositionState.of(position) if position else None, fill, strategy_id, allow_short=allow_short
         )
-        trade.realized_pnl = booking.realized_pnl
+        if booking.realized_pnl is not None:
+            conn.execute(_SET_REALIZED, {"trade_id": trade_id, "realized": booking.realized_pnl})
         if closed is not None:
-            for lot in stored_lots:
-                self.session.delete(lot)
-            self.session.flush()
-            self.session.execute(update(Position).where(Position.id == closed.id).values(**closed.values()))
+            if stored:
+                conn.execute(_DELETE_LOTS, {"lot_ids": [lot["id"] for lot in stored]})
+            conn.execute(_UPDATE_POSITION.values(**closed.values()), {"position_id": closed.id})
+            stored = []
         if state is None:
-            return
+            return booking.realized_pnl
         if state.id is None:
-            state.id = self.session.scalar(insert(Position).values(**state.values()).returning(Position.id))
-            self._write_lots(state.id, book)
+            state.id = conn.execute(_INSERT_POSITION, state.values()).scalar_one()
         else:
-            self.session.execute(update(Position).where(Position.id == state.id).values(**state.values()))
-            self._sync_lots(state.id, stored_lots, book)
+            conn.execute(_UPDATE_POSITION.values(**state.values()), {"position_id": state.id})
+        self._sync_lots(state.id, stored, book)
+        return booking.realized_pnl
+
+    def _sync_lots(self, position_id: int, stored: Sequence[Any], book: Book) -> None:
+        """Bring a position's stored lots in line with the book, touching only lots that changed.
+
+        A lot is known by its opening trade. Booking one fill changes at most the lots it
+        closes and the one it opens, so this costs O(changed lots), not O(open lots). New lots
+        take the next `seq`, which keeps `seq` in time order.
+        """
+        conn = self.session.connection()
+        by_trade = {lot["trade_id"]: lot for lot in stored}
+        next_seq = max((lot["seq"] for lot in stored), default=-1) + 1
+        new_lots = []
+        for lot in book.lots:
+            row = by_trade.pop(lot.trade_id, None)  # type: ignore[call-overload]
+            if row is None:
+                new_lots.append({"position_id": position_id, "trade_id": lot.trade_id, "seq": next_seq,
+                                 "quantity": lot.quantity, "amount": lot.amount, "opened_at": lot.opened_at})
+                next_seq += 1
+            elif (row["quantity"], row["amount"]) != (lot.quantity, lot.amount):
+                conn.execute(_UPDATE_LOT, {"lot_id": row["id"], "new_quantity": lot.quantity, "new_amount": lot.amount})
+        if by_trade:
+            conn.execute(_DELETE_LOTS, {"lot_ids": [row["id"] for row in by_trade.values()]})
+        if new_lots:
+            conn.execute(insert(_LOTS), new_lots)
 
     def rebuild(self, *, new_trade_ids: Container[int] = (), allow_short: bool = True) -> None:
         """Recompute the symbol's positions, lots and per-trade realized P&L from its trades.
@@ -202,27 +243,6 @@ class SymbolBooker:
             self._write_lots(state.id, book)
         self.session.expire_all()  # loaded trades may hold realized P&L that the bulk update replaced
 
-    def _sync_lots(self, position_id: int, stored: list[Lot], book: Book) -> None:
-        """Bring a position's stored lots in line with the book, touching only lots that changed.
-
-        A lot is known by its opening trade. Booking one fill changes at most the lots it
-        closes and the one it opens, so this costs O(changed lots), not O(open lots). New lots
-        take the next `seq`, which keeps `seq` in time order.
-        """
-        by_trade = {lot.trade_id: lot for lot in stored}
-        next_seq = max((lot.seq for lot in stored), default=-1) + 1
-        for lot in book.lots:
-            row = by_trade.pop(lot.trade_id, None)  # type: ignore[call-overload]
-            if row is None:
-                self.session.add(Lot(position_id=position_id, trade_id=lot.trade_id, seq=next_seq,
-                                     quantity=lot.quantity, amount=lot.amount, opened_at=lot.opened_at))
-                next_seq += 1
-            elif (row.quantity, row.amount) != (lot.quantity, lot.amount):
-                row.quantity, row.amount = lot.quantity, lot.amount
-        for row in by_trade.values():
-            self.session.delete(row)
-        self.session.flush()
-
     def _write_lots(self, position_id: int, book: Book) -> None:
         self.session.execute(delete(Lot).where(Lot.position_id == position_id))
         self.session.execute(
@@ -233,7 +253,3 @@ class SymbolBooker:
                 for seq, lot in enumerate(book.lots)
             ],
         )
-
-
-def _fill(trade: Trade) -> Fill:
-    return Fill(trade.side, trade.quantity, trade.price, trade.commission, trade.fees, trade.executed_at, trade.id)

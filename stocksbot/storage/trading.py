@@ -11,10 +11,12 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from stocksbot.errors import StocksbotError
-from stocksbot.ledger import divide, format_decimal, parse_decimal
+from stocksbot.settings import KNOWN_KEYS
+from stocksbot.ledger import Fill, canonical, divide, format_decimal, parse_decimal
 from stocksbot.ledger.inputs import parse_symbol, parse_time
 from stocksbot.ledger.numbers import multiply, subtract
 from stocksbot.ledger.orders import (
@@ -32,6 +34,8 @@ from stocksbot.storage.repositories import Repositories
 
 Number = str | Decimal | int
 MANUAL_ORDER_STATUSES = ("submitted", "cancelled", "rejected", "expired")
+_INSERT_TRADE = insert(Trade.__table__).returning(Trade.__table__.c.id)
+_TRADE_BY_EXTERNAL_ID = select(Trade.__table__.c.id).where(Trade.__table__.c.external_id == bindparam("external_id"))
 
 
 def _side(side: str) -> str:
@@ -117,37 +121,67 @@ class TradingOperations:
 
         `allow_short=None` follows the `trading.allow_short` setting.
         """
-        trade = Trade(
-            side=_side(side),
-            symbol=parse_symbol(symbol),
-            quantity=parse_decimal(quantity, field="quantity", allow_zero=False),
-            price=parse_decimal(price, field="price"),
-            commission=parse_decimal(commission, field="commission"),
-            fees=parse_decimal(fees, field="fees"),
-            executed_at=parse_time(executed_at, field="--at") if executed_at is not None else datetime.now(timezone.utc),
-            external_id=_text(external_id, "external id", 100),
-            note=note,
-        )
+        values: dict[str, Any] = {
+            "side": _side(side),
+            "symbol": parse_symbol(symbol),
+            "quantity": parse_decimal(quantity, field="quantity", allow_zero=False),
+            "price": parse_decimal(price, field="price"),
+            "commission": parse_decimal(commission, field="commission"),
+            "fees": parse_decimal(fees, field="fees"),
+            "executed_at": parse_time(executed_at, field="--at") if executed_at is not None
+            else datetime.now(timezone.utc),
+            "external_id": _text(external_id, "external id", 100),
+            "note": note,
+            "order_id": None,
+            "strategy_id": None,
+        }
         with self.transaction() as repos:
-            if allow_short is None:
-                allow_short = bool(self.setting("trading.allow_short"))
+            method, allow_short_setting = self._ledger_settings(repos)
+            strategy_name = None
             if strategy is not None:
-                trade.strategy_id = self._strategy(repos, strategy).id
+                found = self._strategy(repos, strategy)
+                values["strategy_id"], strategy_name = found.id, found.name
             if order_id is not None:
-                self._fill_order(repos, order_id, trade)
-            return self._book(repos, trade, allow_short=allow_short)
+                order = self._fill_order(repos, order_id, values)
+                if values["strategy_id"] is None and order.strategy_id is not None:
+                    values["strategy_id"] = order.strategy_id
+                    strategy_name = repos.session.get(Strategy, order.strategy_id).name  # type: ignore[union-attr]
+            return self._book(
+                repos, values, method=method, strategy_name=strategy_name,
+                allow_short=allow_short_setting if allow_short is None else allow_short,
+            )
 
-    def _book(self, repos: Repositories, trade: Trade, *, allow_short: bool) -> TradeRecord:
-        if trade.external_id is not None and repos.trades.by_external_id(trade.external_id) is not None:
-            raise StocksbotError(f"a trade with external id {trade.external_id!r} already exists")
-        lock_symbol(repos, trade.symbol)
+    def _ledger_settings(self, repos: Repositories) -> tuple[str, bool]:
+        """The cost-basis method and the shorting default, read once per transaction."""
+        stored = repos.config.values(("accounting.cost_basis", "trading.allow_short"))
+        method = stored.get("accounting.cost_basis", KNOWN_KEYS["accounting.cost_basis"].default)
+        allow_short = stored.get("trading.allow_short", "false") == "true"
+        return str(method), allow_short
+
+    def _book(
+        self, repos: Repositories, values: dict[str, Any], *, method: str, strategy_name: str | None, allow_short: bool
+    ) -> TradeRecord:
+        conn = repos.session.connection()
+        external_id = values["external_id"]
+        duplicate = StocksbotError(f"a trade with external id {external_id!r} already exists")
+        if external_id is not None and conn.execute(_TRADE_BY_EXTERNAL_ID, {"external_id": external_id}).first():
+            raise duplicate
+        lock_symbol(repos, values["symbol"])
         try:
-            repos.trades.add(trade)
-        except IntegrityError:
-            raise StocksbotError(f"a trade with external id {trade.external_id!r} already exists") from None
-        method = str(self.setting("accounting.cost_basis"))
-        SymbolBooker(repos, trade.symbol, method).book_new_trade(trade, allow_short=allow_short)
-        return trade_record(trade, repos.strategies.names())
+            trade_id = conn.execute(_INSERT_TRADE, values).scalar_one()
+        except IntegrityError:  # a concurrent writer stored the same external id first
+            raise duplicate from None
+        fill = Fill(values["side"], values["quantity"], values["price"], values["commission"], values["fees"],
+                    values["executed_at"], trade_id)
+        realized = SymbolBooker(repos, values["symbol"], method).book_new_trade(
+            trade_id, fill, values["strategy_id"], allow_short=allow_short
+        )
+        return TradeRecord(
+            id=trade_id, side=values["side"], symbol=values["symbol"], quantity=canonical(values["quantity"]),
+            price=canonical(values["price"]), commission=canonical(values["commission"]),
+            fees=canonical(values["fees"]), executed_at=values["executed_at"], realized_pnl=realized,
+            order_id=values["order_id"], strategy=strategy_name, external_id=external_id, note=values["note"],
+        )
 
     def list_trades(
         self,
@@ -375,21 +409,22 @@ class TradingOperations:
                 fees=fees, executed_at=executed_at, order_id=order_id,
             )
 
-    def _fill_order(self, repos: Repositories, order_id: int, trade: Trade) -> None:
+    def _fill_order(self, repos: Repositories, order_id: int, trade: dict[str, Any]) -> Order:
+        """Apply a fill to its order (state machine, overfill check) and link the trade to it."""
         order = self._order(repos, order_id, for_update=True)
-        if (order.side, order.symbol) != (trade.side, trade.symbol):
+        if (order.side, order.symbol) != (trade["side"], trade["symbol"]):
             raise StocksbotError(
-                f"trade {trade.side} {trade.symbol} does not match order {order.id} ({order.side} {order.symbol})"
+                f"trade {trade['side']} {trade['symbol']} does not match order {order.id} ({order.side} {order.symbol})"
             )
         result = apply_fill(
-            order.quantity, order.filled_quantity, order.avg_fill_price, order.status, trade.quantity, trade.price
+            order.quantity, order.filled_quantity, order.avg_fill_price, order.status, trade["quantity"], trade["price"]
         )
         order.filled_quantity = result.filled_quantity
         order.avg_fill_price = result.avg_fill_price
         order.status = result.status
-        trade.order_id = order.id
-        if trade.strategy_id is None:
-            trade.strategy_id = order.strategy_id
+        repos.session.flush()
+        trade["order_id"] = order.id
+        return order
 
     # -- lookups --------------------------------------------------------------------------
 
