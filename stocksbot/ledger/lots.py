@@ -15,7 +15,7 @@ proceeds minus costs with no rounding drift, whatever the method.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -130,6 +130,11 @@ class Lot:
         self.quantity = subtract(self.quantity, quantity)
         self.amount = subtract(self.amount, share)
         return share
+
+
+def _copy(lot: Lot) -> Lot:
+    """A copy of a lot (what `dataclasses.replace` does, several times faster)."""
+    return Lot(lot.side, lot.quantity, lot.amount, lot.opened_at, lot.trade_id)
 
 
 @dataclass(frozen=True)
@@ -264,7 +269,7 @@ class Book:
         is the time of the symbol's latest booked trade, which keeps the time-order check.
         """
         book = cls(symbol, method)
-        book._lots = [replace(lot) for lot in lots]
+        book._lots = [_copy(lot) for lot in lots]
         book._quantity = add(*(lot.quantity for lot in book._lots))
         book._amount = add(*(lot.amount for lot in book._lots))
         if book._lots:
@@ -311,7 +316,7 @@ class Book:
     @property
     def lots(self) -> list[Lot]:
         """Copies of the open lots, oldest first."""
-        return [replace(lot) for lot in self._lots]
+        return [_copy(lot) for lot in self._lots]
 
     @property
     def realized_pnl(self) -> Decimal:

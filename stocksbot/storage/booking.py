@@ -76,6 +76,12 @@ class PositionState:
     def values(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "id"}
 
+    def update_params(self) -> dict[str, Any]:
+        """Parameters of the prebuilt UPDATE of this position's row."""
+        params = {f"new_{name}": value for name, value in self.values().items()}
+        params["position_id"] = self.id
+        return params
+
 
 def advance(
     book: Book, state: PositionState | None, fill: Fill, strategy_id: int | None, *, allow_short: bool
@@ -118,7 +124,13 @@ _OPEN_POSITION = select(_POSITIONS).where(_POSITIONS.c.symbol == bindparam("symb
 _POSITION_LOTS = select(_LOTS).where(_LOTS.c.position_id == bindparam("position_id")).order_by(_LOTS.c.seq)
 _SET_REALIZED = update(_TRADES).where(_TRADES.c.id == bindparam("trade_id")).values(realized_pnl=bindparam("realized"))
 _INSERT_POSITION = insert(_POSITIONS).returning(_POSITIONS.c.id)
-_UPDATE_POSITION = update(_POSITIONS).where(_POSITIONS.c.id == bindparam("position_id"))
+_POSITION_FIELDS = ("symbol", "side", "quantity", "open_cost", "avg_entry_price", "realized_pnl", "status", "opened_at",
+                    "closed_at", "strategy_id")
+_UPDATE_POSITION = (
+    update(_POSITIONS)
+    .where(_POSITIONS.c.id == bindparam("position_id"))
+    .values({name: bindparam(f"new_{name}") for name in _POSITION_FIELDS})
+)
 _UPDATE_LOT = update(_LOTS).where(_LOTS.c.id == bindparam("lot_id")).values(
     quantity=bindparam("new_quantity"), amount=bindparam("new_amount")
 )
@@ -162,14 +174,14 @@ class SymbolBooker:
         if closed is not None:
             if stored:
                 conn.execute(_DELETE_LOTS, {"lot_ids": [lot["id"] for lot in stored]})
-            conn.execute(_UPDATE_POSITION.values(**closed.values()), {"position_id": closed.id})
+            conn.execute(_UPDATE_POSITION, closed.update_params())
             stored = []
         if state is None:
             return booking.realized_pnl
         if state.id is None:
             state.id = conn.execute(_INSERT_POSITION, state.values()).scalar_one()
         else:
-            conn.execute(_UPDATE_POSITION.values(**state.values()), {"position_id": state.id})
+            conn.execute(_UPDATE_POSITION, state.update_params())
         self._sync_lots(state.id, stored, book)
         return booking.realized_pnl
 

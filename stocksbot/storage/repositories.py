@@ -27,11 +27,6 @@ class ConfigRepository(Repository):
     def list(self) -> Sequence[ConfigEntry]:
         return self.session.scalars(select(ConfigEntry).order_by(ConfigEntry.key)).all()
 
-    def values(self, keys: Sequence[str]) -> dict[str, str]:
-        """The stored texts of some keys, in one query (unset keys are absent)."""
-        query = select(ConfigEntry.key, ConfigEntry.value).where(ConfigEntry.key.in_(keys))
-        return {row[0]: row[1] for row in self.session.execute(query)}
-
     def upsert(self, key: str, value: str, value_type: str, description: str | None) -> ConfigEntry:
         entry = self.get(key)
         if entry is None:

@@ -28,12 +28,15 @@ from stocksbot.ledger.orders import (
     validate_time_in_force,
 )
 from stocksbot.storage.booking import SymbolBooker, lock_ledger, lock_symbol
-from stocksbot.storage.models import Order, Position, Strategy, Trade
+from stocksbot.storage.models import ConfigEntry, Order, Position, Strategy, Trade
 from stocksbot.storage.records import LotRecord, OrderRecord, PositionDetail, PositionRecord, TradeRecord
 from stocksbot.storage.repositories import Repositories
 
 Number = str | Decimal | int
 MANUAL_ORDER_STATUSES = ("submitted", "cancelled", "rejected", "expired")
+_LEDGER_SETTINGS = select(ConfigEntry.__table__.c.key, ConfigEntry.__table__.c.value).where(
+    ConfigEntry.__table__.c.key.in_(("accounting.cost_basis", "trading.allow_short"))
+)
 _INSERT_TRADE = insert(Trade.__table__).returning(Trade.__table__.c.id)
 _TRADE_BY_EXTERNAL_ID = select(Trade.__table__.c.id).where(Trade.__table__.c.external_id == bindparam("external_id"))
 
@@ -153,7 +156,7 @@ class TradingOperations:
 
     def _ledger_settings(self, repos: Repositories) -> tuple[str, bool]:
         """The cost-basis method and the shorting default, read once per transaction."""
-        stored = repos.config.values(("accounting.cost_basis", "trading.allow_short"))
+        stored = {row[0]: row[1] for row in repos.session.connection().execute(_LEDGER_SETTINGS)}
         method = stored.get("accounting.cost_basis", KNOWN_KEYS["accounting.cost_basis"].default)
         allow_short = stored.get("trading.allow_short", "false") == "true"
         return str(method), allow_short
