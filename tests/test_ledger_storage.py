@@ -207,6 +207,11 @@ def test_rebuild_equals_incremental(storage, method: str, fills: list[tuple[str,
     incremental = snapshot(storage)
     storage.rebuild_positions()
     assert snapshot(storage) == incremental
+    # positions carry every trade's realized P&L and costs, exactly
+    trades = storage.list_trades()
+    total = storage.summary().total
+    assert total.realized_pnl == sum((t.realized_pnl or 0 for t in trades), D(0))
+    assert total.costs == sum((t.commission + t.fees for t in trades), D(0))
 
 
 WRITER = textwrap.dedent(

@@ -163,6 +163,7 @@ class RunSummary:
     opened_at: datetime
     closed_at: datetime
     max_quantity: Decimal
+    costs: Decimal = ZERO
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,7 @@ class Book:
         self._quantity = ZERO
         self._amount = ZERO
         self._realized = ZERO
+        self._costs = ZERO  # commissions and fees booked into the current run
         self._opened_at: datetime | None = None
         self._max_quantity = ZERO
         self._last_executed_at: datetime | None = None
@@ -262,6 +264,7 @@ class Book:
         realized_pnl: Decimal,
         opened_at: datetime | None,
         last_executed_at: datetime | None,
+        costs: Decimal = ZERO,
     ) -> "Book":
         """A book resumed from stored state, so one new fill can be booked without a replay.
 
@@ -274,6 +277,7 @@ class Book:
         book._amount = add(*(lot.amount for lot in book._lots))
         if book._lots:
             book._realized = realized_pnl
+            book._costs = costs
             book._opened_at = opened_at
             book._max_quantity = book.quantity
         book._last_executed_at = last_executed_at
@@ -322,6 +326,12 @@ class Book:
     def realized_pnl(self) -> Decimal:
         """Realized P&L of the current run so far (0 when flat)."""
         return canonical(self._realized)
+
+    @property
+    def run_costs(self) -> Decimal:
+        """Commissions and fees booked into the current run: all of its opening trades' and the
+        shares of closing trades that closed part of it (0 when flat)."""
+        return canonical(self._costs)
 
     @property
     def opened_at(self) -> datetime | None:
@@ -379,6 +389,7 @@ class Book:
             self._quantity = subtract(self._quantity, quantity)
             self._amount = subtract(self._amount, lot_amount)
             cost_share = costs.take(quantity)
+            self._costs = add(self._costs, cost_share)
             gross = multiply(quantity, fill.price)
             if closing_side == LONG:
                 realized = subtract(subtract(gross, cost_share), lot_amount)
@@ -411,6 +422,7 @@ class Book:
                     opened_at=self._opened_at,
                     closed_at=fill.executed_at,
                     max_quantity=self._max_quantity,
+                    costs=canonical(self._costs),
                 )
                 self._reset_run()
 
@@ -421,6 +433,7 @@ class Book:
                 self._opened_at = fill.executed_at
             gross = multiply(open_quantity, fill.price)
             cost_share = costs.take(open_quantity)
+            self._costs = add(self._costs, cost_share)
             amount = add(gross, cost_share) if opening_side == LONG else subtract(gross, cost_share)
             self._add_lot(
                 Lot(
@@ -457,6 +470,7 @@ class Book:
 
     def _reset_run(self) -> None:
         self._realized = ZERO
+        self._costs = ZERO
         self._opened_at = None
         self._max_quantity = ZERO
 

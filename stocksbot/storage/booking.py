@@ -62,6 +62,7 @@ class PositionState:
     open_cost: Decimal
     avg_entry_price: Decimal | None
     realized_pnl: Decimal
+    costs: Decimal
     status: str
     opened_at: datetime
     closed_at: datetime | None
@@ -96,7 +97,7 @@ def advance(
     closed = None
     if booking.closed_run is not None and state is not None:
         state.status, state.closed_at = "closed", booking.closed_run.closed_at
-        state.realized_pnl = booking.closed_run.realized_pnl
+        state.realized_pnl, state.costs = booking.closed_run.realized_pnl, booking.closed_run.costs
         state.quantity = state.open_cost = ZERO
         closed, state = state, None
     if book.is_flat:
@@ -104,11 +105,12 @@ def advance(
     if state is None:
         state = PositionState(
             symbol=book.symbol, side=book.side or "", quantity=ZERO, open_cost=ZERO, avg_entry_price=None,
-            realized_pnl=ZERO, status="open", opened_at=book.opened_at or fill.executed_at, closed_at=None,
+            realized_pnl=ZERO, costs=ZERO, status="open", opened_at=book.opened_at or fill.executed_at, closed_at=None,
             strategy_id=strategy_id,
         )
     state.quantity, state.open_cost = book.quantity, book.open_amount
     state.avg_entry_price, state.realized_pnl = book.avg_entry_price, book.realized_pnl
+    state.costs = book.run_costs
     return booking, closed, state
 
 
@@ -124,8 +126,8 @@ _OPEN_POSITION = select(_POSITIONS).where(_POSITIONS.c.symbol == bindparam("symb
 _POSITION_LOTS = select(_LOTS).where(_LOTS.c.position_id == bindparam("position_id")).order_by(_LOTS.c.seq)
 _SET_REALIZED = update(_TRADES).where(_TRADES.c.id == bindparam("trade_id")).values(realized_pnl=bindparam("realized"))
 _INSERT_POSITION = insert(_POSITIONS).returning(_POSITIONS.c.id)
-_POSITION_FIELDS = ("symbol", "side", "quantity", "open_cost", "avg_entry_price", "realized_pnl", "status", "opened_at",
-                    "closed_at", "strategy_id")
+_POSITION_FIELDS = ("symbol", "side", "quantity", "open_cost", "avg_entry_price", "realized_pnl", "costs", "status",
+                    "opened_at", "closed_at", "strategy_id")
 _UPDATE_POSITION = (
     update(_POSITIONS)
     .where(_POSITIONS.c.id == bindparam("position_id"))
@@ -165,6 +167,7 @@ class SymbolBooker:
              for lot in stored] if position else [],
             realized_pnl=position["realized_pnl"] if position else ZERO,
             opened_at=position["opened_at"] if position else None, last_executed_at=last,
+            costs=position["costs"] if position else ZERO,
         )
         booking, closed, state = advance(
             book, PositionState.of(position) if position else None, fill, strategy_id, allow_short=allow_short

@@ -22,7 +22,7 @@ def ledger_snapshot(repos: Repositories) -> dict[str, list[tuple[Any, ...]]]:
     session = repos.session
     positions = sorted(
         ((p.symbol, p.status, p.opened_at, p.side, p.quantity, p.open_cost, p.avg_entry_price, p.realized_pnl,
-         p.closed_at, p.strategy_id)
+          p.costs, p.closed_at, p.strategy_id)
          for p in session.scalars(select(Position))),
         key=repr,
     )

@@ -158,6 +158,9 @@ class Position(Base):
     open_cost: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal(0))
     avg_entry_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     realized_pnl: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal(0))
+    # Commissions and fees booked into this run (its opening trades, and its share of the
+    # trades that closed it): lets the summary total costs without reading every trade.
+    costs: Mapped[Decimal] = mapped_column(ExactDecimal, default=Decimal(0), server_default="0")
     status: Mapped[str] = mapped_column(String(6), default="open")
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -167,6 +170,7 @@ class Position(Base):
         CheckConstraint(_one_of("side", POSITION_SIDES), name="side"),
         CheckConstraint(_one_of("status", POSITION_STATUSES), name="status"),
         CheckConstraint(_not_negative("quantity"), name="quantity_not_negative"),
+        CheckConstraint(_not_negative("costs"), name="costs_not_negative"),
         CheckConstraint(
             "(status = 'open' AND closed_at IS NULL) OR (status = 'closed' AND closed_at IS NOT NULL)",
             name="closed_at_matches_status",

@@ -2,8 +2,10 @@
 
 Open positions are valued at their latest prices. A total that includes a position with no
 price has no market value or unrealized P&L (unknown, never zero); the symbols concerned
-are listed so the user knows what to price. Realized P&L and costs come from the trades,
-attributed to each trade's strategy, as in the strategy metrics.
+are listed so the user knows what to price. Realized P&L and costs are summed over the
+positions (open and closed), which carry them per run, so the summary reads no trades and
+costs the same at a thousand trades or a million. By strategy means by the strategy of the
+position (the strategy of the trade that opened it).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 
 from stocksbot.ledger import add
-from stocksbot.storage.models import Trade
+from stocksbot.storage.models import Position
 from stocksbot.storage.records import PositionRecord, Summary, SummaryLine
 from stocksbot.storage.types import exact_sum
 
@@ -47,10 +49,10 @@ class SummaryOperations:
         with self.reading() as repos:
             names = repos.strategies.names()
             query = select(
-                Trade.strategy_id, exact_sum(Trade.realized_pnl), exact_sum(Trade.commission), exact_sum(Trade.fees)
-            ).group_by(Trade.strategy_id)
+                Position.strategy_id, exact_sum(Position.realized_pnl), exact_sum(Position.costs)
+            ).group_by(Position.strategy_id)
             per_strategy = {
-                names.get(row[0]) if row[0] else None: (row[1] or ZERO, add(row[2] or ZERO, row[3] or ZERO))
+                names.get(row[0]) if row[0] else None: (row[1] or ZERO, row[2] or ZERO)
                 for row in repos.session.execute(query)
             }
         by_strategy_positions: dict[str | None, list[PositionRecord]] = defaultdict(list)
