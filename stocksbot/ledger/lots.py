@@ -328,6 +328,11 @@ class Book:
         return canonical(self._realized)
 
     @property
+    def last_executed_at(self) -> datetime | None:
+        """Time of the latest fill booked (or restored); an earlier fill needs a rebuild."""
+        return self._last_executed_at
+
+    @property
     def run_costs(self) -> Decimal:
         """Commissions and fees booked into the current run: all of its opening trades' and the
         shares of closing trades that closed part of it (0 when flat)."""
@@ -349,6 +354,13 @@ class Book:
         return not self._lots
 
     # -- booking -------------------------------------------------------------------------
+
+    def would_close_run(self, fill: Fill) -> bool:
+        """Whether booking `fill` would close every open lot (end the run, or flip it)."""
+        if not self._lots:
+            return False
+        closing_side = SHORT if fill.side == BUY else LONG
+        return self._lots[0].side == closing_side and fill.quantity >= self._quantity
 
     def apply(self, fill: Fill, *, allow_short: bool) -> Booking:
         """Book one fill and report what it closed and opened.

@@ -74,6 +74,7 @@ _EXACT_DIGITS = 1_000
 
 _NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _SHOWN_INPUT_LIMIT = 40
+_PLAIN_RE = re.compile(r"[0-9]{1,18}(?:\.[0-9]{1,10})?")
 
 
 def _require_finite(*values: Decimal) -> None:
@@ -116,13 +117,21 @@ def canonical(value: Decimal) -> Decimal:
 
 
 def format_decimal(value: Decimal) -> str:
-    """Plain notation for people and JSON: '0.0000000001', never '1E-10'."""
-    return format(canonical(value), "f")
+    """Plain notation for people and JSON: '0.0000000001', never '1E-10'; no trailing zeros."""
+    _require_finite(value)
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def add(*values: Decimal) -> Decimal:
-    """Exact sum of any number of decimals (zero for none)."""
-    _require_finite(*values)
+    """Exact sum of any number of decimals (zero for none).
+
+    Like `subtract` and `multiply`, it trusts its operands to be finite Decimals: they come
+    from parse_decimal, validated fills or the database, and these helpers sit on the hot
+    path of every booking.
+    """
     total = ZERO
     for value in values:
         total = _EXACT.add(total, value)
@@ -131,13 +140,11 @@ def add(*values: Decimal) -> Decimal:
 
 def subtract(a: Decimal, b: Decimal) -> Decimal:
     """Exact difference a - b (the operators would round to the caller's context)."""
-    _require_finite(a, b)
     return _EXACT.subtract(a, b)
 
 
 def multiply(a: Decimal, b: Decimal) -> Decimal:
     """Exact product."""
-    _require_finite(a, b)
     return _EXACT.multiply(a, b)
 
 
@@ -208,29 +215,37 @@ def parse_decimal(
     if not isinstance(text, str):
         raise LedgerError(f"{field} must be a number such as 10 or 150.25, got {text!r}")
     stripped = text.strip()
-    if not stripped:
-        raise LedgerError(f"{field} is empty: give a number such as 10 or 150.25")
-    if not _NUMBER_RE.fullmatch(stripped):
-        raise LedgerError(f"{field} must be a number such as 10, 150.25 or .5, got {_shown(text)}")
-    value = Decimal(stripped)  # exact: the constructor never rounds
-    out_of_range = LedgerError(
-        f"{field} must be a number with at most {MAX_INTEGER_DIGITS} integer digits and "
-        f"{MAX_DECIMAL_PLACES} decimal places, got {_shown(text)}"
-    )
-    if value:
-        # Check the range on the digit tuple before canonical(), which would otherwise
-        # expand an input such as '1e999999999' into a billion zeros.
-        if value.adjusted() >= MAX_INTEGER_DIGITS:
-            raise out_of_range
-        _, digits, exponent = value.as_tuple()
-        assert isinstance(exponent, int)
-        trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-        if -(exponent + trailing_zeros) > MAX_DECIMAL_PLACES:
-            raise out_of_range
-    value = canonical(value)
+    if _PLAIN_RE.fullmatch(stripped):
+        # The common case, plain digits within range ('150.25'): no range or form checks needed.
+        value = Decimal(stripped)
+        if "." in stripped and stripped.endswith("0"):
+            value = canonical(value)
+    else:
+        value = _parse_other(stripped, text, field)
     if value < 0 and not allow_negative:
         accepted = "0 or more" if allow_zero else "greater than 0"
         raise LedgerError(f"{field} must be {accepted}, got {_shown(text)}")
     if value == 0 and not allow_zero:
         raise LedgerError(f"{field} must be greater than 0, got {_shown(text)}")
     return value
+
+
+def _parse_other(stripped: str, text: str, field: str) -> Decimal:
+    """parse_decimal for signs, exponents, and anything that may be out of range or no number."""
+    if not stripped:
+        raise LedgerError(f"{field} is empty: give a number such as 10 or 150.25")
+    if not _NUMBER_RE.fullmatch(stripped):
+        raise LedgerError(f"{field} must be a number such as 10, 150.25 or .5, got {_shown(text)}")
+    value = Decimal(stripped)  # exact: the constructor never rounds
+    if value:
+        # Check the range on the digit tuple before canonical(), which would otherwise
+        # expand an input such as '1e999999999' into a billion zeros.
+        _, digits, exponent = value.as_tuple()
+        assert isinstance(exponent, int)
+        trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+        if value.adjusted() >= MAX_INTEGER_DIGITS or -(exponent + trailing_zeros) > MAX_DECIMAL_PLACES:
+            raise LedgerError(
+                f"{field} must be a number with at most {MAX_INTEGER_DIGITS} integer digits and "
+                f"{MAX_DECIMAL_PLACES} decimal places, got {_shown(text)}"
+            )
+    return canonical(value)

@@ -91,8 +91,11 @@ def advance(
 
     A run that closes keeps its last average entry and its realized P&L as history; a fill
     that opens a run (from flat, or the rest of a flip) starts a new position that belongs to
-    the strategy of that fill.
+    the strategy of that fill. The open run's figures are brought up to date by `settle`
+    when it is stored, not after every fill (replays of long histories skip that work).
     """
+    if state is not None and book.would_close_run(fill):
+        state.avg_entry_price = book.avg_entry_price
     booking = book.apply(fill, allow_short=allow_short)
     closed = None
     if booking.closed_run is not None and state is not None:
@@ -100,43 +103,47 @@ def advance(
         state.realized_pnl, state.costs = booking.closed_run.realized_pnl, booking.closed_run.costs
         state.quantity = state.open_cost = ZERO
         closed, state = state, None
-    if book.is_flat:
+    if book.is_flat or state is not None:
         return booking, closed, state
-    if state is None:
-        state = PositionState(
-            symbol=book.symbol, side=book.side or "", quantity=ZERO, open_cost=ZERO, avg_entry_price=None,
-            realized_pnl=ZERO, costs=ZERO, status="open", opened_at=book.opened_at or fill.executed_at, closed_at=None,
-            strategy_id=strategy_id,
-        )
-    state.quantity, state.open_cost = book.quantity, book.open_amount
-    state.avg_entry_price, state.realized_pnl = book.avg_entry_price, book.realized_pnl
-    state.costs = book.run_costs
+    state = PositionState(
+        symbol=book.symbol, side=book.side or "", quantity=ZERO, open_cost=ZERO, avg_entry_price=None,
+        realized_pnl=ZERO, costs=ZERO, status="open", opened_at=book.opened_at or fill.executed_at, closed_at=None,
+        strategy_id=strategy_id,
+    )
     return booking, closed, state
 
 
-_TRADES = Trade.__table__
-_POSITIONS = Position.__table__
-_LOTS = Lot.__table__
-# Built once: the statements of the single-trade hot path, so each execution reuses the
+def settle(state: PositionState, book: Book) -> PositionState:
+    """Copy the book's current figures into the open run's state, before it is stored."""
+    state.quantity, state.open_cost = book.quantity, book.open_amount
+    state.avg_entry_price, state.realized_pnl = book.avg_entry_price, book.realized_pnl
+    state.costs = book.run_costs
+    return state
+
+
+TRADES = Trade.__table__
+POSITIONS = Position.__table__
+LOTS = Lot.__table__
+# Built once: the statements of the single-trade hot path (imports use them too), so each execution reuses the
 # compiled form (a bot may record thousands of fills a minute).
-_LAST_EXECUTED = select(func.max(_TRADES.c.executed_at)).where(
-    _TRADES.c.symbol == bindparam("symbol"), _TRADES.c.id != bindparam("trade_id")
+LAST_EXECUTED = select(func.max(TRADES.c.executed_at)).where(
+    TRADES.c.symbol == bindparam("symbol"), TRADES.c.id != bindparam("trade_id")
 )
-_OPEN_POSITION = select(_POSITIONS).where(_POSITIONS.c.symbol == bindparam("symbol"), _POSITIONS.c.status == "open")
-_POSITION_LOTS = select(_LOTS).where(_LOTS.c.position_id == bindparam("position_id")).order_by(_LOTS.c.seq)
-_SET_REALIZED = update(_TRADES).where(_TRADES.c.id == bindparam("trade_id")).values(realized_pnl=bindparam("realized"))
-_INSERT_POSITION = insert(_POSITIONS).returning(_POSITIONS.c.id)
+OPEN_POSITION = select(POSITIONS).where(POSITIONS.c.symbol == bindparam("symbol"), POSITIONS.c.status == "open")
+POSITION_LOTS = select(LOTS).where(LOTS.c.position_id == bindparam("position_id")).order_by(LOTS.c.seq)
+_SET_REALIZED = update(TRADES).where(TRADES.c.id == bindparam("trade_id")).values(realized_pnl=bindparam("realized"))
+INSERT_POSITION = insert(POSITIONS).returning(POSITIONS.c.id)
 _POSITION_FIELDS = ("symbol", "side", "quantity", "open_cost", "avg_entry_price", "realized_pnl", "costs", "status",
                     "opened_at", "closed_at", "strategy_id")
-_UPDATE_POSITION = (
-    update(_POSITIONS)
-    .where(_POSITIONS.c.id == bindparam("position_id"))
+UPDATE_POSITION = (
+    update(POSITIONS)
+    .where(POSITIONS.c.id == bindparam("position_id"))
     .values({name: bindparam(f"new_{name}") for name in _POSITION_FIELDS})
 )
-_UPDATE_LOT = update(_LOTS).where(_LOTS.c.id == bindparam("lot_id")).values(
+_UPDATE_LOT = update(LOTS).where(LOTS.c.id == bindparam("lot_id")).values(
     quantity=bindparam("new_quantity"), amount=bindparam("new_amount")
 )
-_DELETE_LOTS = delete(_LOTS).where(_LOTS.c.id.in_(bindparam("lot_ids", expanding=True)))
+_DELETE_LOTS = delete(LOTS).where(LOTS.c.id.in_(bindparam("lot_ids", expanding=True)))
 
 
 class SymbolBooker:
@@ -155,12 +162,12 @@ class SymbolBooker:
         follow time order; otherwise only the open position is resumed and updated.
         """
         conn = self.session.connection()
-        last = conn.execute(_LAST_EXECUTED, {"symbol": self.symbol, "trade_id": trade_id}).scalar()
+        last = conn.execute(LAST_EXECUTED, {"symbol": self.symbol, "trade_id": trade_id}).scalar()
         if last is not None and fill.executed_at < last:
             self.rebuild(new_trade_ids={trade_id}, allow_short=allow_short)
             return self.session.scalar(select(Trade.realized_pnl).where(Trade.id == trade_id))
-        position = conn.execute(_OPEN_POSITION, {"symbol": self.symbol}).mappings().first()
-        stored = conn.execute(_POSITION_LOTS, {"position_id": position["id"]}).mappings().all() if position else []
+        position = conn.execute(OPEN_POSITION, {"symbol": self.symbol}).mappings().first()
+        stored = conn.execute(POSITION_LOTS, {"position_id": position["id"]}).mappings().all() if position else []
         book = Book.restore(
             self.symbol, self.method,
             [LedgerLot(position["side"], lot["quantity"], lot["amount"], lot["opened_at"], lot["trade_id"])
@@ -177,14 +184,15 @@ class SymbolBooker:
         if closed is not None:
             if stored:
                 conn.execute(_DELETE_LOTS, {"lot_ids": [lot["id"] for lot in stored]})
-            conn.execute(_UPDATE_POSITION, closed.update_params())
+            conn.execute(UPDATE_POSITION, closed.update_params())
             stored = []
         if state is None:
             return booking.realized_pnl
+        settle(state, book)
         if state.id is None:
-            state.id = conn.execute(_INSERT_POSITION, state.values()).scalar_one()
+            state.id = conn.execute(INSERT_POSITION, state.values()).scalar_one()
         else:
-            conn.execute(_UPDATE_POSITION, state.update_params())
+            conn.execute(UPDATE_POSITION, state.update_params())
         self._sync_lots(state.id, stored, book)
         return booking.realized_pnl
 
@@ -210,7 +218,7 @@ class SymbolBooker:
         if by_trade:
             conn.execute(_DELETE_LOTS, {"lot_ids": [row["id"] for row in by_trade.values()]})
         if new_lots:
-            conn.execute(insert(_LOTS), new_lots)
+            conn.execute(insert(LOTS), new_lots)
 
     def rebuild(self, *, new_trade_ids: Container[int] = (), allow_short: bool = True) -> None:
         """Recompute the symbol's positions, lots and per-trade realized P&L from its trades.
@@ -254,6 +262,7 @@ class SymbolBooker:
             )
             self.session.execute(statement, realized_changes, execution_options={"synchronize_session": False})
         if state is not None:
+            settle(state, book)
             state.id = self.session.scalar(insert(Position).values(**state.values()).returning(Position.id))
             self._write_lots(state.id, book)
         self.session.expire_all()  # loaded trades may hold realized P&L that the bulk update replaced

@@ -1,25 +1,48 @@
 """`trade import`: a CSV of trades into the ledger, all or nothing, in one streaming pass.
 
-Rows are validated and inserted in batches inside one transaction while the file is read;
-then every symbol the file touched is re-booked from its trades in time order with the
-same ledger rules as `trade add`. Any bad row, or any trade the ledger refuses, rolls the
-whole transaction back and every problem is reported as `line N: reason`. Rows whose
-external_id is already stored are skipped and counted, so re-importing a file is safe.
+Rows are parsed, checked and booked as the file is read, and written in batches inside one
+transaction. Each symbol keeps a `Book` in memory (resumed from its stored position at first
+sight), so a trade's realized P&L is known before it is written and nothing is read back;
+memory holds one book per symbol, not the file. A row dated before an earlier trade of its
+symbol (unsorted files, or history older than what is stored) switches that symbol to a
+re-booking from its stored trades at the end, so lots always follow time order with the
+same ledger rules as `trade add`.
+
+Any bad row, or any trade the ledger refuses, rolls the whole transaction back and every
+problem is reported as `line N: reason`. Rows whose external_id is already stored are
+skipped and counted, so re-importing a file is safe.
 """
 
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, func, insert, select, text
 
 from stocksbot.csvfiles import RowErrors, TradeRow, read_trades
 from stocksbot.errors import StocksbotError
-from stocksbot.storage.booking import BookingError, SymbolBooker, lock_ledger
+from stocksbot.ledger import Book, Fill, LedgerError, Lot as LedgerLot
+from stocksbot.storage.booking import (
+    INSERT_POSITION,
+    LAST_EXECUTED,
+    LOTS,
+    OPEN_POSITION,
+    POSITION_LOTS,
+    POSITIONS,
+    TRADES,
+    UPDATE_POSITION,
+    ZERO,
+    BookingError,
+    PositionState,
+    SymbolBooker,
+    advance,
+    lock_ledger,
+    settle,
+)
 from stocksbot.storage.models import Strategy, Trade
 from stocksbot.storage.repositories import Repositories
 
@@ -46,25 +69,6 @@ def _line_number(error: str) -> int:
     return int(head[5:]) if head.startswith("line ") and head[5:].isdigit() else 1 << 62
 
 
-class TradeIds:
-    """An ascending array of trade ids with fast membership, for "is this trade new?"."""
-
-    def __init__(self) -> None:
-        self.ids = array("q")
-
-    def extend(self, ids: list[int]) -> None:
-        if ids and self.ids and ids[0] <= self.ids[-1]:
-            raise RuntimeError("trade ids of one import must ascend")
-        self.ids.extend(ids)
-
-    def index(self, trade_id: int) -> int | None:
-        position = bisect_left(self.ids, trade_id)
-        return position if position < len(self.ids) and self.ids[position] == trade_id else None
-
-    def __contains__(self, trade_id: object) -> bool:
-        return isinstance(trade_id, int) and self.index(trade_id) is not None
-
-
 class _DryRun(Exception):
     """Raised to roll back a successful dry run."""
 
@@ -80,39 +84,56 @@ def _batches(rows: Iterator[TradeRow | str], size: int) -> Iterator[list[TradeRo
         yield batch
 
 
+@dataclass
+class _SymbolRun:
+    """One symbol's booking during an import."""
+
+    book: Book
+    state: PositionState | None
+    rebook: bool = False  # an out-of-order row: re-book the symbol from its trades at the end
+
+
 class TradeImport:
-    """One import run over an open transaction."""
+    """One import run over an open transaction (that holds the ledger lock)."""
 
     def __init__(self, repos: Repositories, method: str, allow_short: bool) -> None:
         self.repos = repos
+        self.conn = repos.session.connection()
         self.method = method
         self.allow_short = allow_short
         self.errors: list[str] = []
         self.skipped = 0
         self.imported = 0
-        self.symbols: set[str] = set()
         self.seen_external_ids: dict[str, int] = {}
-        # The new trades' ids (ascending, as inserted) and their lines, side by side: 16 bytes a
-        # trade instead of a dict entry, so a million-row import stays small.
-        self.new_ids = TradeIds()
+        self.symbols: dict[str, _SymbolRun] = {}
+        self.closed_runs: list[PositionState] = []
+        self.first_id = self._first_free_id()
+        # The new trades get consecutive ids from first_id; lines[i] is the line of trade first_id + i.
         self.lines = array("q")
         self.strategies = {name: id_ for id_, name in repos.session.execute(select(Strategy.id, Strategy.name))}
         self.created_strategies: list[str] = []
 
+    def _first_free_id(self) -> int:
+        """Where the new trades' ids start. The ledger lock keeps other writers out meanwhile;
+        on PostgreSQL the identity sequence is moved past the last new id at the end."""
+        if self.conn.dialect.name == "postgresql":
+            return int(self.conn.execute(text("SELECT nextval(pg_get_serial_sequence('trades', 'id'))")).scalar_one())
+        return int(self.conn.execute(select(func.coalesce(func.max(Trade.id), 0))).scalar_one()) + 1
+
     def run(self, rows: Iterator[TradeRow | str], progress: Progress | None) -> None:
         for batch in _batches(rows, BATCH):
-            self._insert(batch)
+            self._take(batch)
             if progress:
                 progress(len(batch))
-        self._fail_on_errors()
-        self._book()
-        self._fail_on_errors()
-
-    def _fail_on_errors(self) -> None:
+        self._flush_closed_runs()
+        self._finish_symbols()
         if self.errors:
             raise RowErrors(sorted(self.errors, key=_line_number))
+        if self.imported and self.conn.dialect.name == "postgresql":
+            last_id = self.first_id + self.imported - 1
+            self.conn.execute(text("SELECT setval(pg_get_serial_sequence('trades', 'id'), :last)"), {"last": last_id})
 
-    def _insert(self, batch: list[TradeRow | str]) -> None:
+    def _take(self, batch: list[TradeRow | str]) -> None:
         good = [row for row in batch if isinstance(row, TradeRow)]
         self.errors.extend(row for row in batch if isinstance(row, str))
         stored = self._stored_external_ids([r.external_id for r in good if r.external_id is not None])
@@ -126,21 +147,104 @@ class TradeImport:
                 if first != row.line:
                     self.errors.append(f"line {row.line}: external_id {row.external_id!r} repeats line {first}")
                     continue
+            trade_id = self.first_id + len(self.lines)
             strategy_id = self._strategy_id(row.strategy) if row.strategy is not None else None
-            values.append({
-                "external_id": row.external_id, "side": row.side, "symbol": row.symbol, "quantity": row.quantity,
-                "price": row.price, "commission": row.commission, "fees": row.fees, "executed_at": row.executed_at,
-                "strategy_id": strategy_id, "note": row.note,
-            })
+            realized = self._book(row, trade_id, strategy_id)
+            if realized is False:
+                continue  # refused by the ledger (reported); not written
             self.lines.append(row.line)
-            self.symbols.add(row.symbol)
-        if not values or self.errors:
-            return  # the import will fail: stop writing, keep reading to report every bad row
-        ids = self.repos.session.scalars(
-            insert(Trade).returning(Trade.id, sort_by_parameter_order=True), values
-        ).all()
-        self.new_ids.extend(ids)
-        self.imported += len(values)
+            values.append({
+                "id": trade_id, "external_id": row.external_id, "side": row.side, "symbol": row.symbol,
+                "quantity": row.quantity, "price": row.price, "commission": row.commission, "fees": row.fees,
+                "executed_at": row.executed_at, "realized_pnl": realized, "strategy_id": strategy_id,
+                "note": row.note, "order_id": None,
+            })
+        if values:  # written even when the import will fail: re-booking needs them to report every error
+            self.conn.execute(insert(TRADES), values)
+            self.imported += len(values)
+        if len(self.closed_runs) >= BATCH:
+            self._flush_closed_runs()
+
+    def _book(self, row: TradeRow, trade_id: int, strategy_id: int | None) -> Decimal | None | bool:
+        """Book a row into its symbol's run; its realized P&L, or False when the ledger refuses it."""
+        run = self.symbols.get(row.symbol) or self._start(row.symbol)
+        if not run.rebook and run.book.last_executed_at is not None and row.executed_at < run.book.last_executed_at:
+            run.rebook = True
+        if run.rebook:
+            return None  # computed when the symbol is re-booked
+        fill = Fill(row.side, row.quantity, row.price, row.commission, row.fees, row.executed_at, trade_id)
+        try:
+            booking, closed, run.state = advance(run.book, run.state, fill, strategy_id, allow_short=self.allow_short)
+        except LedgerError as exc:
+            self.errors.append(f"line {row.line}: {exc}")
+            return False
+        if closed is not None:
+            self.closed_runs.append(closed)
+        return booking.realized_pnl
+
+    def _start(self, symbol: str) -> _SymbolRun:
+        """Resume a symbol from its stored open position (and its latest stored trade's time)."""
+        last = self.conn.execute(LAST_EXECUTED, {"symbol": symbol, "trade_id": 0}).scalar()
+        position = self.conn.execute(OPEN_POSITION, {"symbol": symbol}).mappings().first()
+        lots = self.conn.execute(POSITION_LOTS, {"position_id": position["id"]}).mappings().all() if position else []
+        book = Book.restore(
+            symbol, self.method,
+            [LedgerLot(position["side"], lot["quantity"], lot["amount"], lot["opened_at"], lot["trade_id"])
+             for lot in lots] if position else [],
+            realized_pnl=position["realized_pnl"] if position else ZERO,
+            opened_at=position["opened_at"] if position else None,
+            last_executed_at=last,
+            costs=position["costs"] if position else ZERO,
+        )
+        state = PositionState.of(position) if position else None
+        run = self.symbols[symbol] = _SymbolRun(book, state)
+        return run
+
+    def _flush_closed_runs(self) -> None:
+        """Write the runs that closed: the stored open position is updated, the others inserted."""
+        if not self.closed_runs:
+            return
+        updates = [p for p in self.closed_runs if p.id is not None]
+        inserts = [p.values() for p in self.closed_runs if p.id is None]
+        for position in updates:
+            self.conn.execute(delete(LOTS).where(LOTS.c.position_id == position.id))
+            self.conn.execute(UPDATE_POSITION, position.update_params())
+        if inserts:
+            self.conn.execute(insert(POSITIONS), inserts)
+        self.closed_runs.clear()
+
+    def _finish_symbols(self) -> None:
+        """Store each symbol's open run and lots; re-book the symbols that saw rows out of order."""
+        for symbol, run in sorted(self.symbols.items()):
+            if run.rebook:
+                self._rebook(symbol)
+            else:
+                self._store_open_run(run)
+
+    def _store_open_run(self, run: _SymbolRun) -> None:
+        # (A stored position that closed during the import was written with the closed runs.)
+        state = run.state
+        if state is None:
+            return
+        settle(state, run.book)
+        if state.id is None:
+            state.id = self.conn.execute(INSERT_POSITION, state.values()).scalar_one()
+        else:
+            self.conn.execute(UPDATE_POSITION, state.update_params())
+            self.conn.execute(delete(LOTS).where(LOTS.c.position_id == state.id))
+        self.conn.execute(insert(LOTS), [
+            {"position_id": state.id, "trade_id": lot.trade_id, "seq": seq, "quantity": lot.quantity,
+             "amount": lot.amount, "opened_at": lot.opened_at}
+            for seq, lot in enumerate(run.book.lots)
+        ])
+
+    def _rebook(self, symbol: str) -> None:
+        new_ids = range(self.first_id, self.first_id + len(self.lines))
+        try:
+            SymbolBooker(self.repos, symbol, self.method).rebuild(new_trade_ids=new_ids, allow_short=self.allow_short)
+        except BookingError as exc:
+            line = self.lines[exc.trade_id - self.first_id] if exc.trade_id in new_ids else None
+            self.errors.append(f"line {line}: {exc}" if line is not None else f"{symbol}: {exc}")
 
     def _strategy_id(self, name: str) -> int:
         """The id of a strategy named in the file, created (enabled, no parameters) if new.
@@ -160,18 +264,8 @@ class TradeImport:
     def _stored_external_ids(self, external_ids: list[str]) -> set[str]:
         if not external_ids:
             return set()
-        query = select(Trade.external_id).where(Trade.external_id.in_(external_ids))
-        return set(self.repos.session.scalars(query)) - self.seen_external_ids.keys()
-
-    def _book(self) -> None:
-        for symbol in sorted(self.symbols):
-            try:
-                SymbolBooker(self.repos, symbol, self.method).rebuild(
-                    new_trade_ids=self.new_ids, allow_short=self.allow_short
-                )
-            except BookingError as exc:
-                index = self.new_ids.index(exc.trade_id)
-                self.errors.append(f"line {self.lines[index]}: {exc}" if index is not None else f"{symbol}: {exc}")
+        query = select(TRADES.c.external_id).where(TRADES.c.external_id.in_(external_ids), TRADES.c.id < self.first_id)
+        return set(self.conn.execute(query).scalars())
 
 
 class ImportOperations:
