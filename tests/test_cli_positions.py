@@ -198,13 +198,19 @@ def test_click_usage_errors_keep_exit_2(run) -> None:
 def test_position_table_for_people(worked, run) -> None:
     output = run("position", "list").output
     assert "\x1b[" not in output
-    header = next(line for line in output.splitlines() if "symbol" in line)
-    row = next(line for line in output.splitlines() if "AAPL" in line)
-    names = [cell.strip() for cell in header.split("┃")[1:-1]]
-    cells = dict(zip(names, row.split("│")[1:-1]))
-    assert cells["symbol"].startswith(" AAPL ")  # text left-aligned
+    lines = output.splitlines()
+    header, rule = lines[0], lines[1]
+    row = next(line for line in lines if "AAPL" in line)
+    # Piped output is a plain table: each column spans its dashes in the rule line.
+    spans, start = [], 0
+    for dashes in rule.split("  "):
+        spans.append((start, start + len(dashes)))
+        start += len(dashes) + 2
+    cells = {header[a:b].strip(): row.ljust(len(rule))[a:b] for a, b in spans}
+    assert cells["symbol"].startswith("AAPL")  # text left-aligned
     for name, value in (("quantity", "4"), ("avg entry", "150"), ("realized", "21"), ("unrealized", "-")):
-        assert cells[name].endswith(f" {value} ") and cells[name].startswith("  "), name  # numbers right-aligned
+        assert cells[name].strip() == value and cells[name].endswith(value), name  # numbers right-aligned
+        assert len(cells[name]) == len(cells[name].rstrip()), name
     trades = run("trade", "list").output
     assert "\x1b[" not in trades and "-20" in trades and "149.5" in trades
 

@@ -89,13 +89,13 @@ def order_list(app: AppContext, status: str | None, symbol: str | None) -> None:
       stocksbot order list --status submitted
       stocksbot --json order list --symbol AAPL
     """
-    from stocksbot.cli.output import print_json, print_ledger_table, show_decimal, show_time, text_cell
+    from stocksbot.cli.output import print_json, print_table, show_decimal, show_time, text_cell
 
     orders = app.storage().list_orders(status=status, symbol=symbol)
     if app.json:
         print_json([o.to_json() for o in orders])
         return
-    print_ledger_table(
+    print_table(
         ["id", "side", "symbol", "type", "quantity", "limit", "stop", "tif", "status", "filled", "avg fill",
          "strategy", "created"],
         ((str(o.id), o.side, o.symbol, o.type, show_decimal(o.quantity), show_decimal(o.limit_price),

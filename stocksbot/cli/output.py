@@ -40,20 +40,6 @@ def show_decimal(value: Decimal | None) -> str:
     return "-" if value is None else format_decimal(value)
 
 
-def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,
-                numeric: Iterable[str] = ()) -> None:
-    """A Rich table on stdout; numeric columns are right-aligned. No colour when piped or NO_COLOR."""
-    from rich.table import Table
-
-    right = set(numeric)
-    table = Table(title=title, show_lines=False)
-    for column in columns:
-        table.add_column(column, justify="right" if column in right else "left")
-    for row in rows:
-        table.add_row(*(cell if isinstance(cell, str) or hasattr(cell, "__rich__") else str(cell) for cell in row))
-    console().print(table)
-
-
 def console() -> Any:
     from rich.console import Console
 
@@ -108,28 +94,43 @@ def show_percent(ratio: Decimal | None) -> str:
 
 def print_fields(rows: Iterable[tuple[str, Any]], *, title: str | None = None) -> None:
     """One object as a two-column table of field and value, for `show` commands."""
-    print_ledger_table(["field", "value"], rows, title=title)
+    print_table(["field", "value"], rows, title=title)
 
 
-def print_ledger_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,
                        numeric: Iterable[str] = ()) -> None:
-    """Like print_table, for tables of exact numbers: no cell is ever cut short with an ellipsis.
+    """A table of exact numbers; no cell is ever cut short with an ellipsis.
 
-    Numeric columns are right-aligned. On a narrow terminal a cell that does not fit folds onto
-    the next line; output that is not a terminal (a pipe, a file) is as wide as the rows need
-    instead of Rich's default 80 columns, so nothing folds there.
+    On a terminal it is a Rich table (numeric columns right-aligned, P&L coloured, cells that
+    do not fit fold onto the next line). Anywhere else (a pipe, a file) it is plain text:
+    columns padded with spaces under a dashed rule, as wide as the rows need, no colour and
+    no box drawing, which is quick to print and easy to read with awk or cut.
     """
-    from rich.measure import Measurement
+    right = set(numeric)
+    out = console()
+    if not out.is_terminal:
+        _print_plain_table(columns, [[str(cell) for cell in row] for row in rows], right, title)
+        return
     from rich.table import Table
 
-    right = set(numeric)
     table = Table(title=title, show_lines=False)
     for column in columns:
         table.add_column(column, justify="right" if column in right else "left", overflow="fold")
     for row in rows:
         table.add_row(*(cell if isinstance(cell, str) or hasattr(cell, "__rich__") else str(cell) for cell in row))
-    out = console()
-    if not out.is_terminal:
-        natural = Measurement.get(out, out.options.update_width(1_000_000), table).maximum
-        out.width = max(out.width, natural)
     out.print(table)
+
+
+def _print_plain_table(columns: Sequence[str], rows: list[list[str]], right: set[str], title: str | None) -> None:
+    widths = [max([len(column), *(len(row[i]) for row in rows)]) for i, column in enumerate(columns)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            cell.rjust(width) if column in right else cell.ljust(width)
+            for cell, width, column in zip(cells, widths, columns)
+        ).rstrip()
+
+    text = [title] if title else []
+    text += [line(columns), "  ".join("-" * width for width in widths)]
+    text += [line(row) for row in rows]
+    click.echo("\n".join(text))

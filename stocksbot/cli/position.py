@@ -82,7 +82,7 @@ def position_list(app: AppContext, closed: bool = False, show_all: bool = False,
 
 
 def _print_positions(positions: Iterable["PositionRecord"], *, history: bool) -> None:
-    from stocksbot.cli.output import pnl_cell, print_ledger_table, show_decimal, show_time, text_cell
+    from stocksbot.cli.output import pnl_cell, print_table, show_decimal, show_time, text_cell
 
     columns = ["symbol", "side", "quantity", "avg entry", "price", "value", "unrealized", "realized", "opened"]
     if history:
@@ -97,7 +97,7 @@ def _print_positions(positions: Iterable["PositionRecord"], *, history: bool) ->
             row += [p.status, show_time(p.closed_at)]
         row.append(text_cell(p.strategy))
         rows.append(row)
-    print_ledger_table(columns, rows,
+    print_table(columns, rows,
                 numeric=["quantity", "avg entry", "price", "value", "unrealized", "realized"])
 
 
@@ -112,7 +112,7 @@ def position_show(app: AppContext, symbol: str) -> None:
       stocksbot position show AAPL
       stocksbot --json position show AAPL
     """
-    from stocksbot.cli.output import (pnl_cell, print_fields, print_json, print_ledger_table, show_decimal, show_time,
+    from stocksbot.cli.output import (pnl_cell, print_fields, print_json, print_table, show_decimal, show_time,
                                       text_cell)
 
     detail = app.storage().show_position(symbol)
@@ -129,7 +129,7 @@ def position_show(app: AppContext, symbol: str) -> None:
         title=f"{p.symbol} position",
     )
     if detail.lots:
-        print_ledger_table(
+        print_table(
             ["trade", "opened", "quantity", "unit cost", "cost"],
             (("-" if lot.trade_id is None else str(lot.trade_id), show_time(lot.opened_at), show_decimal(lot.quantity),
               show_decimal(lot.unit_cost), show_decimal(lot.cost)) for lot in detail.lots),

@@ -26,13 +26,13 @@ def price_group() -> None:
 
 
 def print_prices(app: AppContext, prices: Iterable["PriceRecord"]) -> None:
-    from stocksbot.cli.output import print_json, print_ledger_table, show_decimal, show_time
+    from stocksbot.cli.output import print_json, print_table, show_decimal, show_time
 
     records = list(prices)
     if app.json:
         print_json([p.to_json() for p in records])
         return
-    print_ledger_table(
+    print_table(
         PRICE_COLUMNS,
         ([p.symbol, p.interval, show_time(p.timestamp), show_decimal(p.open), show_decimal(p.high),
           show_decimal(p.low), show_decimal(p.close), show_decimal(p.volume)] for p in records),

@@ -71,13 +71,13 @@ def strategy_list(app: AppContext) -> None:
       stocksbot strategy list
       stocksbot --json strategy list
     """
-    from stocksbot.cli.output import pnl_cell, print_json, print_ledger_table, show_decimal, show_percent, text_cell
+    from stocksbot.cli.output import pnl_cell, print_json, print_table, show_decimal, show_percent, text_cell
 
     strategies = app.storage().list_strategies()
     if app.json:
         print_json([s.to_json() for s in strategies])
         return
-    print_ledger_table(
+    print_table(
         ["name", "enabled", "trades", "closing", "win rate", "realized", "costs", "open", "params"],
         ((text_cell(s.name), "yes" if s.enabled else "no", str(s.trades), str(s.closing_trades),
           show_percent(s.win_rate), pnl_cell(s.realized_pnl), show_decimal(s.costs), str(s.open_positions),

@@ -22,7 +22,7 @@ def summary_command(app: AppContext) -> None:
       stocksbot summary
       stocksbot --json summary
     """
-    from stocksbot.cli.output import note, pnl_cell, print_json, print_ledger_table, show_decimal
+    from stocksbot.cli.output import note, pnl_cell, print_json, print_table, show_decimal
 
     summary = app.storage().summary()
     if app.json:
@@ -36,6 +36,6 @@ def summary_command(app: AppContext) -> None:
     total = summary.total
     rows.append(["total", str(total.open_positions), show_decimal(total.cost), show_decimal(total.market_value),
                  pnl_cell(total.realized_pnl), pnl_cell(total.unrealized_pnl), show_decimal(total.costs)])
-    print_ledger_table(COLUMNS, rows, numeric=COLUMNS[1:])
+    print_table(COLUMNS, rows, numeric=COLUMNS[1:])
     if summary.unpriced_symbols:
         note(f"no price for {', '.join(summary.unpriced_symbols)}: add one with `stocksbot price add SYMBOL PRICE`")

@@ -38,9 +38,9 @@ def trade_line(trade: "TradeRecord") -> str:
 
 def print_trades(trades: Iterable["TradeRecord"], *, title: str | None = None) -> None:
     """Trades as a table for people."""
-    from stocksbot.cli.output import pnl_cell, print_ledger_table, show_decimal, show_time, text_cell
+    from stocksbot.cli.output import pnl_cell, print_table, show_decimal, show_time, text_cell
 
-    print_ledger_table(
+    print_table(
         ["id", "executed", "side", "symbol", "quantity", "price", "commission", "fees", "realized", "order",
          "strategy", "note"],
         ((str(t.id), show_time(t.executed_at), t.side, t.symbol, show_decimal(t.quantity), show_decimal(t.price),
