@@ -196,6 +196,8 @@ class _CostSplitter:
         self._left_quantity = quantity
 
     def take(self, quantity: Decimal) -> Decimal:
+        if not self._total:
+            return ZERO  # the common case of a fill without costs
         if quantity == self._left_quantity:
             share = self._left_total
         else:
@@ -215,6 +217,13 @@ def _check_decimal(value: object, name: str) -> Decimal:
 
 def _validate_fill(fill: Fill) -> None:
     """Refuse fills that break SPEC's trade rules before they touch any lot."""
+    numbers = (fill.quantity, fill.price, fill.commission, fill.fees)
+    if (
+        all(type(n) is Decimal and n.is_finite() for n in numbers)
+        and numbers[0] > 0 and numbers[1] >= 0 and numbers[2] >= 0 and numbers[3] >= 0
+        and fill.side in TRADE_SIDES and isinstance(fill.executed_at, datetime)
+    ):
+        return  # the usual, valid fill: one pass; the checks below name what is wrong
     if fill.side not in TRADE_SIDES:
         raise LedgerError(f"trade side must be buy or sell, got {fill.side!r}")
     quantity = _check_decimal(fill.quantity, "quantity")

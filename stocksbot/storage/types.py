@@ -44,7 +44,11 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        return canonical(Decimal(value) if isinstance(value, Decimal) else Decimal(str(value)))
+        if isinstance(value, str):
+            # SQLite text is written in canonical form (format_decimal), so the constructor
+            # alone reads it back exactly; this runs for every number of every row read.
+            return Decimal(value)
+        return canonical(value if isinstance(value, Decimal) else Decimal(str(value)))
 
     @property
     def python_type(self) -> type:
