@@ -10,7 +10,7 @@ import csv
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator
 
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import parse_decimal
@@ -119,7 +119,7 @@ class TradeRow:
     note: str | None
 
 
-def read_trades(handle: IO[str], name: str) -> Iterator[TradeRow | str]:
+def read_trades(handle: Iterable[str], name: str) -> Iterator[TradeRow | str]:
     """Stream a trade CSV: a TradeRow per good row, a `line N: reason` text per bad one.
 
     Streaming (not a list) keeps memory bounded however large the file; the caller decides

@@ -151,7 +151,7 @@ def trade_import(ctx: click.Context, file: str, dry_run: bool, allow_short: bool
 
     app: AppContext = ctx.obj
     storage = app.storage()
-    with _import_progress() as progress:
+    with _import_progress(file) as progress:
         try:
             result = storage.import_trades(file, dry_run=dry_run, allow_short=allow_short or None, progress=progress)
         except RowErrors as exc:
@@ -169,21 +169,29 @@ def trade_import(ctx: click.Context, file: str, dry_run: bool, allow_short: bool
 
 
 class _import_progress:  # noqa: N801 - used as a context manager, reads like a function
-    """A Rich progress display of rows read, on a terminal only (silent when piped)."""
+    """A Rich progress bar over the file's size, on a terminal only (silent when piped)."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self._progress: Any = None
 
     def __enter__(self) -> Callable[[int], None] | None:
+        import os
         import sys
 
         if not sys.stderr.isatty():
-            self._progress = None
             return None
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-        self._progress = Progress(SpinnerColumn(), TextColumn("{task.completed:,} rows read"), TimeElapsedColumn(),
+        try:
+            size = os.path.getsize(self.file)
+        except OSError:
+            return None  # the import itself reports the unreadable file
+        self._progress = Progress(TextColumn("importing"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
                                   transient=True)
         self._progress.start()
-        task = self._progress.add_task("import", total=None)
-        return lambda rows: self._progress.advance(task, rows)  # type: ignore[union-attr]
+        task = self._progress.add_task("import", total=max(size, 1))
+        return lambda read: self._progress.update(task, completed=read)
 
     def __exit__(self, *exc_info: object) -> None:
         if self._progress is not None:

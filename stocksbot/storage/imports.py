@@ -47,7 +47,21 @@ from stocksbot.storage.models import Strategy, Trade
 from stocksbot.storage.repositories import Repositories
 
 BATCH = 2000
+#: Told, after each batch, how many characters of the file have been read so far.
 Progress = Callable[[int], None]
+
+
+class _CountingLines:
+    """The file's lines, counting the characters read (for a progress bar over the file size)."""
+
+    def __init__(self, handle: Iterator[str]) -> None:
+        self.handle = handle
+        self.read = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.handle:
+            self.read += len(line)
+            yield line
 
 
 @dataclass(frozen=True)
@@ -120,11 +134,11 @@ class TradeImport:
             return int(self.conn.execute(text("SELECT nextval(pg_get_serial_sequence('trades', 'id'))")).scalar_one())
         return int(self.conn.execute(select(func.coalesce(func.max(Trade.id), 0))).scalar_one()) + 1
 
-    def run(self, rows: Iterator[TradeRow | str], progress: Progress | None) -> None:
+    def run(self, rows: Iterator[TradeRow | str], progress: Callable[[], None] | None) -> None:
         for batch in _batches(rows, BATCH):
             self._take(batch)
             if progress:
-                progress(len(batch))
+                progress()
         self._flush_closed_runs()
         self._finish_symbols()
         if self.errors:
@@ -298,7 +312,8 @@ class ImportOperations:
                 if allow_short is None:
                     allow_short = bool(self.setting("trading.allow_short"))
                 run = TradeImport(repos, str(self.setting("accounting.cost_basis")), allow_short)
-                run.run(read_trades(handle, str(path)), progress)
+                lines = _CountingLines(handle)
+                run.run(read_trades(lines, str(path)), (lambda: progress(lines.read)) if progress else None)
                 if dry_run:
                     raise _DryRun
         except _DryRun:
