@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -25,7 +26,8 @@ from sqlalchemy import delete, func, insert, select, text
 
 from stocksbot.csvfiles import RowErrors, TradeRow, read_trades
 from stocksbot.errors import StocksbotError
-from stocksbot.ledger import Book, Fill, LedgerError, Lot as LedgerLot
+from stocksbot.ledger import Book, Fill, LedgerError
+from stocksbot.ledger import Lot as LedgerLot
 from stocksbot.storage.booking import (
     INSERT_POSITION,
     LAST_EXECUTED,
@@ -43,10 +45,13 @@ from stocksbot.storage.booking import (
     lock_ledger,
     settle,
 )
+from stocksbot.storage.bulk import BulkInserter
 from stocksbot.storage.models import Strategy, Trade
 from stocksbot.storage.repositories import Repositories
 
 BATCH = 2000
+_TRADE_COLUMNS = ("id", "external_id", "side", "symbol", "quantity", "price", "commission", "fees", "executed_at",
+                  "realized_pnl", "strategy_id", "note", "order_id", "created_at")
 #: Told, after each batch, how many characters of the file have been read so far.
 Progress = Callable[[int], None]
 
@@ -122,6 +127,8 @@ class TradeImport:
         self.symbols: dict[str, _SymbolRun] = {}
         self.closed_runs: list[PositionState] = []
         self.first_id = self._first_free_id()
+        self.trade_writer = BulkInserter(self.conn, TRADES, _TRADE_COLUMNS)
+        self.now = datetime.now(timezone.utc)
         # The new trades get consecutive ids from first_id; lines[i] is the line of trade first_id + i.
         self.lines = array("q")
         self.strategies = {name: id_ for id_, name in repos.session.execute(select(Strategy.id, Strategy.name))}
@@ -171,10 +178,10 @@ class TradeImport:
                 "id": trade_id, "external_id": row.external_id, "side": row.side, "symbol": row.symbol,
                 "quantity": row.quantity, "price": row.price, "commission": row.commission, "fees": row.fees,
                 "executed_at": row.executed_at, "realized_pnl": realized, "strategy_id": strategy_id,
-                "note": row.note, "order_id": None,
+                "note": row.note, "order_id": None, "created_at": self.now,
             })
         if values:  # written even when the import will fail: re-booking needs them to report every error
-            self.conn.execute(insert(TRADES), values)
+            self.trade_writer.insert(values)
             self.imported += len(values)
         if len(self.closed_runs) >= BATCH:
             self._flush_closed_runs()
