@@ -89,7 +89,13 @@ def order_list(app: AppContext, status: str | None, symbol: str | None) -> None:
       stocksbot order list --status submitted
       stocksbot --json order list --symbol AAPL
     """
-    from stocksbot.cli.output import print_json, print_table, show_decimal, show_time, text_cell
+    from stocksbot.cli.output import (
+        print_json,
+        print_table,
+        show_decimal,
+        show_time,
+        text_cell,
+    )
 
     orders = app.storage().list_orders(status=status, symbol=symbol)
     if app.json:
@@ -115,7 +121,13 @@ def order_show(app: AppContext, order_id: int) -> None:
     Example:
       stocksbot order show 1
     """
-    from stocksbot.cli.output import print_fields, print_json, show_decimal, show_time, text_cell
+    from stocksbot.cli.output import (
+        print_fields,
+        print_json,
+        show_decimal,
+        show_time,
+        text_cell,
+    )
 
     o = app.storage().get_order(order_id)
     if app.json:

@@ -82,7 +82,13 @@ def position_list(app: AppContext, closed: bool = False, show_all: bool = False,
 
 
 def _print_positions(positions: Iterable["PositionRecord"], *, history: bool) -> None:
-    from stocksbot.cli.output import pnl_cell, print_table, show_decimal, show_time, text_cell
+    from stocksbot.cli.output import (
+        pnl_cell,
+        print_table,
+        show_decimal,
+        show_time,
+        text_cell,
+    )
 
     columns = ["symbol", "side", "quantity", "avg entry", "price", "value", "unrealized", "realized", "opened"]
     if history:
@@ -112,8 +118,15 @@ def position_show(app: AppContext, symbol: str) -> None:
       stocksbot position show AAPL
       stocksbot --json position show AAPL
     """
-    from stocksbot.cli.output import (pnl_cell, print_fields, print_json, print_table, show_decimal, show_time,
-                                      text_cell)
+    from stocksbot.cli.output import (
+        pnl_cell,
+        print_fields,
+        print_json,
+        print_table,
+        show_decimal,
+        show_time,
+        text_cell,
+    )
 
     detail = app.storage().show_position(symbol)
     if app.json:

@@ -71,7 +71,14 @@ def strategy_list(app: AppContext) -> None:
       stocksbot strategy list
       stocksbot --json strategy list
     """
-    from stocksbot.cli.output import pnl_cell, print_json, print_table, show_decimal, show_percent, text_cell
+    from stocksbot.cli.output import (
+        pnl_cell,
+        print_json,
+        print_table,
+        show_decimal,
+        show_percent,
+        text_cell,
+    )
 
     strategies = app.storage().list_strategies()
     if app.json:
@@ -96,8 +103,15 @@ def strategy_show(app: AppContext, name: str) -> None:
     Example:
       stocksbot strategy show momentum
     """
-    from stocksbot.cli.output import (pnl_cell, print_fields, print_json, show_decimal, show_percent, show_time,
-                                      text_cell)
+    from stocksbot.cli.output import (
+        pnl_cell,
+        print_fields,
+        print_json,
+        show_decimal,
+        show_percent,
+        show_time,
+        text_cell,
+    )
 
     s = app.storage().get_strategy(name)
     if app.json:

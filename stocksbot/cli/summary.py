@@ -22,7 +22,13 @@ def summary_command(app: AppContext) -> None:
       stocksbot summary
       stocksbot --json summary
     """
-    from stocksbot.cli.output import note, pnl_cell, print_json, print_table, show_decimal
+    from stocksbot.cli.output import (
+        note,
+        pnl_cell,
+        print_json,
+        print_table,
+        show_decimal,
+    )
 
     summary = app.storage().summary()
     if app.json:

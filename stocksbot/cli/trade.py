@@ -38,7 +38,13 @@ def trade_line(trade: "TradeRecord") -> str:
 
 def print_trades(trades: Iterable["TradeRecord"], *, title: str | None = None) -> None:
     """Trades as a table for people."""
-    from stocksbot.cli.output import pnl_cell, print_table, show_decimal, show_time, text_cell
+    from stocksbot.cli.output import (
+        pnl_cell,
+        print_table,
+        show_decimal,
+        show_time,
+        text_cell,
+    )
 
     print_table(
         ["id", "executed", "side", "symbol", "quantity", "price", "commission", "fees", "realized", "order",
@@ -181,7 +187,13 @@ class _import_progress:  # noqa: N801 - used as a context manager, reads like a 
 
         if not sys.stderr.isatty():
             return None
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         try:
             size = os.path.getsize(self.file)

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from stocksbot.ledger.errors import LedgerError
-from stocksbot.ledger.numbers import add, canonical, divide, format_decimal, multiply, subtract
+from stocksbot.ledger.numbers import (
+    add,
+    canonical,
+    divide,
+    format_decimal,
+    multiply,
+    subtract,
+)
 
 __all__ = [
     "CANCELLED",

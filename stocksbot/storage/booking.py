@@ -19,9 +19,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 
-from stocksbot.ledger import Book, Booking, Fill, LedgerError, Lot as LedgerLot
+from stocksbot.ledger import Book, Booking, Fill, LedgerError
+from stocksbot.ledger import Lot as LedgerLot
 from stocksbot.storage.models import Lot, Position, Trade
 from stocksbot.storage.repositories import Repositories
 
@@ -191,9 +192,10 @@ class SymbolBooker:
         settle(state, book)
         if state.id is None:
             state.id = conn.execute(INSERT_POSITION, state.values()).scalar_one()
+            write_lots(conn, state.id, book)
         else:
             conn.execute(UPDATE_POSITION, state.update_params())
-        self._sync_lots(state.id, stored, book)
+            self._sync_lots(state.id, stored, book)
         return booking.realized_pnl
 
     def _sync_lots(self, position_id: int, stored: Sequence[Any], book: Book) -> None:
@@ -254,26 +256,20 @@ class SymbolBooker:
                 realized_changes.append({"trade_id": row.id, "realized": booking.realized_pnl})
         if finished:
             self.session.execute(insert(Position), [p.values() for p in finished])
+        conn = self.session.connection()
         if realized_changes:
-            statement = (
-                update(Trade.__table__)
-                .where(Trade.__table__.c.id == bindparam("trade_id"))
-                .values(realized_pnl=bindparam("realized"))
-            )
-            self.session.execute(statement, realized_changes, execution_options={"synchronize_session": False})
+            conn.execute(_SET_REALIZED, realized_changes)
         if state is not None:
             settle(state, book)
-            state.id = self.session.scalar(insert(Position).values(**state.values()).returning(Position.id))
-            self._write_lots(state.id, book)
+            state.id = conn.execute(INSERT_POSITION, state.values()).scalar_one()
+            write_lots(conn, state.id, book)
         self.session.expire_all()  # loaded trades may hold realized P&L that the bulk update replaced
 
-    def _write_lots(self, position_id: int, book: Book) -> None:
-        self.session.execute(delete(Lot).where(Lot.position_id == position_id))
-        self.session.execute(
-            insert(Lot),
-            [
-                {"position_id": position_id, "trade_id": lot.trade_id, "seq": seq, "quantity": lot.quantity,
-                 "amount": lot.amount, "opened_at": lot.opened_at}
-                for seq, lot in enumerate(book.lots)
-            ],
-        )
+
+def write_lots(conn: Connection, position_id: int, book: Book) -> None:
+    """Store the book's open lots as the lots of a position that has none stored."""
+    conn.execute(insert(LOTS), [
+        {"position_id": position_id, "trade_id": lot.trade_id, "seq": seq, "quantity": lot.quantity,
+         "amount": lot.amount, "opened_at": lot.opened_at}
+        for seq, lot in enumerate(book.lots)
+    ])

@@ -44,6 +44,7 @@ from stocksbot.storage.booking import (
     advance,
     lock_ledger,
     settle,
+    write_lots,
 )
 from stocksbot.storage.bulk import BulkInserter
 from stocksbot.storage.models import Strategy, Trade
@@ -253,11 +254,7 @@ class TradeImport:
         else:
             self.conn.execute(UPDATE_POSITION, state.update_params())
             self.conn.execute(delete(LOTS).where(LOTS.c.position_id == state.id))
-        self.conn.execute(insert(LOTS), [
-            {"position_id": state.id, "trade_id": lot.trade_id, "seq": seq, "quantity": lot.quantity,
-             "amount": lot.amount, "opened_at": lot.opened_at}
-            for seq, lot in enumerate(run.book.lots)
-        ])
+        write_lots(self.conn, state.id, run.book)
 
     def _rebook(self, symbol: str) -> None:
         new_ids = range(self.first_id, self.first_id + len(self.lines))

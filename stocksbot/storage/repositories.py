@@ -12,7 +12,15 @@ from typing import Sequence
 from sqlalchemy import Numeric, case, cast, delete, func, select
 from sqlalchemy.orm import Session
 
-from stocksbot.storage.models import ConfigEntry, Lot, Order, Position, PriceBar, Strategy, Trade
+from stocksbot.storage.models import (
+    ConfigEntry,
+    Lot,
+    Order,
+    Position,
+    PriceBar,
+    Strategy,
+    Trade,
+)
 
 
 class Repository:

@@ -15,7 +15,6 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from stocksbot.errors import StocksbotError
-from stocksbot.settings import KNOWN_KEYS
 from stocksbot.ledger import Fill, canonical, divide, format_decimal, parse_decimal
 from stocksbot.ledger.inputs import parse_symbol, parse_time
 from stocksbot.ledger.numbers import multiply, subtract
@@ -27,9 +26,16 @@ from stocksbot.ledger.orders import (
     validate_order_type,
     validate_time_in_force,
 )
+from stocksbot.settings import KNOWN_KEYS
 from stocksbot.storage.booking import SymbolBooker, lock_ledger, lock_symbol
 from stocksbot.storage.models import ConfigEntry, Order, Position, Strategy, Trade
-from stocksbot.storage.records import LotRecord, OrderRecord, PositionDetail, PositionRecord, TradeRecord
+from stocksbot.storage.records import (
+    LotRecord,
+    OrderRecord,
+    PositionDetail,
+    PositionRecord,
+    TradeRecord,
+)
 from stocksbot.storage.repositories import Repositories
 
 Number = str | Decimal | int
