@@ -7,7 +7,6 @@ import json
 import pytest
 
 
-
 def test_set_get_list_unset(run) -> None:
     result = run("config", "set", "bot.max_orders", "12", "--type", "int", "--description", "per day")
     assert (result.exit_code, result.output) == (0, "bot.max_orders = 12 (int)\n")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-
-
-
 ORDER_KEYS = {"id", "side", "symbol", "type", "quantity", "limit_price", "stop_price", "tif", "status",
               "filled_quantity", "avg_fill_price", "strategy", "external_id", "created_at", "updated_at"}
 

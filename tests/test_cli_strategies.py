@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-
 import pytest
-
 
 STRATEGY_KEYS = {"name", "description", "params", "enabled", "trades", "closing_trades", "win_rate", "realized_pnl",
                  "costs", "open_positions"}
