@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging.config
 
+from alembic import context
 from sqlalchemy import Connection
 
-from alembic import context
 from stocksbot.storage.models import Base
 
 config = context.config

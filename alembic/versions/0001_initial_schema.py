@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Sequence, Union
 
 import sqlalchemy as sa
+from alembic import op
 
 import stocksbot.storage.types
-from alembic import op
 
 revision: str = '0001'
 down_revision: Union[str, None] = None
