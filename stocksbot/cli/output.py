@@ -107,11 +107,12 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title:
     no box drawing, which is quick to print and easy to read with awk or cut.
     """
     right = set(numeric)
-    out = console()
-    if not out.is_terminal:
+    if not is_terminal():  # decided without importing Rich, which plain output does not need
         _print_plain_table(columns, [[str(cell) for cell in row] for row in rows], right, title)
         return
     from rich.table import Table
+
+    out = console()
 
     table = Table(title=title, show_lines=False)
     for column in columns:
