@@ -10,7 +10,7 @@ import csv
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import IO, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import parse_decimal
@@ -49,9 +49,10 @@ def _header(reader: Iterator[list[str]], name: str) -> list[str]:
     return [column.strip().lower() for column in header]
 
 
-def read_prices(handle: IO[str], name: str, *, symbol: str | None) -> list[PriceRow]:
-    """Price bars from `timestamp,open,high,low,close,volume` (or `timestamp,close`),
-    with a `symbol` column unless `symbol` is given."""
+def read_prices(handle: Iterable[str], name: str, *, symbol: str | None) -> Iterator[PriceRow | str]:
+    """Stream price bars from `timestamp,open,high,low,close,volume` (or `timestamp,close`),
+    with a `symbol` column unless `symbol` is given: a PriceRow per good row, a
+    `line N: reason` text per bad one. A bad header raises at once."""
     reader = csv.reader(handle)
     header = _header(reader, name)
     columns = set(header)
@@ -64,21 +65,17 @@ def read_prices(handle: IO[str], name: str, *, symbol: str | None) -> list[Price
     fixed_symbol = parse_symbol(symbol) if symbol is not None else None
     full = set(PRICE_COLUMNS_FULL) <= columns
     index = {column: header.index(column) for column in header}
-    rows: list[PriceRow] = []
-    errors: list[str] = []
-    for line, values in enumerate(reader, start=2):
+    for values in reader:
+        line = reader.line_num
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(header):
-            errors.append(f"line {line}: expected {len(header)} fields, got {len(values)}")
+            yield f"line {line}: expected {len(header)} fields, got {len(values)}"
             continue
         try:
-            rows.append(_price_row(values, index, fixed_symbol, full))
+            yield _price_row(values, index, fixed_symbol, full)
         except StocksbotError as exc:
-            errors.append(f"line {line}: {exc}")
-    if errors:
-        raise RowErrors(errors)
-    return rows
+            yield f"line {line}: {exc}"
 
 
 def _price_row(values: list[str], index: dict[str, int], symbol: str | None, full: bool) -> PriceRow:

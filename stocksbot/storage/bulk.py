@@ -4,7 +4,8 @@ A million-row import spends much of its time in SQLAlchemy's executemany machine
 each column's bind processor (the same conversion SQLAlchemy would apply: exact decimal
 text on SQLite, UTC times) is applied by hand and the rows go to the driver in one call:
 `executemany` on SQLite, `COPY ... FROM STDIN` on PostgreSQL. The caller's transaction is
-used as it is.
+used as it is. With `replace_on`, rows replace stored rows that have the same unique key
+(`INSERT ... ON CONFLICT DO UPDATE`, the same on both databases).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from sqlalchemy import Connection, Table
 class BulkInserter:
     """Inserts many rows of one table, with the given columns, through the raw driver connection."""
 
-    def __init__(self, conn: Connection, table: Table, columns: Sequence[str]) -> None:
+    def __init__(
+        self, conn: Connection, table: Table, columns: Sequence[str], *, replace_on: Sequence[str] = ()
+    ) -> None:
+        """`replace_on`: a unique key; a row whose key is stored already replaces that row's other columns."""
         self.conn = conn
         self.columns = list(columns)
         dialect = conn.dialect
@@ -28,11 +32,16 @@ class BulkInserter:
             processors.append(processor)
         self.processors = processors
         names = ", ".join(f'"{name}"' for name in self.columns)
-        if self.is_postgresql:
+        self.use_copy = self.is_postgresql and not replace_on
+        if self.use_copy:
             self.sql = f'COPY "{table.name}" ({names}) FROM STDIN'
         else:
-            marks = ", ".join("?" for _ in self.columns)
-            self.sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
+            mark = "%s" if self.is_postgresql else "?"
+            self.sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join(mark for _ in self.columns)})'
+        if replace_on:
+            updates = ", ".join(f'"{c}" = excluded."{c}"' for c in self.columns if c not in replace_on)
+            keys = ", ".join(f'"{c}"' for c in replace_on)
+            self.sql += f" ON CONFLICT ({keys}) DO UPDATE SET {updates}"
 
     def insert(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
@@ -44,9 +53,12 @@ class BulkInserter:
             for row in rows
         ]
         driver = self.conn.connection.driver_connection
-        if self.is_postgresql:
+        if self.use_copy:
             with driver.cursor() as cursor, cursor.copy(self.sql) as copy:  # type: ignore[union-attr]
                 for values in tuples:
                     copy.write_row(values)
+        elif self.is_postgresql:
+            with driver.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.executemany(self.sql, tuples)
         else:
             driver.executemany(self.sql, tuples)  # type: ignore[union-attr]

@@ -8,19 +8,19 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from stocksbot.csvfiles import PriceRow, read_prices
+from stocksbot.csvfiles import PriceRow, RowErrors, read_prices
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import parse_decimal
 from stocksbot.ledger.inputs import parse_symbol, parse_time
+from stocksbot.storage.bulk import BulkInserter
 from stocksbot.storage.models import PriceBar
 from stocksbot.storage.records import PriceRecord
 from stocksbot.storage.repositories import Repositories
 
 INTERVAL_PATTERN = re.compile(r"^[1-9][0-9]{0,3}(s|m|h|d|w|mo)$")
-_BATCH = 500  # rows per INSERT: well under both backends' bound-parameter limits
+_BATCH = 5000
+_BAR_COLUMNS = ("symbol", "interval", "timestamp", "open", "high", "low", "close", "volume")
 
 
 def check_interval(interval: str) -> str:
@@ -34,32 +34,33 @@ def price_record(bar: PriceBar) -> PriceRecord:
                        low=bar.low, close=bar.close, volume=bar.volume)
 
 
-def upsert_bars(repos: Repositories, rows: Iterable[PriceRow], interval: str) -> int:
-    """Insert bars, replacing any stored bar with the same (symbol, interval, timestamp)."""
-    dialect = repos.session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    table = PriceBar.__table__
+def upsert_bars(repos: Repositories, rows: Iterable[PriceRow | str], interval: str) -> int:
+    """Insert bars, replacing any stored bar with the same (symbol, interval, timestamp).
+
+    `rows` may carry `line N: reason` texts for bad rows: then every one is collected and
+    RowErrors is raised at the end (the caller's transaction rolls back), so a file is read
+    once, in bounded memory, and still reports all of its bad rows.
+    """
+    writer = BulkInserter(repos.session.connection(), PriceBar.__table__, _BAR_COLUMNS,
+                          replace_on=("symbol", "interval", "timestamp"))
     count = 0
+    errors: list[str] = []
     batch: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        statement = insert(table).values(batch)
-        statement = statement.on_conflict_do_update(
-            index_elements=["symbol", "interval", "timestamp"],
-            set_={c: statement.excluded[c] for c in ("open", "high", "low", "close", "volume")},
-        )
-        repos.session.execute(statement)
-        batch.clear()
-
     for row in rows:
+        if isinstance(row, str):
+            errors.append(row)
+            continue
         batch.append({"symbol": row.symbol, "interval": interval, "timestamp": row.timestamp, "open": row.open,
                       "high": row.high, "low": row.low, "close": row.close, "volume": row.volume})
-        count += 1
         if len(batch) >= _BATCH:
-            flush()
-    if batch:
-        flush()
-    return count
+            if not errors:
+                writer.insert(batch)
+            count += len(batch)
+            batch = []
+    if errors:
+        raise RowErrors(errors)
+    writer.insert(batch)
+    return count + len(batch)
 
 
 class PriceOperations:
@@ -85,14 +86,14 @@ class PriceOperations:
         check_interval(interval)
         path = Path(path)
         try:
-            with path.open(newline="", encoding="utf-8-sig") as handle:
-                rows = read_prices(handle, str(path), symbol=symbol)
+            handle = path.open(newline="", encoding="utf-8-sig")
         except OSError as exc:
             raise StocksbotError(f"cannot read {path}: {exc.strerror}") from None
+        try:
+            with handle, self.transaction() as repos:
+                return upsert_bars(repos, read_prices(handle, str(path), symbol=symbol), interval)
         except UnicodeDecodeError:
             raise StocksbotError(f"cannot read {path}: not UTF-8 text") from None
-        with self.transaction() as repos:
-            return upsert_bars(repos, rows, interval)
 
     def latest_prices(self, symbols: Iterable[str] = ()) -> list[PriceRecord]:
         """Each symbol's newest bar at or before now (every priced symbol when none are named)."""
