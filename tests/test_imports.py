@@ -194,3 +194,18 @@ def test_import_and_export_commands(migrated_url: str, tmp_path: Path) -> None:
     assert [t["external_id"] for t in exported] == ["e1", "e2"]
     assert exported[1]["realized_pnl"] == "2"
     assert run("trade", "import", str(tmp_path / "missing.csv")).exit_code == 1
+
+
+def test_repeats_across_batches_are_found(storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Repeated external ids are found through the database, batch by batch (memory stays flat)."""
+    from stocksbot.storage import imports
+
+    monkeypatch.setattr(imports, "BATCH", 2)
+    storage.record_trade(side="buy", symbol="A", quantity="1", price="1", external_id="old", executed_at="2024-01-01")
+    path = tmp_path / "t.csv"
+    path.write_text(HEADER + "".join(f"2024-01-0{2 + i},buy,A,1,1,,,,{e},\n" for i, e in
+                                     enumerate(["a", "b", "old", "c", "a", "d", "c"])))
+    with pytest.raises(RowErrors) as info:
+        storage.import_trades(path)
+    assert info.value.errors == ["line 6: external_id 'a' repeats line 2", "line 8: external_id 'c' repeats line 5"]
+    assert len(storage.list_trades()) == 1

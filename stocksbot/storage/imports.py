@@ -124,7 +124,6 @@ class TradeImport:
         self.errors: list[str] = []
         self.skipped = 0
         self.imported = 0
-        self.seen_external_ids: dict[str, int] = {}
         self.symbols: dict[str, _SymbolRun] = {}
         self.closed_runs: list[PositionState] = []
         self.first_id = self._first_free_id()
@@ -158,14 +157,17 @@ class TradeImport:
     def _take(self, batch: list[TradeRow | str]) -> None:
         good = [row for row in batch if isinstance(row, TradeRow)]
         self.errors.extend(row for row in batch if isinstance(row, str))
-        stored = self._stored_external_ids([r.external_id for r in good if r.external_id is not None])
+        known = self._known_external_ids([r.external_id for r in good if r.external_id is not None])
+        seen_here: dict[str, int] = {}
         values = []
         for row in good:
             if row.external_id is not None:
-                if row.external_id in stored:
-                    self.skipped += 1
+                trade_id = known.get(row.external_id)
+                if trade_id is not None and trade_id < self.first_id:
+                    self.skipped += 1  # stored before this import: already imported
                     continue
-                first = self.seen_external_ids.setdefault(row.external_id, row.line)
+                first = self.lines[trade_id - self.first_id] if trade_id is not None else \
+                    seen_here.setdefault(row.external_id, row.line)
                 if first != row.line:
                     self.errors.append(f"line {row.line}: external_id {row.external_id!r} repeats line {first}")
                     continue
@@ -279,11 +281,15 @@ class TradeImport:
             self.created_strategies.append(name)
         return strategy_id
 
-    def _stored_external_ids(self, external_ids: list[str]) -> set[str]:
+    def _known_external_ids(self, external_ids: list[str]) -> dict[str, int]:
+        """The stored trades (from before or earlier in this import) that have these external ids.
+
+        Asking the database per batch keeps memory flat however many rows the file has.
+        """
         if not external_ids:
-            return set()
-        query = select(TRADES.c.external_id).where(TRADES.c.external_id.in_(external_ids), TRADES.c.id < self.first_id)
-        return set(self.conn.execute(query).scalars())
+            return {}
+        query = select(TRADES.c.external_id, TRADES.c.id).where(TRADES.c.external_id.in_(external_ids))
+        return {row[0]: row[1] for row in self.conn.execute(query)}
 
 
 class ImportOperations:
