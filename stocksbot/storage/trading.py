@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from stocksbot.errors import StocksbotError
@@ -42,6 +42,12 @@ Number = str | Decimal | int
 MANUAL_ORDER_STATUSES = ("submitted", "cancelled", "rejected", "expired")
 _LEDGER_SETTINGS = select(ConfigEntry.__table__.c.key, ConfigEntry.__table__.c.value).where(
     ConfigEntry.__table__.c.key.in_(("accounting.cost_basis", "trading.allow_short"))
+)
+_ORDERS = Order.__table__
+_ORDER_FOR_UPDATE = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).with_for_update()
+_RECORD_ORDER_FILL = update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).values(
+    filled_quantity=bindparam("filled"), avg_fill_price=bindparam("average"), status=bindparam("status"),
+    updated_at=bindparam("now"),
 )
 _INSERT_TRADE = insert(Trade.__table__).returning(Trade.__table__.c.id)
 _TRADE_BY_EXTERNAL_ID = select(Trade.__table__.c.id).where(Trade.__table__.c.external_id == bindparam("external_id"))
@@ -152,9 +158,9 @@ class TradingOperations:
                 values["strategy_id"], strategy_name = found.id, found.name
             if order_id is not None:
                 order = self._fill_order(repos, order_id, values)
-                if values["strategy_id"] is None and order.strategy_id is not None:
-                    values["strategy_id"] = order.strategy_id
-                    strategy_name = repos.session.get(Strategy, order.strategy_id).name  # type: ignore[union-attr]
+                if values["strategy_id"] is None and order["strategy_id"] is not None:
+                    values["strategy_id"] = order["strategy_id"]
+                    strategy_name = repos.session.get(Strategy, order["strategy_id"]).name  # type: ignore[union-attr]
             return self._book(
                 repos, values, method=method, strategy_name=strategy_name,
                 allow_short=allow_short_setting if allow_short is None else allow_short,
@@ -412,27 +418,38 @@ class TradingOperations:
     ) -> TradeRecord:
         """Record a fill of an order: a trade linked to it, and the order's progress, in one transaction."""
         with self.transaction() as repos:
-            order = self._order(repos, order_id, for_update=True)
+            order = self._order_row(repos, order_id)
             return self.record_trade(
-                side=order.side, symbol=order.symbol, quantity=quantity, price=price, commission=commission,
+                side=order["side"], symbol=order["symbol"], quantity=quantity, price=price, commission=commission,
                 fees=fees, executed_at=executed_at, order_id=order_id,
             )
 
-    def _fill_order(self, repos: Repositories, order_id: int, trade: dict[str, Any]) -> Order:
-        """Apply a fill to its order (state machine, overfill check) and link the trade to it."""
-        order = self._order(repos, order_id, for_update=True)
-        if (order.side, order.symbol) != (trade["side"], trade["symbol"]):
+    def _fill_order(self, repos: Repositories, order_id: int, trade: dict[str, Any]) -> Any:
+        """Apply a fill to its order (state machine, overfill check) and link the trade to it.
+
+        Core statements on a locked row: order fills sit on a bot's hot path too.
+        """
+        order = self._order_row(repos, order_id)
+        if (order["side"], order["symbol"]) != (trade["side"], trade["symbol"]):
             raise StocksbotError(
-                f"trade {trade['side']} {trade['symbol']} does not match order {order.id} ({order.side} {order.symbol})"
+                f"trade {trade['side']} {trade['symbol']} does not match order {order_id} "
+                f"({order['side']} {order['symbol']})"
             )
-        result = apply_fill(
-            order.quantity, order.filled_quantity, order.avg_fill_price, order.status, trade["quantity"], trade["price"]
-        )
-        order.filled_quantity = result.filled_quantity
-        order.avg_fill_price = result.avg_fill_price
-        order.status = result.status
-        repos.session.flush()
-        trade["order_id"] = order.id
+        result = apply_fill(order["quantity"], order["filled_quantity"], order["avg_fill_price"], order["status"],
+                            trade["quantity"], trade["price"])
+        repos.session.connection().execute(_RECORD_ORDER_FILL, {
+            "order_id": order_id, "filled": result.filled_quantity, "average": result.avg_fill_price,
+            "status": result.status, "now": datetime.now(timezone.utc),
+        })
+        trade["order_id"] = order_id
+        return order
+
+    @staticmethod
+    def _order_row(repos: Repositories, order_id: int) -> Any:
+        """An order's row, locked for the transaction (FOR UPDATE on PostgreSQL)."""
+        order = repos.session.connection().execute(_ORDER_FOR_UPDATE, {"order_id": order_id}).mappings().first()
+        if order is None:
+            raise StocksbotError(f"no order with id {order_id}")
         return order
 
     # -- lookups --------------------------------------------------------------------------
