@@ -1,0 +1,769 @@
+"""stocksbot benchmarks: one command that generates data, runs every scenario and reports.
+
+    .venv/bin/python -m benchmarks.run                 # full size: 1M trades, 500 symbols, 1M bars
+    .venv/bin/python -m benchmarks.run --quick         # tiny sizes, seconds (what the smoke test runs)
+    .venv/bin/python -m benchmarks.run --postgres      # also on a throwaway PostgreSQL server
+
+Each scenario runs several times (after a warm-up where that makes sense) and is reported
+as median, p95, min and max, beside a baseline measured in the same run on the same
+machine: `python -c "import click"` for start-up, and a raw sqlite3 `executemany` of the
+same trade rows for the import. A table goes to stdout (Markdown, with a PASS/FAIL verdict
+per target), progress to stderr, and every figure to a JSON file
+(default benchmarks/results/latest.json). See BENCHMARKS.md.
+
+Exit status: 0 when every scenario produced figures, 1 when any errored (errors are
+recorded and the other scenarios still run); with --strict a FAIL verdict also gives 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from benchmarks.datagen import TRADE_HEADER, Dataset, generate
+from benchmarks.measure import ProcessRun, percentile, run_process, stocksbot_command, summarize, time_calls
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
+FULL = {"trades": 1_000_000, "symbols": 500, "bars": 1_000_000}
+QUICK = {"trades": 2_000, "symbols": 20, "bars": 2_000, "repeat": 2, "iterations": 30, "api_trades": 100}
+HEAVY_ABOVE = 200_000  # from this many trades, heavy scenarios run --heavy-repeat times (default 2)
+
+
+# -- targets --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal from the performance issue. kind: median_max | p95_max | rate_min (items/s of the median)."""
+
+    kind: str
+    value: float
+    text: str
+    rss_max_mb: float | None = None
+
+    def judge(self, result: dict[str, Any]) -> tuple[str, float]:
+        """("PASS" or "FAIL: ...", how far from the target: >1 means worse than the target)."""
+        if self.kind == "median_max":
+            miss = result["median_s"] / self.value
+        elif self.kind == "p95_max":
+            miss = result["p95_s"] / self.value
+        elif self.kind == "rate_min":
+            miss = self.value / result["rate_per_s"] if result["rate_per_s"] else float("inf")
+        else:
+            raise ValueError(self.kind)
+        problems = []
+        if miss > 1:
+            problems.append(f"{miss:.1f}x too slow")
+        rss = result.get("peak_rss_mb")
+        if self.rss_max_mb is not None and rss is not None and rss > self.rss_max_mb:
+            problems.append(f"RSS {rss / self.rss_max_mb:.1f}x the limit")
+            miss = max(miss, rss / self.rss_max_mb)
+        return ("FAIL: " + ", ".join(problems) if problems else "PASS"), miss
+
+
+HELP_TARGET = Target("median_max", 0.060, "median <= 60 ms")
+READ_TARGET = Target("median_max", 0.300, "median <= 300 ms (1M trades)")
+IMPORT_TARGET = Target("rate_min", 150_000, ">= 150,000 trades/s, peak RSS <= 300 MB", rss_max_mb=300)
+API_TARGET = Target("rate_min", 2_000, ">= 2,000 trades/s")
+PRICE_TARGET = Target("p95_max", 0.005, "p95 <= 5 ms (1M bars)")
+REBUILD_TARGET = Target("median_max", 10.0, "median <= 10 s (1M trades)")
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+class Backend:
+    """Fresh, migrated databases of one kind for the database scenarios."""
+
+    name = ""
+
+    def new_database(self, label: str) -> str:
+        raise NotImplementedError
+
+    def drop(self, url: str) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    @staticmethod
+    def migrate(url: str) -> None:
+        from stocksbot.storage import migrations
+        from stocksbot.storage.database import ConnectionSettings, build_engine, resolve_target
+
+        engine = build_engine(resolve_target(url), ConnectionSettings())
+        try:
+            migrations.upgrade(engine)
+        finally:
+            engine.dispose()
+
+
+class SqliteBackend(Backend):
+    name = "sqlite"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.counter = 0
+
+    def new_database(self, label: str) -> str:
+        self.counter += 1
+        path = self.folder / f"{label}-{self.counter}.db"
+        url = f"sqlite:///{path}"
+        self.migrate(url)
+        return url
+
+    def drop(self, url: str) -> None:
+        path = Path(url.removeprefix("sqlite:///"))
+        for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            candidate.unlink(missing_ok=True)
+
+
+class PostgresBackend(Backend):
+    name = "postgres"
+
+    def __init__(self) -> None:
+        sys.path.insert(0, str(REPO_ROOT))
+        from tests.postgres_server import PostgresServer, find_bindir
+
+        bindir = find_bindir()
+        if bindir is None:
+            raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) not found")
+        self.server = PostgresServer(bindir)
+        self.server.start()
+
+    def new_database(self, label: str) -> str:
+        url = self.server.url(self.server.create_database())
+        self.migrate(url)
+        return url
+
+    def drop(self, url: str) -> None:
+        self.server.drop_database(url.rsplit("/", 1)[1])
+
+    def close(self) -> None:
+        self.server.stop()
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.results: list[dict[str, Any]] = []
+        self.work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="stocksbot-bench-"))
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.home = self.work / "home"
+        self.env = {k: v for k, v in os.environ.items()
+                    if k not in ("DATABASE_URL", "SQL_ECHO", "STOCKSBOT_QUERY_TIMEOUT", "STOCKSBOT_DEBUG")}
+        self.env.update({"STOCKSBOT_HOME": str(self.home), "NO_COLOR": "1", "COLUMNS": "160"})
+        self.stocksbot = stocksbot_command()
+        self.heavy_repeat = args.heavy_repeat or (min(args.repeat, 2) if args.trades >= HEAVY_ABOVE else args.repeat)
+        self.data: Dataset | None = None
+        self.started = time.time()
+        self.source_at_start = source_digest()
+        self.machine = machine_info()  # at the start: the commit being measured, not the one at the end
+
+    # -- bookkeeping --
+
+    def log(self, message: str) -> None:
+        print(f"[{time.time() - self.started:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+    def record(
+        self, scenario: str, description: str, target: Target | None, measure: Callable[[], dict[str, Any]],
+        *, backend: str | None = None, baseline_of: str | None = None,
+    ) -> dict[str, Any]:
+        """Run one scenario; any exception is recorded as its error and the run goes on."""
+        ident = f"{scenario}@{backend}" if backend else scenario
+        result: dict[str, Any] = {"id": ident, "scenario": scenario, "backend": backend, "description": description,
+                                  "target": target.text if target else None, "baseline_of": baseline_of,
+                                  "source": source_digest()}
+        self.log(f"{ident}: {description} ...")
+        started = time.perf_counter()
+        try:
+            result.update(measure())
+            if target is not None:
+                result["verdict"], result["target_ratio"] = target.judge(result)
+            else:
+                result["verdict"] = "baseline" if baseline_of else "info"
+        except Exception as exc:  # noqa: BLE001 - a failing scenario must not stop the others
+            result["error"] = f"{type(exc).__name__}: {exc}".strip()[:4000]
+            result["traceback"] = traceback.format_exc()[-4000:]
+            result["verdict"] = "ERROR"
+        result["scenario_wall_s"] = time.perf_counter() - started
+        if source_digest() != result["source"]:
+            result["source_changed_during_scenario"] = True
+        self.results.append(result)
+        if "error" in result:
+            self.log(f"{ident}: ERROR {result['error'].splitlines()[0]}")
+        else:
+            self.log(f"{ident}: median {fmt_s(result['median_s'])}, p95 {fmt_s(result['p95_s'])} "
+                     f"({result['runs']} runs) {result['verdict']}")
+        return result
+
+    def process(self, argv: Sequence[str], label: str, *, expect: str | None = None) -> ProcessRun:
+        run = run_process(argv, env=self.env, cwd=self.work, log_dir=self.work / "logs" / label,
+                          timeout=self.args.process_timeout)
+        if run.returncode != 0:
+            raise RuntimeError(f"`{' '.join(argv[-4:])}` exited {run.returncode}: {run.stderr.strip()[-1500:]}")
+        if expect is not None and expect not in run.stdout:
+            raise RuntimeError(f"expected {expect!r} in the output, got: {run.stdout[:500]!r}")
+        return run
+
+    def process_samples(self, argv: Sequence[str], label: str, *, runs: int, warmup: int,
+                        expect: str | None = None, before_each: Callable[[], None] | None = None) -> dict[str, Any]:
+        for _ in range(warmup):
+            self.process(argv, label, expect=expect)
+        samples, rss = [], []
+        for _ in range(runs):
+            if before_each is not None:
+                before_each()
+            run = self.process(argv, label, expect=expect)
+            samples.append(run.seconds)
+            rss.append(run.peak_rss_mb)
+        return {"runs": runs, "warmup": warmup, "samples_s": samples, **summarize(samples),
+                "peak_rss_mb": max(rss), "rss_samples_mb": rss}
+
+    # -- scenarios --
+
+    def run(self) -> None:
+        args = self.args
+        self.log(f"work dir {self.work}; generating {args.trades:,} trades over {args.symbols} symbols "
+                 f"and {args.bars:,} bars (seed {args.seed})")
+        self.data = generate(self.work / "data", trades=args.trades, symbols=args.symbols, bars=args.bars,
+                             seed=args.seed)
+        self.log(f"data ready in {self.data.seconds:.1f} s")
+        self.startup_scenarios()
+        backends: list[Callable[[], Backend]] = [lambda: SqliteBackend(self.work / "sqlite")]
+        if args.postgres:
+            backends.append(PostgresBackend)
+        self.skipped: dict[str, str] = {}
+        for make in backends:
+            try:
+                backend = make()
+            except Exception as exc:  # noqa: BLE001 - no PostgreSQL here: say so, keep the SQLite figures
+                self.skipped["postgres"] = f"{type(exc).__name__}: {exc}"[:2000]
+                self.log(f"postgres skipped: {self.skipped['postgres']}")
+                continue
+            try:
+                self.database_scenarios(backend)
+            finally:
+                backend.close()
+
+    def startup_scenarios(self) -> None:
+        runs, warmup = self.args.repeat, 1
+        base = self.record(
+            "startup.baseline_import_click", '`python -c "import click"` (interpreter + Click, nothing else)', None,
+            lambda: self.process_samples([sys.executable, "-c", "import click"], "click", runs=runs, warmup=warmup),
+            baseline_of="help.*",
+        )
+        for scenario, argv, text in (
+            ("help.root", ["--help"], "`stocksbot --help`"),
+            ("help.position", ["position", "--help"], "`stocksbot position --help`"),
+            ("help.trade", ["trade", "--help"], "`stocksbot trade --help`"),
+        ):
+            result = self.record(
+                scenario, text + " (subprocess, wall)", HELP_TARGET,
+                lambda argv=argv: self.process_samples([*self.stocksbot, *argv], "help", runs=runs, warmup=warmup,
+                                                       expect="Usage:"),
+            )
+            ratio(result, base)
+
+    def database_scenarios(self, backend: Backend) -> None:
+        args, data = self.args, self.data
+        assert data is not None
+        name = backend.name
+        n = data.trade_count
+        heavy = self.heavy_repeat
+
+        # The import baseline: the same rows, raw driver executemany into a plain table.
+        if name == "sqlite":
+            base = self.record(
+                "import.baseline_executemany", "raw sqlite3: csv.reader -> executemany into a plain table, one "
+                "transaction (same file, WAL)", None,
+                lambda: rate(sqlite_baseline(data.trades_csv, self.work / "baseline.db", heavy), n),
+                backend=name, baseline_of="import.trades",
+            )
+        else:
+            base = self.record(
+                "import.baseline_executemany", "raw psycopg: csv.reader -> executemany into a plain table, one "
+                "transaction", None,
+                lambda: rate(postgres_baseline(backend, data.trades_csv, heavy), n),  # type: ignore[arg-type]
+                backend=name, baseline_of="import.trades",
+            )
+
+        # `trade import` into a fresh migrated database each run; the last one is kept for the rest.
+        main_db: list[str] = []
+
+        def fresh() -> None:
+            while main_db:
+                backend.drop(main_db.pop())
+            main_db.append(backend.new_database("import"))
+
+        def run_import() -> dict[str, Any]:
+            samples, rss = [], []
+            for _ in range(heavy):
+                fresh()
+                run = self.process([*self.stocksbot, "--db", main_db[0], "trade", "import", str(data.trades_csv)],
+                                   "import", expect=f"imported {n} trade(s)")
+                samples.append(run.seconds)
+                rss.append(run.peak_rss_mb)
+            return rate({"runs": heavy, "warmup": 0, "samples_s": samples, **summarize(samples),
+                         "peak_rss_mb": max(rss), "rss_samples_mb": rss}, n)
+
+        result = self.record("import.trades", f"`stocksbot trade import` of {n:,} trades into a fresh database "
+                             "(subprocess, end to end)", IMPORT_TARGET, run_import, backend=name)
+        ratio(result, base)
+        url = main_db[0] if main_db and "error" not in result else None
+
+        def need_db() -> str:
+            if url is None:
+                raise RuntimeError("no imported database (the import scenario failed)")
+            return url
+
+        def import_prices() -> dict[str, Any]:
+            from stocksbot import open_storage
+
+            started = time.perf_counter()
+            written = 0
+            with open_storage(need_db()) as storage:
+                for symbol, path in data.price_files.items():
+                    written += storage.import_prices(path, symbol=symbol)
+            seconds = time.perf_counter() - started
+            if written != data.bar_count:
+                raise RuntimeError(f"imported {written} bars, expected {data.bar_count}")
+            return rate({"runs": 1, "warmup": 0, "samples_s": [seconds], **summarize([seconds])}, written)
+
+        self.record("setup.price_import", f"API import_prices of {data.bar_count:,} daily bars, one file and "
+                    "transaction per symbol (setup for the next scenarios; no target)", None, import_prices,
+                    backend=name)
+
+        for scenario, argv, text in (("position.list", ["position", "list"], "`stocksbot position list`"),
+                                     ("summary", ["summary"], "`stocksbot summary`")):
+            self.record(
+                scenario, f"{text} on the {n:,}-trade database (subprocess, wall)", READ_TARGET,
+                lambda argv=argv: self.process_samples([*self.stocksbot, "--db", need_db(), *argv], "read",
+                                                       runs=args.repeat, warmup=1),
+                backend=name,
+            )
+
+        priced = list(data.price_files)
+        five = [priced[i * len(priced) // 5] for i in range(5)] if len(priced) >= 5 else priced
+        self.record("price.latest_5", f"API latest_prices of 5 symbols ({args.iterations} calls, in-process)",
+                    PRICE_TARGET, lambda: price_latest(need_db(), five, args.iterations), backend=name)
+        self.record("price.history_30d", f"API price_history of one symbol over 30 days ({args.iterations} calls, "
+                    "in-process)", PRICE_TARGET,
+                    lambda: price_history(need_db(), priced, data.last_day, args.iterations), backend=name)
+
+        self.record(
+            "position.rebuild", f"`stocksbot position rebuild` of {n:,} trades (subprocess, wall)", REBUILD_TARGET,
+            lambda: self.process_samples([*self.stocksbot, "--db", need_db(), "position", "rebuild"], "rebuild",
+                                         runs=heavy, warmup=0, expect="rebuilt positions"),
+            backend=name,
+        )
+
+        batches = min(args.repeat, 3)
+        self.record("api.trade_add", f"API record_trade, {args.api_trades} trades a batch, one transaction each, "
+                    "fresh symbols", API_TARGET, lambda: api_trades(need_db(), args.api_trades, batches, fills=False),
+                    backend=name)
+        self.record("api.order_fill", f"API fill_order of submitted orders, {args.api_trades} a batch, one "
+                    "transaction each, fresh symbols", API_TARGET,
+                    lambda: api_trades(need_db(), args.api_trades, batches, fills=True), backend=name)
+        if url is not None:
+            size = database_size(url)
+            if size is not None:
+                for item in self.results:
+                    if item["id"] == f"import.trades@{name}":
+                        item["database_bytes_after_all_scenarios"] = size
+        while main_db:
+            backend.drop(main_db.pop())
+
+    # -- report --
+
+    def report(self) -> dict[str, Any]:
+        args, data = self.args, self.data
+        nominal = args.trades >= FULL["trades"] and args.bars >= FULL["bars"]
+        end_digest = source_digest()
+        changed = len({self.source_at_start, end_digest, *(r["source"] for r in self.results)}) > 1 or any(
+            r.get("source_changed_during_scenario") for r in self.results)
+        table = markdown_table(self.results, show_source=changed)
+        report = {
+            "schema": 1,
+            "command": " ".join(["python", "-m", "benchmarks.run", *args.argv]),
+            "started_at": datetime.fromtimestamp(self.started, timezone.utc).isoformat(),
+            "duration_s": time.time() - self.started,
+            "machine": self.machine,
+            "parameters": {"trades": args.trades, "symbols": args.symbols, "bars": args.bars, "repeat": args.repeat,
+                           "heavy_repeat": self.heavy_repeat, "iterations": args.iterations,
+                           "api_trades": args.api_trades, "seed": args.seed, "quick": args.quick,
+                           "postgres": args.postgres, "target_sizes": nominal},
+            "data": ({"generate_s": data.seconds, "trades": data.trade_count, "bars": data.bar_count,
+                      "symbols": len(data.symbols), **data.info} if data else None),
+            "skipped": getattr(self, "skipped", {}),
+            "source": {"digest_at_start": self.source_at_start, "digest_at_end": end_digest,
+                       "changed_during_run": changed},
+            "scenarios": self.results,
+            "table_markdown": table,
+        }
+        return report
+
+
+# -- baselines and in-process scenarios ------------------------------------------------------
+
+
+def sqlite_baseline(csv_path: Path, db_path: Path, runs: int) -> dict[str, Any]:
+    samples = []
+    for _ in range(runs):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        started = time.perf_counter()
+        connection = sqlite3.connect(db_path)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(f"CREATE TABLE trades (id INTEGER PRIMARY KEY, {', '.join(c + ' TEXT' for c in TRADE_HEADER)})")
+            with csv_path.open(newline="", encoding="utf-8") as handle:
+                reader = csv.reader(handle)
+                next(reader)
+                connection.executemany(
+                    f"INSERT INTO trades ({', '.join(TRADE_HEADER)}) VALUES ({', '.join('?' for _ in TRADE_HEADER)})",
+                    reader,
+                )
+            connection.commit()
+        finally:
+            connection.close()
+        samples.append(time.perf_counter() - started)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    return {"runs": runs, "warmup": 0, "samples_s": samples, **summarize(samples)}
+
+
+def postgres_baseline(backend: PostgresBackend, csv_path: Path, runs: int) -> dict[str, Any]:
+    import psycopg
+
+    samples = []
+    for _ in range(runs):
+        name = backend.server.create_database()
+        try:
+            started = time.perf_counter()
+            with psycopg.connect(backend.server.url(name)) as connection:
+                with connection.cursor() as cursor:
+                    cursor.execute(f"CREATE TABLE trades (id SERIAL PRIMARY KEY, "
+                                   f"{', '.join(c + ' TEXT' for c in TRADE_HEADER)})")
+                    with csv_path.open(newline="", encoding="utf-8") as handle:
+                        reader = csv.reader(handle)
+                        next(reader)
+                        sql = (f"INSERT INTO trades ({', '.join(TRADE_HEADER)}) "
+                               f"VALUES ({', '.join('%s' for _ in TRADE_HEADER)})")
+                        for chunk in chunks(reader, 10_000):
+                            cursor.executemany(sql, chunk)
+                connection.commit()
+            samples.append(time.perf_counter() - started)
+        finally:
+            backend.server.drop_database(name)
+    return {"runs": runs, "warmup": 0, "samples_s": samples, **summarize(samples)}
+
+
+def chunks(rows: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
+    chunk: list[list[str]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def price_latest(url: str, symbols: list[str], iterations: int) -> dict[str, Any]:
+    from stocksbot import open_storage
+
+    with open_storage(url) as storage:
+        found = len(storage.latest_prices(symbols))
+        if found != len(symbols):
+            raise RuntimeError(f"latest_prices found {found} of {len(symbols)} symbols")
+        samples = time_calls(lambda: storage.latest_prices(symbols), iterations=iterations, warmup=10)
+    return {"runs": iterations, "warmup": 10, "samples_s": samples, **summarize(samples), "symbols": symbols}
+
+
+def price_history(url: str, symbols: list[str], last_day: Any, iterations: int) -> dict[str, Any]:
+    from stocksbot import open_storage
+
+    until = datetime(last_day.year, last_day.month, last_day.day, 23, 59, 59, tzinfo=timezone.utc)
+    since = until - timedelta(days=30)
+    turn = [0]
+    sizes: list[int] = []
+
+    def call() -> None:
+        symbol = symbols[turn[0] % len(symbols)]  # a different symbol each call, not one hot range
+        turn[0] += 1
+        sizes.append(len(storage.price_history(symbol, since=since.isoformat(), until=until.isoformat())))
+
+    with open_storage(url) as storage:
+        samples = time_calls(call, iterations=iterations, warmup=10)
+    if not min(sizes):
+        raise RuntimeError("price_history returned no bars")
+    return {"runs": iterations, "warmup": 10, "samples_s": samples, **summarize(samples),
+            "bars_per_call": {"min": min(sizes), "max": max(sizes)}}
+
+
+_API_BATCHES = [0]
+
+
+def api_trades(url: str, count: int, batches: int, *, fills: bool) -> dict[str, Any]:
+    """`count` trades a batch through record_trade (or fill_order of submitted orders), each its
+    own transaction, on 10 symbols that hold no trades yet: buy, buy, sell-all, repeated."""
+    from stocksbot import open_storage
+
+    plan = []
+    for i in range(count):
+        step = (i // 10) % 3
+        side, quantity = (("buy", "10"), ("buy", "5"), ("sell", "15"))[step]
+        plan.append((i % 10, side, quantity, f"{100 + (i % 37) * 0.25:.2f}"))
+    batch_samples: list[float] = []
+    calls: list[float] = []
+    with open_storage(url) as storage:
+        strategy = "api-bench"
+        if strategy not in {s.name for s in storage.list_strategies()}:
+            storage.add_strategy(strategy, description="benchmark trades")
+        for batch in range(-1, batches):  # batch -1 is a short warm-up
+            _API_BATCHES[0] += 1
+            prefix = f"APIB{_API_BATCHES[0]}{'F' if fills else 'T'}-"
+            steps = plan if batch >= 0 else plan[:30]
+            if fills:
+                orders = []
+                for k, side, quantity, price in steps:
+                    order = storage.add_order(side=side, symbol=f"{prefix}{k}", quantity=quantity,
+                                              order_type="limit", limit_price=price, tif="gtc", strategy=strategy)
+                    storage.change_order_status(order.id, "submitted")
+                    orders.append(order.id)
+                actions = [lambda oid=oid, q=q, p=p: storage.fill_order(oid, q, p, commission="1")
+                           for oid, (_, _, q, p) in zip(orders, steps)]
+            else:
+                actions = [lambda k=k, s=s, q=q, p=p: storage.record_trade(
+                    side=s, symbol=f"{prefix}{k}", quantity=q, price=p, commission="1", strategy=strategy)
+                    for k, s, q, p in steps]
+            started = time.perf_counter()
+            times = time_calls_each(actions)
+            elapsed = time.perf_counter() - started
+            if batch >= 0:
+                batch_samples.append(elapsed)
+                calls.extend(times)
+    result = {"runs": batches, "warmup": 1, "samples_s": batch_samples, **summarize(batch_samples),
+              "per_call_ms": {"median": percentile(calls, 50) * 1000, "p95": percentile(calls, 95) * 1000,
+                              "max": max(calls) * 1000}}
+    return rate(result, count)
+
+
+def time_calls_each(actions: list[Callable[[], object]]) -> list[float]:
+    times = []
+    for action in actions:
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def rate(result: dict[str, Any], items: int) -> dict[str, Any]:
+    """Add throughput: items per second of the median run, and of the p95 (slow) run."""
+    result["items"] = items
+    result["rate_per_s"] = items / result["median_s"] if result["median_s"] else None
+    result["rate_p95_per_s"] = items / result["p95_s"] if result["p95_s"] else None
+    return result
+
+
+def ratio(result: dict[str, Any], baseline: dict[str, Any]) -> None:
+    if "median_s" in result and baseline.get("median_s"):
+        result["vs_baseline"] = result["median_s"] / baseline["median_s"]
+
+
+def database_size(url: str) -> int | None:
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    return None
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 0.01:
+        return f"{seconds * 1000:.2f} ms"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s"
+
+
+def markdown_table(results: list[dict[str, Any]], *, show_source: bool = False) -> str:
+    """The results as a Markdown table; `show_source` adds the digest of the code each scenario ran
+    (for a run during which stocksbot's source changed; `*` marks a change within the scenario)."""
+    rows = [["Scenario", "Backend", "Runs", "Target", "Median", "p95", "Min / max", "Rate, RSS, vs baseline",
+             "Verdict"] + (["Source"] if show_source else [])]
+    for r in results:
+        source = [r["source"][:8] + ("*" if r.get("source_changed_during_scenario") else "")] if show_source else []
+        if "error" in r:
+            rows.append([r["scenario"], r["backend"] or "-", "-", r["target"] or "-", "-", "-", "-", "-",
+                         "ERROR: " + r["error"].splitlines()[0][:90].replace("|", "/")] + source)
+            continue
+        extra = []
+        if r.get("rate_per_s"):
+            extra.append(f"{r['rate_per_s']:,.0f}/s")
+        if r.get("per_call_ms"):
+            extra.append(f"call p95 {r['per_call_ms']['p95']:.2f} ms")
+        if r.get("peak_rss_mb") is not None:
+            extra.append(f"RSS {r['peak_rss_mb']:.0f} MB")
+        if r.get("vs_baseline"):
+            extra.append(f"{r['vs_baseline']:.1f}x baseline")
+        rows.append([r["scenario"], r["backend"] or "-", str(r["runs"]), r["target"] or "-", fmt_s(r["median_s"]),
+                     fmt_s(r["p95_s"]), f"{fmt_s(r['min_s'])} / {fmt_s(r['max_s'])}", ", ".join(extra) or "-",
+                     r["verdict"]] + source)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) + " |" for row in rows]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def source_digest() -> str:
+    """A hash of stocksbot's code and migrations, to tell which code a set of figures measured."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for folder in (REPO_ROOT / "stocksbot", REPO_ROOT / "alembic"):
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def machine_info() -> dict[str, Any]:
+    from importlib import metadata
+
+    import sqlalchemy
+
+    import stocksbot
+
+    info: dict[str, Any] = {
+        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "python_implementation": platform.python_implementation(),
+        "sqlite": sqlite3.sqlite_version,
+        "platform": platform.platform(),
+        "stocksbot": stocksbot.__version__,
+        "sqlalchemy": sqlalchemy.__version__,
+        "click": metadata.version("click"),
+        "hostname": platform.node(),
+    }
+    try:
+        with open("/proc/cpuinfo") as handle:
+            models = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
+        info["cpu_model"] = models[0] if models else None
+        with open("/proc/meminfo") as handle:
+            info["mem_total_mb"] = int(handle.readline().split()[1]) // 1024
+    except OSError:
+        pass
+    try:  # read-only git queries
+        info["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                            text=True, timeout=10).stdout.strip() or None
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "stocksbot", "alembic"],
+                                cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        info["git_dirty"] = bool(status.stdout.strip()) if status.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        info["git_commit"] = info["git_dirty"] = None
+    try:
+        import psycopg
+
+        info["psycopg"] = psycopg.__version__
+    except ImportError:
+        pass
+    return info
+
+
+# -- entry point ----------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trades", type=int, help=f"trades to generate and import (default {FULL['trades']:,})")
+    parser.add_argument("--symbols", type=int, help=f"symbols (default {FULL['symbols']})")
+    parser.add_argument("--bars", type=int, help=f"daily price bars in all (default {FULL['bars']:,})")
+    parser.add_argument("--repeat", type=int, help="timed runs of each scenario (default 5)")
+    parser.add_argument("--heavy-repeat", type=int, help="timed runs of import and rebuild "
+                        f"(default: --repeat, but at most 2 from {HEAVY_ABOVE:,} trades)")
+    parser.add_argument("--iterations", type=int, help="calls of the in-process price scenarios (default 200)")
+    parser.add_argument("--api-trades", type=int, help="trades per batch of the API scenarios (default 2000)")
+    parser.add_argument("--seed", type=int, default=20240615, help="random seed of the generated data")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON results file "
+                        "(default benchmarks/results/latest.json)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="also run the database scenarios on a throwaway PostgreSQL server (needs its binaries)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (2,000 trades, 20 symbols, 2,000 bars, "
+                        "repeat 2): a smoke run in seconds")
+    parser.add_argument("--workdir", help="where data and databases go (default: a new temp dir, removed after)")
+    parser.add_argument("--keep", action="store_true", help="keep the work dir")
+    parser.add_argument("--process-timeout", type=float, default=3600.0, help="kill a child after this many s")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    defaults = {**FULL, "repeat": 5, "iterations": 200, "api_trades": 2000}
+    for key, value in (QUICK if args.quick else defaults).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    for key in ("trades", "symbols", "bars", "repeat", "iterations", "api_trades"):
+        if getattr(args, key) < 1:
+            parser.error(f"--{key.replace('_', '-')} must be 1 or more")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    bench = Bench(args)
+    try:
+        bench.run()
+    finally:
+        report = bench.report()
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        if not args.keep and not args.workdir:
+            shutil.rmtree(bench.work, ignore_errors=True)
+    p = report["parameters"]
+    print(f"\nstocksbot benchmarks: {p['trades']:,} trades, {p['symbols']} symbols, {p['bars']:,} bars; "
+          f"repeat {p['repeat']} (import/rebuild {p['heavy_repeat']}); "
+          f"{report['machine']['nproc']} CPUs, Python {report['machine']['python']}, "
+          f"SQLite {report['machine']['sqlite']}; stocksbot {report['machine']['git_commit'] or '?'}"
+          f"{' (uncommitted changes)' if report['machine'].get('git_dirty') else ''}, "
+          f"source {report['source']['digest_at_start']}\n")
+    print(report["table_markdown"])
+    if not p["target_sizes"]:
+        print("\nNote: sizes are below the targets' (1M trades, 1M bars): verdicts are indicative only.")
+    if report["source"]["changed_during_run"]:
+        print("\nWarning: stocksbot's source changed during the run: figures may mix two versions of the code.")
+    for backend, reason in report["skipped"].items():
+        print(f"\n{backend} skipped: {reason}")
+    print(f"\nResults: {args.output} ({report['duration_s']:.0f} s)")
+    errors = [r for r in bench.results if "error" in r]
+    failures = [r for r in bench.results if r["verdict"].startswith("FAIL")]
+    if errors:
+        return 1
+    return 1 if args.strict and failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
