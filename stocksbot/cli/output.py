@@ -48,6 +48,7 @@ def console() -> Any:
 
 def note(message: str) -> None:
     """A remark for the person at the terminal; stderr, so JSON on stdout stays clean."""
+    sys.stdout.flush()  # keep it after what was already printed when both go to one place
     click.echo(message, err=True)
 
 
