@@ -133,18 +133,8 @@ class OrderRepository(Repository):
 
 
 class TradeRepository(Repository):
-    def add(self, trade: Trade) -> Trade:
-        self.session.add(trade)
-        self.session.flush()
-        return trade
-
-    def for_symbol(self, symbol: str) -> Sequence[Trade]:
-        """A symbol's trades in booking order: time, then entry order for ties."""
-        query = select(Trade).where(Trade.symbol == symbol).order_by(Trade.executed_at, Trade.id)
-        return self.session.scalars(query).all()
-
-    def by_external_id(self, external_id: str) -> Trade | None:
-        return self.session.scalar(select(Trade).where(Trade.external_id == external_id))
+    """Reads of trades; trades are written by the booking code (storage/booking.py, imports.py)
+    through prebuilt Core statements."""
 
     def symbols(self) -> list[str]:
         return list(self.session.scalars(select(Trade.symbol).distinct().order_by(Trade.symbol)))
@@ -197,10 +187,6 @@ class PositionRepository(Repository):
         )
         return self.session.scalar(query)
 
-    def add(self, position: Position) -> Position:
-        self.session.add(position)
-        self.session.flush()
-        return position
 
 
 class LotRepository(Repository):
