@@ -131,6 +131,8 @@ LAST_EXECUTED = select(func.max(TRADES.c.executed_at)).where(
     TRADES.c.symbol == bindparam("symbol"), TRADES.c.id != bindparam("trade_id")
 )
 OPEN_POSITION = select(POSITIONS).where(POSITIONS.c.symbol == bindparam("symbol"), POSITIONS.c.status == "open")
+# The open position and the symbol's latest other trade time in one round trip.
+_OPEN_POSITION_AND_LAST = OPEN_POSITION.add_columns(LAST_EXECUTED.scalar_subquery().label("last_executed"))
 POSITION_LOTS = select(LOTS).where(LOTS.c.position_id == bindparam("position_id")).order_by(LOTS.c.seq)
 _SET_REALIZED = update(TRADES).where(TRADES.c.id == bindparam("trade_id")).values(realized_pnl=bindparam("realized"))
 INSERT_POSITION = insert(POSITIONS).returning(POSITIONS.c.id)
@@ -163,11 +165,12 @@ class SymbolBooker:
         follow time order; otherwise only the open position is resumed and updated.
         """
         conn = self.session.connection()
-        last = conn.execute(LAST_EXECUTED, {"symbol": self.symbol, "trade_id": trade_id}).scalar()
+        params = {"symbol": self.symbol, "trade_id": trade_id}
+        position = conn.execute(_OPEN_POSITION_AND_LAST, params).mappings().first()
+        last = position["last_executed"] if position else conn.execute(LAST_EXECUTED, params).scalar()
         if last is not None and fill.executed_at < last:
             self.rebuild(new_trade_ids={trade_id}, allow_short=allow_short)
             return self.session.scalar(select(Trade.realized_pnl).where(Trade.id == trade_id))
-        position = conn.execute(OPEN_POSITION, {"symbol": self.symbol}).mappings().first()
         stored = conn.execute(POSITION_LOTS, {"position_id": position["id"]}).mappings().all() if position else []
         book = Book.restore(
             self.symbol, self.method,
