@@ -94,7 +94,7 @@ def test_unknown_status_is_refused() -> None:
     ],
 )
 def test_valid_order_prices(order_type: str, limit: Decimal | None, stop: Decimal | None) -> None:
-    validate_order_prices(order_type, limit, stop)
+    assert validate_order_prices(order_type, limit, stop) is None  # accepted: no LedgerError
 
 
 @pytest.mark.parametrize(
