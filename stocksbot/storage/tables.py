@@ -1,0 +1,226 @@
+"""The schema: every table as a SQLAlchemy Core `Table`, with its constraints.
+
+Kept apart from the ORM classes (`models.py` maps them onto these tables) so that commands
+which only read, such as `position list` and `summary`, never import the ORM: that import
+alone costs about a tenth of a second, more than their queries take at a million trades.
+
+Constraints live in the database, not only in code, so a bug or a hand-edited row cannot
+store a negative quantity or a second open position for one symbol. Every constraint has a
+name (from the naming convention) so that migrations can alter it on SQLite too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from stocksbot.storage.types import ExactDecimal, UTCDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SIDES = ("buy", "sell")
+POSITION_SIDES = ("long", "short")
+POSITION_STATUSES = ("open", "closed")
+ORDER_TYPES = ("market", "limit", "stop", "stop_limit")
+ORDER_TIFS = ("day", "gtc", "ioc", "fok")
+ORDER_STATUSES = ("pending", "submitted", "partially_filled", "filled", "cancelled", "rejected", "expired")
+CONFIG_TYPES = ("string", "int", "float", "bool", "json")
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _positive(column: str) -> str:
+    # CAST(... AS NUMERIC) compares numbers on both backends; on SQLite the column holds text.
+    return f"CAST({column} AS NUMERIC) > 0"
+
+
+def _not_negative(column: str) -> str:
+    return f"CAST({column} AS NUMERIC) >= 0"
+
+
+def _null_or(condition: str, column: str) -> str:
+    return f"{column} IS NULL OR {condition}"
+
+
+def _money(name: str, *, nullable: bool = False, **kwargs: object) -> Column[Decimal]:
+    return Column(name, ExactDecimal, nullable=nullable, **kwargs)  # type: ignore[arg-type]
+
+
+def _time(name: str, *, nullable: bool = False, **kwargs: object) -> Column[datetime]:
+    return Column(name, UTCDateTime, nullable=nullable, **kwargs)  # type: ignore[arg-type]
+
+
+strategies = Table(
+    "strategies", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("description", Text),
+    Column("params", JSON, nullable=False, default=dict),
+    Column("enabled", Boolean, nullable=False, default=True),
+    _time("created_at", default=utcnow),
+    _time("updated_at", default=utcnow, onupdate=utcnow),
+    CheckConstraint("length(name) > 0", name="name_not_empty"),
+)
+
+orders = Table(
+    "orders", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("external_id", String(100), unique=True),
+    Column("side", String(4), nullable=False),
+    Column("symbol", String(32), nullable=False, index=True),
+    Column("type", String(10), nullable=False, default="market"),
+    _money("quantity"),
+    _money("limit_price", nullable=True),
+    _money("stop_price", nullable=True),
+    Column("tif", String(3), nullable=False, default="day"),
+    Column("status", String(16), nullable=False, default="pending", index=True),
+    _money("filled_quantity", default=Decimal(0)),
+    _money("avg_fill_price", nullable=True),
+    Column("strategy_id", ForeignKey("strategies.id"), index=True),
+    _time("created_at", default=utcnow),
+    _time("updated_at", default=utcnow, onupdate=utcnow),
+    CheckConstraint(_one_of("side", SIDES), name="side"),
+    CheckConstraint(_one_of("type", ORDER_TYPES), name="type"),
+    CheckConstraint(_one_of("tif", ORDER_TIFS), name="tif"),
+    CheckConstraint(_one_of("status", ORDER_STATUSES), name="status"),
+    CheckConstraint(_positive("quantity"), name="quantity_positive"),
+    CheckConstraint(_not_negative("filled_quantity"), name="filled_not_negative"),
+    CheckConstraint(_null_or(_positive("limit_price"), "limit_price"), name="limit_price_positive"),
+    CheckConstraint(_null_or(_positive("stop_price"), "stop_price"), name="stop_price_positive"),
+    CheckConstraint("type NOT IN ('limit', 'stop_limit') OR limit_price IS NOT NULL", name="limit_price_required"),
+    CheckConstraint("type NOT IN ('stop', 'stop_limit') OR stop_price IS NOT NULL", name="stop_price_required"),
+)
+
+trades = Table(
+    "trades", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("external_id", String(100), unique=True),
+    Column("side", String(4), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    _money("quantity"),
+    _money("price"),
+    _money("commission", default=Decimal(0)),
+    _money("fees", default=Decimal(0)),
+    _time("executed_at", index=True),
+    _money("realized_pnl", nullable=True),
+    Column("order_id", ForeignKey("orders.id"), index=True),
+    Column("strategy_id", ForeignKey("strategies.id"), index=True),
+    Column("note", Text),
+    _time("created_at", default=utcnow),
+    CheckConstraint(_one_of("side", SIDES), name="side"),
+    CheckConstraint(_positive("quantity"), name="quantity_positive"),
+    CheckConstraint(_not_negative("price"), name="price_not_negative"),
+    CheckConstraint(_not_negative("commission"), name="commission_not_negative"),
+    CheckConstraint(_not_negative("fees"), name="fees_not_negative"),
+    # Booking replays a symbol's trades in time order; ties keep entry order.
+    Index("ix_trades_symbol_executed_at", "symbol", "executed_at", "id"),
+)
+
+# One open run on a symbol, flat to flat; a projection of the trades, rebuildable.
+positions = Table(
+    "positions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(5), nullable=False),
+    _money("quantity"),
+    _money("open_cost", default=Decimal(0)),
+    _money("avg_entry_price", nullable=True),
+    _money("realized_pnl", default=Decimal(0)),
+    # Commissions and fees booked into this run (its opening trades, and its share of the
+    # trades that closed it): lets the summary total costs without reading every trade.
+    _money("costs", default=Decimal(0), server_default="0"),
+    Column("status", String(6), nullable=False, default="open"),
+    _time("opened_at"),
+    _time("closed_at", nullable=True),
+    Column("strategy_id", ForeignKey("strategies.id"), index=True),
+    CheckConstraint(_one_of("side", POSITION_SIDES), name="side"),
+    CheckConstraint(_one_of("status", POSITION_STATUSES), name="status"),
+    CheckConstraint(_not_negative("quantity"), name="quantity_not_negative"),
+    CheckConstraint(_not_negative("costs"), name="costs_not_negative"),
+    CheckConstraint(
+        "(status = 'open' AND closed_at IS NULL) OR (status = 'closed' AND closed_at IS NOT NULL)",
+        name="closed_at_matches_status",
+    ),
+    # At most one open run per symbol: the ledger's central invariant, enforced by the database.
+    Index(
+        "uq_positions_open_symbol",
+        "symbol",
+        unique=True,
+        sqlite_where=text("status = 'open'"),
+        postgresql_where=text("status = 'open'"),
+    ),
+    Index("ix_positions_status_symbol", "status", "symbol"),
+)
+
+# An open lot of a position: what remains of one opening trade (or the pooled average lot).
+lots = Table(
+    "lots", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("position_id", ForeignKey("positions.id", ondelete="CASCADE"), nullable=False),
+    Column("trade_id", ForeignKey("trades.id"), index=True),
+    Column("seq", Integer, nullable=False),
+    _money("quantity"),
+    _money("amount"),
+    _time("opened_at"),
+    CheckConstraint(_positive("quantity"), name="quantity_positive"),
+    UniqueConstraint("position_id", "seq"),
+)
+
+price_bars = Table(
+    "price_bars", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("symbol", String(32), nullable=False),
+    Column("interval", String(8), nullable=False, default="1d"),
+    _time("timestamp"),
+    _money("open"),
+    _money("high"),
+    _money("low"),
+    _money("close"),
+    _money("volume", nullable=True),
+    # Serves "latest bar of a symbol" and "one symbol over a date range" as index range scans.
+    UniqueConstraint("symbol", "interval", "timestamp"),
+    # "Latest price of a symbol" takes the newest bar of any interval.
+    Index("ix_price_bars_symbol_timestamp", "symbol", "timestamp"),
+    CheckConstraint(_not_negative("close"), name="close_not_negative"),
+    CheckConstraint(_null_or(_not_negative("volume"), "volume"), name="volume_not_negative"),
+)
+
+config = Table(
+    "config", metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("type", String(6), nullable=False),
+    Column("description", Text),
+    _time("updated_at", default=utcnow, onupdate=utcnow),
+    CheckConstraint(_one_of("type", CONFIG_TYPES), name="type"),
+)
