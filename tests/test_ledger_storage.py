@@ -277,3 +277,57 @@ def test_sql_sums_of_tenths_are_exact_in_strategy_metrics(storage) -> None:
     assert (record.realized_pnl, record.costs, record.closing_trades) == (D("0.3"), D("0.3"), 3)
     storage.config_set("accounting.cost_basis", "lifo")
     assert storage.get_strategy("tenths").costs == D("0.3")
+
+
+def test_check_reports_wrong_closed_run_totals_and_rebuild_repairs_them(storage) -> None:
+    from sqlalchemy import update
+
+    from stocksbot.storage.tables import closed_run_totals
+
+    storage.add_strategy("s")
+    storage.record_trade(side="buy", symbol="A", quantity="2", price="10", strategy="s", executed_at="2024-01-01")
+    storage.record_trade(side="sell", symbol="A", quantity="2", price="12", commission="0.5", executed_at="2024-01-02")
+    storage.record_trade(side="buy", symbol="B", quantity="1", price="5", executed_at="2024-01-01")
+    storage.record_trade(side="sell", symbol="B", quantity="1", price="4", executed_at="2024-01-03")
+    assert storage.check() == []
+    summary = {line.strategy: (line.realized_pnl, line.costs) for line in storage.summary().by_strategy}
+    assert summary == {"s": (D("3.5"), D("0.5")), None: (D("-1"), D("0"))}
+    with storage.transaction() as repos:
+        repos.session.execute(update(closed_run_totals).values(realized_pnl=D("99")))
+    findings = storage.check()
+    assert any(f.startswith("stored closed-run total (strategy key, runs, realized P&L, costs) not produced")
+               and ", 99, " in f for f in findings)
+    storage.rebuild_positions()
+    assert storage.check() == []
+    assert storage.summary().total.realized_pnl == D("2.5")
+
+
+CLOSER = textwrap.dedent(
+    """
+    import sys
+    from stocksbot import open_storage
+    url, worker, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    with open_storage(url) as storage:
+        for i in range(count):
+            storage.record_trade(side="buy", symbol=f"W{worker}", quantity="1", price="10", strategy="race")
+            storage.record_trade(side="sell", symbol=f"W{worker}", quantity="1", price="10.1", strategy="race",
+                                 commission="0.01")
+    """
+)
+
+
+def test_concurrent_writers_closing_runs_keep_exact_totals(storage, migrated_url: str) -> None:
+    """Writers of different symbols (not serialised by the per-symbol lock) close runs of one
+    strategy at once: the running totals must lose no update."""
+    storage.add_strategy("race")
+    workers, each = 4, 10
+    procs = [
+        subprocess.Popen([sys.executable, "-c", CLOSER, migrated_url, str(w), str(each)], stderr=subprocess.PIPE, text=True)
+        for w in range(workers)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    (line,) = storage.summary().by_strategy
+    assert (line.strategy, line.realized_pnl, line.costs) == ("race", D("0.09") * workers * each, D("0.01") * workers * each)
+    assert storage.check() == []

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from stocksbot.storage.reader import Reader
     from stocksbot.storage.service import StorageService
 
 
@@ -29,6 +30,19 @@ class AppContext:
             self._storage = open_storage(self.db_url, settings=settings, check_schema=check_schema)
             click.get_current_context().call_on_close(self._storage.close)
         return self._storage
+
+    def reader(self) -> "Reader":
+        """For commands that only read positions or the summary: the same data without the ORM
+        (see storage/reader.py); the storage service when it is open already."""
+        if self._storage is not None:
+            return self._storage
+        from stocksbot.storage.database import ConnectionSettings
+        from stocksbot.storage.reader import open_reader
+
+        settings = ConnectionSettings.from_env(echo=self.echo, query_timeout=self.timeout)
+        reader = open_reader(self.db_url, settings=settings)
+        click.get_current_context().call_on_close(reader.close)
+        return reader
 
 
 pass_app = click.make_pass_decorator(AppContext)

@@ -74,7 +74,7 @@ def position_list(app: AppContext, closed: bool = False, show_all: bool = False,
     if closed and show_all:
         raise click.UsageError("--closed and --all cannot be used together")
     status = None if show_all else "closed" if closed else "open"
-    positions = app.storage().list_positions(status=status, strategy=strategy)
+    positions = app.reader().list_positions(status=status, strategy=strategy)
     if app.json:
         print_json([p.to_json() for p in positions])
     else:

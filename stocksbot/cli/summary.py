@@ -30,7 +30,7 @@ def summary_command(app: AppContext) -> None:
         show_decimal,
     )
 
-    summary = app.storage().summary()
+    summary = app.reader().summary()
     if app.json:
         print_json(summary.to_json())
         return

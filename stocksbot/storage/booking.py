@@ -23,6 +23,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, text
 
 from stocksbot.ledger import Book, Booking, Fill, LedgerError
 from stocksbot.ledger import Lot as LedgerLot
+from stocksbot.storage import totals
 from stocksbot.storage.models import Lot, Position, Trade
 from stocksbot.storage.repositories import Repositories
 
@@ -189,6 +190,7 @@ class SymbolBooker:
             if stored:
                 conn.execute(_DELETE_LOTS, {"lot_ids": [lot["id"] for lot in stored]})
             conn.execute(UPDATE_POSITION, closed.update_params())
+            totals.apply(conn, totals.of_runs([closed]))
             stored = []
         if state is None:
             return booking.realized_pnl
@@ -225,13 +227,16 @@ class SymbolBooker:
         if new_lots:
             conn.execute(insert(LOTS), new_lots)
 
-    def rebuild(self, *, new_trade_ids: Container[int] = (), allow_short: bool = True) -> None:
+    def rebuild(self, *, new_trade_ids: Container[int] = (), allow_short: bool = True, keep_totals: bool = True) -> None:
         """Recompute the symbol's positions, lots and per-trade realized P&L from its trades.
 
         Trades booked before were accepted once and replay with shorting allowed; new trades
         (`new_trade_ids`: a back-dated entry, an import) must pass the shorting rule at their
-        place in time. A refusal raises BookingError naming the trade.
+        place in time. A refusal raises BookingError naming the trade. The closed-run totals
+        follow the change unless `keep_totals` is False (a whole-ledger rebuild recomputes them).
         """
+        conn = self.session.connection()
+        old_closed = totals.from_positions(conn, POSITIONS.c.symbol == self.symbol) if keep_totals else {}
         position_ids = select(Position.id).where(Position.symbol == self.symbol)
         self.session.execute(delete(Lot).where(Lot.position_id.in_(position_ids)))
         self.session.execute(delete(Position).where(Position.symbol == self.symbol))
@@ -259,7 +264,8 @@ class SymbolBooker:
                 realized_changes.append({"trade_id": row.id, "realized": booking.realized_pnl})
         if finished:
             self.session.execute(insert(Position), [p.values() for p in finished])
-        conn = self.session.connection()
+        if keep_totals:
+            totals.apply(conn, totals.merged(totals.negated(old_closed), totals.of_runs(finished)))
         if realized_changes:
             conn.execute(_SET_REALIZED, realized_changes)
         if state is not None:

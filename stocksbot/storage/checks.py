@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, text
 
 from stocksbot.ledger import format_decimal
+from stocksbot.storage import totals
 from stocksbot.storage.models import Lot, Order, Position, Trade
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.types import exact_sum
@@ -38,7 +39,8 @@ def ledger_snapshot(repos: Repositories) -> dict[str, list[tuple[Any, ...]]]:
         lots.append((symbol, rank, lot.trade_id, lot.quantity, lot.amount, lot.opened_at))
     lots.sort(key=repr)
     realized = sorted((tuple(row) for row in session.execute(select(Trade.id, Trade.realized_pnl))), key=repr)
-    return {"positions": positions, "lots": lots, "realized": realized}
+    closed = sorted((key, *values) for key, values in totals.stored(session.connection()).items())
+    return {"positions": positions, "lots": lots, "realized": realized, "totals": closed}
 
 
 def integrity_findings(repos: Repositories) -> list[str]:
@@ -79,7 +81,8 @@ def order_findings(repos: Repositories) -> list[str]:
 def ledger_findings(before: dict[str, list[tuple[Any, ...]]], after: dict[str, list[tuple[Any, ...]]]) -> list[str]:
     """Differences between stored state (`before`) and a rebuild (`after`), one line each."""
     findings = []
-    labels = {"positions": "position", "lots": "lot", "realized": "trade realized P&L"}
+    labels = {"positions": "position", "lots": "lot", "realized": "trade realized P&L",
+              "totals": "closed-run total (strategy key, runs, realized P&L, costs)"}
     for kind, label in labels.items():
         stored, rebuilt = set(before[kind]), set(after[kind])
         findings += [f"stored {label} not produced by a rebuild: {_row(r)}" for r in sorted(stored - rebuilt, key=str)]

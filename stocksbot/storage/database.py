@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from stocksbot.errors import DatabaseUnavailable, StocksbotError
-from stocksbot.storage.types import DecimalSum
+from stocksbot.storage.types import DecimalSum, decimal_add
 
 DEFAULT_FILENAME = "stocksbot.db"
 _PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<password>[^@\s]*)(?P<tail>@)", re.I)
@@ -177,6 +177,7 @@ def _sqlite_engine(target: DatabaseTarget, settings: ConnectionSettings) -> Engi
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
             dbapi_connection.execute("PRAGMA synchronous=NORMAL")
         dbapi_connection.create_aggregate("decimal_sum", 1, DecimalSum)
+        dbapi_connection.create_function("decimal_add", 2, decimal_add, deterministic=True)
         if settings.query_timeout:
             _install_sqlite_deadline(dbapi_connection, settings.query_timeout)
 

@@ -28,6 +28,7 @@ from stocksbot.csvfiles import RowErrors, TradeRow, read_trades
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import Book, Fill, LedgerError
 from stocksbot.ledger import Lot as LedgerLot
+from stocksbot.storage import totals
 from stocksbot.storage.booking import (
     INSERT_POSITION,
     LAST_EXECUTED,
@@ -126,6 +127,7 @@ class TradeImport:
         self.imported = 0
         self.symbols: dict[str, _SymbolRun] = {}
         self.closed_runs: list[PositionState] = []
+        self.closed_totals: totals.Totals = {}
         self.first_id = self._first_free_id()
         self.trade_writer = BulkInserter(self.conn, TRADES, _TRADE_COLUMNS)
         self.now = datetime.now(timezone.utc)
@@ -147,6 +149,7 @@ class TradeImport:
             if progress:
                 progress()
         self._flush_closed_runs()
+        totals.apply(self.conn, self.closed_totals)
         self._finish_symbols()
         if self.errors:
             raise RowErrors(sorted(self.errors, key=_line_number))
@@ -235,6 +238,7 @@ class TradeImport:
             self.conn.execute(UPDATE_POSITION, position.update_params())
         if inserts:
             self.conn.execute(insert(POSITIONS), inserts)
+        self.closed_totals = totals.merged(self.closed_totals, totals.of_runs(self.closed_runs))
         self.closed_runs.clear()
 
     def _finish_symbols(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy import Numeric, bindparam, case, cast, delete, func, select
+from sqlalchemy import Numeric, case, cast, delete, func, select
 from sqlalchemy.orm import Session
 
 from stocksbot.storage.models import (
@@ -194,15 +194,6 @@ class LotRepository(Repository):
         return self.session.scalars(select(Lot).where(Lot.position_id == position_id).order_by(Lot.seq)).all()
 
 
-_BARS = PriceBar.__table__
-_LATEST_CLOSE = (
-    select(_BARS.c.close)
-    .where(_BARS.c.symbol == bindparam("symbol"), _BARS.c.timestamp <= bindparam("at"))
-    .order_by(_BARS.c.timestamp.desc(), _BARS.c.interval)
-    .limit(1)
-)
-
-
 class PriceRepository(Repository):
     def add(self, bar: PriceBar) -> PriceBar:
         self.session.add(bar)
@@ -218,20 +209,6 @@ class PriceRepository(Repository):
             .limit(1)
         )
         return self.session.scalar(query)
-
-    def latest_close(self, symbols: Sequence[str], at: datetime) -> dict[str, object]:
-        """The close of each symbol's most recent bar at or before `at` (one index probe each).
-
-        A prebuilt Core statement on the session's connection: valuing hundreds of open
-        positions must not pay the ORM's per-query cost hundreds of times.
-        """
-        conn = self.session.connection()
-        closes = {}
-        for symbol in symbols:
-            close = conn.execute(_LATEST_CLOSE, {"symbol": symbol, "at": at}).scalar()
-            if close is not None:
-                closes[symbol] = close
-        return closes
 
     def history(
         self, symbol: str, since: datetime | None, until: datetime | None, interval: str | None

@@ -11,27 +11,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from stocksbot import settings as config_rules
-from stocksbot.errors import DatabaseUnavailable, StocksbotError
-from stocksbot.storage.database import (
-    ConnectionSettings,
-    DatabaseTarget,
-    build_engine,
-    connect_with_retries,
-    describe_db_error,
-    is_deadline_error,
-    resolve_target,
-)
+from stocksbot.errors import StocksbotError
+from stocksbot.storage.database import ConnectionSettings, DatabaseTarget
 from stocksbot.storage.exports import ExportOperations
 from stocksbot.storage.imports import ImportOperations
 from stocksbot.storage.prices import PriceOperations
+from stocksbot.storage.reader import Reader, database_errors, open_engine
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.strategies import StrategyOperations
-from stocksbot.storage.summary import SummaryOperations
 from stocksbot.storage.trading import TradingOperations
 
 
@@ -51,14 +42,12 @@ class ConfigItem:
 
 
 class StorageService(
-    TradingOperations, StrategyOperations, PriceOperations, SummaryOperations, ImportOperations, ExportOperations
+    Reader, TradingOperations, StrategyOperations, PriceOperations, ImportOperations, ExportOperations
 ):
     """The unit of work over one database, and every operation stocksbot performs on it."""
 
     def __init__(self, engine: Engine, target: DatabaseTarget, settings: ConnectionSettings | None = None) -> None:
-        self.engine = engine
-        self.target = target
-        self.settings = settings or ConnectionSettings()
+        super().__init__(engine, target, settings)
         self._write_engine = engine.execution_options(stocksbot_write=True)
         self._repos: Repositories | None = None
 
@@ -84,31 +73,32 @@ class StorageService(
             yield repos
 
     @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """Core reads join an open transaction (after a flush), so a bot sees its own writes."""
+        if self._repos is None:
+            with super().connection() as conn:
+                yield conn
+            return
+        self._repos.session.flush()
+        yield self._repos.session.connection()
+
+    @contextmanager
     def _session(self, bind: Engine) -> Iterator[Repositories]:
         session = Session(bind=bind, expire_on_commit=False, autoflush=True)
         self._repos = Repositories(session)
         try:
-            yield self._repos
-        except OperationalError as exc:
-            session.rollback()
-            if self.settings.query_timeout and is_deadline_error(exc):
-                raise StocksbotError(f"query exceeded the {self.settings.query_timeout} s deadline") from None
-            raise DatabaseUnavailable(f"database error on {self.target.masked}: {describe_db_error(exc)}") from None
-        except BaseException:
-            session.rollback()
-            raise
+            with database_errors(self.target, self.settings):
+                try:
+                    yield self._repos
+                except BaseException:
+                    session.rollback()
+                    raise
         finally:
             self._repos = None
             session.close()
 
-    def close(self) -> None:
-        self.engine.dispose()
-
     def __enter__(self) -> "StorageService":
         return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- settings -----------------------------------------------------------------------
 
@@ -184,16 +174,4 @@ def open_storage(
 
     `check_schema=False` is for the `db` commands, which inspect or migrate the schema itself.
     """
-    from stocksbot.storage.migrations import ensure_schema
-
-    target = resolve_target(url)
-    settings = settings or ConnectionSettings.from_env()
-    engine = build_engine(target, settings)
-    try:
-        connect_with_retries(engine, target, settings.connect_retries)
-        if check_schema:
-            ensure_schema(engine, target)
-    except BaseException:
-        engine.dispose()
-        raise
-    return StorageService(engine, target, settings)
+    return StorageService(*open_engine(url, settings, check_schema))

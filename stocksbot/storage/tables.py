@@ -224,3 +224,15 @@ config = Table(
     _time("updated_at", default=utcnow, onupdate=utcnow),
     CheckConstraint(_one_of("type", CONFIG_TYPES), name="type"),
 )
+
+# Running totals of the closed runs (closed positions) of each strategy, kept by booking, so
+# the summary costs the same at a thousand closed runs or a hundred thousand. `strategy_key`
+# is the positions' strategy_id, 0 for positions without a strategy (no foreign key: 0 is no
+# strategy, and a row whose runs drop to 0 is deleted, so a strategy can still be deleted).
+closed_run_totals = Table(
+    "closed_run_totals", metadata,
+    Column("strategy_key", Integer, primary_key=True, autoincrement=False),
+    Column("runs", Integer, nullable=False),
+    _money("realized_pnl"),
+    _money("costs"),
+)

@@ -17,7 +17,6 @@ from sqlalchemy.exc import IntegrityError
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import Fill, canonical, divide, format_decimal, parse_decimal
 from stocksbot.ledger.inputs import parse_symbol, parse_time
-from stocksbot.ledger.numbers import multiply, subtract
 from stocksbot.ledger.orders import (
     ORDER_STATUSES,
     apply_fill,
@@ -27,15 +26,11 @@ from stocksbot.ledger.orders import (
     validate_time_in_force,
 )
 from stocksbot.settings import KNOWN_KEYS
+from stocksbot.storage import totals
 from stocksbot.storage.booking import SymbolBooker, lock_ledger, lock_symbol
-from stocksbot.storage.models import ConfigEntry, Order, Position, Strategy, Trade
-from stocksbot.storage.records import (
-    LotRecord,
-    OrderRecord,
-    PositionDetail,
-    PositionRecord,
-    TradeRecord,
-)
+from stocksbot.storage.models import ConfigEntry, Order, Strategy, Trade
+from stocksbot.storage.reader import latest_closes, position_record
+from stocksbot.storage.records import LotRecord, OrderRecord, PositionDetail, TradeRecord
 from stocksbot.storage.repositories import Repositories
 
 Number = str | Decimal | int
@@ -85,25 +80,6 @@ def order_record(order: Order, names: dict[int, str]) -> OrderRecord:
         filled_quantity=order.filled_quantity, avg_fill_price=order.avg_fill_price,
         strategy=names.get(order.strategy_id) if order.strategy_id else None,
         external_id=order.external_id, created_at=order.created_at, updated_at=order.updated_at,
-    )
-
-
-def position_record(position: Position, names: dict[int, str], price: Decimal | None) -> PositionRecord:
-    """A position valued at `price` (None: no price known, so no market value or unrealized P&L)."""
-    market_value = unrealized = None
-    if price is not None and position.status == "open":
-        worth = multiply(price, position.quantity)
-        if position.side == "long":
-            market_value, unrealized = worth, subtract(worth, position.open_cost)
-        else:  # a short is a liability worth -price x quantity; it gains when the price falls
-            market_value, unrealized = worth.copy_negate(), subtract(position.open_cost, worth)
-    return PositionRecord(
-        id=position.id, symbol=position.symbol, side=position.side, quantity=position.quantity,
-        avg_entry_price=position.avg_entry_price, realized_pnl=position.realized_pnl,
-        market_price=price if position.status == "open" else None, market_value=market_value,
-        unrealized_pnl=unrealized, status=position.status, opened_at=position.opened_at,
-        closed_at=position.closed_at, strategy=names.get(position.strategy_id) if position.strategy_id else None,
-        open_cost=position.open_cost,
     )
 
 
@@ -282,17 +258,6 @@ class TradingOperations:
                 commission=commission, fees=fees, executed_at=executed_at, strategy=strategy, allow_short=False,
             )
 
-    def list_positions(self, *, status: str | None = "open", strategy: str | None = None) -> list[PositionRecord]:
-        """Positions (open by default; "closed", or None for all), valued at the latest prices."""
-        with self.reading() as repos:
-            strategy_id = self._strategy(repos, strategy).id if strategy is not None else None
-            positions = repos.positions.list(status=status, strategy_id=strategy_id)
-            prices = repos.prices.latest_close(
-                sorted({p.symbol for p in positions if p.status == "open"}), datetime.now(timezone.utc)
-            )
-            names = repos.strategies.names()
-            return [position_record(p, names, prices.get(p.symbol)) for p in positions]  # type: ignore[arg-type]
-
     def show_position(self, symbol: str) -> PositionDetail:
         """The open position of SYMBOL (else its last closed one) with its lots and trades."""
         symbol = parse_symbol(symbol)
@@ -301,7 +266,7 @@ class TradingOperations:
             if position is None:
                 raise StocksbotError(f"no position in {symbol}")
             names = repos.strategies.names()
-            price = repos.prices.latest_close([symbol], datetime.now(timezone.utc)).get(symbol)
+            price = latest_closes(repos.session.connection(), [symbol], datetime.now(timezone.utc)).get(symbol)
             lots = [
                 LotRecord(trade_id=lot.trade_id, quantity=lot.quantity, cost=lot.amount,
                           unit_cost=_unit(lot.amount, lot.quantity), opened_at=lot.opened_at)
@@ -341,7 +306,8 @@ class TradingOperations:
         method = str(self.setting("accounting.cost_basis"))
         symbols = repos.trades.symbols()
         for symbol in symbols:
-            SymbolBooker(repos, symbol, method).rebuild()
+            SymbolBooker(repos, symbol, method).rebuild(keep_totals=False)
+        totals.recompute(repos.session.connection())
         return len(symbols)
 
     # -- orders ---------------------------------------------------------------------------

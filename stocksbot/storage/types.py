@@ -103,6 +103,33 @@ def _compile_exact_sum_sqlite(element: exact_sum, compiler: Any, **kw: Any) -> s
     return f"decimal_sum({compiler.process(element.clauses, **kw)})"
 
 
+class exact_add(GenericFunction[Decimal]):  # noqa: N801 - SQL function names are lower case
+    """`a + b` that stays exact: NUMERIC addition on PostgreSQL, the `decimal_add` function on SQLite
+    (where `+` on the stored text would go through floating point)."""
+
+    type = ExactDecimal()
+    name = "exact_add"
+    inherit_cache = True
+
+
+@compiles(exact_add)
+def _compile_exact_add(element: exact_add, compiler: Any, **kw: Any) -> str:
+    left, right = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"({left} + {right})"
+
+
+@compiles(exact_add, "sqlite")
+def _compile_exact_add_sqlite(element: exact_add, compiler: Any, **kw: Any) -> str:
+    return f"decimal_add({compiler.process(element.clauses, **kw)})"
+
+
+def decimal_add(left: Any, right: Any) -> str | None:
+    """The SQLite function behind `exact_add`: NULL if either side is NULL, like `+`."""
+    if left is None or right is None:
+        return None
+    return format_decimal(add(Decimal(str(left)), Decimal(str(right))))
+
+
 class DecimalSum:
     """The SQLite aggregate behind `exact_sum`: adds the decimal texts with Python's Decimal.
 
