@@ -23,9 +23,7 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, text
 
 from stocksbot.ledger import Book, Booking, Fill, LedgerError
 from stocksbot.ledger import Lot as LedgerLot
-from stocksbot.storage import totals
-from stocksbot.storage.models import Lot, Position, Trade
-from stocksbot.storage.repositories import Repositories
+from stocksbot.storage import tables, totals
 
 ZERO = Decimal(0)
 
@@ -38,20 +36,20 @@ class BookingError(LedgerError):
         self.trade_id = trade_id
 
 
-def lock_symbol(repos: Repositories, symbol: str) -> None:
+def lock_symbol(conn: Connection, symbol: str) -> None:
     """Serialise writers of one symbol until the transaction ends (no-op on SQLite)."""
-    if repos.session.get_bind().dialect.name == "postgresql":
-        repos.session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:symbol, 0))"), {"symbol": symbol})
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:symbol, 0))"), {"symbol": symbol})
 
 
-def lock_ledger(repos: Repositories) -> None:
+def lock_ledger(conn: Connection) -> None:
     """Keep every other writer of trades and positions out until the transaction ends.
 
     For whole-ledger work (imports, rebuilds, checks). A no-op on SQLite, where the write
     transaction already excludes other writers; readers are never blocked on either backend.
     """
-    if repos.session.get_bind().dialect.name == "postgresql":
-        repos.session.execute(text("LOCK TABLE trades, positions IN SHARE ROW EXCLUSIVE MODE"))
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("LOCK TABLE trades, positions IN SHARE ROW EXCLUSIVE MODE"))
 
 
 @dataclass
@@ -123,17 +121,26 @@ def settle(state: PositionState, book: Book) -> PositionState:
     return state
 
 
-TRADES = Trade.__table__
-POSITIONS = Position.__table__
-LOTS = Lot.__table__
+TRADES = tables.trades
+POSITIONS = tables.positions
+LOTS = tables.lots
 # Built once: the statements of the single-trade hot path (imports use them too), so each execution reuses the
 # compiled form (a bot may record thousands of fills a minute).
 LAST_EXECUTED = select(func.max(TRADES.c.executed_at)).where(
     TRADES.c.symbol == bindparam("symbol"), TRADES.c.id != bindparam("trade_id")
 )
 OPEN_POSITION = select(POSITIONS).where(POSITIONS.c.symbol == bindparam("symbol"), POSITIONS.c.status == "open")
-# The open position and the symbol's latest other trade time in one round trip.
-_OPEN_POSITION_AND_LAST = OPEN_POSITION.add_columns(LAST_EXECUTED.scalar_subquery().label("last_executed"))
+# The symbol's latest other trade time, its open position (NULLs when flat) and that
+# position's lots (one row each, oldest first): everything booking reads, in one round trip.
+_LOT_FIELDS = ("id", "trade_id", "seq", "quantity", "amount", "opened_at")
+_LAST = LAST_EXECUTED.subquery("last")
+_BOOKING_STATE = (
+    select(_LAST.c[0].label("last_executed"), POSITIONS, *(LOTS.c[name].label(f"lot_{name}") for name in _LOT_FIELDS))
+    .select_from(_LAST)
+    .outerjoin(POSITIONS, (POSITIONS.c.symbol == bindparam("symbol")) & (POSITIONS.c.status == "open"))
+    .outerjoin(LOTS, LOTS.c.position_id == POSITIONS.c.id)
+    .order_by(LOTS.c.seq)
+)
 POSITION_LOTS = select(LOTS).where(LOTS.c.position_id == bindparam("position_id")).order_by(LOTS.c.seq)
 _SET_REALIZED = update(TRADES).where(TRADES.c.id == bindparam("trade_id")).values(realized_pnl=bindparam("realized"))
 INSERT_POSITION = insert(POSITIONS).returning(POSITIONS.c.id)
@@ -148,14 +155,27 @@ _UPDATE_LOT = update(LOTS).where(LOTS.c.id == bindparam("lot_id")).values(
     quantity=bindparam("new_quantity"), amount=bindparam("new_amount")
 )
 _DELETE_LOTS = delete(LOTS).where(LOTS.c.id.in_(bindparam("lot_ids", expanding=True)))
+_TRADE_REALIZED = select(TRADES.c.realized_pnl).where(TRADES.c.id == bindparam("trade_id"))
+_SYMBOL_POSITIONS = POSITIONS.c.symbol == bindparam("symbol")
+_DELETE_SYMBOL_LOTS = delete(LOTS).where(LOTS.c.position_id.in_(select(POSITIONS.c.id).where(_SYMBOL_POSITIONS)))
+_DELETE_SYMBOL_POSITIONS = delete(POSITIONS).where(_SYMBOL_POSITIONS)
+_SYMBOL_TRADES = (
+    select(TRADES.c.id, TRADES.c.side, TRADES.c.quantity, TRADES.c.price, TRADES.c.commission, TRADES.c.fees,
+           TRADES.c.executed_at, TRADES.c.strategy_id, TRADES.c.realized_pnl)
+    .where(TRADES.c.symbol == bindparam("symbol"))
+    .order_by(TRADES.c.executed_at, TRADES.c.id)
+)
 
 
 class SymbolBooker:
-    """Books the trades of one symbol with one cost-basis method."""
+    """Books the trades of one symbol with one cost-basis method, on a Core connection.
 
-    def __init__(self, repos: Repositories, symbol: str, method: str) -> None:
-        self.repos = repos
-        self.session = repos.session
+    A caller that also holds ORM objects in a Session on this connection expires them
+    afterwards: a re-booking rewrites trades' realized P&L behind the Session's back.
+    """
+
+    def __init__(self, conn: Connection, symbol: str, method: str) -> None:
+        self.conn = conn
         self.symbol = symbol
         self.method = method
 
@@ -165,14 +185,15 @@ class SymbolBooker:
         A trade dated before the symbol's latest trade re-books the whole symbol so lots
         follow time order; otherwise only the open position is resumed and updated.
         """
-        conn = self.session.connection()
+        conn = self.conn
         params = {"symbol": self.symbol, "trade_id": trade_id}
-        position = conn.execute(_OPEN_POSITION_AND_LAST, params).mappings().first()
-        last = position["last_executed"] if position else conn.execute(LAST_EXECUTED, params).scalar()
+        rows = conn.execute(_BOOKING_STATE, params).mappings().all()
+        last = rows[0]["last_executed"]
+        position = rows[0] if rows[0]["id"] is not None else None
         if last is not None and fill.executed_at < last:
             self.rebuild(new_trade_ids={trade_id}, allow_short=allow_short)
-            return self.session.scalar(select(Trade.realized_pnl).where(Trade.id == trade_id))
-        stored = conn.execute(POSITION_LOTS, {"position_id": position["id"]}).mappings().all() if position else []
+            return conn.execute(_TRADE_REALIZED, {"trade_id": trade_id}).scalar()
+        stored = [{name: row[f"lot_{name}"] for name in _LOT_FIELDS} for row in rows if row["lot_id"] is not None]
         book = Book.restore(
             self.symbol, self.method,
             [LedgerLot(position["side"], lot["quantity"], lot["amount"], lot["opened_at"], lot["trade_id"])
@@ -210,7 +231,7 @@ class SymbolBooker:
         closes and the one it opens, so this costs O(changed lots), not O(open lots). New lots
         take the next `seq`, which keeps `seq` in time order.
         """
-        conn = self.session.connection()
+        conn = self.conn
         by_trade = {lot["trade_id"]: lot for lot in stored}
         next_seq = max((lot["seq"] for lot in stored), default=-1) + 1
         new_lots = []
@@ -235,17 +256,12 @@ class SymbolBooker:
         place in time. A refusal raises BookingError naming the trade. The closed-run totals
         follow the change unless `keep_totals` is False (a whole-ledger rebuild recomputes them).
         """
-        conn = self.session.connection()
+        conn = self.conn
+        symbol = {"symbol": self.symbol}
         old_closed = totals.from_positions(conn, POSITIONS.c.symbol == self.symbol) if keep_totals else {}
-        position_ids = select(Position.id).where(Position.symbol == self.symbol)
-        self.session.execute(delete(Lot).where(Lot.position_id.in_(position_ids)))
-        self.session.execute(delete(Position).where(Position.symbol == self.symbol))
-        trades = self.session.execute(
-            select(Trade.id, Trade.side, Trade.quantity, Trade.price, Trade.commission, Trade.fees,
-                   Trade.executed_at, Trade.strategy_id, Trade.realized_pnl)
-            .where(Trade.symbol == self.symbol)
-            .order_by(Trade.executed_at, Trade.id)
-        )
+        conn.execute(_DELETE_SYMBOL_LOTS, symbol)
+        conn.execute(_DELETE_SYMBOL_POSITIONS, symbol)
+        trades = conn.execute(_SYMBOL_TRADES, symbol)
         book = Book(self.symbol, self.method)
         state: PositionState | None = None
         finished: list[PositionState] = []
@@ -263,7 +279,7 @@ class SymbolBooker:
             if booking.realized_pnl != row.realized_pnl:
                 realized_changes.append({"trade_id": row.id, "realized": booking.realized_pnl})
         if finished:
-            self.session.execute(insert(Position), [p.values() for p in finished])
+            conn.execute(insert(POSITIONS), [p.values() for p in finished])
         if keep_totals:
             totals.apply(conn, totals.merged(totals.negated(old_closed), totals.of_runs(finished)))
         if realized_changes:
@@ -272,7 +288,6 @@ class SymbolBooker:
             settle(state, book)
             state.id = conn.execute(INSERT_POSITION, state.values()).scalar_one()
             write_lots(conn, state.id, book)
-        self.session.expire_all()  # loaded trades may hold realized P&L that the bulk update replaced
 
 
 def write_lots(conn: Connection, position_id: int, book: Book) -> None:

@@ -265,7 +265,7 @@ class TradeImport:
     def _rebook(self, symbol: str) -> None:
         new_ids = range(self.first_id, self.first_id + len(self.lines))
         try:
-            SymbolBooker(self.repos, symbol, self.method).rebuild(new_trade_ids=new_ids, allow_short=self.allow_short)
+            SymbolBooker(self.conn, symbol, self.method).rebuild(new_trade_ids=new_ids, allow_short=self.allow_short)
         except BookingError as exc:
             line = self.lines[exc.trade_id - self.first_id] if exc.trade_id in new_ids else None
             self.errors.append(f"line {line}: {exc}" if line is not None else f"{symbol}: {exc}")
@@ -322,7 +322,7 @@ class ImportOperations:
         run: TradeImport | None = None
         try:
             with handle, self.transaction() as repos:
-                lock_ledger(repos)
+                lock_ledger(repos.session.connection())
                 if allow_short is None:
                     allow_short = bool(self.setting("trading.allow_short"))
                 run = TradeImport(repos, str(self.setting("accounting.cost_basis")), allow_short)

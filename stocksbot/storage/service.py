@@ -50,6 +50,7 @@ class StorageService(
         super().__init__(engine, target, settings)
         self._write_engine = engine.execution_options(stocksbot_write=True)
         self._repos: Repositories | None = None
+        self._conn: Connection | None = None  # an open ledger_transaction()
 
     # -- unit of work -------------------------------------------------------------------
 
@@ -64,6 +65,31 @@ class StorageService(
             repos.session.commit()
 
     @contextmanager
+    def ledger_transaction(self) -> Iterator[Connection]:
+        """A write transaction on a bare Core connection, for recording trades and fills.
+
+        A bot records fills in a hot loop, and a Session costs more per transaction than
+        the statements of booking a trade, so this path has none. It joins any transaction
+        already open (a Session's too, expiring the Session's objects afterwards, since
+        booking may rewrite rows behind its back).
+        """
+        if self._conn is not None:
+            yield self._conn
+            return
+        if self._repos is not None:
+            session = self._repos.session
+            session.flush()
+            yield session.connection()
+            session.expire_all()
+            return
+        with database_errors(self.target, self.settings), self._write_engine.begin() as conn:
+            self._conn = conn
+            try:
+                yield conn
+            finally:
+                self._conn = None
+
+    @contextmanager
     def reading(self) -> Iterator[Repositories]:
         """A read-only view; joins an open transaction so a bot sees its own writes."""
         if self._repos is not None:
@@ -75,6 +101,9 @@ class StorageService(
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """Core reads join an open transaction (after a flush), so a bot sees its own writes."""
+        if self._conn is not None:
+            yield self._conn
+            return
         if self._repos is None:
             with super().connection() as conn:
                 yield conn
@@ -84,6 +113,8 @@ class StorageService(
 
     @contextmanager
     def _session(self, bind: Engine) -> Iterator[Repositories]:
+        if self._conn is not None:
+            raise RuntimeError("a Session transaction cannot start inside ledger_transaction()")
         session = Session(bind=bind, expire_on_commit=False, autoflush=True)
         self._repos = Repositories(session)
         try:

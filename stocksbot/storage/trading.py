@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from stocksbot.errors import StocksbotError
@@ -35,11 +35,29 @@ from stocksbot.storage.repositories import Repositories
 
 Number = str | Decimal | int
 MANUAL_ORDER_STATUSES = ("submitted", "cancelled", "rejected", "expired")
-_LEDGER_SETTINGS = select(ConfigEntry.__table__.c.key, ConfigEntry.__table__.c.value).where(
-    ConfigEntry.__table__.c.key.in_(("accounting.cost_basis", "trading.allow_short"))
+_CONFIG = ConfigEntry.__table__
+_STRATEGIES = Strategy.__table__
+
+
+def _setting_value(key: str) -> Any:
+    return select(_CONFIG.c.value).where(_CONFIG.c.key == key).scalar_subquery()
+
+
+# What recording a trade needs to know first, in one round trip: the two ledger settings
+# (NULL when unset) and the id of the strategy named (NULL when there is none).
+_TRADE_CONTEXT = select(
+    _setting_value("accounting.cost_basis").label("method"),
+    _setting_value("trading.allow_short").label("allow_short"),
+    select(_STRATEGIES.c.id).where(_STRATEGIES.c.name == bindparam("strategy")).scalar_subquery().label("strategy_id"),
 )
 _ORDERS = Order.__table__
-_ORDER_FOR_UPDATE = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).with_for_update()
+# An order with its strategy's name (for the fill's record), locked for the transaction.
+_ORDER_FOR_UPDATE = (
+    select(_ORDERS, select(_STRATEGIES.c.name).where(_STRATEGIES.c.id == _ORDERS.c.strategy_id)
+           .scalar_subquery().label("strategy_name"))
+    .where(_ORDERS.c.id == bindparam("order_id"))
+    .with_for_update()
+)
 _RECORD_ORDER_FILL = update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).values(
     filled_quantity=bindparam("filled"), avg_fill_price=bindparam("average"), status=bindparam("status"),
     updated_at=bindparam("now"),
@@ -87,6 +105,7 @@ class TradingOperations:
     """Mixed into StorageService; relies on its `transaction()`, `reading()` and `setting()`."""
 
     transaction: Any
+    ledger_transaction: Any
     reading: Any
     setting: Any
 
@@ -112,66 +131,30 @@ class TradingOperations:
 
         `allow_short=None` follows the `trading.allow_short` setting.
         """
-        values: dict[str, Any] = {
-            "side": _side(side),
-            "symbol": parse_symbol(symbol),
-            "quantity": parse_decimal(quantity, field="quantity", allow_zero=False),
-            "price": parse_decimal(price, field="price"),
-            "commission": parse_decimal(commission, field="commission"),
-            "fees": parse_decimal(fees, field="fees"),
-            "executed_at": parse_time(executed_at, field="--at") if executed_at is not None
-            else datetime.now(timezone.utc),
-            "external_id": _text(external_id, "external id", 100),
-            "note": note,
-            "order_id": None,
-            "strategy_id": None,
-        }
-        with self.transaction() as repos:
-            method, allow_short_setting = self._ledger_settings(repos)
-            strategy_name = None
-            if strategy is not None:
-                found = self._strategy(repos, strategy)
-                values["strategy_id"], strategy_name = found.id, found.name
-            if order_id is not None:
-                order = self._fill_order(repos, order_id, values)
-                if values["strategy_id"] is None and order["strategy_id"] is not None:
-                    values["strategy_id"] = order["strategy_id"]
-                    strategy_name = repos.session.get(Strategy, order["strategy_id"]).name  # type: ignore[union-attr]
-            return self._book(
-                repos, values, method=method, strategy_name=strategy_name,
-                allow_short=allow_short_setting if allow_short is None else allow_short,
-            )
+        values = _trade_values(side, symbol, quantity, price, commission, fees, executed_at, external_id, note)
+        with self.ledger_transaction() as conn:
+            order = _order_row(conn, order_id) if order_id is not None else None
+            return self._record(conn, values, strategy=strategy, order=order, allow_short=allow_short)
 
-    def _ledger_settings(self, repos: Repositories) -> tuple[str, bool]:
-        """The cost-basis method and the shorting default, read once per transaction."""
-        stored = {row[0]: row[1] for row in repos.session.connection().execute(_LEDGER_SETTINGS)}
-        method = stored.get("accounting.cost_basis", KNOWN_KEYS["accounting.cost_basis"].default)
-        allow_short = stored.get("trading.allow_short", "false") == "true"
-        return str(method), allow_short
-
-    def _book(
-        self, repos: Repositories, values: dict[str, Any], *, method: str, strategy_name: str | None, allow_short: bool
+    def _record(
+        self, conn: Connection, values: dict[str, Any], *, strategy: str | None, order: Any, allow_short: bool | None
     ) -> TradeRecord:
-        conn = repos.session.connection()
-        external_id = values["external_id"]
-        duplicate = StocksbotError(f"a trade with external id {external_id!r} already exists")
-        if external_id is not None and conn.execute(_TRADE_BY_EXTERNAL_ID, {"external_id": external_id}).first():
-            raise duplicate
-        lock_symbol(repos, values["symbol"])
-        try:
-            trade_id = conn.execute(_INSERT_TRADE, values).scalar_one()
-        except IntegrityError:  # a concurrent writer stored the same external id first
-            raise duplicate from None
-        fill = Fill(values["side"], values["quantity"], values["price"], values["commission"], values["fees"],
-                    values["executed_at"], trade_id)
-        realized = SymbolBooker(repos, values["symbol"], method).book_new_trade(
-            trade_id, fill, values["strategy_id"], allow_short=allow_short
-        )
-        return TradeRecord(
-            id=trade_id, side=values["side"], symbol=values["symbol"], quantity=canonical(values["quantity"]),
-            price=canonical(values["price"]), commission=canonical(values["commission"]),
-            fees=canonical(values["fees"]), executed_at=values["executed_at"], realized_pnl=realized,
-            order_id=values["order_id"], strategy=strategy_name, external_id=external_id, note=values["note"],
+        """Record a parsed trade (a fill of `order`, a locked order row, unless None)."""
+        context = conn.execute(_TRADE_CONTEXT, {"strategy": strategy}).one()
+        method = context.method or KNOWN_KEYS["accounting.cost_basis"].default
+        allow_short_setting = context.allow_short == "true"
+        strategy_name = None
+        if strategy is not None:
+            if context.strategy_id is None:
+                raise StocksbotError(f"unknown strategy {strategy!r} (see `stocksbot strategy list`)")
+            values["strategy_id"], strategy_name = context.strategy_id, strategy
+        if order is not None:
+            _fill_order(conn, order, values)
+            if values["strategy_id"] is None and order["strategy_id"] is not None:
+                values["strategy_id"], strategy_name = order["strategy_id"], order["strategy_name"]
+        return _book(
+            conn, values, method=method, strategy_name=strategy_name,
+            allow_short=allow_short_setting if allow_short is None else allow_short,
         )
 
     def list_trades(
@@ -215,7 +198,7 @@ class TradingOperations:
         """
         symbol = parse_symbol(symbol)
         with self.transaction() as repos:
-            lock_symbol(repos, symbol)
+            lock_symbol(repos.session.connection(), symbol)
             current = repos.positions.open_for(symbol)
             wanted = "short" if short else "long"
             if current is not None and current.side != wanted:
@@ -242,7 +225,7 @@ class TradingOperations:
         symbol = parse_symbol(symbol)
         amount = parse_decimal(quantity, field="quantity", allow_zero=False) if quantity is not None else None
         with self.transaction() as repos:
-            lock_symbol(repos, symbol)
+            lock_symbol(repos.session.connection(), symbol)
             current = repos.positions.open_for(symbol)
             if current is None:
                 raise StocksbotError(f"no open position in {symbol}")
@@ -282,7 +265,7 @@ class TradingOperations:
     def rebuild_positions(self) -> int:
         """Recompute every position and lot from the trades; returns the number of symbols."""
         with self.transaction() as repos:
-            lock_ledger(repos)
+            lock_ledger(repos.session.connection())
             return self._rebuild_all(repos)
 
     def check(self) -> list[str]:
@@ -294,7 +277,7 @@ class TradingOperations:
 
         with self.transaction() as repos:
             findings = checks.integrity_findings(repos) + checks.order_findings(repos)
-            lock_ledger(repos)
+            lock_ledger(repos.session.connection())
             savepoint = repos.session.begin_nested()
             before = checks.ledger_snapshot(repos)
             self._rebuild_all(repos)
@@ -305,9 +288,11 @@ class TradingOperations:
     def _rebuild_all(self, repos: Repositories) -> int:
         method = str(self.setting("accounting.cost_basis"))
         symbols = repos.trades.symbols()
+        conn = repos.session.connection()
         for symbol in symbols:
-            SymbolBooker(repos, symbol, method).rebuild(keep_totals=False)
-        totals.recompute(repos.session.connection())
+            SymbolBooker(conn, symbol, method).rebuild(keep_totals=False)
+        totals.recompute(conn)
+        repos.session.expire_all()  # loaded trades may hold realized P&L that the rebuild replaced
         return len(symbols)
 
     # -- orders ---------------------------------------------------------------------------
@@ -383,40 +368,10 @@ class TradingOperations:
         executed_at: str | datetime | None = None,
     ) -> TradeRecord:
         """Record a fill of an order: a trade linked to it, and the order's progress, in one transaction."""
-        with self.transaction() as repos:
-            order = self._order_row(repos, order_id)
-            return self.record_trade(
-                side=order["side"], symbol=order["symbol"], quantity=quantity, price=price, commission=commission,
-                fees=fees, executed_at=executed_at, order_id=order_id,
-            )
-
-    def _fill_order(self, repos: Repositories, order_id: int, trade: dict[str, Any]) -> Any:
-        """Apply a fill to its order (state machine, overfill check) and link the trade to it.
-
-        Core statements on a locked row: order fills sit on a bot's hot path too.
-        """
-        order = self._order_row(repos, order_id)
-        if (order["side"], order["symbol"]) != (trade["side"], trade["symbol"]):
-            raise StocksbotError(
-                f"trade {trade['side']} {trade['symbol']} does not match order {order_id} "
-                f"({order['side']} {order['symbol']})"
-            )
-        result = apply_fill(order["quantity"], order["filled_quantity"], order["avg_fill_price"], order["status"],
-                            trade["quantity"], trade["price"])
-        repos.session.connection().execute(_RECORD_ORDER_FILL, {
-            "order_id": order_id, "filled": result.filled_quantity, "average": result.avg_fill_price,
-            "status": result.status, "now": datetime.now(timezone.utc),
-        })
-        trade["order_id"] = order_id
-        return order
-
-    @staticmethod
-    def _order_row(repos: Repositories, order_id: int) -> Any:
-        """An order's row, locked for the transaction (FOR UPDATE on PostgreSQL)."""
-        order = repos.session.connection().execute(_ORDER_FOR_UPDATE, {"order_id": order_id}).mappings().first()
-        if order is None:
-            raise StocksbotError(f"no order with id {order_id}")
-        return order
+        with self.ledger_transaction() as conn:
+            order = _order_row(conn, order_id)
+            values = _trade_values(order["side"], order["symbol"], quantity, price, commission, fees, executed_at)
+            return self._record(conn, values, strategy=None, order=order, allow_short=None)
 
     # -- lookups --------------------------------------------------------------------------
 
@@ -437,3 +392,77 @@ class TradingOperations:
 
 def _unit(amount: Decimal, quantity: Decimal) -> Decimal:
     return divide(amount, quantity)
+
+
+def _trade_values(
+    side: str, symbol: str, quantity: Number, price: Number, commission: Number, fees: Number,
+    executed_at: str | datetime | None, external_id: str | None = None, note: str | None = None,
+) -> dict[str, Any]:
+    """A trade's columns, parsed and checked before any transaction starts (bad input writes nothing)."""
+    return {
+        "side": _side(side),
+        "symbol": parse_symbol(symbol),
+        "quantity": parse_decimal(quantity, field="quantity", allow_zero=False),
+        "price": parse_decimal(price, field="price"),
+        "commission": parse_decimal(commission, field="commission"),
+        "fees": parse_decimal(fees, field="fees"),
+        "executed_at": parse_time(executed_at, field="--at") if executed_at is not None else datetime.now(timezone.utc),
+        "external_id": _text(external_id, "external id", 100),
+        "note": note,
+        "order_id": None,
+        "strategy_id": None,
+    }
+
+
+def _book(
+    conn: Connection, values: dict[str, Any], *, method: str, strategy_name: str | None, allow_short: bool
+) -> TradeRecord:
+    """Insert the trade and book it into its position; the record as stored."""
+    external_id = values["external_id"]
+    duplicate = StocksbotError(f"a trade with external id {external_id!r} already exists")
+    if external_id is not None and conn.execute(_TRADE_BY_EXTERNAL_ID, {"external_id": external_id}).first():
+        raise duplicate
+    lock_symbol(conn, values["symbol"])
+    try:
+        trade_id = conn.execute(_INSERT_TRADE, values).scalar_one()
+    except IntegrityError:  # a concurrent writer stored the same external id first
+        raise duplicate from None
+    fill = Fill(values["side"], values["quantity"], values["price"], values["commission"], values["fees"],
+                values["executed_at"], trade_id)
+    realized = SymbolBooker(conn, values["symbol"], method).book_new_trade(
+        trade_id, fill, values["strategy_id"], allow_short=allow_short
+    )
+    return TradeRecord(
+        id=trade_id, side=values["side"], symbol=values["symbol"], quantity=canonical(values["quantity"]),
+        price=canonical(values["price"]), commission=canonical(values["commission"]),
+        fees=canonical(values["fees"]), executed_at=values["executed_at"], realized_pnl=realized,
+        order_id=values["order_id"], strategy=strategy_name, external_id=external_id, note=values["note"],
+    )
+
+
+def _fill_order(conn: Connection, order: Any, trade: dict[str, Any]) -> None:
+    """Apply a fill to its order (a locked row: state machine, overfill check) and link the trade to it.
+
+    Core statements: order fills sit on a bot's hot path too.
+    """
+    order_id = order["id"]
+    if (order["side"], order["symbol"]) != (trade["side"], trade["symbol"]):
+        raise StocksbotError(
+            f"trade {trade['side']} {trade['symbol']} does not match order {order_id} "
+            f"({order['side']} {order['symbol']})"
+        )
+    result = apply_fill(order["quantity"], order["filled_quantity"], order["avg_fill_price"], order["status"],
+                        trade["quantity"], trade["price"])
+    conn.execute(_RECORD_ORDER_FILL, {
+        "order_id": order_id, "filled": result.filled_quantity, "average": result.avg_fill_price,
+        "status": result.status, "now": datetime.now(timezone.utc),
+    })
+    trade["order_id"] = order_id
+
+
+def _order_row(conn: Connection, order_id: int) -> Any:
+    """An order's row, locked for the transaction (FOR UPDATE on PostgreSQL)."""
+    order = conn.execute(_ORDER_FOR_UPDATE, {"order_id": order_id}).mappings().first()
+    if order is None:
+        raise StocksbotError(f"no order with id {order_id}")
+    return order
