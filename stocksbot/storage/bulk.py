@@ -1,8 +1,8 @@
 """Bulk writes for imports: rows straight to the driver, past SQLAlchemy's per-statement work.
 
 A million-row import spends much of its time in SQLAlchemy's executemany machinery. Here
-each column's bind processor (the same conversion SQLAlchemy would apply: exact decimal
-text on SQLite, UTC times) is applied by hand and the rows go to the driver in one call:
+each column's bind conversion (the same one SQLAlchemy would apply: exact decimal text on
+SQLite, UTC times; see `bulk_converter`) is applied by hand and the rows go to the driver in one call:
 `executemany` on SQLite, `COPY ... FROM STDIN` on PostgreSQL. The caller's transaction is
 used as it is. With `replace_on`, rows replace stored rows that have the same unique key
 (`INSERT ... ON CONFLICT DO UPDATE`, the same on both databases).
@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from sqlalchemy import Connection, Table
+
+from stocksbot.storage.types import bulk_converter
 
 
 class BulkInserter:
@@ -26,11 +28,9 @@ class BulkInserter:
         self.columns = list(columns)
         dialect = conn.dialect
         self.is_postgresql = dialect.name == "postgresql"
-        processors: list[Callable[[Any], Any] | None] = []
-        for name in self.columns:
-            processor = table.c[name].type._cached_bind_processor(dialect)  # noqa: SLF001 - SQLAlchemy's own
-            processors.append(processor)
-        self.processors = processors
+        self.processors: list[Callable[[Any], Any] | None] = [
+            bulk_converter(table.c[name].type, dialect) for name in self.columns
+        ]
         names = ", ".join(f'"{name}"' for name in self.columns)
         self.use_copy = self.is_postgresql and not replace_on
         if self.use_copy:

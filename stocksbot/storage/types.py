@@ -85,6 +85,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
+def _sqlite_time(value: datetime) -> datetime:
+    if value.tzinfo is timezone.utc:
+        return value.replace(tzinfo=None)
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database; convert it to UTC first")
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def bulk_converter(column_type: TypeEngine[Any], dialect: Dialect) -> Any:
+    """What a bulk writer applies to a column's non-NULL values: the bind conversion of the
+    column's type as a plain function (bulk writes call it millions of times, so it skips the
+    TypeDecorator's dispatch), or None when the driver takes the value as it is."""
+    sqlite = dialect.name == "sqlite"
+    if isinstance(column_type, ExactDecimal):
+        return format_decimal if sqlite else canonical
+    if isinstance(column_type, UTCDateTime) and sqlite:
+        return _sqlite_time
+    return column_type._cached_bind_processor(dialect)  # noqa: SLF001 - SQLAlchemy's own
+
+
 class exact_sum(GenericFunction[Decimal]):  # noqa: N801 - SQL function names are lower case
     """`SUM` that stays exact: `sum()` on PostgreSQL, the `decimal_sum` aggregate on SQLite."""
 
