@@ -296,6 +296,12 @@ class Bench:
                 lambda: rate(sqlite_baseline(data.trades_csv, self.work / "baseline.db", heavy), n),
                 backend=name, baseline_of="import.trades",
             )
+            self.record(
+                "import.baseline_schema", "raw sqlite3: csv.reader -> executemany into stocksbot's own trades table "
+                "(its indexes and constraints, fresh migrated database), one transaction: the storage floor", None,
+                lambda: rate(sqlite_schema_baseline(data.trades_csv, backend, heavy), n),
+                backend=name, baseline_of="import.trades",
+            )
         else:
             base = self.record(
                 "import.baseline_executemany", "raw psycopg: csv.reader -> executemany into a plain table, one "
@@ -446,6 +452,40 @@ def sqlite_baseline(csv_path: Path, db_path: Path, runs: int) -> dict[str, Any]:
         samples.append(time.perf_counter() - started)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    return {"runs": runs, "warmup": 0, "samples_s": samples, **summarize(samples)}
+
+
+def sqlite_schema_baseline(csv_path: Path, backend: Backend, runs: int) -> dict[str, Any]:
+    """The rows as they are (text), straight into the `trades` table of a migrated database:
+    what storing a million trades costs before any parsing, checking or lot matching."""
+    columns = ["executed_at", "side", "symbol", "quantity", "price", "commission", "fees", "external_id", "note",
+               "created_at"]
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    samples = []
+    for _ in range(runs):
+        url = backend.new_database("schema-baseline")
+        try:
+            started = time.perf_counter()
+            connection = sqlite3.connect(url.removeprefix("sqlite:///"))
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                with csv_path.open(newline="", encoding="utf-8") as handle:
+                    reader = csv.reader(handle)
+                    header = next(reader)
+                    at = {name: header.index(name) for name in header}
+                    rows = ((r[at["executed_at"]], r[at["side"]], r[at["symbol"]], r[at["quantity"]], r[at["price"]],
+                             r[at["commission"]] or "0", r[at["fees"]] or "0", r[at["external_id"]] or None,
+                             r[at["note"]] or None, now) for r in reader)
+                    connection.executemany(
+                        f"INSERT INTO trades ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows
+                    )
+                connection.commit()
+            finally:
+                connection.close()
+            samples.append(time.perf_counter() - started)
+        finally:
+            backend.drop(url)
     return {"runs": runs, "warmup": 0, "samples_s": samples, **summarize(samples)}
 
 

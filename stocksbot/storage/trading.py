@@ -51,10 +51,13 @@ _TRADE_CONTEXT = select(
     select(_STRATEGIES.c.id).where(_STRATEGIES.c.name == bindparam("strategy")).scalar_subquery().label("strategy_id"),
 )
 _ORDERS = Order.__table__
-# An order with its strategy's name (for the fill's record), locked for the transaction.
+# An order locked for the transaction, with its strategy's name (for the fill's record) and,
+# like _TRADE_CONTEXT, the ledger settings: a fill reads all it needs in one round trip.
 _ORDER_FOR_UPDATE = (
     select(_ORDERS, select(_STRATEGIES.c.name).where(_STRATEGIES.c.id == _ORDERS.c.strategy_id)
-           .scalar_subquery().label("strategy_name"))
+           .scalar_subquery().label("strategy_name"),
+           _setting_value("accounting.cost_basis").label("method"),
+           _setting_value("trading.allow_short").label("allow_short"))
     .where(_ORDERS.c.id == bindparam("order_id"))
     .with_for_update()
 )
@@ -140,14 +143,16 @@ class TradingOperations:
         self, conn: Connection, values: dict[str, Any], *, strategy: str | None, order: Any, allow_short: bool | None
     ) -> TradeRecord:
         """Record a parsed trade (a fill of `order`, a locked order row, unless None)."""
-        context = conn.execute(_TRADE_CONTEXT, {"strategy": strategy}).one()
-        method = context.method or KNOWN_KEYS["accounting.cost_basis"].default
-        allow_short_setting = context.allow_short == "true"
+        # An order row carries the settings too; a named strategy needs its lookup.
+        context = order if order is not None and strategy is None else \
+            conn.execute(_TRADE_CONTEXT, {"strategy": strategy}).mappings().one()
+        method = context["method"] or KNOWN_KEYS["accounting.cost_basis"].default
+        allow_short_setting = context["allow_short"] == "true"
         strategy_name = None
         if strategy is not None:
-            if context.strategy_id is None:
+            if context["strategy_id"] is None:
                 raise StocksbotError(f"unknown strategy {strategy!r} (see `stocksbot strategy list`)")
-            values["strategy_id"], strategy_name = context.strategy_id, strategy
+            values["strategy_id"], strategy_name = context["strategy_id"], strategy
         if order is not None:
             _fill_order(conn, order, values)
             if values["strategy_id"] is None and order["strategy_id"] is not None:
