@@ -248,19 +248,24 @@ class SymbolBooker:
         if new_lots:
             conn.execute(insert(LOTS), new_lots)
 
-    def rebuild(self, *, new_trade_ids: Container[int] = (), allow_short: bool = True, keep_totals: bool = True) -> None:
+    def rebuild(self, *, new_trade_ids: Container[int] = (), allow_short: bool = True, cleared: bool = False) -> None:
         """Recompute the symbol's positions, lots and per-trade realized P&L from its trades.
 
         Trades booked before were accepted once and replay with shorting allowed; new trades
         (`new_trade_ids`: a back-dated entry, an import) must pass the shorting rule at their
-        place in time. A refusal raises BookingError naming the trade. The closed-run totals
-        follow the change unless `keep_totals` is False (a whole-ledger rebuild recomputes them).
+        place in time. A refusal raises BookingError naming the trade.
+
+        `cleared`: a whole-ledger rebuild has deleted every position and lot already, and
+        recomputes the closed-run totals at the end; otherwise the symbol's positions and lots
+        are replaced here and the totals follow the change.
         """
         conn = self.conn
         symbol = {"symbol": self.symbol}
-        old_closed = totals.from_positions(conn, POSITIONS.c.symbol == self.symbol) if keep_totals else {}
-        conn.execute(_DELETE_SYMBOL_LOTS, symbol)
-        conn.execute(_DELETE_SYMBOL_POSITIONS, symbol)
+        old_closed: totals.Totals = {}
+        if not cleared:
+            old_closed = totals.from_positions(conn, POSITIONS.c.symbol == self.symbol)
+            conn.execute(_DELETE_SYMBOL_LOTS, symbol)
+            conn.execute(_DELETE_SYMBOL_POSITIONS, symbol)
         trades = conn.execute(_SYMBOL_TRADES, symbol)
         book = Book(self.symbol, self.method)
         state: PositionState | None = None
@@ -280,7 +285,7 @@ class SymbolBooker:
                 realized_changes.append({"trade_id": row.id, "realized": booking.realized_pnl})
         if finished:
             conn.execute(insert(POSITIONS), [p.values() for p in finished])
-        if keep_totals:
+        if not cleared:
             totals.apply(conn, totals.merged(totals.negated(old_closed), totals.of_runs(finished)))
         if realized_changes:
             conn.execute(_SET_REALIZED, realized_changes)

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from stocksbot.errors import StocksbotError
@@ -26,7 +26,7 @@ from stocksbot.ledger.orders import (
     validate_time_in_force,
 )
 from stocksbot.settings import KNOWN_KEYS
-from stocksbot.storage import totals
+from stocksbot.storage import tables, totals
 from stocksbot.storage.booking import SymbolBooker, lock_ledger, lock_symbol
 from stocksbot.storage.models import ConfigEntry, Order, Strategy, Trade
 from stocksbot.storage.reader import latest_closes, position_record
@@ -294,8 +294,10 @@ class TradingOperations:
         method = str(self.setting("accounting.cost_basis"))
         symbols = repos.trades.symbols()
         conn = repos.session.connection()
+        conn.execute(delete(tables.lots))
+        conn.execute(delete(tables.positions))
         for symbol in symbols:
-            SymbolBooker(conn, symbol, method).rebuild(keep_totals=False)
+            SymbolBooker(conn, symbol, method).rebuild(cleared=True)
         totals.recompute(conn)
         repos.session.expire_all()  # loaded trades may hold realized P&L that the rebuild replaced
         return len(symbols)
