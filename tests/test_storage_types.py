@@ -89,3 +89,26 @@ def test_storing_a_float_is_refused(storage) -> None:
             repos.prices.add(bar)
     with storage.reading() as repos:
         assert repos.session.scalar(select(func.count()).select_from(PriceBar)) == 0
+
+
+@pytest.mark.parametrize("dialect_name", ["sqlite", "postgresql"])
+def test_bulk_converters_store_what_sqlalchemy_stores(dialect_name: str) -> None:
+    """Bulk writes skip the TypeDecorator dispatch; the values written must be identical."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from stocksbot.storage.types import ExactDecimal, UTCDateTime, bulk_converter
+
+    dialect = (sqlite if dialect_name == "sqlite" else postgresql).dialect()
+    for column_type, values in (
+        (ExactDecimal(), [Decimal("1.50"), Decimal("0.0000000001"), Decimal("-3E+2"), Decimal("123456789012345678.5")]),
+        (UTCDateTime(), [datetime(2024, 1, 4, tzinfo=timezone.utc), datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc),
+                         datetime(2024, 6, 1, 9, 30, tzinfo=timezone(timedelta(hours=-4)))]),
+    ):
+        processor = column_type._cached_bind_processor(dialect)
+        converter = bulk_converter(column_type, dialect)
+        for value in values:
+            expected = processor(value) if processor else value
+            if isinstance(expected, datetime) and dialect_name == "sqlite":  # the driver-level text form
+                expected = sqlite.DATETIME()._cached_bind_processor(dialect)(expected)
+            got = converter(value) if converter else value
+            assert got == expected and str(got) == str(expected)

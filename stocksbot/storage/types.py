@@ -85,12 +85,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
-def _sqlite_time(value: datetime) -> datetime:
-    if value.tzinfo is timezone.utc:
-        return value.replace(tzinfo=None)
+def _sqlite_time(value: datetime) -> str:
+    """The text SQLAlchemy's SQLite DATETIME stores (always with microseconds), of the UTC time."""
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the database; convert it to UTC first")
-    return value.astimezone(timezone.utc).replace(tzinfo=None)
+    if value.tzinfo is not timezone.utc:
+        value = value.astimezone(timezone.utc)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def bulk_converter(column_type: TypeEngine[Any], dialect: Dialect) -> Any:
