@@ -180,12 +180,8 @@ class TradeImport:
             if realized is False:
                 continue  # refused by the ledger (reported); not written
             self.lines.append(row.line)
-            values.append({
-                "id": trade_id, "external_id": row.external_id, "side": row.side, "symbol": row.symbol,
-                "quantity": row.quantity, "price": row.price, "commission": row.commission, "fees": row.fees,
-                "executed_at": row.executed_at, "realized_pnl": realized, "strategy_id": strategy_id,
-                "note": row.note, "order_id": None, "created_at": self.now,
-            })
+            values.append((trade_id, row.external_id, row.side, row.symbol, row.quantity, row.price, row.commission,
+                           row.fees, row.executed_at, realized, strategy_id, row.note, None, self.now))
         if values:  # written even when the import will fail: re-booking needs them to report every error
             self.trade_writer.insert(values)
             self.imported += len(values)

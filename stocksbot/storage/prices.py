@@ -45,13 +45,12 @@ def upsert_bars(repos: Repositories, rows: Iterable[PriceRow | str], interval: s
                           replace_on=("symbol", "interval", "timestamp"))
     count = 0
     errors: list[str] = []
-    batch: list[dict[str, Any]] = []
+    batch: list[tuple[Any, ...]] = []
     for row in rows:
         if isinstance(row, str):
             errors.append(row)
             continue
-        batch.append({"symbol": row.symbol, "interval": interval, "timestamp": row.timestamp, "open": row.open,
-                      "high": row.high, "low": row.low, "close": row.close, "volume": row.volume})
+        batch.append((row.symbol, interval, row.timestamp, row.open, row.high, row.low, row.close, row.volume))
         if len(batch) >= _BATCH:
             if not errors:
                 writer.insert(batch)
