@@ -10,7 +10,7 @@ import csv
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import parse_decimal
@@ -135,6 +135,7 @@ def read_trades(handle: Iterable[str], name: str) -> Iterator[TradeRow | str]:
         )
     index = {column: header.index(column) for column in header}
     width = len(header)
+    trade_row = _trade_row_reader(index)
     for values in reader:
         line = reader.line_num
         if len(values) != width:
@@ -143,35 +144,88 @@ def read_trades(handle: Iterable[str], name: str) -> Iterator[TradeRow | str]:
             yield f"line {line}: expected {width} fields, got {len(values)}"
             continue
         try:
-            yield _trade_row(line, values, index)
+            yield trade_row(line, values)
         except StocksbotError as exc:
             yield f"line {line}: {exc}"
 
 
-def _trade_row(line: int, values: list[str], index: dict[str, int]) -> TradeRow:
-    def get(column: str) -> str:
-        position = index.get(column)
+#: Parsed values remembered per file and column (see _remembered): enough for the symbols
+#: and the usual quantities, commissions and fees, small enough not to matter.
+_REMEMBERED = 4096
+
+
+_Parsed = TypeVar("_Parsed")
+
+
+def _remembered(parse: Callable[[str], _Parsed]) -> Callable[[str], _Parsed]:
+    """`parse` with a memory of its successes: a file repeats the same symbols, quantities,
+    commissions and fees on most rows, and these parsers are pure. Bounded, so a file of
+    all-different values does not grow it; failures are not remembered (they raise)."""
+    known: dict[str, _Parsed] = {}
+
+    def parse_remembered(text: str) -> _Parsed:
+        value = known.get(text)
+        if value is None:
+            value = parse(text)
+            if len(known) >= _REMEMBERED:
+                known.clear()
+            known[text] = value
+        return value
+
+    return parse_remembered
+
+
+def _trade_row_reader(index: dict[str, int]) -> Callable[[int, list[str]], TradeRow]:
+    """A parser of one data row for a trade CSV with this header: the checks and messages
+    are SPEC's (in the order below: the first problem of a row is the one reported), with
+    the column positions looked up once per file instead of once per field."""
+    at_time, at_side, at_symbol, at_quantity, at_price = (index[c] for c in TRADE_COLUMNS_REQUIRED)
+    at_commission, at_fees, at_strategy, at_external_id, at_note = (
+        index.get(c) for c in TRADE_COLUMNS_OPTIONAL
+    )
+    symbol_of = _remembered(parse_symbol)
+    quantity_of = _remembered(lambda text: parse_decimal(text, field="quantity", allow_zero=False))
+    commission_of = _remembered(lambda text: parse_decimal(text, field="commission"))
+    fees_of = _remembered(lambda text: parse_decimal(text, field="fees"))
+
+    def optional(values: list[str], position: int | None) -> str:
         return values[position].strip() if position is not None else ""
 
-    side = get("side").lower()
-    if side not in ("buy", "sell"):
-        raise StocksbotError(f"side must be buy or sell, got {get('side')!r}")
-    external_id = get("external_id") or None
-    if external_id is not None and len(external_id) > 100:
-        raise StocksbotError("external_id is longer than 100 characters")
-    strategy = get("strategy") or None
-    if strategy is not None and len(strategy) > 100:
-        raise StocksbotError("strategy name is longer than 100 characters")
-    return TradeRow(
-        line=line,
-        executed_at=parse_time(get("executed_at"), field="executed_at"),
-        side=side,
-        symbol=parse_symbol(get("symbol")),
-        quantity=parse_decimal(get("quantity"), field="quantity", allow_zero=False),
-        price=parse_decimal(get("price"), field="price"),
-        commission=parse_decimal(get("commission") or "0", field="commission"),
-        fees=parse_decimal(get("fees") or "0", field="fees"),
-        strategy=strategy,
-        external_id=external_id,
-        note=values[index["note"]] if "note" in index and values[index["note"]] != "" else None,
-    )
+    def trade_row(line: int, values: list[str]) -> TradeRow:
+        given_side = values[at_side].strip()
+        side = given_side.lower()
+        if side != "buy" and side != "sell":
+            raise StocksbotError(f"side must be buy or sell, got {given_side!r}")
+        external_id = optional(values, at_external_id) or None
+        if external_id is not None and len(external_id) > 100:
+            raise StocksbotError("external_id is longer than 100 characters")
+        strategy = optional(values, at_strategy) or None
+        if strategy is not None and len(strategy) > 100:
+            raise StocksbotError("strategy name is longer than 100 characters")
+        return _new_trade_row(
+            line,
+            parse_time(values[at_time].strip(), field="executed_at"),
+            side,
+            symbol_of(values[at_symbol].strip()),
+            quantity_of(values[at_quantity].strip()),
+            parse_decimal(values[at_price].strip(), field="price"),
+            commission_of(optional(values, at_commission) or "0"),
+            fees_of(optional(values, at_fees) or "0"),
+            strategy,
+            external_id,
+            values[at_note] if at_note is not None and values[at_note] != "" else None,
+        )
+
+    return trade_row
+
+
+def _new_trade_row(*values: object) -> TradeRow:
+    """TradeRow(...) without the frozen dataclass's __init__, which sets each of its eleven
+    fields through object.__setattr__ and used to cost more than parsing the row; the result
+    is the same object (tests/test_csvfiles.py compares the two)."""
+    row = object.__new__(TradeRow)
+    row.__dict__.update(zip(_TRADE_ROW_FIELDS, values))
+    return row
+
+
+_TRADE_ROW_FIELDS = tuple(TradeRow.__dataclass_fields__)

@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timezone
 from stocksbot.ledger.errors import LedgerError
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.\-/:_]{0,31}$")
+_DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def parse_symbol(text: str) -> str:
@@ -35,10 +36,12 @@ def parse_time(text: str | datetime, *, field: str = "time") -> datetime:
     else:
         stripped = text.strip() if isinstance(text, str) else ""
         try:
-            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", stripped):
+            if "T" in stripped:  # the usual datetime (a bare date has no T)
+                moment = datetime.fromisoformat(stripped)
+            elif _DATE_PATTERN.fullmatch(stripped):
                 moment = datetime.combine(date.fromisoformat(stripped), time())
             else:
-                moment = datetime.fromisoformat(stripped.replace(" ", "T", 1) if "T" not in stripped else stripped)
+                moment = datetime.fromisoformat(stripped.replace(" ", "T", 1))
         except ValueError:
             raise LedgerError(
                 f"invalid {field} {text!r}: use an ISO date or datetime, e.g. 2024-01-15, "

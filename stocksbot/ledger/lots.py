@@ -22,13 +22,16 @@ from decimal import Decimal
 from stocksbot.ledger.errors import LedgerError
 from stocksbot.ledger.numbers import (
     ZERO,
+    _add,
+    _multiply,
+    _subtract,
+    _tidy,
     add,
     canonical,
     divide,
     format_decimal,
     multiply,
     prorate,
-    subtract,
 )
 
 __all__ = [
@@ -127,8 +130,8 @@ class Lot:
             share = self.amount
         else:
             share = prorate(self.amount, quantity, self.quantity)
-        self.quantity = subtract(self.quantity, quantity)
-        self.amount = subtract(self.amount, share)
+        self.quantity = _subtract(self.quantity, quantity)
+        self.amount = _subtract(self.amount, share)
         return share
 
 
@@ -182,29 +185,69 @@ class Booking:
     opened_run: bool = False
 
 
-class _CostSplitter:
-    """Splits a fill's commission + fees over the portions it closes and the lot it opens.
+_new_object = object.__new__
 
-    Each portion gets costs x q / fill quantity; the last portion (when the fill's whole
-    quantity has been handed out) gets the exact remainder.
+
+def _closed_portion(
+    trade_id: object | None,
+    quantity: Decimal,
+    realized: Decimal,
+    lot_amount: Decimal,
+    costs: Decimal,
+    opened_at: datetime,
+) -> ClosedPortion:
+    """ClosedPortion(...) without the frozen dataclass's __init__, for the booking hot path.
+
+    A frozen dataclass's generated __init__ sets every field through object.__setattr__,
+    which costs more than the arithmetic of a whole portion. This fills the same instance
+    dictionary directly; the object is indistinguishable from one built the usual way
+    (equality, repr, frozenness), which tests/ledger/test_ledger_lots.py checks.
     """
+    portion = _new_object(ClosedPortion)
+    fields = portion.__dict__
+    fields["trade_id"] = trade_id
+    fields["quantity"] = quantity
+    fields["realized"] = realized
+    fields["lot_amount"] = lot_amount
+    fields["costs"] = costs
+    fields["opened_at"] = opened_at
+    return portion
 
-    def __init__(self, total: Decimal, quantity: Decimal) -> None:
-        self._total = total
-        self._quantity = quantity
-        self._left_total = total
-        self._left_quantity = quantity
 
-    def take(self, quantity: Decimal) -> Decimal:
-        if not self._total:
-            return ZERO  # the common case of a fill without costs
-        if quantity == self._left_quantity:
-            share = self._left_total
-        else:
-            share = prorate(self._total, quantity, self._quantity)
-        self._left_quantity = subtract(self._left_quantity, quantity)
-        self._left_total = subtract(self._left_total, share)
-        return share
+def _run_summary(
+    side: str,
+    realized_pnl: Decimal,
+    opened_at: datetime,
+    closed_at: datetime,
+    max_quantity: Decimal,
+    costs: Decimal,
+) -> RunSummary:
+    """RunSummary(...) without the frozen dataclass's __init__ (see _closed_portion)."""
+    run = _new_object(RunSummary)
+    fields = run.__dict__
+    fields["side"] = side
+    fields["realized_pnl"] = realized_pnl
+    fields["opened_at"] = opened_at
+    fields["closed_at"] = closed_at
+    fields["max_quantity"] = max_quantity
+    fields["costs"] = costs
+    return run
+
+
+def _booking(
+    realized_pnl: Decimal | None,
+    closed: list[ClosedPortion],
+    closed_run: RunSummary | None,
+    opened_run: bool,
+) -> Booking:
+    """Booking(...) without the frozen dataclass's __init__: one per fill (see _closed_portion)."""
+    booking = _new_object(Booking)
+    fields = booking.__dict__
+    fields["realized_pnl"] = realized_pnl
+    fields["closed"] = closed
+    fields["closed_run"] = closed_run
+    fields["opened_run"] = opened_run
+    return booking
 
 
 def _check_decimal(value: object, name: str) -> Decimal:
@@ -379,115 +422,192 @@ class Book:
         a sell beyond the long quantity needs `allow_short`, otherwise it is refused and the
         book is left untouched. Fills must come in `executed_at` order (equal times are fine):
         an earlier fill means the caller has to rebuild from the trades, so it is refused.
+
+        This runs once per trade on every import and rebuild, so it works on local names and
+        the exact context's operations directly (see `numbers._add`). The operations, and
+        the order they are applied in, are the ones the rules below describe; where a
+        value is stored as it is (lot quantities and amounts, closed portions), it is computed
+        exactly as `add`/`subtract` would, so its text form does not change either.
         """
-        _validate_fill(fill)
-        self._check_order(fill.executed_at)
+        side = fill.side
+        quantity = fill.quantity
+        price = fill.price
+        commission = fill.commission
+        fees = fill.fees
+        executed_at = fill.executed_at
+        # The usual fill in one pass of cheap checks (is_signed() needs no context, unlike <);
+        # anything else, including valid oddities such as -0 or a Decimal subclass, goes
+        # through _validate_fill, which names what is wrong or lets it through.
+        if not (
+            type(quantity) is Decimal and type(price) is Decimal
+            and type(commission) is Decimal and type(fees) is Decimal
+            and quantity.is_finite() and price.is_finite()
+            and commission.is_finite() and fees.is_finite()
+            and quantity and not quantity.is_signed() and not price.is_signed()
+            and not commission.is_signed() and not fees.is_signed()
+            and side in TRADE_SIDES and isinstance(executed_at, datetime)
+        ):
+            _validate_fill(fill)
+        last = self._last_executed_at
+        if last is not None:
+            try:
+                earlier = executed_at < last
+            except TypeError:
+                earlier = True  # naive against aware: _check_order says so
+            if earlier:
+                self._check_order(executed_at)
 
-        closing_side = SHORT if fill.side == BUY else LONG
-        opening_side = LONG if fill.side == BUY else SHORT
-        closable = self._quantity if self.side == closing_side else ZERO
+        if side == BUY:
+            closing_side, opening_side = SHORT, LONG
+        else:
+            closing_side, opening_side = LONG, SHORT
+        lots = self._lots
+        closable = self._quantity if lots and lots[0].side == closing_side else ZERO
 
-        if fill.side == SELL and not allow_short and fill.quantity > closable:
+        if side == SELL and not allow_short and quantity > closable:
             message = (
-                f"cannot sell {format_decimal(fill.quantity)} {self.symbol}: "
+                f"cannot sell {format_decimal(quantity)} {self.symbol}: "
                 f"long position is {format_decimal(closable)}"
             )
             if self.side == SHORT:
                 message += f" (it is short {format_decimal(self.quantity)})"
             raise LedgerError(message)
 
-        close_quantity = min(fill.quantity, closable)
-        open_quantity = subtract(fill.quantity, close_quantity)
-        costs = _CostSplitter(fill.costs, fill.quantity)
+        if closable < quantity:  # min(quantity, closable), and what is left to open
+            close_quantity, open_quantity = closable, _subtract(quantity, closable)
+        else:
+            close_quantity, open_quantity = quantity, ZERO  # only closes: nothing to open
+        # The fill's commission + fees, as `Fill.costs` computes them; zero for most fills.
+        costs = _add(_add(ZERO, commission), fees) if commission or fees else ZERO
 
         closed: list[ClosedPortion] = []
-        left = close_quantity
-        while left > 0:
-            index = len(self._lots) - 1 if self.method == LIFO else 0
-            lot = self._lots[index]
-            quantity = min(left, lot.quantity)
-            lot_amount = lot.take(quantity)
-            self._quantity = subtract(self._quantity, quantity)
-            self._amount = subtract(self._amount, lot_amount)
-            cost_share = costs.take(quantity)
-            self._costs = add(self._costs, cost_share)
-            gross = multiply(quantity, fill.price)
-            if closing_side == LONG:
-                realized = subtract(subtract(gross, cost_share), lot_amount)
-            else:
-                realized = subtract(lot_amount, add(gross, cost_share))
-            closed.append(
-                ClosedPortion(
-                    trade_id=lot.trade_id,
-                    quantity=quantity,
-                    realized=realized,
-                    lot_amount=lot_amount,
-                    costs=cost_share,
-                    opened_at=lot.opened_at,
-                )
-            )
-            if lot.quantity == 0:
-                del self._lots[index]
-            left = subtract(left, quantity)
-
         realized_total: Decimal | None = None
         closed_run: RunSummary | None = None
-        if closed:
-            realized_total = canonical(add(*(portion.realized for portion in closed)))
-            self._realized = add(self._realized, realized_total)
-            if not self._lots:
+        costs_left = costs
+        if close_quantity > ZERO:
+            realized_sum, costs_left = self._close(
+                close_quantity, fill, costs, closing_side == LONG, not open_quantity, closed
+            )
+            realized_total = _tidy(realized_sum)
+            self._realized = _add(self._realized, realized_total)
+            if not lots:
                 assert self._opened_at is not None
-                closed_run = RunSummary(
-                    side=closing_side,
-                    realized_pnl=canonical(self._realized),
-                    opened_at=self._opened_at,
-                    closed_at=fill.executed_at,
-                    max_quantity=self._max_quantity,
-                    costs=canonical(self._costs),
+                closed_run = _run_summary(
+                    closing_side,
+                    _tidy(self._realized),
+                    self._opened_at,
+                    executed_at,
+                    self._max_quantity,
+                    _tidy(self._costs),
                 )
                 self._reset_run()
 
         opened_run = False
-        if open_quantity > 0:
-            if not self._lots:
+        if open_quantity:  # never negative: close_quantity is at most the fill's quantity
+            # The opening part is the fill's last part, so it gets what is left of the costs.
+            if costs:
+                self._costs = _add(self._costs, costs_left)
+            gross = _multiply(open_quantity, price)
+            if opening_side == LONG:
+                # add(gross, costs_left): the zero `add` starts from changes nothing here, as
+                # costs_left never has a positive exponent (see _close) and is never -0.
+                amount = _add(gross, costs_left)
+            else:
+                amount = _subtract(gross, costs_left)
+            # add(self._quantity, open_quantity), likewise: the open quantity starts as ZERO and
+            # only changes by add/subtract, so it never has a positive exponent and is never -0.
+            open_total = self._quantity = _add(self._quantity, open_quantity)
+            self._amount = _add(self._amount, amount)
+            if not lots:
                 opened_run = True
-                self._opened_at = fill.executed_at
-            gross = multiply(open_quantity, fill.price)
-            cost_share = costs.take(open_quantity)
-            self._costs = add(self._costs, cost_share)
-            amount = add(gross, cost_share) if opening_side == LONG else subtract(gross, cost_share)
-            self._add_lot(
-                Lot(
-                    side=opening_side,
-                    quantity=open_quantity,
-                    amount=amount,
-                    opened_at=fill.executed_at,
-                    trade_id=fill.trade_id,
-                )
-            )
-            self._max_quantity = max(self._max_quantity, self._quantity)
+                self._opened_at = executed_at
+                lots.append(Lot(opening_side, open_quantity, amount, executed_at, fill.trade_id))
+            elif self.method == AVERAGE:
+                # Poured into the single pooled lot, which keeps its opened_at and trade_id.
+                # add(pool.quantity, open_quantity) spelled out (a restored pool may hold any form).
+                pool = lots[0]
+                pool.quantity = _add(_add(ZERO, pool.quantity), open_quantity)
+                pool.amount = _add(_add(ZERO, pool.amount), amount)
+            else:
+                lots.append(Lot(opening_side, open_quantity, amount, executed_at, fill.trade_id))
+            if open_total > self._max_quantity:  # max(), which keeps the old value on a tie
+                self._max_quantity = open_total
 
-        self._last_executed_at = fill.executed_at
-        return Booking(
-            realized_pnl=realized_total,
-            closed=closed,
-            closed_run=closed_run,
-            opened_run=opened_run,
-        )
+        self._last_executed_at = executed_at
+        return _booking(realized_total, closed, closed_run, opened_run)
 
-    def _add_lot(self, lot: Lot) -> None:
-        """Append a lot, or with `average` pour it into the single pooled lot.
+    def _close(
+        self,
+        quantity: Decimal,
+        fill: Fill,
+        costs: Decimal,
+        closing_long: bool,
+        closes_all_of_fill: bool,
+        closed: list[ClosedPortion],
+    ) -> tuple[Decimal, Decimal]:
+        """Close `quantity` units (at most the open quantity) lot by lot; append the portions.
 
-        The pooled lot keeps the first lot's opened_at and trade_id.
+        Returns the sum of the portions' realized P&L and what is left of the fill's `costs`
+        for the lot it opens. Each portion takes its lot's amount x q / lot quantity (all of
+        what is left when it takes the whole lot) and the fill's costs x q / fill quantity
+        (all of what is left when it is the fill's last part: `closes_all_of_fill` and the
+        last portion).
+
+        The fill's costs start as add(commission, fees) and lose canonical shares, so they,
+        and every cost share, never have a positive exponent and are never -0.
         """
-        self._quantity = add(self._quantity, lot.quantity)
-        self._amount = add(self._amount, lot.amount)
-        if self.method == AVERAGE and self._lots:
-            pool = self._lots[0]
-            pool.quantity = add(pool.quantity, lot.quantity)
-            pool.amount = add(pool.amount, lot.amount)
-        else:
-            self._lots.append(lot)
+        lots = self._lots
+        index = -1 if self.method == LIFO else 0
+        price = fill.price
+        fill_quantity = fill.quantity
+        costs_left = costs
+        realized_sum: Decimal | None = None
+        # The running totals, kept in locals while the loop changes them.
+        open_quantity, open_amount, run_costs = self._quantity, self._amount, self._costs
+        left = quantity
+        while True:
+            lot = lots[index]
+            lot_quantity = lot.quantity
+            if lot_quantity < left:  # the whole lot goes, and there is more to close
+                if lot_quantity <= ZERO:  # only a restored lot that was not positive
+                    self._quantity, self._amount, self._costs = open_quantity, open_amount, run_costs
+                    raise ValueError(f"cannot take {lot_quantity} units from a lot of {lot_quantity}")
+                last, taken, whole_lot = False, lot_quantity, True
+            else:  # the last portion: min(left, lot_quantity) is left
+                last, taken, whole_lot = True, left, left == lot_quantity
+            if whole_lot:
+                lot_amount = lot.amount
+            else:
+                lot_amount = prorate(lot.amount, taken, lot_quantity)
+                lot.quantity = _subtract(lot_quantity, taken)
+                lot.amount = _subtract(lot.amount, lot_amount)
+            open_quantity = _subtract(open_quantity, taken)
+            open_amount = _subtract(open_amount, lot_amount)
+            if not costs:
+                cost_share = ZERO
+            elif last and closes_all_of_fill:
+                cost_share = costs_left  # all that is left; nothing is opened to take more
+            else:
+                cost_share = prorate(costs, taken, fill_quantity)
+                costs_left = _subtract(costs_left, cost_share)
+            if costs:
+                run_costs = _add(run_costs, cost_share)
+            gross = _multiply(taken, price)
+            if closing_long:
+                realized = _subtract(_subtract(gross, cost_share), lot_amount)
+            else:
+                realized = _subtract(lot_amount, _add(gross, cost_share))  # as in apply's amount
+            closed.append(
+                _closed_portion(lot.trade_id, taken, realized, lot_amount, cost_share, lot.opened_at)
+            )
+            # Only the total's value matters (apply tidies it), so the first needs no addition.
+            realized_sum = realized if realized_sum is None else _add(realized_sum, realized)
+            if whole_lot:
+                del lots[index]
+            if last:
+                self._quantity, self._amount, self._costs = open_quantity, open_amount, run_costs
+                return realized_sum, costs_left
+            left = _subtract(left, taken)
 
     def _reset_run(self) -> None:
         self._realized = ZERO

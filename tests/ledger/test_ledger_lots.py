@@ -313,3 +313,49 @@ def test_max_quantity_tracks_the_run() -> None:
     assert bookings[-1].closed_run is not None
     assert bookings[-1].closed_run.max_quantity == 10
     assert book.max_quantity == 0
+
+
+def test_bookings_are_ordinary_frozen_dataclasses() -> None:
+    """apply builds Booking, ClosedPortion and RunSummary without their __init__ (for speed);
+    they must still equal, print and refuse changes like ones built the usual way."""
+    import dataclasses
+
+    from stocksbot.ledger import Booking, ClosedPortion, RunSummary
+
+    book = Book("AAPL", "fifo")
+    book.apply(fill("buy", "10", "100", commission="1", minute=0, trade_id=1), allow_short=False)
+    booking = book.apply(fill("sell", "10", "110", commission="1", minute=1, trade_id=2), allow_short=False)
+    portion = ClosedPortion(trade_id=1, quantity=D(10), realized=D(98), lot_amount=D(1001), costs=D(1), opened_at=at(0))
+    run = RunSummary(side="long", realized_pnl=D(98), opened_at=at(0), closed_at=at(1), max_quantity=D(10), costs=D(2))
+    expected = Booking(realized_pnl=D(98), closed=[portion], closed_run=run, opened_run=False)
+    assert booking == expected
+    assert repr(booking) == repr(expected)
+    assert dataclasses.asdict(booking) == dataclasses.asdict(expected)
+    for frozen in (booking, booking.closed[0], booking.closed_run):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            frozen.realized_pnl = D(0)  # type: ignore[misc, union-attr]
+
+
+def test_apply_keeps_the_text_form_of_stored_values() -> None:
+    """Lot and portion values are stored as text, so their exact form matters: quantities
+    keep the form they were given, and exponent forms from the Python API come out as
+    add/subtract/multiply make them (the figures are what the ledger has always given)."""
+    book = Book("X", "average")
+    book.apply(Fill("buy", D("1E+2"), D("1.50"), D("0"), D("-0"), at(0), 1), allow_short=False)
+    book.apply(Fill("buy", D("5.0"), D("2"), D("1E+1"), D("0.00"), at(1), 2), allow_short=False)
+    [lot] = book.lots
+    assert (str(lot.quantity), str(lot.amount)) == ("105.0", "170.00")
+    booking = book.apply(Fill("sell", D("105.00"), D("2"), D("0"), D("0"), at(2), 3), allow_short=False)
+    [portion] = booking.closed
+    assert (str(portion.quantity), str(portion.lot_amount), str(portion.realized)) == ("105.00", "170.00", "40.00")
+    assert booking.closed_run is not None
+    assert str(booking.closed_run.max_quantity) == "105.0"
+
+
+def test_restored_lot_that_is_not_positive_is_still_refused() -> None:
+    from stocksbot.ledger import Lot
+
+    lots = [Lot("long", D(0), D(0), at(0), 1), Lot("long", D(5), D(50), at(0), 2)]
+    book = Book.restore("X", "fifo", lots, realized_pnl=D(0), opened_at=at(0), last_executed_at=at(0))
+    with pytest.raises(ValueError, match="cannot take 0 units from a lot of 0"):
+        book.apply(fill("sell", "1", "10", minute=1), allow_short=True)

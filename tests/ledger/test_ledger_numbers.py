@@ -186,3 +186,75 @@ def test_divide_breaks_wide_half_way_ties_to_even() -> None:
     assert divide(wide, Decimal(2)) == Decimal("6172839450617283945")
     assert divide(Decimal("0.000000000000000000035"), Decimal(1)) == Decimal("4E-20")
     assert divide(Decimal("-0.000000000000000000025"), Decimal(1)) == Decimal("-2E-20")
+
+
+def _reference_divide(a: Decimal, b: Decimal) -> Decimal:
+    """a / b rounded half-even to DERIVED_PLACES places, worked out with exact fractions."""
+    from fractions import Fraction
+
+    scaled = Fraction(a) / Fraction(b) * 10**DERIVED_PLACES
+    whole = scaled.numerator // scaled.denominator  # floor
+    rest = scaled - whole
+    if rest > Fraction(1, 2) or (rest == Fraction(1, 2) and whole % 2):
+        whole += 1
+    return canonical(D(f"{whole}E-{DERIVED_PLACES}"))  # exact, unlike scaleb in 28 digits
+
+
+wide = st.builds(
+    lambda n, k: D(n).scaleb(k),
+    st.integers(-(10**40), 10**40),
+    st.integers(-45, 30),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(wide, wide.filter(bool))
+def test_divide_matches_an_exact_fraction_reference(a: Decimal, b: Decimal) -> None:
+    """Both of divide's paths (round-to-odd for ledger-sized quotients, the integer quotient
+    for huge ones) round exactly once, half-even, and return the canonical form."""
+    expected = _reference_divide(a, b)
+    result = divide(a, b)
+    assert result == expected
+    assert str(result) == str(expected)
+    assert str(prorate(a, D(1), b)) == str(expected)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("1", "8E+20"),  # exactly half of the last place: ties to even (0)
+        ("3", "2E+20"),  # 1.5 units of the last place: ties to even (2)
+        ("5", "2E+20"),  # 2.5 units: ties to even (2)
+        ("-3", "2E+20"),
+        ("1", "3"),
+        ("2", "3"),
+        ("1E+60", "3"),  # a quotient too wide for the round-to-odd path
+        ("-2E+58", "3"),
+        ("123456789012345678901234567890123456789", "7"),
+    ],
+)
+def test_divide_ties_and_wide_quotients(a: str, b: str) -> None:
+    assert str(divide(D(a), D(b))) == str(_reference_divide(D(a), D(b)))
+
+
+def test_canonical_and_divide_keep_refusing_what_they_refused() -> None:
+    with pytest.raises(TypeError):
+        canonical(1.5)  # type: ignore[arg-type]
+    with pytest.raises(ArithmeticError):
+        canonical(D("NaN"))
+    with pytest.raises(ArithmeticError):
+        divide(D("Infinity"), D(1))
+    with pytest.raises(ZeroDivisionError):
+        prorate(D(1), D(1), D(0))
+    with pytest.raises(TypeError):
+        prorate(D(1), D(1), 3)  # type: ignore[arg-type]
+    assert str(canonical(D("1E+2"))) == "100"
+    assert str(canonical(D("-0E-5"))) == "0"
+    assert str(canonical(D("1.2500"))) == "1.25"
+
+
+def test_parse_decimal_plain_fast_path_keeps_its_messages() -> None:
+    with pytest.raises(LedgerError, match="^quantity must be greater than 0, got ' 0.00 '$"):
+        parse_decimal(" 0.00 ", field="quantity", allow_zero=False)
+    assert str(parse_decimal("10.500", field="price")) == "10.5"
+    assert str(parse_decimal("100", field="price")) == "100"
