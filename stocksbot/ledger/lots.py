@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from stocksbot.ledger.errors import LedgerError
 from stocksbot.ledger.numbers import (
@@ -69,13 +70,13 @@ SHORT = "short"
 POSITION_SIDES: tuple[str, ...] = (LONG, SHORT)
 
 
-@dataclass(frozen=True)
-class Fill:
+class Fill(NamedTuple):
     """One executed trade as the ledger sees it.
 
     `trade_id` is opaque (a database id, an external id, anything hashable or not): the
     ledger only carries it into the lots it opens so callers can tell which trade a lot or a
-    closed portion came from.
+    closed portion came from. A named tuple rather than a frozen dataclass: rebuilds and
+    imports make one per trade, and a tuple is built several times faster.
     """
 
     side: str

@@ -13,9 +13,9 @@ the symbol is taken before its position is read.
 
 from __future__ import annotations
 
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -266,23 +266,23 @@ class SymbolBooker:
             old_closed = totals.from_positions(conn, POSITIONS.c.symbol == self.symbol)
             conn.execute(_DELETE_SYMBOL_LOTS, symbol)
             conn.execute(_DELETE_SYMBOL_POSITIONS, symbol)
-        trades = conn.execute(_SYMBOL_TRADES, symbol)
+        trades = symbol_trades(conn, self.symbol)
         book = Book(self.symbol, self.method)
         state: PositionState | None = None
         finished: list[PositionState] = []
         realized_changes: list[dict[str, Any]] = []
-        for row in trades:
-            fill = Fill(row.side, row.quantity, row.price, row.commission, row.fees, row.executed_at, row.id)
+        for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, stored_realized in trades:
+            fill = Fill(side, quantity, price, commission, fees, executed_at, trade_id)
             try:
                 booking, closed, state = advance(
-                    book, state, fill, row.strategy_id, allow_short=allow_short or row.id not in new_trade_ids
+                    book, state, fill, strategy_id, allow_short=allow_short or trade_id not in new_trade_ids
                 )
             except LedgerError as exc:
-                raise BookingError(row.id, str(exc)) from None
+                raise BookingError(trade_id, str(exc)) from None
             if closed is not None:
                 finished.append(closed)
-            if booking.realized_pnl != row.realized_pnl:
-                realized_changes.append({"trade_id": row.id, "realized": booking.realized_pnl})
+            if booking.realized_pnl != stored_realized:
+                realized_changes.append({"trade_id": trade_id, "realized": booking.realized_pnl})
         if finished:
             conn.execute(insert(POSITIONS), [p.values() for p in finished])
         if not cleared:
@@ -293,6 +293,31 @@ class SymbolBooker:
             settle(state, book)
             state.id = conn.execute(INSERT_POSITION, state.values()).scalar_one()
             write_lots(conn, state.id, book)
+
+
+_SQLITE_SYMBOL_TRADES = (
+    "SELECT id, side, quantity, price, commission, fees, executed_at, strategy_id, realized_pnl FROM trades "
+    "WHERE symbol = ? ORDER BY executed_at, id"
+)
+
+
+def symbol_trades(conn: Connection, symbol: str) -> Iterator[tuple[Any, ...]]:
+    """A symbol's trades in booking order, as (id, side, quantity, price, commission, fees,
+    executed_at, strategy_id, realized_pnl) tuples of Decimals and UTC datetimes.
+
+    On SQLite the rows come from the driver and are converted here: a rebuild reads every
+    trade, and SQLAlchemy's per-value result processing would cost more than the booking.
+    The conversions are those of ExactDecimal and UTCDateTime (canonical decimal text,
+    "YYYY-MM-DD HH:MM:SS.ffffff" in UTC); tests compare both paths.
+    """
+    if conn.dialect.name != "sqlite":
+        yield from (tuple(row) for row in conn.execute(_SYMBOL_TRADES, {"symbol": symbol}))
+        return
+    cursor = conn.connection.driver_connection.execute(_SQLITE_SYMBOL_TRADES, (symbol,))  # type: ignore[union-attr]
+    utc, number, moment = timezone.utc, Decimal, datetime.fromisoformat
+    for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, realized in cursor:
+        yield (trade_id, side, number(quantity), number(price), number(commission), number(fees),
+               moment(executed_at).replace(tzinfo=utc), strategy_id, None if realized is None else number(realized))
 
 
 def write_lots(conn: Connection, position_id: int, book: Book) -> None:
