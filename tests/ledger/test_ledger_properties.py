@@ -6,7 +6,6 @@ expected totals can be computed independently with plain integer arithmetic.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -174,7 +173,7 @@ def test_methods_agree_when_only_one_lot_is_ever_open(fills: list[Fill]) -> None
 
 
 def swap_sides(fills: list[Fill]) -> list[Fill]:
-    return [replace(f, side="sell" if f.side == "buy" else "buy") for f in fills]
+    return [f._replace(side="sell" if f.side == "buy" else "buy") for f in fills]
 
 
 @PROPERTY_SETTINGS
@@ -185,7 +184,7 @@ def test_shorts_mirror_longs_without_costs(fills: list[Fill], method: str) -> No
     (A long bought at a and sold at b makes exactly what a short sold at a and covered at b
     loses. "Identical" cannot hold: the swapped sequence sells where the original bought.)
     """
-    fills = [replace(f, commission=Decimal(0), fees=Decimal(0)) for f in fills]
+    fills = [f._replace(commission=Decimal(0), fees=Decimal(0)) for f in fills]
     long_book, long_bookings = replay("P", method, fills)
     short_book, short_bookings = replay("P", method, swap_sides(fills))
     assert short_book.signed_quantity == long_book.signed_quantity.copy_negate()
