@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 from sqlalchemy import Connection, Table
 
-from stocksbot.storage.types import bulk_converter
+from stocksbot.storage.types import ExactDecimal, UTCDateTime, bulk_converter
 
 
 class BulkInserter:
@@ -31,6 +31,8 @@ class BulkInserter:
         self.processors: list[Callable[[Any], Any] | None] = [
             bulk_converter(table.c[name].type, dialect) for name in self.columns
         ]
+        # Our own converters depend only on the value (equal in, equal out), so they can be memoized.
+        self.memoize = [isinstance(table.c[name].type, (ExactDecimal, UTCDateTime)) for name in self.columns]
         names = ", ".join(f'"{name}"' for name in self.columns)
         self.use_copy = self.is_postgresql and not replace_on
         if self.use_copy:
@@ -50,7 +52,15 @@ class BulkInserter:
         # Column by column: one tight loop per converted column instead of a generator per value.
         columns = list(zip(*rows))
         for index, convert in enumerate(self.processors):
-            if convert is not None:
+            if convert is None:
+                continue
+            if self.memoize[index]:
+                # Costs and quantities repeat a lot (and a created_at is the same for every row):
+                # equal values convert to the same stored text, so each is converted once a batch.
+                seen: dict[Any, Any] = {None: None}
+                columns[index] = tuple([seen[v] if v in seen else seen.setdefault(v, convert(v))
+                                        for v in columns[index]])
+            else:
                 columns[index] = tuple([None if value is None else convert(value) for value in columns[index]])
         tuples = list(zip(*columns))
         driver = self.conn.connection.driver_connection
