@@ -30,7 +30,7 @@ def run(url: str, *args: str):
 
 
 def test_kill_9_during_a_large_import_leaves_none_or_all(migrated_url: str, tmp_path: Path) -> None:
-    rows = 60_000
+    rows = 200_000  # large enough to be still running when killed, however fast imports get
     path = tmp_path / "big.csv"
     with path.open("w") as out:
         out.write(HEADER)
