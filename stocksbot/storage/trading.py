@@ -28,15 +28,15 @@ from stocksbot.ledger.orders import (
 from stocksbot.settings import KNOWN_KEYS
 from stocksbot.storage import tables, totals
 from stocksbot.storage.booking import SymbolBooker, lock_ledger, lock_symbol
-from stocksbot.storage.models import ConfigEntry, Order, Strategy, Trade
+from stocksbot.storage.models import Order, Strategy, Trade
 from stocksbot.storage.reader import latest_closes, position_record
 from stocksbot.storage.records import LotRecord, OrderRecord, PositionDetail, TradeRecord
 from stocksbot.storage.repositories import Repositories
 
 Number = str | Decimal | int
 MANUAL_ORDER_STATUSES = ("submitted", "cancelled", "rejected", "expired")
-_CONFIG = ConfigEntry.__table__
-_STRATEGIES = Strategy.__table__
+_CONFIG = tables.config
+_STRATEGIES = tables.strategies
 
 
 def _setting_value(key: str) -> Any:
