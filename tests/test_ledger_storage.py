@@ -335,14 +335,21 @@ def test_concurrent_writers_closing_runs_keep_exact_totals(storage, migrated_url
 
 def test_rebuild_reads_trades_exactly_as_sqlalchemy_does(storage) -> None:
     """symbol_trades converts SQLite's driver values by hand; it must equal the typed Core read."""
-    from stocksbot.storage.booking import _SYMBOL_TRADES, symbol_trades
+    from sqlalchemy import select
+
+    from stocksbot.storage.booking import symbol_trades
+    from stocksbot.storage.tables import trades
+
+    columns = ("id", "side", "quantity", "price", "commission", "fees", "executed_at", "strategy_id", "realized_pnl")
+    typed_query = select(*(trades.c[name] for name in columns)).where(trades.c.symbol == "RT").order_by(
+        trades.c.executed_at, trades.c.id)
 
     storage.record_trade(side="buy", symbol="RT", quantity="123456789012345678.5", price="0.0000000001",
                          commission="1.10", executed_at="2024-01-02T09:30:00.000001-05:00")
     storage.record_trade(side="sell", symbol="RT", quantity="0.5", price="100", fees="0.01", executed_at="2024-01-03")
     with storage.reading() as repos:
         conn = repos.session.connection()
-        typed = [tuple(row) for row in conn.execute(_SYMBOL_TRADES, {"symbol": "RT"})]
+        typed = [tuple(row) for row in conn.execute(typed_query)]
         fast = list(symbol_trades(conn, "RT"))
     assert fast == typed
     assert [tuple(map(repr, row)) for row in fast] == [tuple(map(repr, row)) for row in typed]

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 
-from stocksbot.ledger import Book, Booking, Fill, LedgerError
+from stocksbot.ledger import Book, Booking, Fill, LedgerError, canonical
 from stocksbot.ledger import Lot as LedgerLot
 from stocksbot.storage import tables, totals
 
@@ -159,12 +159,6 @@ _TRADE_REALIZED = select(TRADES.c.realized_pnl).where(TRADES.c.id == bindparam("
 _SYMBOL_POSITIONS = POSITIONS.c.symbol == bindparam("symbol")
 _DELETE_SYMBOL_LOTS = delete(LOTS).where(LOTS.c.position_id.in_(select(POSITIONS.c.id).where(_SYMBOL_POSITIONS)))
 _DELETE_SYMBOL_POSITIONS = delete(POSITIONS).where(_SYMBOL_POSITIONS)
-_SYMBOL_TRADES = (
-    select(TRADES.c.id, TRADES.c.side, TRADES.c.quantity, TRADES.c.price, TRADES.c.commission, TRADES.c.fees,
-           TRADES.c.executed_at, TRADES.c.strategy_id, TRADES.c.realized_pnl)
-    .where(TRADES.c.symbol == bindparam("symbol"))
-    .order_by(TRADES.c.executed_at, TRADES.c.id)
-)
 
 
 class SymbolBooker:
@@ -295,9 +289,9 @@ class SymbolBooker:
             write_lots(conn, state.id, book)
 
 
-_SQLITE_SYMBOL_TRADES = (
+_DRIVER_SYMBOL_TRADES = (
     "SELECT id, side, quantity, price, commission, fees, executed_at, strategy_id, realized_pnl FROM trades "
-    "WHERE symbol = ? ORDER BY executed_at, id"
+    "WHERE symbol = {mark} ORDER BY executed_at, id"
 )
 
 
@@ -305,19 +299,27 @@ def symbol_trades(conn: Connection, symbol: str) -> Iterator[tuple[Any, ...]]:
     """A symbol's trades in booking order, as (id, side, quantity, price, commission, fees,
     executed_at, strategy_id, realized_pnl) tuples of Decimals and UTC datetimes.
 
-    On SQLite the rows come from the driver and are converted here: a rebuild reads every
-    trade, and SQLAlchemy's per-value result processing would cost more than the booking.
-    The conversions are those of ExactDecimal and UTCDateTime (canonical decimal text,
-    "YYYY-MM-DD HH:MM:SS.ffffff" in UTC); tests compare both paths.
+    The rows come from the driver and are converted here: a rebuild reads every trade, and
+    SQLAlchemy's per-value result processing would cost more than the booking. The
+    conversions are those of ExactDecimal and UTCDateTime (SQLite: canonical decimal text and
+    "YYYY-MM-DD HH:MM:SS.ffffff" in UTC; PostgreSQL: NUMERIC and timestamptz); a test
+    compares this with the typed Core query on both backends.
     """
-    if conn.dialect.name != "sqlite":
-        yield from (tuple(row) for row in conn.execute(_SYMBOL_TRADES, {"symbol": symbol}))
+    driver = conn.connection.driver_connection
+    utc = timezone.utc
+    if conn.dialect.name == "sqlite":
+        cursor = driver.execute(_DRIVER_SYMBOL_TRADES.format(mark="?"), (symbol,))  # type: ignore[union-attr]
+        number, moment = Decimal, datetime.fromisoformat
+        for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, realized in cursor:
+            yield (trade_id, side, number(quantity), number(price), number(commission), number(fees),
+                   moment(executed_at).replace(tzinfo=utc), strategy_id, None if realized is None else number(realized))
         return
-    cursor = conn.connection.driver_connection.execute(_SQLITE_SYMBOL_TRADES, (symbol,))  # type: ignore[union-attr]
-    utc, number, moment = timezone.utc, Decimal, datetime.fromisoformat
-    for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, realized in cursor:
-        yield (trade_id, side, number(quantity), number(price), number(commission), number(fees),
-               moment(executed_at).replace(tzinfo=utc), strategy_id, None if realized is None else number(realized))
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(_DRIVER_SYMBOL_TRADES.format(mark="%s"), (symbol,))
+        tidy = canonical
+        for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, realized in cursor:
+            yield (trade_id, side, tidy(quantity), tidy(price), tidy(commission), tidy(fees), executed_at.astimezone(utc),
+                   strategy_id, None if realized is None else tidy(realized))
 
 
 def write_lots(conn: Connection, position_id: int, book: Book) -> None:
