@@ -34,11 +34,14 @@ def strategy_of(key: int) -> int | None:
     return key if key != _NO_STRATEGY else None
 
 
-def accumulate(totals: Totals, strategy_id: int | None, realized: Decimal, costs: Decimal, runs: int = 1) -> None:
-    """Add one closed run (or, with runs=-1 and negated amounts, take one away) to `totals`."""
-    key = key_of(strategy_id)
+def _add_to(totals: Totals, key: int, runs: int, realized: Decimal, costs: Decimal) -> None:
     old_runs, old_realized, old_costs = totals.get(key, (0, ZERO, ZERO))
     totals[key] = (old_runs + runs, add(old_realized, realized), add(old_costs, costs))
+
+
+def accumulate(totals: Totals, strategy_id: int | None, realized: Decimal, costs: Decimal) -> None:
+    """Add one closed run of the strategy `strategy_id` (None: no strategy) to `totals`."""
+    _add_to(totals, key_of(strategy_id), 1, realized, costs)
 
 
 @cache
@@ -102,8 +105,7 @@ def merged(*parts: Totals) -> Totals:
     result: Totals = {}
     for part in parts:
         for key, (runs, realized, costs) in part.items():
-            old_runs, old_realized, old_costs = result.get(key, (0, ZERO, ZERO))
-            result[key] = (old_runs + runs, add(old_realized, realized), add(old_costs, costs))
+            _add_to(result, key, runs, realized, costs)
     return result
 
 
