@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from stocksbot.ledger.errors import LedgerError
 from stocksbot.ledger.numbers import (
@@ -186,69 +186,21 @@ class Booking:
     opened_run: bool = False
 
 
-_new_object = object.__new__
+_FrozenResult = TypeVar("_FrozenResult", "ClosedPortion", "RunSummary", "Booking")
 
 
-def _closed_portion(
-    trade_id: object | None,
-    quantity: Decimal,
-    realized: Decimal,
-    lot_amount: Decimal,
-    costs: Decimal,
-    opened_at: datetime,
-) -> ClosedPortion:
-    """ClosedPortion(...) without the frozen dataclass's __init__, for the booking hot path.
+def _unchecked(cls: type[_FrozenResult], **values: Any) -> _FrozenResult:
+    """`cls(**values)` without the frozen dataclass's __init__, for the booking hot path.
 
     A frozen dataclass's generated __init__ sets every field through object.__setattr__,
-    which costs more than the arithmetic of a whole portion. This fills the same instance
-    dictionary directly; the object is indistinguishable from one built the usual way
-    (equality, repr, frozenness), which tests/ledger/test_ledger_lots.py checks.
+    which costs more than the arithmetic of a whole closed portion. This fills the same
+    instance dictionary directly (every field must be given); the object is
+    indistinguishable from one built the usual way (equality, repr, frozenness), which
+    tests/ledger/test_ledger_lots.py checks.
     """
-    portion = _new_object(ClosedPortion)
-    fields = portion.__dict__
-    fields["trade_id"] = trade_id
-    fields["quantity"] = quantity
-    fields["realized"] = realized
-    fields["lot_amount"] = lot_amount
-    fields["costs"] = costs
-    fields["opened_at"] = opened_at
-    return portion
-
-
-def _run_summary(
-    side: str,
-    realized_pnl: Decimal,
-    opened_at: datetime,
-    closed_at: datetime,
-    max_quantity: Decimal,
-    costs: Decimal,
-) -> RunSummary:
-    """RunSummary(...) without the frozen dataclass's __init__ (see _closed_portion)."""
-    run = _new_object(RunSummary)
-    fields = run.__dict__
-    fields["side"] = side
-    fields["realized_pnl"] = realized_pnl
-    fields["opened_at"] = opened_at
-    fields["closed_at"] = closed_at
-    fields["max_quantity"] = max_quantity
-    fields["costs"] = costs
-    return run
-
-
-def _booking(
-    realized_pnl: Decimal | None,
-    closed: list[ClosedPortion],
-    closed_run: RunSummary | None,
-    opened_run: bool,
-) -> Booking:
-    """Booking(...) without the frozen dataclass's __init__: one per fill (see _closed_portion)."""
-    booking = _new_object(Booking)
-    fields = booking.__dict__
-    fields["realized_pnl"] = realized_pnl
-    fields["closed"] = closed
-    fields["closed_run"] = closed_run
-    fields["opened_run"] = opened_run
-    return booking
+    result = object.__new__(cls)
+    result.__dict__.update(values)
+    return result
 
 
 def _check_decimal(value: object, name: str) -> Decimal:
@@ -493,13 +445,14 @@ class Book:
             self._realized = _add(self._realized, realized_total)
             if not lots:
                 assert self._opened_at is not None
-                closed_run = _run_summary(
-                    closing_side,
-                    _tidy(self._realized),
-                    self._opened_at,
-                    executed_at,
-                    self._max_quantity,
-                    _tidy(self._costs),
+                closed_run = _unchecked(
+                    RunSummary,
+                    side=closing_side,
+                    realized_pnl=_tidy(self._realized),
+                    opened_at=self._opened_at,
+                    closed_at=executed_at,
+                    max_quantity=self._max_quantity,
+                    costs=_tidy(self._costs),
                 )
                 self._reset_run()
 
@@ -535,7 +488,9 @@ class Book:
                 self._max_quantity = open_total
 
         self._last_executed_at = executed_at
-        return _booking(realized_total, closed, closed_run, opened_run)
+        return _unchecked(
+            Booking, realized_pnl=realized_total, closed=closed, closed_run=closed_run, opened_run=opened_run
+        )
 
     def _close(
         self,
@@ -599,7 +554,8 @@ class Book:
             else:
                 realized = _subtract(lot_amount, _add(gross, cost_share))  # as in apply's amount
             closed.append(
-                _closed_portion(lot.trade_id, taken, realized, lot_amount, cost_share, lot.opened_at)
+                _unchecked(ClosedPortion, trade_id=lot.trade_id, quantity=taken, realized=realized,
+                           lot_amount=lot_amount, costs=cost_share, opened_at=lot.opened_at)
             )
             # Only the total's value matters (apply tidies it), so the first needs no addition.
             realized_sum = realized if realized_sum is None else _add(realized_sum, realized)
