@@ -1,8 +1,13 @@
 """Alembic environment, shared by the `alembic` command in a checkout and `stocksbot db ...`.
 
-stocksbot hands over an open connection in `config.attributes["connection"]`; the `alembic`
-command gets none and connects to the database stocksbot would use (`DATABASE_URL` or the
-default file), so both paths resolve the URL the same way.
+What `config.attributes["connection"]` holds decides where the migrations run:
+
+* a `Connection`: stocksbot hands over an open one (already in a transaction, with SQLite's
+  foreign keys off; see `stocksbot.storage.migrations`), used as it is;
+* an `Engine`: a caller such as pytest-alembic hands over the engine it owns, so a connection
+  is taken from it and given back, and the engine is left for its owner to dispose;
+* nothing: the `alembic` command connects to the database stocksbot would use
+  (`DATABASE_URL` or the default file), so both paths resolve the URL the same way.
 """
 
 from __future__ import annotations
@@ -10,12 +15,13 @@ from __future__ import annotations
 import logging.config
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
-from stocksbot.storage.models import Base
+from stocksbot.storage import tables
 
 config = context.config
-target_metadata = Base.metadata
+# tables.py holds the schema; the ORM classes only map onto it, so autogenerate needs no ORM.
+target_metadata = tables.metadata
 
 if config.config_file_name is not None and config.attributes.get("connection") is None:
     logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
@@ -43,21 +49,38 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _run_on(connection: Connection) -> None:
+    _configure(connection)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run_on_engine(engine: Engine) -> None:
+    """One write connection from the engine (on SQLite a write transaction starts with BEGIN
+    IMMEDIATE, see `build_engine`), closed afterwards; the engine itself is not disposed."""
+    with engine.connect() as connection:
+        _run_on(connection.execution_options(stocksbot_write=True))
+
+
 def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _configure(connection)
-        with context.begin_transaction():
-            context.run_migrations()
+    given = config.attributes.get("connection")
+    if isinstance(given, Connection):
+        _run_on(given)
         return
+    if isinstance(given, Engine):
+        _run_on_engine(given)
+        return
+    if given is not None:
+        raise TypeError(
+            f'config.attributes["connection"] must be a SQLAlchemy Connection or Engine, not {type(given).__name__}'
+        )
     from stocksbot.storage.database import ConnectionSettings, build_engine, resolve_target
 
     engine = build_engine(resolve_target(), ConnectionSettings.from_env())
-    with engine.connect() as own_connection:
-        _configure(own_connection.execution_options(stocksbot_write=True))
-        with context.begin_transaction():
-            context.run_migrations()
-    engine.dispose()
+    try:
+        _run_on_engine(engine)
+    finally:
+        engine.dispose()
 
 
 if context.is_offline_mode():
