@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import parse_decimal
 from stocksbot.ledger.inputs import parse_symbol, parse_time
+from stocksbot.vocabulary import EXTERNAL_ID_MAX, STRATEGY_NAME_MAX, TRADE_SIDES
 
 PRICE_COLUMNS_FULL = ("timestamp", "open", "high", "low", "close", "volume")
 PRICE_COLUMNS_CLOSE = ("timestamp", "close")
@@ -194,14 +195,14 @@ def _trade_row_reader(index: dict[str, int]) -> Callable[[int, list[str]], Trade
     def trade_row(line: int, values: list[str]) -> TradeRow:
         given_side = values[at_side].strip()
         side = given_side.lower()
-        if side != "buy" and side != "sell":
-            raise StocksbotError(f"side must be buy or sell, got {given_side!r}")
+        if side not in TRADE_SIDES:
+            raise StocksbotError(f"side must be {' or '.join(TRADE_SIDES)}, got {given_side!r}")
         external_id = optional(values, at_external_id) or None
-        if external_id is not None and len(external_id) > 100:
-            raise StocksbotError("external_id is longer than 100 characters")
+        if external_id is not None and len(external_id) > EXTERNAL_ID_MAX:
+            raise StocksbotError(f"external_id is longer than {EXTERNAL_ID_MAX} characters")
         strategy = optional(values, at_strategy) or None
-        if strategy is not None and len(strategy) > 100:
-            raise StocksbotError("strategy name is longer than 100 characters")
+        if strategy is not None and len(strategy) > STRATEGY_NAME_MAX:
+            raise StocksbotError(f"strategy name is longer than {STRATEGY_NAME_MAX} characters")
         return _new_trade_row(
             line,
             parse_time(values[at_time].strip(), field="executed_at"),

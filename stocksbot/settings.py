@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from stocksbot.errors import StocksbotError
+from stocksbot.vocabulary import CONFIG_KEY_MAX, CONFIG_TYPES, COST_BASIS_METHODS
 
-VALUE_TYPES = ("string", "int", "float", "bool", "json")
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
@@ -32,14 +32,14 @@ class KnownKey:
 
 KNOWN_KEYS: dict[str, KnownKey] = {
     "accounting.cost_basis": KnownKey(
-        "string", "fifo", "Lot matching for realized P&L: fifo, lifo or average", ("fifo", "lifo", "average")
+        "string", "fifo", "Lot matching for realized P&L: fifo, lifo or average", COST_BASIS_METHODS
     ),
     "trading.allow_short": KnownKey("bool", False, "Let a sell larger than the long position open a short"),
 }
 
 
 def check_key(key: str) -> str:
-    if len(key) > 100 or not KEY_PATTERN.match(key):
+    if len(key) > CONFIG_KEY_MAX or not KEY_PATTERN.match(key):
         raise StocksbotError(
             f"invalid config key {key!r}: use lower-case words joined by dots, e.g. trading.allow_short"
         )
@@ -48,8 +48,8 @@ def check_key(key: str) -> str:
 
 def parse_value(key: str, text: str, value_type: str) -> Any:
     """The typed value of `text`, or a StocksbotError saying what the type accepts."""
-    if value_type not in VALUE_TYPES:
-        raise StocksbotError(f"unknown config type {value_type!r}: use one of {', '.join(VALUE_TYPES)}")
+    if value_type not in CONFIG_TYPES:
+        raise StocksbotError(f"unknown config type {value_type!r}: use one of {', '.join(CONFIG_TYPES)}")
     value = _parse(key, text, value_type)
     known = KNOWN_KEYS.get(key)
     if known and known.choices and value not in known.choices:
@@ -97,3 +97,13 @@ def to_text(value: Any, value_type: str) -> str:
 def from_text(text: str, value_type: str) -> Any:
     """The typed value of a stored text (stored texts were validated when written)."""
     return _parse("value", text, value_type)
+
+
+def known_value(key: str, stored_text: str | None) -> Any:
+    """The typed value of a known key from its stored text (None: unset, so its default).
+
+    For paths that read the text in their own query (recording a trade reads the ledger
+    settings together with the strategy it names).
+    """
+    known = KNOWN_KEYS[key]
+    return known.default if stored_text is None else from_text(stored_text, known.value_type)

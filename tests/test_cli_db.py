@@ -138,15 +138,15 @@ def test_db_check_clean_and_dirty(migrated_url: str) -> None:
     from sqlalchemy import update
 
     from stocksbot import open_storage
-    from stocksbot.storage.models import Position
+    from stocksbot.storage.tables import positions
 
     invoke("--db", migrated_url, "config", "set", "bot.x", "1")
     result = invoke("--db", migrated_url, "db", "check")
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "ok: integrity and ledger are consistent\n")
     with open_storage(migrated_url) as storage:
         storage.record_trade(side="buy", symbol="A", quantity="1", price="2")
-        with storage.transaction() as repos:
-            repos.session.execute(update(Position).values(quantity=7))
+        with storage.transaction() as conn:
+            conn.execute(update(positions).values(quantity=7))
     result = invoke("--db", migrated_url, "db", "check")
     assert result.exit_code == 1
     assert result.stdout.startswith("stored position not produced by a rebuild: A, open, ")

@@ -23,9 +23,9 @@ def test_slow_statement_is_stopped_and_rolled_back(migrated_url: str) -> None:
     with open_storage(migrated_url, settings=settings) as storage:
         started = time.monotonic()
         with pytest.raises(StocksbotError, match=r"^query exceeded the 0.3 s deadline$"):
-            with storage.transaction() as repos:
-                repos.config.upsert("bot.lost", "1", "string", None)
-                repos.session.execute(text(SLOW[storage.engine.dialect.name]))
+            with storage.transaction() as conn:
+                storage.config_set("bot.lost", "1")
+                conn.execute(text(SLOW[storage.engine.dialect.name]))
         assert time.monotonic() - started < 5
         # The write before the slow statement was rolled back, and the connection still works.
         with pytest.raises(StocksbotError, match="not set"):

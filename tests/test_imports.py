@@ -148,8 +148,8 @@ def test_hundred_thousand_rows(storage, tmp_path: Path) -> None:
 
 
 def ledger_snapshot_of(storage) -> dict:
-    with storage.reading() as repos:
-        return ledger_snapshot(repos)
+    with storage.reading() as conn:
+        return ledger_snapshot(conn)
 
 
 def test_import_and_export_commands(migrated_url: str, tmp_path: Path) -> None:
@@ -198,7 +198,7 @@ def test_import_and_export_commands(migrated_url: str, tmp_path: Path) -> None:
 
 def test_repeats_across_batches_are_found(storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Repeated external ids are found through the database, batch by batch (memory stays flat)."""
-    from stocksbot.storage import imports
+    from stocksbot.services import imports
 
     monkeypatch.setattr(imports, "BATCH", 2)
     storage.record_trade(side="buy", symbol="A", quantity="1", price="1", external_id="old", executed_at="2024-01-01")

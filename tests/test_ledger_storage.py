@@ -25,8 +25,8 @@ D = Decimal
 
 def snapshot(storage: Any) -> dict[str, Any]:
     """Everything the booking derives: positions (without ids), lots, per-trade realized P&L."""
-    with storage.reading() as repos:
-        return ledger_snapshot(repos)
+    with storage.reading() as conn:
+        return ledger_snapshot(conn)
 
 
 def test_worked_example_fifo(storage) -> None:
@@ -247,7 +247,7 @@ def test_concurrent_writers_lose_nothing(storage, migrated_url: str) -> None:
 def test_check_is_clean_then_names_each_discrepancy(storage) -> None:
     from sqlalchemy import update
 
-    from stocksbot.storage.models import Order, Position, Trade
+    from stocksbot.storage.tables import orders, positions, trades
 
     storage.record_trade(side="buy", symbol="A", quantity="3", price="10", executed_at="2024-01-01")
     storage.record_trade(side="sell", symbol="A", quantity="1", price="12", executed_at="2024-01-02")
@@ -255,10 +255,10 @@ def test_check_is_clean_then_names_each_discrepancy(storage) -> None:
     storage.change_order_status(order.id, "submitted")
     storage.fill_order(order.id, "2", "7")
     assert storage.check() == []
-    with storage.transaction() as repos:  # corrupt the projection behind the ledger's back
-        repos.session.execute(update(Position).where(Position.symbol == "A").values(quantity=D("5")))
-        repos.session.execute(update(Trade).where(Trade.side == "sell").values(realized_pnl=D("1")))
-        repos.session.execute(update(Order).values(filled_quantity=D("3")))
+    with storage.transaction() as conn:  # corrupt the projection behind the ledger's back
+        conn.execute(update(positions).where(positions.c.symbol == "A").values(quantity=D("5")))
+        conn.execute(update(trades).where(trades.c.side == "sell").values(realized_pnl=D("1")))
+        conn.execute(update(orders).values(filled_quantity=D("3")))
     findings = storage.check()
     assert f"order {order.id}: filled quantity 3 but its fills add up to 2" in findings
     assert any(f.startswith("stored position not produced by a rebuild: A, open") for f in findings)
@@ -292,8 +292,8 @@ def test_check_reports_wrong_closed_run_totals_and_rebuild_repairs_them(storage)
     assert storage.check() == []
     summary = {line.strategy: (line.realized_pnl, line.costs) for line in storage.summary().by_strategy}
     assert summary == {"s": (D("3.5"), D("0.5")), None: (D("-1"), D("0"))}
-    with storage.transaction() as repos:
-        repos.session.execute(update(closed_run_totals).values(realized_pnl=D("99")))
+    with storage.transaction() as conn:
+        conn.execute(update(closed_run_totals).values(realized_pnl=D("99")))
     findings = storage.check()
     assert any(f.startswith("stored closed-run total (strategy key, runs, realized P&L, costs) not produced")
                and ", 99, " in f for f in findings)
@@ -334,7 +334,7 @@ def test_concurrent_writers_closing_runs_keep_exact_totals(storage, migrated_url
 
 
 def test_rebuild_reads_trades_exactly_as_sqlalchemy_does(storage) -> None:
-    """symbol_trades converts SQLite's driver values by hand; it must equal the typed Core read."""
+    """symbol_trades converts driver values with the conversion table; it must equal the typed Core read."""
     from sqlalchemy import select
 
     from stocksbot.storage.booking import symbol_trades
@@ -347,8 +347,7 @@ def test_rebuild_reads_trades_exactly_as_sqlalchemy_does(storage) -> None:
     storage.record_trade(side="buy", symbol="RT", quantity="123456789012345678.5", price="0.0000000001",
                          commission="1.10", executed_at="2024-01-02T09:30:00.000001-05:00")
     storage.record_trade(side="sell", symbol="RT", quantity="0.5", price="100", fees="0.01", executed_at="2024-01-03")
-    with storage.reading() as repos:
-        conn = repos.session.connection()
+    with storage.reading() as conn:
         typed = [tuple(row) for row in conn.execute(typed_query)]
         fast = list(symbol_trades(conn, "RT"))
     assert fast == typed

@@ -1,4 +1,4 @@
-"""The unit of work: commit at the end, rollback by default on error, nesting joins."""
+"""The unit of work: commit at the end, rollback on error, nesting is a SAVEPOINT on the same connection."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from stocksbot.errors import SchemaMismatch, StocksbotError
 
 
 def test_transaction_commits_when_the_block_ends(storage, migrated_url: str) -> None:
-    with storage.transaction() as repos:
-        repos.config.upsert("bot.name", "alpha", "string", None)
+    with storage.transaction():
+        storage.config_set("bot.name", "alpha")
     with open_storage(migrated_url) as other:
         assert other.config_get("bot.name").value == "alpha"
 
 
 def test_error_rolls_everything_back(storage) -> None:
     with pytest.raises(RuntimeError):
-        with storage.transaction() as repos:
-            repos.config.upsert("bot.name", "alpha", "string", None)
+        with storage.transaction():
+            storage.config_set("bot.name", "alpha")
             raise RuntimeError("boom")
     with pytest.raises(StocksbotError, match="not set"):
         storage.config_get("bot.name")
@@ -32,6 +32,21 @@ def test_operations_join_an_open_transaction(storage) -> None:
             storage.config_set("bot.size", "twelve")  # refused: the whole block rolls back
     with pytest.raises(StocksbotError, match="not set"):
         storage.config_get("bot.size")
+
+
+def test_a_failed_operation_inside_a_transaction_undoes_only_its_own_writes(storage, migrated_url: str) -> None:
+    """Nested use is a SAVEPOINT: the refused sell's trade row (inserted before booking refused
+    it) is gone, and the bot's other writes in the block still commit together."""
+    with storage.transaction():
+        storage.record_trade(side="buy", symbol="X", quantity="1", price="10", executed_at="2024-01-01")
+        with pytest.raises(StocksbotError, match="cannot sell 5 X"):
+            storage.record_trade(side="sell", symbol="X", quantity="5", price="11", executed_at="2024-01-02")
+        storage.config_set("bot.after", "yes")
+        with open_storage(migrated_url) as other:  # nothing is visible outside before the commit
+            assert other.list_trades() == []
+    assert [t.quantity for t in storage.list_trades()] == [1]
+    assert storage.config_get("bot.after").value == "yes"
+    assert storage.check() == []
 
 
 def test_typed_config_values(storage) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from stocksbot.cli.context import AppContext, pass_app
-
-VALUE_TYPES = ("string", "int", "float", "bool", "json")
+from stocksbot.vocabulary import CONFIG_TYPES
 
 
 @click.group("config", invoke_without_command=True)
@@ -33,7 +32,7 @@ def _item_json(item: object) -> dict[str, object]:
 @config_group.command("set")
 @click.argument("key")
 @click.argument("value")
-@click.option("--type", "value_type", type=click.Choice(VALUE_TYPES), help="Value type (default: string, or the key's type).")
+@click.option("--type", "value_type", type=click.Choice(CONFIG_TYPES), help="Value type (default: string, or the key's type).")
 @click.option("--description", help="What the setting is for.")
 @pass_app
 def config_set(app: AppContext, key: str, value: str, value_type: str | None, description: str | None) -> None:
@@ -45,8 +44,9 @@ def config_set(app: AppContext, key: str, value: str, value_type: str | None, de
       stocksbot config set bot.universe '["AAPL","MSFT"]' --type json
     """
     from stocksbot.cli.output import print_json
+    from stocksbot.services import config
 
-    item = app.storage().config_set(key, value, value_type, description)
+    item = config.config_set(app.uow(), key, value, value_type, description)
     if app.json:
         print_json(_item_json(item))
     else:
@@ -64,8 +64,9 @@ def config_get(app: AppContext, key: str) -> None:
       stocksbot config get accounting.cost_basis
     """
     from stocksbot.cli.output import print_json
+    from stocksbot.services import config
 
-    item = app.storage().config_get(key)
+    item = config.config_get(app.uow(), key)
     if app.json:
         print_json(_item_json(item))
     else:
@@ -82,8 +83,9 @@ def config_list(app: AppContext) -> None:
       stocksbot --json config list
     """
     from stocksbot.cli.output import print_json, print_table
+    from stocksbot.services import config
 
-    items = app.storage().config_list()
+    items = config.config_list(app.uow())
     if app.json:
         print_json([_item_json(i) for i in items])
         return
@@ -103,7 +105,9 @@ def config_unset(app: AppContext, key: str) -> None:
     Example:
       stocksbot config unset trading.allow_short
     """
-    app.storage().config_unset(key)
+    from stocksbot.services import config
+
+    config.config_unset(app.uow(), key)
     if not app.json:
         click.echo(f"unset {key}")
     else:

@@ -49,9 +49,10 @@ def db_current(app: AppContext) -> None:
       stocksbot db current
     """
     from stocksbot.cli.output import print_json
-    from stocksbot.storage.migrations import HEAD_REVISION, read_revision
+    from stocksbot.services import admin
+    from stocksbot.storage.migrations import HEAD_REVISION
 
-    revision = read_revision(app.storage(check_schema=False).engine)
+    revision = admin.current_revision(app.uow(check_schema=False))
     if app.json:
         print_json({"revision": revision, "head": HEAD_REVISION, "is_head": revision == HEAD_REVISION})
     elif revision is None:
@@ -112,12 +113,10 @@ def db_downgrade(app: AppContext, revision: str) -> None:
 
 def _migrate(app: AppContext, action: str, revision: str) -> None:
     from stocksbot.cli.output import note, print_json
-    from stocksbot.storage import migrations
+    from stocksbot.services import admin
 
-    engine = app.storage(check_schema=False).engine
-    before = migrations.read_revision(engine)
-    getattr(migrations, action)(engine, revision)
-    after = migrations.read_revision(engine)
+    change = admin.migrate(app.uow(check_schema=False), action, revision)
+    before, after = change.before, change.after
     if app.json:
         print_json({"from": before, "to": after})
     elif before == after:
@@ -141,7 +140,9 @@ def db_check(ctx: click.Context) -> None:
     from stocksbot.cli.output import note, print_json
 
     app: AppContext = ctx.obj
-    findings = app.storage().check()
+    from stocksbot.services import admin
+
+    findings = admin.check(app.uow())
     if app.json:
         print_json({"ok": not findings, "findings": findings})
     else:
@@ -167,11 +168,9 @@ def db_backup(app: AppContext, file: str | None) -> None:
     from pathlib import Path
 
     from stocksbot.cli.output import print_json
-    from stocksbot.storage import backups
+    from stocksbot.services import admin
 
-    storage = app.storage(check_schema=False)
-    destination = Path(file) if file else backups.default_backup_path(storage.target)
-    written = backups.backup(storage.target, destination)
+    written = admin.backup(app.uow(check_schema=False), Path(file) if file else None)
     if app.json:
         print_json({"backup": str(written)})
     else:
@@ -194,10 +193,9 @@ def db_restore(app: AppContext, file: str) -> None:
     from pathlib import Path
 
     from stocksbot.cli.output import print_json
-    from stocksbot.storage import backups
+    from stocksbot.services import admin
 
-    storage = app.storage(check_schema=False)
-    kept = backups.restore(storage.target, storage.engine, Path(file))
+    kept = admin.restore(app.uow(check_schema=False), Path(file))
     if app.json:
         print_json({"restored": file, "previous": str(kept)})
     else:
@@ -220,30 +218,24 @@ def db_copy(app: AppContext, to_url: str) -> None:
     import sys
 
     from stocksbot.cli.output import note, print_json
-    from stocksbot.errors import StocksbotError
-    from stocksbot.storage import backups
-    from stocksbot.storage.service import open_storage
+    from stocksbot.services import admin
 
-    source = app.storage()
-    with open_storage(to_url, check_schema=False) as target:
-        progress = None
-        display = None
-        if sys.stderr.isatty():
-            from rich.progress import Progress, TextColumn
+    source = app.uow()
+    progress = None
+    display = None
+    if sys.stderr.isatty():
+        from rich.progress import Progress, TextColumn
 
-            display = Progress(TextColumn("copying {task.fields[table]}: {task.completed:,} rows"), transient=True)
-            task = display.add_task("copy", total=None, table="")
-            display.start()
-            progress = lambda table, rows: display.update(task, advance=rows, table=table)  # noqa: E731
-        try:
-            counts = backups.copy_database(source.engine, target.engine, progress)
-        finally:
-            if display is not None:
-                display.stop()
-        findings = target.check()
-    if findings:
-        raise StocksbotError(f"copied, but `db check` on the target found {len(findings)} problem(s): {findings[0]}")
+        display = Progress(TextColumn("copying {task.fields[table]}: {task.completed:,} rows"), transient=True)
+        task = display.add_task("copy", total=None, table="")
+        display.start()
+        progress = lambda table, rows: display.update(task, advance=rows, table=table)  # noqa: E731
+    try:
+        copied = admin.copy(source, to_url, progress)
+    finally:
+        if display is not None:
+            display.stop()
     if app.json:
-        print_json({"to": target.target.masked, "rows": counts})
+        print_json({"to": copied.target, "rows": copied.rows})
     else:
-        note(f"copied {sum(counts.values())} rows to {target.target.masked}; db check passed there")
+        note(f"copied {sum(copied.rows.values())} rows to {copied.target}; db check passed there")

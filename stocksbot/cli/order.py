@@ -7,16 +7,14 @@ from typing import TYPE_CHECKING
 import click
 
 from stocksbot.cli.context import AppContext, pass_app
-from stocksbot.cli.trade import SIDES, cost_options, trade_line
+from stocksbot.cli.trade import cost_options, trade_line
+from stocksbot.vocabulary import ORDER_STATUSES, ORDER_TYPES, TIME_IN_FORCE, TRADE_SIDES
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import OrderRecord
 
 # The same tuples as stocksbot.ledger.orders (a test keeps them equal); repeated here so that
 # `--help` and Click's own checks do not import the ledger.
-ORDER_TYPES = ("market", "limit", "stop", "stop_limit")
-TIME_IN_FORCE = ("day", "gtc", "ioc", "fok")
-ORDER_STATUSES = ("pending", "submitted", "partially_filled", "filled", "cancelled", "rejected", "expired")
 
 
 def order_line(order: "OrderRecord") -> str:
@@ -51,7 +49,7 @@ def order_group() -> None:
 
 
 @order_group.command("add")
-@click.argument("side", type=click.Choice(SIDES))
+@click.argument("side", type=click.Choice(TRADE_SIDES))
 @click.argument("symbol")
 @click.argument("quantity")
 @click.option("--type", "order_type", type=click.Choice(ORDER_TYPES), default="market", show_default=True,
@@ -71,7 +69,9 @@ def order_add(app: AppContext, side: str, symbol: str, quantity: str, order_type
       stocksbot order add buy AAPL 10 --type limit --limit-price 150 --tif gtc
       stocksbot order add sell AAPL 10 --type stop --stop-price 140 --strategy momentum
     """
-    order = app.storage().add_order(side=side, symbol=symbol, quantity=quantity, order_type=order_type,
+    from stocksbot.services import orders
+
+    order = orders.add_order(app.uow(), side=side, symbol=symbol, quantity=quantity, order_type=order_type,
                                     limit_price=limit_price, stop_price=stop_price, tif=tif, strategy=strategy,
                                     external_id=external_id)
     _print_order(app, order)
@@ -96,17 +96,18 @@ def order_list(app: AppContext, status: str | None, symbol: str | None) -> None:
         show_time,
         text_cell,
     )
+    from stocksbot.services import orders
 
-    orders = app.storage().list_orders(status=status, symbol=symbol)
+    found = orders.list_orders(app.uow(), status=status, symbol=symbol)
     if app.json:
-        print_json([o.to_json() for o in orders])
+        print_json([o.to_json() for o in found])
         return
     print_table(
         ["id", "side", "symbol", "type", "quantity", "limit", "stop", "tif", "status", "filled", "avg fill",
          "strategy", "created"],
         ((str(o.id), o.side, o.symbol, o.type, show_decimal(o.quantity), show_decimal(o.limit_price),
           show_decimal(o.stop_price), o.tif, o.status, show_decimal(o.filled_quantity), show_decimal(o.avg_fill_price),
-          text_cell(o.strategy), show_time(o.created_at)) for o in orders),
+          text_cell(o.strategy), show_time(o.created_at)) for o in found),
         numeric=["id", "quantity", "limit", "stop", "filled", "avg fill"],
     )
 
@@ -128,8 +129,9 @@ def order_show(app: AppContext, order_id: int) -> None:
         show_time,
         text_cell,
     )
+    from stocksbot.services import orders
 
-    o = app.storage().get_order(order_id)
+    o = orders.get_order(app.uow(), order_id)
     if app.json:
         print_json(o.to_json())
         return
@@ -148,7 +150,9 @@ def _status_command(name: str, status: str, summary: str) -> click.Command:
     @click.argument("order_id", metavar="ID", type=int)
     @pass_app
     def change(app: AppContext, order_id: int) -> None:
-        _print_order(app, app.storage().change_order_status(order_id, status))
+        from stocksbot.services import orders
+
+        _print_order(app, orders.change_order_status(app.uow(), order_id, status))
 
     help_text = f"{summary}\n\n\b\nExample:\n  stocksbot order {name} 1\n"
     return order_group.command(name, help=help_text)(change)
@@ -177,12 +181,13 @@ def order_fill(app: AppContext, order_id: int, quantity: str, price: str, commis
       stocksbot order fill 1 4 --price 150.10 --commission 0.5
     """
     from stocksbot.cli.output import print_json, show_decimal
+    from stocksbot.services import orders
 
-    storage = app.storage()
-    trade = storage.fill_order(order_id, quantity, price, commission=commission, fees=fees, executed_at=executed_at)
+    uow = app.uow()
+    trade = orders.fill_order(uow, order_id, quantity, price, commission=commission, fees=fees, executed_at=executed_at)
     if app.json:
         print_json(trade.to_json())
         return
-    order = storage.get_order(order_id)
+    order = orders.get_order(uow, order_id)
     click.echo(f"{trade_line(trade)}; order {order.id} {order.status}, "
                f"{show_decimal(order.filled_quantity)} of {show_decimal(order.quantity)} filled")

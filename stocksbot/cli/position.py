@@ -45,8 +45,9 @@ def position_add(app: AppContext, symbol: str, quantity: str, price: str, short:
       stocksbot position add TSLA 5 --price 240 --short --strategy meanrev
     """
     from stocksbot.cli.output import print_json
+    from stocksbot.services import positions
 
-    trade = app.storage().add_position(symbol, quantity, price, short=short, commission=commission, fees=fees,
+    trade = positions.add_position(app.uow(), symbol, quantity, price, short=short, commission=commission, fees=fees,
                                        executed_at=executed_at, strategy=strategy)
     if app.json:
         print_json(trade.to_json())
@@ -74,11 +75,13 @@ def position_list(app: AppContext, closed: bool = False, show_all: bool = False,
     if closed and show_all:
         raise click.UsageError("--closed and --all cannot be used together")
     status = None if show_all else "closed" if closed else "open"
-    positions = app.reader().list_positions(status=status, strategy=strategy)
+    from stocksbot.services import positions
+
+    found = positions.list_positions(app.uow(), status=status, strategy=strategy)
     if app.json:
-        print_json([p.to_json() for p in positions])
+        print_json([p.to_json() for p in found])
     else:
-        _print_positions(positions, history=status != "open")
+        _print_positions(found, history=status != "open")
 
 
 def _print_positions(positions: Iterable["PositionRecord"], *, history: bool) -> None:
@@ -127,8 +130,9 @@ def position_show(app: AppContext, symbol: str) -> None:
         show_time,
         text_cell,
     )
+    from stocksbot.services import positions
 
-    detail = app.storage().show_position(symbol)
+    detail = positions.show_position(app.uow(), symbol)
     if app.json:
         print_json(detail.to_json())
         return
@@ -168,8 +172,9 @@ def position_close(app: AppContext, symbol: str, price: str, quantity: str | Non
       stocksbot position close AAPL --price 158 --quantity 4 --at 2024-03-01T15:30
     """
     from stocksbot.cli.output import print_json
+    from stocksbot.services import positions
 
-    trade = app.storage().close_position(symbol, price, quantity=quantity, commission=commission, fees=fees,
+    trade = positions.close_position(app.uow(), symbol, price, quantity=quantity, commission=commission, fees=fees,
                                          executed_at=executed_at)
     if app.json:
         print_json(trade.to_json())
@@ -187,8 +192,9 @@ def position_rebuild(app: AppContext) -> None:
       stocksbot position rebuild
     """
     from stocksbot.cli.output import print_json
+    from stocksbot.services import positions
 
-    symbols = app.storage().rebuild_positions()
+    symbols = positions.rebuild_positions(app.uow())
     if app.json:
         print_json({"symbols": symbols})
     else:

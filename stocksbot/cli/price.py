@@ -54,8 +54,9 @@ def price_add(app: AppContext, symbol: str, price: str, at: str | None, interval
       stocksbot price add AAPL 151.20 --at 2024-01-15T16:00
     """
     from stocksbot.cli.output import print_json, show_decimal, show_time
+    from stocksbot.services import prices
 
-    record = app.storage().add_price(symbol, price, at=at, interval=interval)
+    record = prices.add_price(app.uow(), symbol, price, at=at, interval=interval)
     if app.json:
         print_json(record.to_json())
     else:
@@ -79,8 +80,9 @@ def price_import(app: AppContext, file: str, symbol: str | None, interval: str) 
       stocksbot price import closes.csv --interval 1h
     """
     from stocksbot.cli.output import print_json
+    from stocksbot.services import prices
 
-    count = app.storage().import_prices(file, symbol=symbol, interval=interval)
+    count = prices.import_prices(app.uow(), file, symbol=symbol, interval=interval)
     if app.json:
         print_json({"imported": count})
     else:
@@ -97,7 +99,9 @@ def price_latest(app: AppContext, symbols: tuple[str, ...]) -> None:
     Example:
       stocksbot price latest AAPL MSFT
     """
-    print_prices(app, app.storage().latest_prices(symbols))
+    from stocksbot.services import prices
+
+    print_prices(app, prices.latest_prices(app.uow(), symbols))
 
 
 @price_group.command("history")
@@ -113,4 +117,6 @@ def price_history(app: AppContext, symbol: str, since: str | None, until: str | 
     Example:
       stocksbot price history AAPL --since 2024-01-01 --until 2024-01-31
     """
-    print_prices(app, app.storage().price_history(symbol, since=since, until=until, interval=interval))
+    from stocksbot.services import prices
+
+    print_prices(app, prices.price_history(app.uow(), symbol, since=since, until=until, interval=interval))

@@ -55,9 +55,10 @@ def strategy_add(app: AppContext, name: str, description: str | None, params: tu
     Example:
       stocksbot strategy add momentum --description "12-1 momentum" --param lookback=20 --param top=5
     """
-    from stocksbot.storage.strategies import parse_params
 
-    strategy = app.storage().add_strategy(name, description=description, params=parse_params(params))
+    from stocksbot.services import strategies
+
+    strategy = strategies.add_strategy(app.uow(), name, description=description, params=strategies.parse_params(params))
     _print_strategy(app, strategy, f"added strategy {strategy.name}")
 
 
@@ -79,16 +80,17 @@ def strategy_list(app: AppContext) -> None:
         show_percent,
         text_cell,
     )
+    from stocksbot.services import strategies
 
-    strategies = app.storage().list_strategies()
+    found = strategies.list_strategies(app.uow())
     if app.json:
-        print_json([s.to_json() for s in strategies])
+        print_json([s.to_json() for s in found])
         return
     print_table(
         ["name", "enabled", "trades", "closing", "win rate", "realized", "costs", "open", "params"],
         ((text_cell(s.name), "yes" if s.enabled else "no", str(s.trades), str(s.closing_trades),
           show_percent(s.win_rate), pnl_cell(s.realized_pnl), show_decimal(s.costs), str(s.open_positions),
-          text_cell(_params_text(s.params))) for s in strategies),
+          text_cell(_params_text(s.params))) for s in found),
         numeric=["trades", "closing", "win rate", "realized", "costs", "open"],
     )
 
@@ -112,8 +114,9 @@ def strategy_show(app: AppContext, name: str) -> None:
         show_time,
         text_cell,
     )
+    from stocksbot.services import strategies
 
-    s = app.storage().get_strategy(name)
+    s = strategies.get_strategy(app.uow(), name)
     if app.json:
         print_json(s.to_json())
         return
@@ -138,7 +141,9 @@ def strategy_enable(app: AppContext, name: str) -> None:
     Example:
       stocksbot strategy enable momentum
     """
-    strategy = app.storage().set_strategy_enabled(name, True)
+    from stocksbot.services import strategies
+
+    strategy = strategies.set_strategy_enabled(app.uow(), name, True)
     _print_strategy(app, strategy, f"enabled strategy {strategy.name}")
 
 
@@ -152,7 +157,9 @@ def strategy_disable(app: AppContext, name: str) -> None:
     Example:
       stocksbot strategy disable momentum
     """
-    strategy = app.storage().set_strategy_enabled(name, False)
+    from stocksbot.services import strategies
+
+    strategy = strategies.set_strategy_enabled(app.uow(), name, False)
     _print_strategy(app, strategy, f"disabled strategy {strategy.name}")
 
 
@@ -169,9 +176,10 @@ def strategy_set(app: AppContext, name: str, pairs: tuple[str, ...]) -> None:
     Example:
       stocksbot strategy set momentum lookback=60 universe='["AAPL","MSFT"]'
     """
-    from stocksbot.storage.strategies import parse_params
 
-    strategy = app.storage().set_strategy_params(name, parse_params(pairs))
+    from stocksbot.services import strategies
+
+    strategy = strategies.set_strategy_params(app.uow(), name, strategies.parse_params(pairs))
     _print_strategy(app, strategy, f"{strategy.name} params: {_params_text(strategy.params)}")
 
 
@@ -186,8 +194,9 @@ def strategy_remove(app: AppContext, name: str) -> None:
       stocksbot strategy remove old-idea
     """
     from stocksbot.cli.output import print_json
+    from stocksbot.services import strategies
 
-    app.storage().remove_strategy(name)
+    strategies.remove_strategy(app.uow(), name)
     if app.json:
         print_json({"name": name, "removed": True})
     else:

@@ -29,8 +29,9 @@ def summary_command(app: AppContext) -> None:
         print_table,
         show_decimal,
     )
+    from stocksbot.services import positions
 
-    summary = app.reader().summary()
+    summary = positions.summary(app.uow())
     if app.json:
         print_json(summary.to_json())
         return

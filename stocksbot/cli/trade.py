@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 import click
 
 from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.vocabulary import EXPORT_FORMATS, TRADE_SIDES
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import TradeRecord
 
-SIDES = ("buy", "sell")
 
 
 def cost_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -70,7 +70,7 @@ def trade_group() -> None:
 
 
 @trade_group.command("add")
-@click.argument("side", type=click.Choice(SIDES))
+@click.argument("side", type=click.Choice(TRADE_SIDES))
 @click.argument("symbol")
 @click.argument("quantity")
 @click.option("--price", required=True, metavar="PRICE", help="Price per unit.")
@@ -96,8 +96,9 @@ def trade_add(app: AppContext, side: str, symbol: str, quantity: str, price: str
       stocksbot trade add sell AAPL 4 --price 160 --strategy momentum
     """
     from stocksbot.cli.output import print_json
+    from stocksbot.services import trades
 
-    trade = app.storage().record_trade(
+    trade = trades.record_trade(app.uow(),
         side=side, symbol=symbol, quantity=quantity, price=price, commission=commission, fees=fees,
         executed_at=executed_at, strategy=strategy, order_id=order_id, external_id=external_id, note=note,
         allow_short=True if allow_short else None,
@@ -125,12 +126,13 @@ def trade_list(app: AppContext, symbol: str | None, strategy: str | None, since:
       stocksbot --json trade list --strategy momentum --limit 20
     """
     from stocksbot.cli.output import print_json
+    from stocksbot.services import trades
 
-    trades = app.storage().list_trades(symbol=symbol, strategy=strategy, since=since, until=until, limit=limit)
+    found = trades.list_trades(app.uow(), symbol=symbol, strategy=strategy, since=since, until=until, limit=limit)
     if app.json:
-        print_json([t.to_json() for t in trades])
+        print_json([t.to_json() for t in found])
     else:
-        print_trades(trades)
+        print_trades(found)
 
 
 @trade_group.command("import")
@@ -156,10 +158,12 @@ def trade_import(ctx: click.Context, file: str, dry_run: bool, allow_short: bool
     from stocksbot.csvfiles import RowErrors
 
     app: AppContext = ctx.obj
-    storage = app.storage()
+    from stocksbot.services import imports
+
+    uow = app.uow()
     with _import_progress(file) as progress:
         try:
-            result = storage.import_trades(file, dry_run=dry_run, allow_short=allow_short or None, progress=progress)
+            result = imports.import_trades(uow, file, dry_run=dry_run, allow_short=allow_short or None, progress=progress)
         except RowErrors as exc:
             if not app.json:
                 raise
@@ -211,7 +215,7 @@ class _import_progress:  # noqa: N801 - used as a context manager, reads like a 
 
 
 @trade_group.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json", "beancount"]), default="csv", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="csv", show_default=True,
               help="csv (what `trade import` reads), json, or a beancount ledger.")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
 @pass_app
@@ -224,12 +228,13 @@ def trade_export(app: AppContext, fmt: str, output: str | None) -> None:
       stocksbot trade export --format beancount --output ledger.beancount && bean-check ledger.beancount
     """
     from stocksbot.cli.output import note
+    from stocksbot.services import exports
 
-    storage = app.storage()
+    uow = app.uow()
     if output is None:
         import sys
 
-        storage.export_trades(sys.stdout, format=fmt)
+        exports.export_trades(uow, sys.stdout, format=fmt)
         return
     from pathlib import Path
 
@@ -237,7 +242,7 @@ def trade_export(app: AppContext, fmt: str, output: str | None) -> None:
     partial = target.with_name(target.name + ".partial")
     try:
         with partial.open("w", encoding="utf-8", newline="") as out:
-            count = storage.export_trades(out, format=fmt)
+            count = exports.export_trades(uow, out, format=fmt)
         partial.replace(target)  # never leave a half-written export under the real name
     except OSError as exc:
         from stocksbot.errors import StocksbotError

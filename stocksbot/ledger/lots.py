@@ -34,6 +34,18 @@ from stocksbot.ledger.numbers import (
     multiply,
     prorate,
 )
+from stocksbot.vocabulary import (
+    AVERAGE,
+    BUY,
+    COST_BASIS_METHODS,
+    FIFO,
+    LIFO,
+    LONG,
+    POSITION_SIDES,
+    SELL,
+    SHORT,
+    TRADE_SIDES,
+)
 
 __all__ = [
     "AVERAGE",
@@ -55,19 +67,6 @@ __all__ = [
     "replay",
 ]
 
-FIFO = "fifo"
-LIFO = "lifo"
-AVERAGE = "average"
-#: Accepted values of `accounting.cost_basis`; the first is the default.
-COST_BASIS_METHODS: tuple[str, ...] = (FIFO, LIFO, AVERAGE)
-
-BUY = "buy"
-SELL = "sell"
-TRADE_SIDES: tuple[str, ...] = (BUY, SELL)
-
-LONG = "long"
-SHORT = "short"
-POSITION_SIDES: tuple[str, ...] = (LONG, SHORT)
 
 
 class Fill(NamedTuple):

@@ -20,6 +20,22 @@ from stocksbot.ledger.numbers import (
     multiply,
     subtract,
 )
+from stocksbot.vocabulary import (
+    CANCELLED,
+    EXPIRED,
+    FILLED,
+    LIMIT,
+    MARKET,
+    ORDER_STATUSES,
+    ORDER_TYPES,
+    PARTIALLY_FILLED,
+    PENDING,
+    REJECTED,
+    STOP,
+    STOP_LIMIT,
+    SUBMITTED,
+    TIME_IN_FORCE,
+)
 
 __all__ = [
     "CANCELLED",
@@ -47,31 +63,7 @@ __all__ = [
     "validate_time_in_force",
 ]
 
-MARKET = "market"
-LIMIT = "limit"
-STOP = "stop"
-STOP_LIMIT = "stop_limit"
-ORDER_TYPES: tuple[str, ...] = (MARKET, LIMIT, STOP, STOP_LIMIT)
 
-#: Time in force; the first is the default.
-TIME_IN_FORCE: tuple[str, ...] = ("day", "gtc", "ioc", "fok")
-
-PENDING = "pending"
-SUBMITTED = "submitted"
-PARTIALLY_FILLED = "partially_filled"
-FILLED = "filled"
-CANCELLED = "cancelled"
-REJECTED = "rejected"
-EXPIRED = "expired"
-ORDER_STATUSES: tuple[str, ...] = (
-    PENDING,
-    SUBMITTED,
-    PARTIALLY_FILLED,
-    FILLED,
-    CANCELLED,
-    REJECTED,
-    EXPIRED,
-)
 FINAL_ORDER_STATUSES: frozenset[str] = frozenset({FILLED, CANCELLED, REJECTED, EXPIRED})
 
 #: Every allowed (current -> new) change, exactly as SPEC lists them. Anything else,

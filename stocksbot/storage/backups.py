@@ -23,9 +23,9 @@ from sqlalchemy.engine import URL
 from stocksbot.errors import StocksbotError
 from stocksbot.storage import migrations
 from stocksbot.storage.database import DatabaseTarget
-from stocksbot.storage.models import Base
+from stocksbot.storage.tables import metadata
 
-STOCKSBOT_TABLES = {table.name for table in Base.metadata.sorted_tables}
+STOCKSBOT_TABLES = {table.name for table in metadata.sorted_tables}
 Progress = Callable[[str, int], None]
 
 
@@ -173,7 +173,7 @@ def copy_database(source: Engine, target: Engine, progress: Progress | None = No
     counts: dict[str, int] = {}
     with source.connect() as reader, target.connect().execution_options(stocksbot_write=True) as writer:
         with writer.begin():
-            for table in Base.metadata.sorted_tables:
+            for table in metadata.sorted_tables:
                 counts[table.name] = 0
                 rows = reader.execution_options(yield_per=2000).execute(select(table).order_by(*table.primary_key))
                 for batch in rows.mappings().partitions():
@@ -182,7 +182,7 @@ def copy_database(source: Engine, target: Engine, progress: Progress | None = No
                     if progress:
                         progress(table.name, len(batch))
             if target.dialect.name == "postgresql":
-                for table in Base.metadata.sorted_tables:
+                for table in metadata.sorted_tables:
                     if "id" in table.c:
                         writer.execute(text(
                             f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "

@@ -1,10 +1,11 @@
-"""Booking trades into positions and lots, inside the caller's transaction.
+"""The booking store: trades into positions, lots and closed-run totals, inside the caller's transaction.
 
-One function, `advance`, turns a fill into position changes; both booking a new trade
-(resume the symbol's open position, book one fill) and rebuilding a symbol (replay all its
-trades from flat) go through it, so a rebuild yields exactly what incremental updates
-produced. Rebuilds read and write with SQL Core in bulk: they are what imports and
-cost-basis changes run over whole histories.
+One function, `advance`, turns a fill into position changes, and one class, `BookingStore`,
+loads a symbol's open state and saves closed and open runs. Booking a new trade (resume the
+open run, book one fill), importing a file (batches of fills per symbol), re-booking a
+symbol and rebuilding the whole ledger (replay every trade from flat) all go through them,
+so a rebuild yields exactly what incremental booking produced. The rules are in
+docs/ledger.md.
 
 Concurrent writers are serialised per symbol: on SQLite every write transaction already
 holds the write lock (BEGIN IMMEDIATE); on PostgreSQL a transaction-scoped advisory lock on
@@ -13,17 +14,18 @@ the symbol is taken before its position is read.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 
-from stocksbot.ledger import Book, Booking, Fill, LedgerError, canonical
+from stocksbot.ledger import Book, Booking, Fill, LedgerError
 from stocksbot.ledger import Lot as LedgerLot
 from stocksbot.storage import tables, totals
+from stocksbot.storage.types import conversion
 
 ZERO = Decimal(0)
 
@@ -70,7 +72,7 @@ class PositionState:
     id: int | None = None
 
     @classmethod
-    def of(cls, row: Mapping[str, Any]) -> "PositionState":
+    def of(cls, row: Mapping[Any, Any]) -> "PositionState":
         """From a positions row (as a mapping)."""
         return cls(**{f.name: row[f.name] for f in fields(cls)})
 
@@ -124,29 +126,30 @@ def settle(state: PositionState, book: Book) -> PositionState:
 TRADES = tables.trades
 POSITIONS = tables.positions
 LOTS = tables.lots
-# Built once: the statements of the single-trade hot path (imports use them too), so each execution reuses the
+# Built once: the statements of the single-trade hot path, so each execution reuses the
 # compiled form (a bot may record thousands of fills a minute).
-LAST_EXECUTED = select(func.max(TRADES.c.executed_at)).where(
-    TRADES.c.symbol == bindparam("symbol"), TRADES.c.id != bindparam("trade_id")
-)
-OPEN_POSITION = select(POSITIONS).where(POSITIONS.c.symbol == bindparam("symbol"), POSITIONS.c.status == "open")
-# The symbol's latest other trade time, its open position (NULLs when flat) and that
-# position's lots (one row each, oldest first): everything booking reads, in one round trip.
+#
+# The symbol's latest trade time other than `trade_id`, its open position (NULLs when flat)
+# and that position's lots (one row each, oldest first): everything booking reads, in one
+# round trip.
 _LOT_FIELDS = ("id", "trade_id", "seq", "quantity", "amount", "opened_at")
-_LAST = LAST_EXECUTED.subquery("last")
-_BOOKING_STATE = (
+_LAST = (
+    select(func.max(TRADES.c.executed_at))
+    .where(TRADES.c.symbol == bindparam("symbol"), TRADES.c.id != bindparam("trade_id"))
+    .subquery("last")
+)
+_OPEN_STATE = (
     select(_LAST.c[0].label("last_executed"), POSITIONS, *(LOTS.c[name].label(f"lot_{name}") for name in _LOT_FIELDS))
     .select_from(_LAST)
     .outerjoin(POSITIONS, (POSITIONS.c.symbol == bindparam("symbol")) & (POSITIONS.c.status == "open"))
     .outerjoin(LOTS, LOTS.c.position_id == POSITIONS.c.id)
     .order_by(LOTS.c.seq)
 )
-POSITION_LOTS = select(LOTS).where(LOTS.c.position_id == bindparam("position_id")).order_by(LOTS.c.seq)
 _SET_REALIZED = update(TRADES).where(TRADES.c.id == bindparam("trade_id")).values(realized_pnl=bindparam("realized"))
-INSERT_POSITION = insert(POSITIONS).returning(POSITIONS.c.id)
+_INSERT_POSITION = insert(POSITIONS).returning(POSITIONS.c.id)
 _POSITION_FIELDS = ("symbol", "side", "quantity", "open_cost", "avg_entry_price", "realized_pnl", "costs", "status",
                     "opened_at", "closed_at", "strategy_id")
-UPDATE_POSITION = (
+_UPDATE_POSITION = (
     update(POSITIONS)
     .where(POSITIONS.c.id == bindparam("position_id"))
     .values({name: bindparam(f"new_{name}") for name in _POSITION_FIELDS})
@@ -155,95 +158,156 @@ _UPDATE_LOT = update(LOTS).where(LOTS.c.id == bindparam("lot_id")).values(
     quantity=bindparam("new_quantity"), amount=bindparam("new_amount")
 )
 _DELETE_LOTS = delete(LOTS).where(LOTS.c.id.in_(bindparam("lot_ids", expanding=True)))
+_DELETE_POSITION_LOTS = delete(LOTS).where(LOTS.c.position_id.in_(bindparam("position_ids", expanding=True)))
 _TRADE_REALIZED = select(TRADES.c.realized_pnl).where(TRADES.c.id == bindparam("trade_id"))
 _SYMBOL_POSITIONS = POSITIONS.c.symbol == bindparam("symbol")
 _DELETE_SYMBOL_LOTS = delete(LOTS).where(LOTS.c.position_id.in_(select(POSITIONS.c.id).where(_SYMBOL_POSITIONS)))
 _DELETE_SYMBOL_POSITIONS = delete(POSITIONS).where(_SYMBOL_POSITIONS)
+_SYMBOLS = select(TRADES.c.symbol).distinct().order_by(TRADES.c.symbol)
 
 
-class SymbolBooker:
-    """Books the trades of one symbol with one cost-basis method, on a Core connection.
+@dataclass
+class OpenState:
+    """A symbol while it is being booked: its book, its open run and the lots stored for that run.
 
-    A caller that also holds ORM objects in a Session on this connection expires them
-    afterwards: a re-booking rewrites trades' realized P&L behind the Session's back.
+    `stored_lots` are the lot rows of the open run as they are in the database (empty when
+    the run is new or none is open), so that saving touches only the lots that changed.
     """
 
-    def __init__(self, conn: Connection, symbol: str, method: str) -> None:
+    book: Book
+    run: PositionState | None
+    stored_lots: list[dict[str, Any]]
+
+    def apply(self, fill: Fill, strategy_id: int | None, *, allow_short: bool) -> tuple[Booking, PositionState | None]:
+        """Book one fill; the booking and the run it closed, if any (to be saved with `save_closed`)."""
+        booking, closed, self.run = advance(self.book, self.run, fill, strategy_id, allow_short=allow_short)
+        if closed is not None:
+            self.stored_lots = []  # they belonged to the closed run; save_closed deletes them
+        return booking, closed
+
+
+class BookingStore:
+    """The one place where booking state is loaded and saved, on the unit of work's connection.
+
+    `trade add` and `order fill` (`book_trade`), `trade import` (`load`, `save_closed`,
+    `save_open`, `replay`), `position rebuild` and `db check` (`rebuild_all`) all go through
+    it, so positions, lots and closed-run totals are written one way. The ledger rules
+    themselves are in `stocksbot.ledger` (docs/ledger.md).
+    """
+
+    def __init__(self, conn: Connection, method: str) -> None:
         self.conn = conn
-        self.symbol = symbol
         self.method = method
 
-    def book_new_trade(self, trade_id: int, fill: Fill, strategy_id: int | None, *, allow_short: bool) -> Decimal | None:
-        """Book a trade that was just inserted; returns the realized P&L it produced (None: it closed nothing).
+    # -- loading and saving ---------------------------------------------------------------
 
-        A trade dated before the symbol's latest trade re-books the whole symbol so lots
-        follow time order; otherwise only the open position is resumed and updated.
-        """
-        conn = self.conn
-        params = {"symbol": self.symbol, "trade_id": trade_id}
-        rows = conn.execute(_BOOKING_STATE, params).mappings().all()
-        last = rows[0]["last_executed"]
-        position = rows[0] if rows[0]["id"] is not None else None
-        if last is not None and fill.executed_at < last:
-            self.rebuild(new_trade_ids={trade_id}, allow_short=allow_short)
-            return conn.execute(_TRADE_REALIZED, {"trade_id": trade_id}).scalar()
+    def load(self, symbol: str, *, excluding_trade: int = 0) -> OpenState:
+        """The symbol's open state as stored, with its latest trade time (`excluding_trade` left out)."""
+        rows = self.conn.execute(_OPEN_STATE, {"symbol": symbol, "trade_id": excluding_trade}).mappings().all()
+        head = rows[0]
+        position = head if head["id"] is not None else None
         stored = [{name: row[f"lot_{name}"] for name in _LOT_FIELDS} for row in rows if row["lot_id"] is not None]
         book = Book.restore(
-            self.symbol, self.method,
+            symbol, self.method,
             [LedgerLot(position["side"], lot["quantity"], lot["amount"], lot["opened_at"], lot["trade_id"])
              for lot in stored] if position else [],
             realized_pnl=position["realized_pnl"] if position else ZERO,
-            opened_at=position["opened_at"] if position else None, last_executed_at=last,
+            opened_at=position["opened_at"] if position else None,
+            last_executed_at=head["last_executed"],
             costs=position["costs"] if position else ZERO,
         )
-        booking, closed, state = advance(
-            book, PositionState.of(position) if position else None, fill, strategy_id, allow_short=allow_short
-        )
-        if booking.realized_pnl is not None:
-            conn.execute(_SET_REALIZED, {"trade_id": trade_id, "realized": booking.realized_pnl})
-        if closed is not None:
-            if stored:
-                conn.execute(_DELETE_LOTS, {"lot_ids": [lot["id"] for lot in stored]})
-            conn.execute(UPDATE_POSITION, closed.update_params())
-            totals.apply(conn, totals.of_runs([closed]))
-            stored = []
-        if state is None:
-            return booking.realized_pnl
-        settle(state, book)
-        if state.id is None:
-            state.id = conn.execute(INSERT_POSITION, state.values()).scalar_one()
-            write_lots(conn, state.id, book)
-        else:
-            conn.execute(UPDATE_POSITION, state.update_params())
-            self._sync_lots(state.id, stored, book)
-        return booking.realized_pnl
+        return OpenState(book, PositionState.of(position) if position else None, stored)
 
-    def _sync_lots(self, position_id: int, stored: Sequence[Any], book: Book) -> None:
+    def save_closed(self, runs: Sequence[PositionState], *, count_totals: bool = True) -> None:
+        """Store runs that closed: a stored run is updated (its lots deleted), a new one inserted.
+
+        `count_totals=False` leaves the closed-run totals alone (a whole-ledger rebuild
+        recomputes them at the end).
+        """
+        if not runs:
+            return
+        stored = [run for run in runs if run.id is not None]
+        if stored:
+            self.conn.execute(_DELETE_POSITION_LOTS, {"position_ids": [run.id for run in stored]})
+            self.conn.execute(_UPDATE_POSITION, [run.update_params() for run in stored])
+        new = [run.values() for run in runs if run.id is None]
+        if new:
+            self.conn.execute(insert(POSITIONS), new)
+        if count_totals:
+            totals.apply(self.conn, totals.of_runs(runs))
+
+    def save_open(self, state: OpenState) -> None:
+        """Store the open run and its lots (nothing when the symbol is flat)."""
+        run = state.run
+        if run is None:
+            return
+        settle(run, state.book)
+        if run.id is None:
+            run.id = self.conn.execute(_INSERT_POSITION, run.values()).scalar_one()
+            self._insert_lots(run.id, state.book.lots, first_seq=0)
+        else:
+            self.conn.execute(_UPDATE_POSITION, run.update_params())
+            self._sync_lots(run.id, state.stored_lots, state.book)
+        state.stored_lots = []  # now out of date; a state is saved once
+
+    def set_realized(self, changes: Sequence[dict[str, Any]]) -> None:
+        """Store trades' realized P&L: dicts of `trade_id` and `realized`."""
+        if changes:
+            self.conn.execute(_SET_REALIZED, list(changes))
+
+    def _insert_lots(self, position_id: int, lots: Iterable[LedgerLot], *, first_seq: int) -> None:
+        rows = [{"position_id": position_id, "trade_id": lot.trade_id, "seq": seq, "quantity": lot.quantity,
+                 "amount": lot.amount, "opened_at": lot.opened_at} for seq, lot in enumerate(lots, first_seq)]
+        if rows:
+            self.conn.execute(insert(LOTS), rows)
+
+    def _sync_lots(self, position_id: int, stored: Sequence[dict[str, Any]], book: Book) -> None:
         """Bring a position's stored lots in line with the book, touching only lots that changed.
 
         A lot is known by its opening trade. Booking one fill changes at most the lots it
         closes and the one it opens, so this costs O(changed lots), not O(open lots). New lots
         take the next `seq`, which keeps `seq` in time order.
         """
-        conn = self.conn
         by_trade = {lot["trade_id"]: lot for lot in stored}
-        next_seq = max((lot["seq"] for lot in stored), default=-1) + 1
         new_lots = []
         for lot in book.lots:
-            row = by_trade.pop(lot.trade_id, None)  # type: ignore[call-overload]
+            row = by_trade.pop(lot.trade_id, None)
             if row is None:
-                new_lots.append({"position_id": position_id, "trade_id": lot.trade_id, "seq": next_seq,
-                                 "quantity": lot.quantity, "amount": lot.amount, "opened_at": lot.opened_at})
-                next_seq += 1
+                new_lots.append(lot)
             elif (row["quantity"], row["amount"]) != (lot.quantity, lot.amount):
-                conn.execute(_UPDATE_LOT, {"lot_id": row["id"], "new_quantity": lot.quantity, "new_amount": lot.amount})
+                self.conn.execute(_UPDATE_LOT, {"lot_id": row["id"], "new_quantity": lot.quantity,
+                                                "new_amount": lot.amount})
         if by_trade:
-            conn.execute(_DELETE_LOTS, {"lot_ids": [row["id"] for row in by_trade.values()]})
-        if new_lots:
-            conn.execute(insert(LOTS), new_lots)
+            self.conn.execute(_DELETE_LOTS, {"lot_ids": [row["id"] for row in by_trade.values()]})
+        self._insert_lots(position_id, new_lots, first_seq=max((lot["seq"] for lot in stored), default=-1) + 1)
 
-    def rebuild(self, *, new_trade_ids: Container[int] = (), allow_short: bool = True, cleared: bool = False) -> None:
-        """Recompute the symbol's positions, lots and per-trade realized P&L from its trades.
+    # -- booking ----------------------------------------------------------------------------
+
+    def book_trade(
+        self, symbol: str, trade_id: int, fill: Fill, strategy_id: int | None, *, allow_short: bool
+    ) -> Decimal | None:
+        """Book a trade that was just inserted; returns the realized P&L it produced (None: it closed nothing).
+
+        A trade dated before the symbol's latest trade re-books the whole symbol so lots
+        follow time order (docs/ledger.md); otherwise only the open run is resumed and updated.
+        """
+        state = self.load(symbol, excluding_trade=trade_id)
+        last = state.book.last_executed_at
+        if last is not None and fill.executed_at < last:
+            self.replay(symbol, new_trade_ids={trade_id}, allow_short=allow_short)
+            return self.conn.execute(_TRADE_REALIZED, {"trade_id": trade_id}).scalar()
+        booking, closed = state.apply(fill, strategy_id, allow_short=allow_short)
+        if booking.realized_pnl is not None:
+            self.set_realized([{"trade_id": trade_id, "realized": booking.realized_pnl}])
+        if closed is not None:
+            self.save_closed([closed])
+        self.save_open(state)
+        return booking.realized_pnl
+
+    def replay(
+        self, symbol: str, *, new_trade_ids: Container[int] = (), allow_short: bool = True, cleared: bool = False
+    ) -> None:
+        """Re-book a symbol from its trades: its positions, lots and per-trade realized P&L.
 
         Trades booked before were accepted once and replay with shorting allowed; new trades
         (`new_trade_ids`: a back-dated entry, an import) must pass the shorting rule at their
@@ -254,22 +318,19 @@ class SymbolBooker:
         are replaced here and the totals follow the change.
         """
         conn = self.conn
-        symbol = {"symbol": self.symbol}
-        old_closed: totals.Totals = {}
         if not cleared:
-            old_closed = totals.from_positions(conn, POSITIONS.c.symbol == self.symbol)
-            conn.execute(_DELETE_SYMBOL_LOTS, symbol)
-            conn.execute(_DELETE_SYMBOL_POSITIONS, symbol)
-        trades = symbol_trades(conn, self.symbol)
-        book = Book(self.symbol, self.method)
-        state: PositionState | None = None
+            totals.apply(conn, totals.negated(totals.from_positions(conn, POSITIONS.c.symbol == symbol)))
+            conn.execute(_DELETE_SYMBOL_LOTS, {"symbol": symbol})
+            conn.execute(_DELETE_SYMBOL_POSITIONS, {"symbol": symbol})
+        state = OpenState(Book(symbol, self.method), None, [])
         finished: list[PositionState] = []
         realized_changes: list[dict[str, Any]] = []
-        for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, stored_realized in trades:
+        for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, stored_realized in \
+                symbol_trades(conn, symbol):
             fill = Fill(side, quantity, price, commission, fees, executed_at, trade_id)
             try:
-                booking, closed, state = advance(
-                    book, state, fill, strategy_id, allow_short=allow_short or trade_id not in new_trade_ids
+                booking, closed = state.apply(
+                    fill, strategy_id, allow_short=allow_short or trade_id not in new_trade_ids
                 )
             except LedgerError as exc:
                 raise BookingError(trade_id, str(exc)) from None
@@ -277,16 +338,22 @@ class SymbolBooker:
                 finished.append(closed)
             if booking.realized_pnl != stored_realized:
                 realized_changes.append({"trade_id": trade_id, "realized": booking.realized_pnl})
-        if finished:
-            conn.execute(insert(POSITIONS), [p.values() for p in finished])
-        if not cleared:
-            totals.apply(conn, totals.merged(totals.negated(old_closed), totals.of_runs(finished)))
-        if realized_changes:
-            conn.execute(_SET_REALIZED, realized_changes)
-        if state is not None:
-            settle(state, book)
-            state.id = conn.execute(INSERT_POSITION, state.values()).scalar_one()
-            write_lots(conn, state.id, book)
+        self.save_closed(finished, count_totals=not cleared)
+        self.set_realized(realized_changes)
+        self.save_open(state)
+
+    def rebuild_all(self) -> int:
+        """Recompute every position, lot and closed-run total from the trades; the number of symbols.
+
+        The caller holds the ledger lock (`lock_ledger`).
+        """
+        symbols = list(self.conn.execute(_SYMBOLS).scalars())
+        self.conn.execute(delete(LOTS))
+        self.conn.execute(delete(POSITIONS))
+        for symbol in symbols:
+            self.replay(symbol, cleared=True)
+        totals.recompute(self.conn)
+        return len(symbols)
 
 
 _DRIVER_SYMBOL_TRADES = (
@@ -299,33 +366,25 @@ def symbol_trades(conn: Connection, symbol: str) -> Iterator[tuple[Any, ...]]:
     """A symbol's trades in booking order, as (id, side, quantity, price, commission, fees,
     executed_at, strategy_id, realized_pnl) tuples of Decimals and UTC datetimes.
 
-    The rows come from the driver and are converted here: a rebuild reads every trade, and
-    SQLAlchemy's per-value result processing would cost more than the booking. The
-    conversions are those of ExactDecimal and UTCDateTime (SQLite: canonical decimal text and
-    "YYYY-MM-DD HH:MM:SS.ffffff" in UTC; PostgreSQL: NUMERIC and timestamptz); a test
-    compares this with the typed Core query on both backends.
+    The rows come from the driver and are converted with the conversion table of `types.py`:
+    a rebuild reads every trade, and SQLAlchemy's per-value result processing would cost
+    more than the booking.
     """
+    name = conn.dialect.name
+    number = conversion(TRADES.c.quantity.type, name).from_driver  # type: ignore[union-attr]
+    moment = conversion(TRADES.c.executed_at.type, name).from_driver  # type: ignore[union-attr]
     driver = conn.connection.driver_connection
-    utc = timezone.utc
-    if conn.dialect.name == "sqlite":
-        cursor = driver.execute(_DRIVER_SYMBOL_TRADES.format(mark="?"), (symbol,))  # type: ignore[union-attr]
-        number, moment = Decimal, datetime.fromisoformat
-        for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, realized in cursor:
-            yield (trade_id, side, number(quantity), number(price), number(commission), number(fees),
-                   moment(executed_at).replace(tzinfo=utc), strategy_id, None if realized is None else number(realized))
+    if name == "sqlite":
+        yield from _converted(driver.execute(_DRIVER_SYMBOL_TRADES.format(mark="?"), (symbol,)), number, moment)  # type: ignore[union-attr]
         return
     with driver.cursor() as cursor:  # type: ignore[union-attr]
         cursor.execute(_DRIVER_SYMBOL_TRADES.format(mark="%s"), (symbol,))
-        tidy = canonical
-        for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, realized in cursor:
-            yield (trade_id, side, tidy(quantity), tidy(price), tidy(commission), tidy(fees), executed_at.astimezone(utc),
-                   strategy_id, None if realized is None else tidy(realized))
+        yield from _converted(cursor, number, moment)
 
 
-def write_lots(conn: Connection, position_id: int, book: Book) -> None:
-    """Store the book's open lots as the lots of a position that has none stored."""
-    conn.execute(insert(LOTS), [
-        {"position_id": position_id, "trade_id": lot.trade_id, "seq": seq, "quantity": lot.quantity,
-         "amount": lot.amount, "opened_at": lot.opened_at}
-        for seq, lot in enumerate(book.lots)
-    ])
+def _converted(
+    rows: Iterable[tuple[Any, ...]], number: Callable[[Any], Decimal], moment: Callable[[Any], datetime]
+) -> Iterator[tuple[Any, ...]]:
+    for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, realized in rows:
+        yield (trade_id, side, number(quantity), number(price), number(commission), number(fees), moment(executed_at),
+               strategy_id, None if realized is None else number(realized))

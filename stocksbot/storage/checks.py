@@ -9,62 +9,68 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 
 from stocksbot.ledger import format_decimal
-from stocksbot.storage import totals
-from stocksbot.storage.models import Lot, Order, Position, Trade
-from stocksbot.storage.repositories import Repositories
+from stocksbot.ledger.numbers import ZERO
+from stocksbot.storage import tables, totals
 from stocksbot.storage.types import exact_sum
 
+POSITIONS = tables.positions
+LOTS = tables.lots
+TRADES = tables.trades
+ORDERS = tables.orders
 
-def ledger_snapshot(repos: Repositories) -> dict[str, list[tuple[Any, ...]]]:
-    """What booking derives from the trades: positions (without ids), lots, realized P&L per trade."""
-    session = repos.session
+
+def ledger_snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
+    """What booking derives from the trades: positions (without ids), lots, realized P&L per trade, totals."""
+    p = POSITIONS.c
     positions = sorted(
-        ((p.symbol, p.status, p.opened_at, p.side, p.quantity, p.open_cost, p.avg_entry_price, p.realized_pnl,
-          p.costs, p.closed_at, p.strategy_id)
-         for p in session.scalars(select(Position))),
+        (tuple(row) for row in conn.execute(select(
+            p.symbol, p.status, p.opened_at, p.side, p.quantity, p.open_cost, p.avg_entry_price, p.realized_pnl,
+            p.costs, p.closed_at, p.strategy_id))),
         key=repr,
     )
     # A lot's place in its position counts, not the raw `seq` (incremental booking leaves gaps).
-    rows = session.execute(
-        select(Lot, Position.symbol).join(Position, Lot.position_id == Position.id).order_by(Lot.position_id, Lot.seq)
+    rows = conn.execute(
+        select(LOTS.c.position_id, p.symbol, LOTS.c.trade_id, LOTS.c.quantity, LOTS.c.amount, LOTS.c.opened_at)
+        .join(POSITIONS, LOTS.c.position_id == p.id)
+        .order_by(LOTS.c.position_id, LOTS.c.seq)
     )
     lots = []
     rank, last_position = 0, None
-    for lot, symbol in rows:
-        rank = rank + 1 if lot.position_id == last_position else 0
-        last_position = lot.position_id
-        lots.append((symbol, rank, lot.trade_id, lot.quantity, lot.amount, lot.opened_at))
+    for position_id, symbol, trade_id, quantity, amount, opened_at in rows:
+        rank = rank + 1 if position_id == last_position else 0
+        last_position = position_id
+        lots.append((symbol, rank, trade_id, quantity, amount, opened_at))
     lots.sort(key=repr)
-    realized = sorted((tuple(row) for row in session.execute(select(Trade.id, Trade.realized_pnl))), key=repr)
-    closed = sorted((key, *values) for key, values in totals.stored(session.connection()).items())
+    realized = sorted((tuple(row) for row in conn.execute(select(TRADES.c.id, TRADES.c.realized_pnl))), key=repr)
+    closed = sorted((key, *values) for key, values in totals.stored(conn).items())
     return {"positions": positions, "lots": lots, "realized": realized, "totals": closed}
 
 
-def integrity_findings(repos: Repositories) -> list[str]:
-    session = repos.session
-    if session.get_bind().dialect.name == "sqlite":
-        findings = [f"sqlite integrity: {row[0]}" for row in session.execute(text("PRAGMA integrity_check"))
+def integrity_findings(conn: Connection) -> list[str]:
+    if conn.dialect.name == "sqlite":
+        findings = [f"sqlite integrity: {row[0]}" for row in conn.execute(text("PRAGMA integrity_check"))
                     if row[0] != "ok"]
         findings += [f"broken reference: {row[0]} row {row[1]} -> {row[2]}"
-                     for row in session.execute(text("PRAGMA foreign_key_check"))]
+                     for row in conn.execute(text("PRAGMA foreign_key_check"))]
         return findings
-    unvalidated = session.execute(
+    unvalidated = conn.execute(
         text("SELECT conrelid::regclass::text, conname FROM pg_constraint "
              "WHERE NOT convalidated AND connamespace = 'public'::regnamespace")
     )
     return [f"constraint {name} on {table} is not validated" for table, name in unvalidated]
 
 
-def order_findings(repos: Repositories) -> list[str]:
+def order_findings(conn: Connection) -> list[str]:
     """Each order's filled quantity and status must agree with its fills."""
-    query = select(Trade.order_id, exact_sum(Trade.quantity)).where(Trade.order_id.is_not(None)).group_by(Trade.order_id)
-    fills = {row[0]: row[1] for row in repos.session.execute(query)}
+    query = select(TRADES.c.order_id, exact_sum(TRADES.c.quantity)).where(TRADES.c.order_id.is_not(None)) \
+        .group_by(TRADES.c.order_id)
+    fills = {row[0]: row[1] for row in conn.execute(query)}
     findings = []
-    for order in repos.session.scalars(select(Order).order_by(Order.id)):
-        filled = fills.get(order.id) or 0
+    for order in conn.execute(select(ORDERS).order_by(ORDERS.c.id)):
+        filled = fills.get(order.id) or ZERO
         if order.filled_quantity != filled:
             findings.append(
                 f"order {order.id}: filled quantity {format_decimal(order.filled_quantity)} "

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -176,7 +176,8 @@ def _sqlite_engine(target: DatabaseTarget, settings: ConnectionSettings) -> Engi
         if path is not None:
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
             dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-        dbapi_connection.create_aggregate("decimal_sum", 1, DecimalSum)
+        # typeshed types an aggregate's result as int only; SQLite takes any value, here text.
+        dbapi_connection.create_aggregate("decimal_sum", 1, cast(Any, DecimalSum))
         dbapi_connection.create_function("decimal_add", 2, decimal_add, deterministic=True)
         if settings.query_timeout:
             _install_sqlite_deadline(dbapi_connection, settings.query_timeout)

@@ -1,143 +1,149 @@
-"""One repository per table: queries and writes on a Session that the caller owns.
+"""One repository per table: the queries and writes of the services, on the unit of work's connection.
 
-Repositories never commit or roll back; the unit of work (`StorageService.transaction`)
-decides when a change becomes durable.
+Repositories never begin, commit or roll back: the unit of work (`unit_of_work.py`) owns
+the connection and decides when a change becomes durable. They speak SQLAlchemy Core over
+the tables of `tables.py` (the schema, declared once) and return Core rows, which the
+services turn into the records of `records.py`. Trades, positions and lots are written only
+by the booking store (`booking.py`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Sequence
+from typing import Any
 
-from sqlalchemy import Numeric, case, cast, delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Numeric, Row, case, cast, delete, func, insert, select, update
 
-from stocksbot.storage.models import (
-    ConfigEntry,
-    Lot,
-    Order,
-    Position,
-    PriceBar,
-    Strategy,
-    Trade,
-)
+from stocksbot.storage import tables
+from stocksbot.storage.types import exact_sum
+
+CONFIG = tables.config
+STRATEGIES = tables.strategies
+ORDERS = tables.orders
+TRADES = tables.trades
+POSITIONS = tables.positions
+LOTS = tables.lots
+BARS = tables.price_bars
 
 
 class Repository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
 
 
 class ConfigRepository(Repository):
-    def get(self, key: str) -> ConfigEntry | None:
-        return self.session.get(ConfigEntry, key)
+    def get(self, key: str) -> Row[Any] | None:
+        return self.conn.execute(select(CONFIG).where(CONFIG.c.key == key)).first()
 
-    def list(self) -> Sequence[ConfigEntry]:
-        return self.session.scalars(select(ConfigEntry).order_by(ConfigEntry.key)).all()
+    def text(self, key: str) -> str | None:
+        """A setting's stored text; None when it is unset."""
+        return self.conn.execute(select(CONFIG.c.value).where(CONFIG.c.key == key)).scalar()
 
-    def upsert(self, key: str, value: str, value_type: str, description: str | None) -> ConfigEntry:
-        entry = self.get(key)
-        if entry is None:
-            entry = ConfigEntry(key=key, value=value, value_type=value_type, description=description)
-            self.session.add(entry)
+    def list(self) -> Sequence[Row[Any]]:
+        return self.conn.execute(select(CONFIG).order_by(CONFIG.c.key)).all()
+
+    def upsert(self, key: str, value: str, value_type: str, description: str | None) -> None:
+        """Store a setting; a None description keeps the stored one."""
+        values: dict[str, Any] = {"value": value, "type": value_type}
+        if description is not None:
+            values["description"] = description
+        if self.get(key) is None:
+            self.conn.execute(insert(CONFIG).values(key=key, **values))
         else:
-            entry.value = value
-            entry.value_type = value_type
-            if description is not None:
-                entry.description = description
-        self.session.flush()
-        return entry
+            self.conn.execute(update(CONFIG).where(CONFIG.c.key == key).values(**values))
 
     def delete(self, key: str) -> bool:
-        return self.session.execute(delete(ConfigEntry).where(ConfigEntry.key == key)).rowcount > 0
+        return self.conn.execute(delete(CONFIG).where(CONFIG.c.key == key)).rowcount > 0
 
 
 class StrategyRepository(Repository):
-    def get_by_name(self, name: str) -> Strategy | None:
-        return self.session.scalar(select(Strategy).where(Strategy.name == name))
+    def by_name(self, name: str) -> Row[Any] | None:
+        return self.conn.execute(select(STRATEGIES).where(STRATEGIES.c.name == name)).first()
 
     def names(self) -> dict[int, str]:
-        return {row[0]: row[1] for row in self.session.execute(select(Strategy.id, Strategy.name))}
+        return {row.id: row.name for row in self.conn.execute(select(STRATEGIES.c.id, STRATEGIES.c.name))}
 
-    def delete(self, strategy: Strategy) -> None:
-        self.session.delete(strategy)
-        self.session.flush()
+    def list(self) -> Sequence[Row[Any]]:
+        return self.conn.execute(select(STRATEGIES).order_by(STRATEGIES.c.name)).all()
+
+    def add(self, name: str, *, description: str | None = None, params: dict[str, Any] | None = None) -> int:
+        """A new enabled strategy; its id."""
+        statement = insert(STRATEGIES).values(name=name, description=description, params=params or {}, enabled=True)
+        return int(self.conn.execute(statement.returning(STRATEGIES.c.id)).scalar_one())
+
+    def update(self, strategy_id: int, **values: Any) -> None:
+        self.conn.execute(update(STRATEGIES).where(STRATEGIES.c.id == strategy_id).values(**values))
+
+    def delete(self, strategy_id: int) -> None:
+        self.conn.execute(delete(STRATEGIES).where(STRATEGIES.c.id == strategy_id))
 
     def usage(self, strategy_id: int) -> dict[str, int]:
         """How many trades, orders and positions refer to the strategy."""
         return {
-            name: self.session.scalar(select(func.count()).where(model.strategy_id == strategy_id)) or 0
-            for name, model in (("trades", Trade), ("orders", Order), ("positions", Position))
+            name: int(self.conn.execute(select(func.count()).where(table.c.strategy_id == strategy_id)).scalar_one())
+            for name, table in (("trades", TRADES), ("orders", ORDERS), ("positions", POSITIONS))
         }
 
-    def metrics(self) -> dict[int, tuple[int, int, int, object, object, object]]:
+    def metrics(self) -> dict[int, tuple[Any, ...]]:
         """Per strategy id: trades, closing trades, winning trades, realized, commissions, fees.
 
         Computed in SQL with exact sums; the win test compares the sign only, which a cast
         to NUMERIC keeps on both backends.
         """
-        from stocksbot.storage.types import exact_sum
-
-        won = case((cast(Trade.realized_pnl, Numeric()) > 0, 1), else_=0)
+        won = case((cast(TRADES.c.realized_pnl, Numeric()) > 0, 1), else_=0)
         query = (
             select(
-                Trade.strategy_id,
+                TRADES.c.strategy_id,
                 func.count(),
-                func.count(Trade.realized_pnl),
+                func.count(TRADES.c.realized_pnl),
                 func.coalesce(func.sum(won), 0),
-                exact_sum(Trade.realized_pnl),
-                exact_sum(Trade.commission),
-                exact_sum(Trade.fees),
+                exact_sum(TRADES.c.realized_pnl),
+                exact_sum(TRADES.c.commission),
+                exact_sum(TRADES.c.fees),
             )
-            .where(Trade.strategy_id.is_not(None))
-            .group_by(Trade.strategy_id)
+            .where(TRADES.c.strategy_id.is_not(None))
+            .group_by(TRADES.c.strategy_id)
         )
-        return {row[0]: tuple(row[1:]) for row in self.session.execute(query).all()}  # type: ignore[misc]
+        return {row[0]: tuple(row[1:]) for row in self.conn.execute(query)}
 
     def open_position_counts(self) -> dict[int, int]:
         query = (
-            select(Position.strategy_id, func.count())
-            .where(Position.status == "open", Position.strategy_id.is_not(None))
-            .group_by(Position.strategy_id)
+            select(POSITIONS.c.strategy_id, func.count())
+            .where(POSITIONS.c.status == "open", POSITIONS.c.strategy_id.is_not(None))
+            .group_by(POSITIONS.c.strategy_id)
         )
-        return {row[0]: row[1] for row in self.session.execute(query)}
-
-    def list(self) -> Sequence[Strategy]:
-        return self.session.scalars(select(Strategy).order_by(Strategy.name)).all()
-
-    def add(self, strategy: Strategy) -> Strategy:
-        self.session.add(strategy)
-        self.session.flush()
-        return strategy
+        return {row[0]: row[1] for row in self.conn.execute(query)}
 
 
 class OrderRepository(Repository):
-    def get(self, order_id: int, *, for_update: bool = False) -> Order | None:
-        return self.session.get(Order, order_id, with_for_update=for_update or None)
+    def get(self, order_id: int, *, for_update: bool = False) -> Row[Any] | None:
+        query = select(ORDERS).where(ORDERS.c.id == order_id)
+        return self.conn.execute(query.with_for_update() if for_update else query).first()
 
-    def list(self, *, status: str | None = None, symbol: str | None = None) -> Sequence[Order]:
-        query = select(Order).order_by(Order.id)
+    def list(self, *, status: str | None = None, symbol: str | None = None) -> Sequence[Row[Any]]:
+        query = select(ORDERS).order_by(ORDERS.c.id)
         if status is not None:
-            query = query.where(Order.status == status)
+            query = query.where(ORDERS.c.status == status)
         if symbol is not None:
-            query = query.where(Order.symbol == symbol)
-        return self.session.scalars(query).all()
+            query = query.where(ORDERS.c.symbol == symbol)
+        return self.conn.execute(query).all()
 
-    def by_external_id(self, external_id: str) -> Order | None:
-        return self.session.scalar(select(Order).where(Order.external_id == external_id))
+    def by_external_id(self, external_id: str) -> Row[Any] | None:
+        return self.conn.execute(select(ORDERS).where(ORDERS.c.external_id == external_id)).first()
 
-    def add(self, order: Order) -> Order:
-        self.session.add(order)
-        self.session.flush()
-        return order
+    def add(self, **values: Any) -> int:
+        return int(self.conn.execute(insert(ORDERS).values(**values).returning(ORDERS.c.id)).scalar_one())
+
+    def set_status(self, order_id: int, status: str) -> None:
+        self.conn.execute(update(ORDERS).where(ORDERS.c.id == order_id).values(status=status))
 
 
 class TradeRepository(Repository):
-    """Reads of trades; trades are written by the booking code (storage/booking.py, imports.py)
-    through prebuilt Core statements."""
+    """Reads of trades; trades are written by the booking store (`booking.py`)."""
 
     def symbols(self) -> list[str]:
-        return list(self.session.scalars(select(Trade.symbol).distinct().order_by(Trade.symbol)))
+        return list(self.conn.execute(select(TRADES.c.symbol).distinct().order_by(TRADES.c.symbol)).scalars())
 
     def list(
         self,
@@ -147,91 +153,90 @@ class TradeRepository(Repository):
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
-    ) -> Sequence[Trade]:
+    ) -> Sequence[Row[Any]]:
         """Trades in booking order; with `limit`, the most recent ones (still oldest first)."""
-        query = select(Trade)
+        query = select(TRADES)
         if symbol is not None:
-            query = query.where(Trade.symbol == symbol)
+            query = query.where(TRADES.c.symbol == symbol)
         if strategy_id is not None:
-            query = query.where(Trade.strategy_id == strategy_id)
+            query = query.where(TRADES.c.strategy_id == strategy_id)
         if since is not None:
-            query = query.where(Trade.executed_at >= since)
+            query = query.where(TRADES.c.executed_at >= since)
         if until is not None:
-            query = query.where(Trade.executed_at <= until)
+            query = query.where(TRADES.c.executed_at <= until)
         if limit is not None:
-            newest = query.order_by(Trade.executed_at.desc(), Trade.id.desc()).limit(limit)
-            return list(reversed(self.session.scalars(newest).all()))
-        return self.session.scalars(query.order_by(Trade.executed_at, Trade.id)).all()
+            newest = query.order_by(TRADES.c.executed_at.desc(), TRADES.c.id.desc()).limit(limit)
+            return list(reversed(self.conn.execute(newest).all()))
+        return self.conn.execute(query.order_by(TRADES.c.executed_at, TRADES.c.id)).all()
 
 
 class PositionRepository(Repository):
-    def open_for(self, symbol: str) -> Position | None:
-        query = select(Position).where(Position.symbol == symbol, Position.status == "open")
-        return self.session.scalar(query)
+    def open_for(self, symbol: str) -> Row[Any] | None:
+        return self.conn.execute(
+            select(POSITIONS).where(POSITIONS.c.symbol == symbol, POSITIONS.c.status == "open")
+        ).first()
 
-    def list(self, *, status: str | None = "open", strategy_id: int | None = None) -> Sequence[Position]:
-        query = select(Position).order_by(Position.symbol, Position.opened_at, Position.id)
-        if status is not None:
-            query = query.where(Position.status == status)
-        if strategy_id is not None:
-            query = query.where(Position.strategy_id == strategy_id)
-        return self.session.scalars(query).all()
-
-    def latest_for(self, symbol: str) -> Position | None:
+    def latest_for(self, symbol: str) -> Row[Any] | None:
         """The open position of a symbol, else its most recently closed one."""
         query = (
-            select(Position)
-            .where(Position.symbol == symbol)
-            .order_by((Position.status == "open").desc(), Position.opened_at.desc(), Position.id.desc())
+            select(POSITIONS)
+            .where(POSITIONS.c.symbol == symbol)
+            .order_by((POSITIONS.c.status == "open").desc(), POSITIONS.c.opened_at.desc(), POSITIONS.c.id.desc())
             .limit(1)
         )
-        return self.session.scalar(query)
+        return self.conn.execute(query).first()
 
+    def list(self, *, status: str | None = "open", strategy_id: int | None = None) -> Sequence[Row[Any]]:
+        query = select(POSITIONS).order_by(POSITIONS.c.symbol, POSITIONS.c.opened_at, POSITIONS.c.id)
+        if status is not None:
+            query = query.where(POSITIONS.c.status == status)
+        if strategy_id is not None:
+            query = query.where(POSITIONS.c.strategy_id == strategy_id)
+        return self.conn.execute(query).all()
 
-
-class LotRepository(Repository):
-    def for_position(self, position_id: int) -> Sequence[Lot]:
-        return self.session.scalars(select(Lot).where(Lot.position_id == position_id).order_by(Lot.seq)).all()
+    def lots(self, position_id: int) -> Sequence[Row[Any]]:
+        return self.conn.execute(select(LOTS).where(LOTS.c.position_id == position_id).order_by(LOTS.c.seq)).all()
 
 
 class PriceRepository(Repository):
-    def add(self, bar: PriceBar) -> PriceBar:
-        self.session.add(bar)
-        self.session.flush()
-        return bar
+    def get(self, symbol: str, interval: str, at: datetime) -> Row[Any] | None:
+        query = select(BARS).where(BARS.c.symbol == symbol, BARS.c.interval == interval, BARS.c.timestamp == at)
+        return self.conn.execute(query).first()
 
-    def latest_bar(self, symbol: str, at: datetime) -> PriceBar | None:
+    def symbols(self) -> list[str]:
+        return list(self.conn.execute(select(BARS.c.symbol).distinct().order_by(BARS.c.symbol)).scalars())
+
+    def latest_bar(self, symbol: str, at: datetime) -> Row[Any] | None:
         """The symbol's most recent bar at or before `at`, of any interval (an index range scan)."""
         query = (
-            select(PriceBar)
-            .where(PriceBar.symbol == symbol, PriceBar.ts <= at)
-            .order_by(PriceBar.ts.desc(), PriceBar.interval)
+            select(BARS)
+            .where(BARS.c.symbol == symbol, BARS.c.timestamp <= at)
+            .order_by(BARS.c.timestamp.desc(), BARS.c.interval)
             .limit(1)
         )
-        return self.session.scalar(query)
+        return self.conn.execute(query).first()
 
     def history(
         self, symbol: str, since: datetime | None, until: datetime | None, interval: str | None
-    ) -> Sequence[PriceBar]:
-        query = select(PriceBar).where(PriceBar.symbol == symbol).order_by(PriceBar.ts, PriceBar.interval)
+    ) -> Sequence[Row[Any]]:
+        query = select(BARS).where(BARS.c.symbol == symbol).order_by(BARS.c.timestamp, BARS.c.interval)
         if since is not None:
-            query = query.where(PriceBar.ts >= since)
+            query = query.where(BARS.c.timestamp >= since)
         if until is not None:
-            query = query.where(PriceBar.ts <= until)
+            query = query.where(BARS.c.timestamp <= until)
         if interval is not None:
-            query = query.where(PriceBar.interval == interval)
-        return self.session.scalars(query).all()
+            query = query.where(BARS.c.interval == interval)
+        return self.conn.execute(query).all()
 
 
 class Repositories:
-    """All repositories over one session, as the unit of work hands them out."""
+    """Every repository over one connection, as a service hands them out."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.config = ConfigRepository(session)
-        self.strategies = StrategyRepository(session)
-        self.orders = OrderRepository(session)
-        self.trades = TradeRepository(session)
-        self.positions = PositionRepository(session)
-        self.lots = LotRepository(session)
-        self.prices = PriceRepository(session)
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.config = ConfigRepository(conn)
+        self.strategies = StrategyRepository(conn)
+        self.orders = OrderRepository(conn)
+        self.trades = TradeRepository(conn)
+        self.positions = PositionRepository(conn)
+        self.prices = PriceRepository(conn)

@@ -31,6 +31,19 @@ from sqlalchemy import (
 )
 
 from stocksbot.storage.types import ExactDecimal, UTCDateTime
+from stocksbot.vocabulary import (
+    CONFIG_KEY_MAX,
+    CONFIG_TYPES,
+    EXTERNAL_ID_MAX,
+    ORDER_STATUSES,
+    ORDER_TYPES,
+    POSITION_SIDES,
+    POSITION_STATUSES,
+    STRATEGY_NAME_MAX,
+    SYMBOL_MAX,
+    TIME_IN_FORCE,
+    TRADE_SIDES,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -39,14 +52,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-SIDES = ("buy", "sell")
-POSITION_SIDES = ("long", "short")
-POSITION_STATUSES = ("open", "closed")
-ORDER_TYPES = ("market", "limit", "stop", "stop_limit")
-ORDER_TIFS = ("day", "gtc", "ioc", "fok")
-ORDER_STATUSES = ("pending", "submitted", "partially_filled", "filled", "cancelled", "rejected", "expired")
-CONFIG_TYPES = ("string", "int", "float", "bool", "json")
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -83,7 +88,7 @@ def _time(name: str, *, nullable: bool = False, **kwargs: object) -> Column[date
 strategies = Table(
     "strategies", metadata,
     Column("id", Integer, primary_key=True),
-    Column("name", String(100), nullable=False, unique=True),
+    Column("name", String(STRATEGY_NAME_MAX), nullable=False, unique=True),
     Column("description", Text),
     Column("params", JSON, nullable=False, default=dict),
     Column("enabled", Boolean, nullable=False, default=True),
@@ -95,9 +100,9 @@ strategies = Table(
 orders = Table(
     "orders", metadata,
     Column("id", Integer, primary_key=True),
-    Column("external_id", String(100), unique=True),
+    Column("external_id", String(EXTERNAL_ID_MAX), unique=True),
     Column("side", String(4), nullable=False),
-    Column("symbol", String(32), nullable=False, index=True),
+    Column("symbol", String(SYMBOL_MAX), nullable=False, index=True),
     Column("type", String(10), nullable=False, default="market"),
     _money("quantity"),
     _money("limit_price", nullable=True),
@@ -109,9 +114,9 @@ orders = Table(
     Column("strategy_id", ForeignKey("strategies.id"), index=True),
     _time("created_at", default=utcnow),
     _time("updated_at", default=utcnow, onupdate=utcnow),
-    CheckConstraint(_one_of("side", SIDES), name="side"),
+    CheckConstraint(_one_of("side", TRADE_SIDES), name="side"),
     CheckConstraint(_one_of("type", ORDER_TYPES), name="type"),
-    CheckConstraint(_one_of("tif", ORDER_TIFS), name="tif"),
+    CheckConstraint(_one_of("tif", TIME_IN_FORCE), name="tif"),
     CheckConstraint(_one_of("status", ORDER_STATUSES), name="status"),
     CheckConstraint(_positive("quantity"), name="quantity_positive"),
     CheckConstraint(_not_negative("filled_quantity"), name="filled_not_negative"),
@@ -124,9 +129,9 @@ orders = Table(
 trades = Table(
     "trades", metadata,
     Column("id", Integer, primary_key=True),
-    Column("external_id", String(100), unique=True),
+    Column("external_id", String(EXTERNAL_ID_MAX), unique=True),
     Column("side", String(4), nullable=False),
-    Column("symbol", String(32), nullable=False),
+    Column("symbol", String(SYMBOL_MAX), nullable=False),
     _money("quantity"),
     _money("price"),
     _money("commission", default=Decimal(0)),
@@ -137,7 +142,7 @@ trades = Table(
     Column("strategy_id", ForeignKey("strategies.id"), index=True),
     Column("note", Text),
     _time("created_at", default=utcnow),
-    CheckConstraint(_one_of("side", SIDES), name="side"),
+    CheckConstraint(_one_of("side", TRADE_SIDES), name="side"),
     CheckConstraint(_positive("quantity"), name="quantity_positive"),
     CheckConstraint(_not_negative("price"), name="price_not_negative"),
     CheckConstraint(_not_negative("commission"), name="commission_not_negative"),
@@ -150,7 +155,7 @@ trades = Table(
 positions = Table(
     "positions", metadata,
     Column("id", Integer, primary_key=True),
-    Column("symbol", String(32), nullable=False),
+    Column("symbol", String(SYMBOL_MAX), nullable=False),
     Column("side", String(5), nullable=False),
     _money("quantity"),
     _money("open_cost", default=Decimal(0)),
@@ -199,7 +204,7 @@ lots = Table(
 price_bars = Table(
     "price_bars", metadata,
     Column("id", Integer, primary_key=True),
-    Column("symbol", String(32), nullable=False),
+    Column("symbol", String(SYMBOL_MAX), nullable=False),
     Column("interval", String(8), nullable=False, default="1d"),
     _time("timestamp"),
     _money("open"),
@@ -217,7 +222,7 @@ price_bars = Table(
 
 config = Table(
     "config", metadata,
-    Column("key", String(100), primary_key=True),
+    Column("key", String(CONFIG_KEY_MAX), primary_key=True),
     Column("value", Text, nullable=False),
     Column("type", String(6), nullable=False),
     Column("description", Text),

@@ -47,11 +47,15 @@ def accumulate(totals: Totals, strategy_id: int | None, realized: Decimal, costs
 @cache
 def _upsert(dialect: str) -> Any:
     """The "add to the totals" upsert of a dialect; built on first use (readers never need it)."""
+    statement: Any
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects import postgresql
+
+        statement = postgresql.insert(TOTALS)
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(TOTALS)
+        from sqlalchemy.dialects import sqlite
+
+        statement = sqlite.insert(TOTALS)
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=[TOTALS.c.strategy_key],
@@ -76,7 +80,7 @@ def apply(conn: Connection, deltas: Totals) -> None:
     if not changes:
         return
     conn.execute(_upsert(conn.dialect.name), changes)
-    if any(change["runs"] < 0 for change in changes):
+    if any(runs < 0 for runs, _realized, _costs in deltas.values()):
         conn.execute(_DELETE_EMPTY)
 
 

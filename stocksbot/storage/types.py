@@ -8,9 +8,10 @@ unconstrained NUMERIC, which is exact, and `sum()` over it is exact too.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import DateTime, Numeric, Text
 from sqlalchemy.engine import Dialect
@@ -85,24 +86,62 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc)
 
 
-def _sqlite_time(value: datetime) -> str:
-    """The text SQLAlchemy's SQLite DATETIME stores (always with microseconds), of the UTC time."""
+# -- values that pass SQLAlchemy's types ------------------------------------------------------
+# Bulk writes (imports, price imports) hand values to the driver directly, and whole-ledger
+# reads (rebuilds) take them from it directly: SQLAlchemy's per-value processing would cost
+# more than the work. This table is the one place that says what the two types above do on
+# each backend, for both directions; tests/test_storage_types.py compares every entry with
+# the TypeDecorators on SQLite and PostgreSQL.
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """How one column type's non-NULL values go to the driver and come back from it."""
+
+    to_driver: Callable[[Any], Any]
+    from_driver: Callable[[Any], Any]
+
+
+def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the database; convert it to UTC first")
-    if value.tzinfo is not timezone.utc:
+    return value
+
+
+def _sqlite_time(value: datetime) -> str:
+    """The text SQLAlchemy's SQLite DATETIME stores (always with microseconds), of the UTC time."""
+    if _aware(value).tzinfo is not timezone.utc:
         value = value.astimezone(timezone.utc)
     return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
+def _sqlite_time_read(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+def _utc(value: datetime) -> datetime:
+    return _aware(value).astimezone(timezone.utc)
+
+
+CONVERSIONS: dict[tuple[type, str], Conversion] = {
+    (ExactDecimal, "sqlite"): Conversion(format_decimal, Decimal),
+    (ExactDecimal, "postgresql"): Conversion(canonical, canonical),
+    (UTCDateTime, "sqlite"): Conversion(_sqlite_time, _sqlite_time_read),
+    (UTCDateTime, "postgresql"): Conversion(_utc, _utc),
+}
+
+
+def conversion(column_type: TypeEngine[Any], dialect_name: str) -> Conversion | None:
+    """The conversion of a stocksbot column type on a backend; None for types the driver takes as they are."""
+    return CONVERSIONS.get((type(column_type), dialect_name))
+
+
 def bulk_converter(column_type: TypeEngine[Any], dialect: Dialect) -> Any:
-    """What a bulk writer applies to a column's non-NULL values: the bind conversion of the
-    column's type as a plain function (bulk writes call it millions of times, so it skips the
-    TypeDecorator's dispatch), or None when the driver takes the value as it is."""
-    sqlite = dialect.name == "sqlite"
-    if isinstance(column_type, ExactDecimal):
-        return format_decimal if sqlite else canonical
-    if isinstance(column_type, UTCDateTime) and sqlite:
-        return _sqlite_time
+    """What a bulk writer applies to a column's non-NULL values: the conversion above, or the
+    type's own bind processor (None when the driver takes the value as it is)."""
+    found = conversion(column_type, dialect.name)
+    if found is not None:
+        return found.to_driver
     return column_type._cached_bind_processor(dialect)  # noqa: SLF001 - SQLAlchemy's own
 
 

@@ -1,7 +1,7 @@
 """`trade import`: a CSV of trades into the ledger, all or nothing, in one streaming pass.
 
 Rows are parsed, checked and booked as the file is read, and written in batches inside one
-transaction. Each symbol keeps a `Book` in memory (resumed from its stored position at first
+transaction. Each symbol keeps its open state from the booking store (loaded at first
 sight), so a trade's realized P&L is known before it is written and nothing is read back;
 memory holds one book per symbol, not the file. A row dated before an earlier trade of its
 symbol (unsorted files, or history older than what is stored) switches that symbol to a
@@ -10,7 +10,7 @@ same ledger rules as `trade add`.
 
 Any bad row, or any trade the ledger refuses, rolls the whole transaction back and every
 problem is reported as `line N: reason`. Rows whose external_id is already stored are
-skipped and counted, so re-importing a file is safe.
+skipped and counted, so re-importing a file is safe. The format is docs/csv-formats.md.
 """
 
 from __future__ import annotations
@@ -22,34 +22,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import Connection, func, select, text
 
+from stocksbot import settings
 from stocksbot.csvfiles import RowErrors, TradeRow, read_trades
 from stocksbot.errors import StocksbotError
-from stocksbot.ledger import Book, Fill, LedgerError
-from stocksbot.ledger import Lot as LedgerLot
-from stocksbot.storage import totals
-from stocksbot.storage.booking import (
-    INSERT_POSITION,
-    LAST_EXECUTED,
-    LOTS,
-    OPEN_POSITION,
-    POSITION_LOTS,
-    POSITIONS,
-    TRADES,
-    UPDATE_POSITION,
-    ZERO,
-    BookingError,
-    PositionState,
-    SymbolBooker,
-    advance,
-    lock_ledger,
-    settle,
-    write_lots,
-)
+from stocksbot.ledger import Fill, LedgerError
+from stocksbot.storage import tables
+from stocksbot.storage.booking import BookingError, BookingStore, OpenState, PositionState, lock_ledger
 from stocksbot.storage.bulk import BulkInserter
-from stocksbot.storage.models import Strategy, Trade
 from stocksbot.storage.repositories import Repositories
+from stocksbot.storage.unit_of_work import UnitOfWork
+
+TRADES = tables.trades
 
 BATCH = 2000
 _TRADE_COLUMNS = ("id", "external_id", "side", "symbol", "quantity", "price", "commission", "fees", "executed_at",
@@ -109,31 +94,29 @@ def _batches(rows: Iterator[TradeRow | str], size: int) -> Iterator[list[TradeRo
 class _SymbolRun:
     """One symbol's booking during an import."""
 
-    book: Book
-    state: PositionState | None
+    state: OpenState
     rebook: bool = False  # an out-of-order row: re-book the symbol from its trades at the end
 
 
 class TradeImport:
     """One import run over an open transaction (that holds the ledger lock)."""
 
-    def __init__(self, repos: Repositories, method: str, allow_short: bool) -> None:
-        self.repos = repos
-        self.conn = repos.session.connection()
-        self.method = method
+    def __init__(self, conn: Connection, method: str, allow_short: bool) -> None:
+        self.conn = conn
+        self.store = BookingStore(conn, method)
         self.allow_short = allow_short
         self.errors: list[str] = []
         self.skipped = 0
         self.imported = 0
         self.symbols: dict[str, _SymbolRun] = {}
         self.closed_runs: list[PositionState] = []
-        self.closed_totals: totals.Totals = {}
         self.first_id = self._first_free_id()
-        self.trade_writer = BulkInserter(self.conn, TRADES, _TRADE_COLUMNS)
+        self.trade_writer = BulkInserter(conn, TRADES, _TRADE_COLUMNS)
         self.now = datetime.now(timezone.utc)
         # The new trades get consecutive ids from first_id; lines[i] is the line of trade first_id + i.
         self.lines = array("q")
-        self.strategies = {name: id_ for id_, name in repos.session.execute(select(Strategy.id, Strategy.name))}
+        self.repos = Repositories(conn)
+        self.strategies = {name: id_ for id_, name in self.repos.strategies.names().items()}
         self.created_strategies: list[str] = []
 
     def _first_free_id(self) -> int:
@@ -141,7 +124,7 @@ class TradeImport:
         on PostgreSQL the identity sequence is moved past the last new id at the end."""
         if self.conn.dialect.name == "postgresql":
             return int(self.conn.execute(text("SELECT nextval(pg_get_serial_sequence('trades', 'id'))")).scalar_one())
-        return int(self.conn.execute(select(func.coalesce(func.max(Trade.id), 0))).scalar_one()) + 1
+        return int(self.conn.execute(select(func.coalesce(func.max(TRADES.c.id), 0))).scalar_one()) + 1
 
     def run(self, rows: Iterator[TradeRow | str], progress: Callable[[], None] | None) -> None:
         for batch in _batches(rows, BATCH):
@@ -149,7 +132,6 @@ class TradeImport:
             if progress:
                 progress()
         self._flush_closed_runs()
-        totals.apply(self.conn, self.closed_totals)
         self._finish_symbols()
         if self.errors:
             raise RowErrors(sorted(self.errors, key=_line_number))
@@ -190,14 +172,17 @@ class TradeImport:
 
     def _book(self, row: TradeRow, trade_id: int, strategy_id: int | None) -> Decimal | None | bool:
         """Book a row into its symbol's run; its realized P&L, or False when the ledger refuses it."""
-        run = self.symbols.get(row.symbol) or self._start(row.symbol)
-        if not run.rebook and run.book.last_executed_at is not None and row.executed_at < run.book.last_executed_at:
+        run = self.symbols.get(row.symbol)
+        if run is None:
+            run = self.symbols[row.symbol] = _SymbolRun(self.store.load(row.symbol))
+        book = run.state.book
+        if not run.rebook and book.last_executed_at is not None and row.executed_at < book.last_executed_at:
             run.rebook = True
         if run.rebook:
             return None  # computed when the symbol is re-booked
         fill = Fill(row.side, row.quantity, row.price, row.commission, row.fees, row.executed_at, trade_id)
         try:
-            booking, closed, run.state = advance(run.book, run.state, fill, strategy_id, allow_short=self.allow_short)
+            booking, closed = run.state.apply(fill, strategy_id, allow_short=self.allow_short)
         except LedgerError as exc:
             self.errors.append(f"line {row.line}: {exc}")
             return False
@@ -205,66 +190,22 @@ class TradeImport:
             self.closed_runs.append(closed)
         return booking.realized_pnl
 
-    def _start(self, symbol: str) -> _SymbolRun:
-        """Resume a symbol from its stored open position (and its latest stored trade's time)."""
-        last = self.conn.execute(LAST_EXECUTED, {"symbol": symbol, "trade_id": 0}).scalar()
-        position = self.conn.execute(OPEN_POSITION, {"symbol": symbol}).mappings().first()
-        lots = self.conn.execute(POSITION_LOTS, {"position_id": position["id"]}).mappings().all() if position else []
-        book = Book.restore(
-            symbol, self.method,
-            [LedgerLot(position["side"], lot["quantity"], lot["amount"], lot["opened_at"], lot["trade_id"])
-             for lot in lots] if position else [],
-            realized_pnl=position["realized_pnl"] if position else ZERO,
-            opened_at=position["opened_at"] if position else None,
-            last_executed_at=last,
-            costs=position["costs"] if position else ZERO,
-        )
-        state = PositionState.of(position) if position else None
-        run = self.symbols[symbol] = _SymbolRun(book, state)
-        return run
-
     def _flush_closed_runs(self) -> None:
-        """Write the runs that closed: the stored open position is updated, the others inserted."""
-        if not self.closed_runs:
-            return
-        updates = [p for p in self.closed_runs if p.id is not None]
-        inserts = [p.values() for p in self.closed_runs if p.id is None]
-        for position in updates:
-            self.conn.execute(delete(LOTS).where(LOTS.c.position_id == position.id))
-            self.conn.execute(UPDATE_POSITION, position.update_params())
-        if inserts:
-            self.conn.execute(insert(POSITIONS), inserts)
-        self.closed_totals = totals.merged(self.closed_totals, totals.of_runs(self.closed_runs))
+        self.store.save_closed(self.closed_runs)
         self.closed_runs.clear()
 
     def _finish_symbols(self) -> None:
         """Store each symbol's open run and lots; re-book the symbols that saw rows out of order."""
-        for symbol, run in sorted(self.symbols.items()):
-            if run.rebook:
-                self._rebook(symbol)
-            else:
-                self._store_open_run(run)
-
-    def _store_open_run(self, run: _SymbolRun) -> None:
-        # (A stored position that closed during the import was written with the closed runs.)
-        state = run.state
-        if state is None:
-            return
-        settle(state, run.book)
-        if state.id is None:
-            state.id = self.conn.execute(INSERT_POSITION, state.values()).scalar_one()
-        else:
-            self.conn.execute(UPDATE_POSITION, state.update_params())
-            self.conn.execute(delete(LOTS).where(LOTS.c.position_id == state.id))
-        write_lots(self.conn, state.id, run.book)
-
-    def _rebook(self, symbol: str) -> None:
         new_ids = range(self.first_id, self.first_id + len(self.lines))
-        try:
-            SymbolBooker(self.conn, symbol, self.method).rebuild(new_trade_ids=new_ids, allow_short=self.allow_short)
-        except BookingError as exc:
-            line = self.lines[exc.trade_id - self.first_id] if exc.trade_id in new_ids else None
-            self.errors.append(f"line {line}: {exc}" if line is not None else f"{symbol}: {exc}")
+        for symbol, run in sorted(self.symbols.items()):
+            if not run.rebook:
+                self.store.save_open(run.state)
+                continue
+            try:
+                self.store.replay(symbol, new_trade_ids=new_ids, allow_short=self.allow_short)
+            except BookingError as exc:
+                line = self.lines[exc.trade_id - self.first_id] if exc.trade_id in new_ids else None
+                self.errors.append(f"line {line}: {exc}" if line is not None else f"{symbol}: {exc}")
 
     def _strategy_id(self, name: str) -> int:
         """The id of a strategy named in the file, created (enabled, no parameters) if new.
@@ -274,10 +215,7 @@ class TradeImport:
         """
         strategy_id = self.strategies.get(name)
         if strategy_id is None:
-            strategy = Strategy(name=name, params={}, enabled=True)
-            self.repos.session.add(strategy)
-            self.repos.session.flush()
-            strategy_id = self.strategies[name] = strategy.id
+            strategy_id = self.strategies[name] = self.repos.strategies.add(name)
             self.created_strategies.append(name)
         return strategy_id
 
@@ -292,44 +230,40 @@ class TradeImport:
         return {row[0]: row[1] for row in self.conn.execute(query)}
 
 
-class ImportOperations:
-    """Mixed into StorageService; relies on `transaction()` and `setting()`."""
+def import_trades(
+    uow: UnitOfWork,
+    path: str | Path,
+    *,
+    dry_run: bool = False,
+    allow_short: bool | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import a trade CSV (see the module docstring); `dry_run` checks everything, writes nothing.
 
-    transaction: Any
-    setting: Any
-
-    def import_trades(
-        self,
-        path: str | Path,
-        *,
-        dry_run: bool = False,
-        allow_short: bool | None = None,
-        progress: Progress | None = None,
-    ) -> ImportResult:
-        """Import a trade CSV (see the module docstring); `dry_run` checks everything, writes nothing.
-
-        `allow_short=None` follows the `trading.allow_short` setting, as `trade add` does.
-        """
-        path = Path(path)
-        try:
-            handle = path.open(newline="", encoding="utf-8-sig")
-        except OSError as exc:
-            raise StocksbotError(f"cannot read {path}: {exc.strerror}") from None
-        run: TradeImport | None = None
-        try:
-            with handle, self.transaction() as repos:
-                lock_ledger(repos.session.connection())
-                if allow_short is None:
-                    allow_short = bool(self.setting("trading.allow_short"))
-                run = TradeImport(repos, str(self.setting("accounting.cost_basis")), allow_short)
-                lines = _CountingLines(handle)
-                run.run(read_trades(lines, str(path)), (lambda: progress(lines.read)) if progress else None)
-                if dry_run:
-                    raise _DryRun
-        except _DryRun:
-            pass
-        except UnicodeDecodeError:
-            raise StocksbotError(f"cannot read {path}: not UTF-8 text") from None
-        assert run is not None
-        return ImportResult(imported=run.imported, skipped=run.skipped, errors=0, dry_run=dry_run,
-                            created_strategies=tuple(run.created_strategies))
+    `allow_short=None` follows the `trading.allow_short` setting, as `trade add` does.
+    """
+    path = Path(path)
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise StocksbotError(f"cannot read {path}: {exc.strerror}") from None
+    run: TradeImport | None = None
+    try:
+        with handle, uow.transaction() as conn:
+            lock_ledger(conn)
+            config = Repositories(conn).config
+            method = str(settings.known_value("accounting.cost_basis", config.text("accounting.cost_basis")))
+            if allow_short is None:
+                allow_short = bool(settings.known_value("trading.allow_short", config.text("trading.allow_short")))
+            run = TradeImport(conn, method, allow_short)
+            lines = _CountingLines(handle)
+            run.run(read_trades(lines, str(path)), (lambda: progress(lines.read)) if progress else None)
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    except UnicodeDecodeError:
+        raise StocksbotError(f"cannot read {path}: not UTF-8 text") from None
+    assert run is not None
+    return ImportResult(imported=run.imported, skipped=run.skipped, errors=0, dry_run=dry_run,
+                        created_strategies=tuple(run.created_strategies))

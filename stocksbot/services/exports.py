@@ -1,7 +1,7 @@
 """`trade export`: the ledger's trades, streamed in booking order, as CSV, JSON or beancount.
 
-The CSV has exactly the columns `trade import` reads, so export -> import into a new
-database gives the same ledger.
+The CSV has exactly the columns `trade import` reads (docs/csv-formats.md), so export ->
+import into a new database gives the same ledger.
 """
 
 from __future__ import annotations
@@ -13,13 +13,18 @@ from typing import IO, Any, Iterator
 
 from sqlalchemy import select
 
+from stocksbot import settings
 from stocksbot.csvfiles import TRADE_COLUMNS
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import format_decimal
-from stocksbot.storage.models import Strategy, Trade
+from stocksbot.services.trades import trade_record
+from stocksbot.storage import tables
 from stocksbot.storage.records import TradeRecord
+from stocksbot.storage.repositories import Repositories
+from stocksbot.storage.unit_of_work import UnitOfWork
+from stocksbot.vocabulary import EXPORT_FORMATS
 
-EXPORT_FORMATS = ("csv", "json", "beancount")
+TRADES = tables.trades
 
 
 def _csv_value(value: Any) -> str:
@@ -60,30 +65,21 @@ def _json_value(value: Any) -> Any:
     return _csv_value(value)
 
 
-class ExportOperations:
-    """Mixed into StorageService; relies on `reading()` and `setting()`."""
+def export_trades(uow: UnitOfWork, out: IO[str], *, format: str = "csv") -> int:  # noqa: A002 - the option's name
+    """Write every trade to `out`; returns how many were written."""
+    if format not in EXPORT_FORMATS:
+        raise StocksbotError(f"unknown export format {format!r}: use one of {', '.join(EXPORT_FORMATS)}")
+    with uow.reading() as conn:
+        repos = Repositories(conn)
+        names = repos.strategies.names()
+        method = str(settings.known_value("accounting.cost_basis", repos.config.text("accounting.cost_basis")))
+        query = select(TRADES).order_by(TRADES.c.executed_at, TRADES.c.id)
+        rows = conn.execution_options(yield_per=2000).execute(query)
+        trades = (trade_record(row, names) for row in rows)
+        if format == "csv":
+            return write_csv(trades, out)
+        if format == "json":
+            return write_json(trades, out)
+        from stocksbot.beancount import write_beancount  # only this format needs it
 
-    reading: Any
-    setting: Any
-
-    def export_trades(self, out: IO[str], *, format: str = "csv") -> int:  # noqa: A002 - the option's name
-        """Write every trade to `out`; returns how many were written."""
-        if format not in EXPORT_FORMATS:
-            raise StocksbotError(f"unknown export format {format!r}: use one of {', '.join(EXPORT_FORMATS)}")
-        with self.reading() as repos:
-            names = {id_: name for id_, name in repos.session.execute(select(Strategy.id, Strategy.name))}
-            query = select(Trade).order_by(Trade.executed_at, Trade.id).execution_options(yield_per=2000)
-            trades = (_record(trade, names) for trade in repos.session.scalars(query))
-            if format == "csv":
-                return write_csv(trades, out)
-            if format == "json":
-                return write_json(trades, out)
-            from stocksbot.beancount import write_beancount
-
-            return write_beancount(trades, out, method=str(self.setting("accounting.cost_basis")))
-
-
-def _record(trade: Trade, names: dict[int, str]) -> TradeRecord:
-    from stocksbot.storage.trading import trade_record
-
-    return trade_record(trade, names)
+        return write_beancount(trades, out, method=method)

@@ -1,0 +1,6 @@
+"""The operations of stocksbot, one module per noun, as plain functions over a unit of work.
+
+The command line (`stocksbot/cli/`) and the Python API (`storage/service.py`) both call
+these; they parse and check input, run in `uow.transaction()` or `uow.reading()`, and
+return records (`storage/records.py`). They never print.
+"""

@@ -1,0 +1,91 @@
+"""Administration of the database: schema migrations, `db check`, backups, restores and copies.
+
+The `db` commands call these instead of reaching into the engine. Nothing here prints: each
+function returns what happened and the command line says it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from stocksbot.errors import StocksbotError
+from stocksbot.services import positions
+from stocksbot.storage import backups, checks, migrations
+from stocksbot.storage.booking import lock_ledger
+from stocksbot.storage.unit_of_work import UnitOfWork, open_engine
+
+
+@dataclass(frozen=True)
+class Migration:
+    """A schema change: the revision before and after (None: no stocksbot schema)."""
+
+    before: str | None
+    after: str | None
+
+
+def current_revision(uow: UnitOfWork) -> str | None:
+    return migrations.read_revision(uow.engine)
+
+
+def migrate(uow: UnitOfWork, action: str, revision: str) -> Migration:
+    """Upgrade (`action` "upgrade") or downgrade the schema to `revision`."""
+    if action not in ("upgrade", "downgrade"):
+        raise ValueError(f"unknown migration action {action!r}")
+    before = migrations.read_revision(uow.engine)
+    if action == "upgrade":
+        migrations.upgrade(uow.engine, revision)
+    else:
+        migrations.downgrade(uow.engine, revision)
+    return Migration(before, migrations.read_revision(uow.engine))
+
+
+def check(uow: UnitOfWork) -> list[str]:
+    """Integrity and ledger consistency findings; an empty list means all is well.
+
+    Re-books every trade inside a SAVEPOINT that is always rolled back and compares what it
+    derives with what is stored, so nothing changes.
+    """
+    with uow.transaction() as conn:
+        findings = checks.integrity_findings(conn) + checks.order_findings(conn)
+        lock_ledger(conn)
+        savepoint = conn.begin_nested()
+        before = checks.ledger_snapshot(conn)
+        positions.rebuild(conn)
+        findings += checks.ledger_findings(before, checks.ledger_snapshot(conn))
+        savepoint.rollback()
+        return findings
+
+
+def backup(uow: UnitOfWork, destination: Path | None = None) -> Path:
+    """Back the database up (SQLite online backup, or pg_dump); where it was written."""
+    return backups.backup(uow.target, destination or backups.default_backup_path(uow.target))
+
+
+def restore(uow: UnitOfWork, source: Path) -> Path:
+    """Replace the database with a backup; where the replaced database was saved."""
+    return backups.restore(uow.target, uow.engine, source)
+
+
+@dataclass(frozen=True)
+class Copy:
+    target: str  # the masked URL
+    rows: dict[str, int]
+
+
+def copy(uow: UnitOfWork, to_url: str, progress: backups.Progress | None = None) -> Copy:
+    """Copy every row into another, empty database, then run `db check` there.
+
+    Refused (nothing copied) when the target is not empty; a copy whose check finds a
+    problem is reported as an error.
+    """
+    engine, target, settings = open_engine(to_url, None, check_schema=False)
+    destination = UnitOfWork(engine, target, settings)
+    try:
+        counts = backups.copy_database(uow.engine, engine, progress)
+        findings = check(destination)
+    finally:
+        destination.close()
+    if findings:
+        raise StocksbotError(f"copied, but `db check` on the target found {len(findings)} problem(s): {findings[0]}")
+    return Copy(target.masked, counts)

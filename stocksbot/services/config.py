@@ -1,0 +1,110 @@
+"""Settings: typed values stored as text; known keys have fixed types and defaults (`settings.py`).
+
+Changing `accounting.cost_basis` re-books the whole ledger in the same transaction, so the
+new method applies to all of history or to none of it (docs/ledger.md, Settings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from stocksbot import settings as rules
+from stocksbot.errors import StocksbotError
+from stocksbot.services import positions
+from stocksbot.storage.repositories import Repositories
+from stocksbot.storage.unit_of_work import UnitOfWork
+
+_COST_BASIS = "accounting.cost_basis"
+
+
+@dataclass(frozen=True)
+class ConfigItem:
+    """A setting as users see it: typed value, its type, and whether it is only the default."""
+
+    key: str
+    value: Any
+    value_type: str
+    description: str | None
+    is_default: bool = False
+
+    @property
+    def text(self) -> str:
+        return rules.to_text(self.value, self.value_type)
+
+
+def _item(repos: Repositories, key: str) -> ConfigItem | None:
+    """The stored setting, else a known key's default, else None."""
+    entry = repos.config.get(key)
+    if entry is not None:
+        return ConfigItem(key, rules.from_text(entry.value, entry.type), entry.type, entry.description)
+    known = rules.KNOWN_KEYS.get(key)
+    if known is None:
+        return None
+    return ConfigItem(key, known.default, known.value_type, known.description, is_default=True)
+
+
+def config_set(
+    uow: UnitOfWork, key: str, text: str, value_type: str | None = None, description: str | None = None
+) -> ConfigItem:
+    """Store a typed setting; a value that does not parse as its type changes nothing."""
+    rules.check_key(key)
+    known = rules.KNOWN_KEYS.get(key)
+    with uow.transaction() as conn:
+        repos = Repositories(conn)
+        existing = repos.config.get(key)
+        if known is not None:
+            if value_type is not None and value_type != known.value_type:
+                raise StocksbotError(f"{key} is a {known.value_type} setting; --type {value_type} is not allowed")
+            value_type = known.value_type
+        elif value_type is None:
+            value_type = existing.type if existing is not None else "string"
+        value = rules.parse_value(key, text, value_type)
+        previous = _item(repos, key)
+        if description is None and known is not None and (existing is None or existing.description is None):
+            description = known.description
+        repos.config.upsert(key, rules.to_text(value, value_type), value_type, description)
+        if key == _COST_BASIS and previous is not None and value != previous.value:
+            positions.rebuild(conn)  # the new method applies to the whole history, atomically
+        item = _item(repos, key)
+        assert item is not None
+        return item
+
+
+def config_get(uow: UnitOfWork, key: str) -> ConfigItem:
+    rules.check_key(key)
+    with uow.reading() as conn:
+        item = _item(Repositories(conn), key)
+    if item is None:
+        raise StocksbotError(f"config key {key!r} is not set (see `stocksbot config list`)")
+    return item
+
+
+def config_list(uow: UnitOfWork) -> list[ConfigItem]:
+    """Stored settings plus the known keys that are still at their defaults, by key."""
+    with uow.reading() as conn:
+        stored = {
+            e.key: ConfigItem(e.key, rules.from_text(e.value, e.type), e.type, e.description)
+            for e in Repositories(conn).config.list()
+        }
+    for key, known in rules.KNOWN_KEYS.items():
+        stored.setdefault(key, ConfigItem(key, known.default, known.value_type, known.description, True))
+    return [stored[key] for key in sorted(stored)]
+
+
+def config_unset(uow: UnitOfWork, key: str) -> None:
+    """Remove a setting; a known key falls back to its default."""
+    rules.check_key(key)
+    with uow.transaction() as conn:
+        repos = Repositories(conn)
+        previous = _item(repos, key)
+        if not repos.config.delete(key):
+            raise StocksbotError(f"config key {key!r} is not set")
+        current = _item(repos, key)
+        if key == _COST_BASIS and previous is not None and current is not None and current.value != previous.value:
+            positions.rebuild(conn)
+
+
+def setting(uow: UnitOfWork, key: str) -> Any:
+    """The typed value of a setting, its default when unset."""
+    return config_get(uow, key).value

@@ -1,0 +1,125 @@
+"""Orders: creating them, moving them along the state machine, and filling them.
+
+A fill is a trade: `fill_order` locks the order and hands it to `trades.record_fill`, the
+one owner of recording trades. The state machine is `stocksbot.ledger.orders`
+(docs/ledger.md, Orders).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from stocksbot.errors import StocksbotError
+from stocksbot.ledger import parse_decimal
+from stocksbot.ledger.inputs import parse_symbol
+from stocksbot.ledger.orders import check_transition, validate_order_prices, validate_order_type, validate_time_in_force
+from stocksbot.services import trades
+from stocksbot.storage.records import OrderRecord, TradeRecord
+from stocksbot.storage.repositories import Repositories
+from stocksbot.storage.unit_of_work import UnitOfWork
+from stocksbot.vocabulary import EXTERNAL_ID_MAX, MANUAL_ORDER_STATUSES, ORDER_STATUSES, PENDING
+
+Number = trades.Number
+
+
+def order_record(order: Any, names: dict[int, str]) -> OrderRecord:
+    """An orders row as users see it (the strategy by name)."""
+    return OrderRecord(
+        id=order.id, side=order.side, symbol=order.symbol, type=order.type, quantity=order.quantity,
+        limit_price=order.limit_price, stop_price=order.stop_price, tif=order.tif, status=order.status,
+        filled_quantity=order.filled_quantity, avg_fill_price=order.avg_fill_price,
+        strategy=names.get(order.strategy_id) if order.strategy_id else None,
+        external_id=order.external_id, created_at=order.created_at, updated_at=order.updated_at,
+    )
+
+
+def _order(repos: Repositories, order_id: int, *, for_update: bool = False) -> Any:
+    order = repos.orders.get(order_id, for_update=for_update) if order_id > 0 else None
+    if order is None:
+        raise StocksbotError(f"no order with id {order_id}")
+    return order
+
+
+def add_order(
+    uow: UnitOfWork,
+    *,
+    side: str,
+    symbol: str,
+    quantity: Number,
+    order_type: str = "market",
+    limit_price: Number | None = None,
+    stop_price: Number | None = None,
+    tif: str = "day",
+    strategy: str | None = None,
+    external_id: str | None = None,
+) -> OrderRecord:
+    limit = parse_decimal(limit_price, field="limit price", allow_zero=False) if limit_price is not None else None
+    stop = parse_decimal(stop_price, field="stop price", allow_zero=False) if stop_price is not None else None
+    validate_order_type(order_type)
+    validate_time_in_force(tif)
+    validate_order_prices(order_type, limit, stop)
+    values: dict[str, Any] = {
+        "side": trades.parse_side(side), "symbol": parse_symbol(symbol),
+        "quantity": parse_decimal(quantity, field="quantity", allow_zero=False),
+        "type": order_type, "limit_price": limit, "stop_price": stop, "tif": tif, "status": PENDING,
+        "filled_quantity": Decimal(0), "external_id": trades.parse_text(external_id, "external id", EXTERNAL_ID_MAX),
+    }
+    with uow.transaction() as conn:
+        repos = Repositories(conn)
+        if strategy is not None:
+            values["strategy_id"] = trades.strategy_id(repos, strategy)
+        if values["external_id"] is not None and repos.orders.by_external_id(values["external_id"]) is not None:
+            raise StocksbotError(f"an order with external id {values['external_id']!r} already exists")
+        order_id = repos.orders.add(**values)
+        return order_record(_order(repos, order_id), repos.strategies.names())
+
+
+def list_orders(uow: UnitOfWork, *, status: str | None = None, symbol: str | None = None) -> list[OrderRecord]:
+    if status is not None and status not in ORDER_STATUSES:
+        raise StocksbotError(f"unknown order status {status!r}: use one of {', '.join(ORDER_STATUSES)}")
+    with uow.reading() as conn:
+        repos = Repositories(conn)
+        names = repos.strategies.names()
+        orders = repos.orders.list(status=status, symbol=parse_symbol(symbol) if symbol else None)
+        return [order_record(o, names) for o in orders]
+
+
+def get_order(uow: UnitOfWork, order_id: int) -> OrderRecord:
+    with uow.reading() as conn:
+        repos = Repositories(conn)
+        return order_record(_order(repos, order_id), repos.strategies.names())
+
+
+def change_order_status(uow: UnitOfWork, order_id: int, status: str) -> OrderRecord:
+    """Move an order along the state machine (submit, cancel, reject, expire).
+
+    Filled and partially filled are reached only through fills, never set by hand.
+    """
+    if status not in MANUAL_ORDER_STATUSES:
+        raise StocksbotError(
+            f"an order can be set to {', '.join(MANUAL_ORDER_STATUSES)} by hand, not {status!r}; fills move it further"
+        )
+    with uow.transaction() as conn:
+        repos = Repositories(conn)
+        check_transition(_order(repos, order_id, for_update=True).status, status)
+        repos.orders.set_status(order_id, status)
+        return order_record(_order(repos, order_id), repos.strategies.names())
+
+
+def fill_order(
+    uow: UnitOfWork,
+    order_id: int,
+    quantity: Number,
+    price: Number,
+    *,
+    commission: Number = "0",
+    fees: Number = "0",
+    executed_at: str | datetime | None = None,
+) -> TradeRecord:
+    """Record a fill of an order: a trade linked to it, and the order's progress, in one transaction."""
+    with uow.transaction() as conn:
+        order = trades.locked_order(conn, order_id)
+        values = trades.parse_trade(order["side"], order["symbol"], quantity, price, commission, fees, executed_at)
+        return trades.record_fill(conn, values, strategy=None, order=order, allow_short=None)

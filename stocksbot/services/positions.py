@@ -1,0 +1,237 @@
+"""Positions: manual opening and closing trades, the position list and summary, rebuilds.
+
+`position list` and `summary` are what a user runs most; what they read does not grow with
+history: the open positions (one per symbol at most), one price probe per open symbol, and
+the per-strategy totals of closed runs that booking keeps (`storage/totals.py`). Positions
+are a projection of the trades (docs/ledger.md, Positions); `rebuild_positions` recomputes
+them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select
+
+from stocksbot import settings
+from stocksbot.errors import StocksbotError
+from stocksbot.ledger import divide, format_decimal, parse_decimal
+from stocksbot.ledger.inputs import parse_symbol
+from stocksbot.ledger.numbers import ZERO, add, multiply, subtract
+from stocksbot.services import trades
+from stocksbot.storage import tables, totals
+from stocksbot.storage.booking import BookingStore, lock_ledger, lock_symbol
+from stocksbot.storage.records import LotRecord, PositionDetail, PositionRecord, Summary, SummaryLine, TradeRecord
+from stocksbot.storage.repositories import Repositories
+from stocksbot.storage.unit_of_work import UnitOfWork
+from stocksbot.vocabulary import BUY, LONG, OPEN, SELL, SHORT
+
+Number = trades.Number
+POSITIONS = tables.positions
+BARS = tables.price_bars
+_LATEST_CLOSE = (
+    select(BARS.c.close)
+    .where(BARS.c.symbol == bindparam("symbol"), BARS.c.timestamp <= bindparam("at"))
+    .order_by(BARS.c.timestamp.desc(), BARS.c.interval)
+    .limit(1)
+)
+_OPEN_COSTS = select(POSITIONS.c.strategy_id, POSITIONS.c.realized_pnl, POSITIONS.c.costs).where(
+    POSITIONS.c.status == OPEN
+)
+
+
+def latest_closes(conn: Connection, symbols: Sequence[str], at: datetime) -> dict[str, Decimal]:
+    """The close of each symbol's most recent bar at or before `at` (one index probe each)."""
+    closes = {}
+    for symbol in symbols:
+        close = conn.execute(_LATEST_CLOSE, {"symbol": symbol, "at": at}).scalar()
+        if close is not None:
+            closes[symbol] = close
+    return closes
+
+
+def position_record(position: Any, names: dict[int, str], price: Decimal | None) -> PositionRecord:
+    """A position row valued at `price` (None: no price known, so no market value or unrealized P&L)."""
+    market_value = unrealized = None
+    if price is not None and position.status == OPEN:
+        worth = multiply(price, position.quantity)
+        if position.side == LONG:
+            market_value, unrealized = worth, subtract(worth, position.open_cost)
+        else:  # a short is a liability worth -price x quantity; it gains when the price falls
+            market_value, unrealized = worth.copy_negate(), subtract(position.open_cost, worth)
+    return PositionRecord(
+        id=position.id, symbol=position.symbol, side=position.side, quantity=position.quantity,
+        avg_entry_price=position.avg_entry_price, realized_pnl=position.realized_pnl,
+        market_price=price if position.status == OPEN else None, market_value=market_value,
+        unrealized_pnl=unrealized, status=position.status, opened_at=position.opened_at,
+        closed_at=position.closed_at, strategy=names.get(position.strategy_id) if position.strategy_id else None,
+        open_cost=position.open_cost,
+    )
+
+
+def _valued(repos: Repositories, status: str | None, strategy: str | None) -> list[PositionRecord]:
+    names = repos.strategies.names()
+    wanted = trades.strategy_id(repos, strategy) if strategy is not None else None
+    rows = repos.positions.list(status=status, strategy_id=wanted)
+    prices = latest_closes(repos.conn, sorted({p.symbol for p in rows if p.status == OPEN}), datetime.now(timezone.utc))
+    return [position_record(p, names, prices.get(p.symbol)) for p in rows]
+
+
+def list_positions(uow: UnitOfWork, *, status: str | None = OPEN, strategy: str | None = None) -> list[PositionRecord]:
+    """Positions (open by default; "closed", or None for all), valued at the latest prices."""
+    with uow.reading() as conn:
+        return _valued(Repositories(conn), status, strategy)
+
+
+def _summary_line(
+    strategy: str | None, positions: list[PositionRecord], realized: Decimal, costs: Decimal
+) -> SummaryLine:
+    values = [p.market_value for p in positions]
+    unrealized = [p.unrealized_pnl for p in positions]
+    priced = all(v is not None for v in values)
+    signed_cost = [p.open_cost if p.side == LONG else p.open_cost.copy_negate() for p in positions]
+    return SummaryLine(
+        strategy=strategy,
+        open_positions=len(positions),
+        cost=add(ZERO, *signed_cost),
+        market_value=add(ZERO, *(v for v in values if v is not None)) if priced else None,
+        realized_pnl=realized,
+        unrealized_pnl=add(ZERO, *(u for u in unrealized if u is not None)) if priced else None,
+        costs=costs,
+    )
+
+
+def summary(uow: UnitOfWork) -> Summary:
+    """Cost, value, realized and unrealized P&L and costs paid, in total and by strategy.
+
+    By strategy means by the strategy of the position (of the trade that opened it).
+    Realized P&L and costs are those of the closed runs (kept as running totals) plus the
+    open runs' so far.
+    """
+    with uow.reading() as conn:
+        repos = Repositories(conn)
+        names = repos.strategies.names()
+        positions = _valued(repos, OPEN, None)
+        open_rows = conn.execute(_OPEN_COSTS).all()
+        closed = totals.stored(conn)
+    realized_costs: dict[str | None, tuple[Decimal, Decimal]] = {}
+    for key, (_runs, realized, costs) in closed.items():
+        strategy_id = totals.strategy_of(key)
+        realized_costs[names.get(strategy_id) if strategy_id else None] = (realized, costs)
+    for strategy_id, realized, costs in open_rows:
+        name = names.get(strategy_id) if strategy_id else None
+        old_realized, old_costs = realized_costs.get(name, (ZERO, ZERO))
+        realized_costs[name] = (add(old_realized, realized), add(old_costs, costs))
+    by_strategy: dict[str | None, list[PositionRecord]] = defaultdict(list)
+    for position in positions:
+        by_strategy[position.strategy].append(position)
+    keys = sorted(set(realized_costs) | set(by_strategy), key=lambda k: (k is None, k or ""))
+    lines = [_summary_line(key, by_strategy.get(key, []), *realized_costs.get(key, (ZERO, ZERO))) for key in keys]
+    total = _summary_line(
+        None, positions,
+        add(ZERO, *(line.realized_pnl for line in lines)),
+        add(ZERO, *(line.costs for line in lines)),
+    )
+    unpriced = sorted({p.symbol for p in positions if p.market_value is None})
+    return Summary(total=total, by_strategy=lines, unpriced_symbols=unpriced)
+
+
+def add_position(
+    uow: UnitOfWork,
+    symbol: str,
+    quantity: Number,
+    price: Number,
+    *,
+    short: bool = False,
+    commission: Number = "0",
+    fees: Number = "0",
+    executed_at: str | datetime | None = None,
+    strategy: str | None = None,
+) -> TradeRecord:
+    """Record the opening trade of a manual position: a buy, or with `short` a sell.
+
+    Adding the opposite side of an open position is refused (close it first), so this
+    never closes anything by surprise.
+    """
+    values = trades.parse_trade(SELL if short else BUY, symbol, quantity, price, commission, fees, executed_at)
+    with uow.transaction() as conn:
+        lock_symbol(conn, values["symbol"])
+        current = Repositories(conn).positions.open_for(values["symbol"])
+        wanted = SHORT if short else LONG
+        if current is not None and current.side != wanted:
+            raise StocksbotError(
+                f"cannot add a {wanted} position in {values['symbol']}: it is {current.side} "
+                f"{format_decimal(current.quantity)} (close it first)"
+            )
+        return trades.record_fill(conn, values, strategy=strategy, order=None, allow_short=True)
+
+
+def close_position(
+    uow: UnitOfWork,
+    symbol: str,
+    price: Number,
+    *,
+    quantity: Number | None = None,
+    commission: Number = "0",
+    fees: Number = "0",
+    executed_at: str | datetime | None = None,
+) -> TradeRecord:
+    """Record the trade that closes the open position (all of it, or `quantity`)."""
+    symbol = parse_symbol(symbol)
+    amount = parse_decimal(quantity, field="quantity", allow_zero=False) if quantity is not None else None
+    with uow.transaction() as conn:
+        lock_symbol(conn, symbol)
+        repos = Repositories(conn)
+        current = repos.positions.open_for(symbol)
+        if current is None:
+            raise StocksbotError(f"no open position in {symbol}")
+        if amount is not None and amount > current.quantity:
+            raise StocksbotError(
+                f"cannot close {format_decimal(amount)} {symbol}: the {current.side} position is "
+                f"{format_decimal(current.quantity)}"
+            )
+        values = trades.parse_trade(SELL if current.side == LONG else BUY, symbol,
+                                    amount if amount is not None else current.quantity, price, commission, fees,
+                                    executed_at)
+        strategy = repos.strategies.names().get(current.strategy_id) if current.strategy_id else None
+        return trades.record_fill(conn, values, strategy=strategy, order=None, allow_short=False)
+
+
+def show_position(uow: UnitOfWork, symbol: str) -> PositionDetail:
+    """The open position of SYMBOL (else its last closed one) with its lots and trades."""
+    symbol = parse_symbol(symbol)
+    with uow.reading() as conn:
+        repos = Repositories(conn)
+        position = repos.positions.latest_for(symbol)
+        if position is None:
+            raise StocksbotError(f"no position in {symbol}")
+        names = repos.strategies.names()
+        price = latest_closes(conn, [symbol], datetime.now(timezone.utc)).get(symbol)
+        lots = [
+            LotRecord(trade_id=lot.trade_id, quantity=lot.quantity, cost=lot.amount,
+                      unit_cost=divide(lot.amount, lot.quantity), opened_at=lot.opened_at)
+            for lot in repos.positions.lots(position.id)
+        ]
+        history = repos.trades.list(symbol=symbol, since=position.opened_at, until=position.closed_at)
+        return PositionDetail(
+            position=position_record(position, names, price),
+            lots=lots,
+            trades=[trades.trade_record(t, names) for t in history],
+        )
+
+
+def rebuild(conn: Connection) -> int:
+    """Recompute every position and lot from the trades, in the caller's transaction; the number of symbols."""
+    lock_ledger(conn)
+    method = settings.known_value("accounting.cost_basis", Repositories(conn).config.text("accounting.cost_basis"))
+    return BookingStore(conn, str(method)).rebuild_all()
+
+
+def rebuild_positions(uow: UnitOfWork) -> int:
+    """Recompute every position and lot from the trades; returns the number of symbols."""
+    with uow.transaction() as conn:
+        return rebuild(conn)

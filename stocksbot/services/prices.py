@@ -1,0 +1,117 @@
+"""Prices: quotes and bars in, latest prices and history out.
+
+Bars are unique on (symbol, interval, timestamp); writing a bar that is stored already
+replaces it (docs/csv-formats.md for the files).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from stocksbot.csvfiles import PriceRow, RowErrors, read_prices
+from stocksbot.errors import StocksbotError
+from stocksbot.ledger import parse_decimal
+from stocksbot.ledger.inputs import parse_symbol, parse_time
+from stocksbot.storage import tables
+from stocksbot.storage.bulk import BulkInserter
+from stocksbot.storage.records import PriceRecord
+from stocksbot.storage.repositories import Repositories
+from stocksbot.storage.unit_of_work import UnitOfWork
+
+INTERVAL_PATTERN = re.compile(r"^[1-9][0-9]{0,3}(s|m|h|d|w|mo)$")
+_BATCH = 5000
+_BAR_COLUMNS = ("symbol", "interval", "timestamp", "open", "high", "low", "close", "volume")
+
+
+def check_interval(interval: str) -> str:
+    if not INTERVAL_PATTERN.match(interval):
+        raise StocksbotError(f"invalid interval {interval!r}: use a count and a unit, e.g. 1m, 5m, 1h, 1d, 1w, 1mo")
+    return interval
+
+
+def price_record(bar: Any) -> PriceRecord:
+    return PriceRecord(symbol=bar.symbol, interval=bar.interval, timestamp=bar.timestamp, open=bar.open,
+                       high=bar.high, low=bar.low, close=bar.close, volume=bar.volume)
+
+
+def upsert_bars(repos: Repositories, rows: Iterable[PriceRow | str], interval: str) -> int:
+    """Insert bars, replacing any stored bar with the same (symbol, interval, timestamp).
+
+    `rows` may carry `line N: reason` texts for bad rows: then every one is collected and
+    RowErrors is raised at the end (the caller's transaction rolls back), so a file is read
+    once, in bounded memory, and still reports all of its bad rows.
+    """
+    writer = BulkInserter(repos.conn, tables.price_bars, _BAR_COLUMNS, replace_on=("symbol", "interval", "timestamp"))
+    count = 0
+    errors: list[str] = []
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        if isinstance(row, str):
+            errors.append(row)
+            continue
+        batch.append((row.symbol, interval, row.timestamp, row.open, row.high, row.low, row.close, row.volume))
+        if len(batch) >= _BATCH:
+            if not errors:
+                writer.insert(batch)
+            count += len(batch)
+            batch = []
+    if errors:
+        raise RowErrors(errors)
+    writer.insert(batch)
+    return count + len(batch)
+
+
+def add_price(
+    uow: UnitOfWork, symbol: str, price: str, *, at: str | datetime | None = None, interval: str = "1d"
+) -> PriceRecord:
+    """Store one quote as a bar with open = high = low = close (replacing a bar at the same time)."""
+    value = parse_decimal(price, field="price")
+    row = PriceRow(parse_symbol(symbol), parse_time(at, field="--at") if at is not None else datetime.now(timezone.utc),
+                   value, value, value, value, None)
+    check_interval(interval)
+    with uow.transaction() as conn:
+        repos = Repositories(conn)
+        upsert_bars(repos, [row], interval)
+        return price_record(repos.prices.get(row.symbol, interval, row.timestamp))
+
+
+def import_prices(uow: UnitOfWork, path: str | Path, *, symbol: str | None = None, interval: str = "1d") -> int:
+    """Import a price CSV all-or-nothing; returns the number of bars written."""
+    check_interval(interval)
+    path = Path(path)
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise StocksbotError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        with handle, uow.transaction() as conn:
+            return upsert_bars(Repositories(conn), read_prices(handle, str(path), symbol=symbol), interval)
+    except UnicodeDecodeError:
+        raise StocksbotError(f"cannot read {path}: not UTF-8 text") from None
+
+
+def latest_prices(uow: UnitOfWork, symbols: Iterable[str] = ()) -> list[PriceRecord]:
+    """Each symbol's newest bar at or before now (every priced symbol when none are named)."""
+    wanted = [parse_symbol(s) for s in symbols]
+    now = datetime.now(timezone.utc)
+    with uow.reading() as conn:
+        repos = Repositories(conn)
+        if not wanted:
+            wanted = repos.prices.symbols()
+        bars = [repos.prices.latest_bar(symbol, now) for symbol in dict.fromkeys(wanted)]
+        return [price_record(bar) for bar in bars if bar is not None]
+
+
+def price_history(
+    uow: UnitOfWork, symbol: str, *, since: str | datetime | None = None, until: str | datetime | None = None,
+    interval: str | None = None,
+) -> list[PriceRecord]:
+    symbol = parse_symbol(symbol)
+    start = parse_time(since, field="--since") if since is not None else None
+    end = parse_time(until, field="--until") if until is not None else None
+    with uow.reading() as conn:
+        return [price_record(bar) for bar in Repositories(conn).prices.history(symbol, start, end, interval)]

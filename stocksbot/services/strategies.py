@@ -1,0 +1,134 @@
+"""Strategies: named, parameterised sources of trades; their metrics come from the ledger, never by hand.
+
+The metrics (docs/ledger.md, Strategies) are computed in SQL over the trades with exact sums.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from stocksbot.errors import StocksbotError
+from stocksbot.ledger import add, divide
+from stocksbot.storage.records import StrategyRecord
+from stocksbot.storage.repositories import Repositories
+from stocksbot.storage.unit_of_work import UnitOfWork
+from stocksbot.vocabulary import STRATEGY_NAME_MAX
+
+ZERO = Decimal(0)
+
+
+def parse_params(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """KEY=VALUE pairs; a VALUE that is valid JSON keeps its type (12, true, [1,2]), else text."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise StocksbotError(f"parameter {pair!r} must look like KEY=VALUE, e.g. lookback=20")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        params[key.strip()] = value
+    return params
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name) > STRATEGY_NAME_MAX:
+        raise StocksbotError(f"strategy name must be 1 to {STRATEGY_NAME_MAX} characters, got {name!r}")
+    return name
+
+
+def _row(repos: Repositories, name: str) -> Any:
+    strategy = repos.strategies.by_name(name)
+    if strategy is None:
+        raise StocksbotError(f"unknown strategy {name!r} (see `stocksbot strategy list`)")
+    return strategy
+
+
+def _record_of(repos: Repositories, name: str) -> StrategyRecord:
+    strategy = _row(repos, name)
+    metrics = repos.strategies.metrics().get(strategy.id)
+    return _record(strategy, metrics, repos.strategies.open_position_counts().get(strategy.id, 0))
+
+
+def _record(strategy: Any, metrics: tuple[Any, ...] | None, open_positions: int) -> StrategyRecord:
+    trades, closing, won, realized, commissions, fees = metrics or (0, 0, 0, None, None, None)
+    return StrategyRecord(
+        name=strategy.name,
+        description=strategy.description,
+        params=dict(strategy.params or {}),
+        enabled=bool(strategy.enabled),
+        trades=int(trades),
+        closing_trades=int(closing),
+        win_rate=divide(Decimal(int(won)), Decimal(int(closing))) if closing else None,
+        realized_pnl=realized if realized is not None else ZERO,
+        costs=add(commissions or ZERO, fees or ZERO),
+        open_positions=int(open_positions),
+        created_at=strategy.created_at,
+        updated_at=strategy.updated_at,
+    )
+
+
+def add_strategy(
+    uow: UnitOfWork, name: str, *, description: str | None = None, params: dict[str, Any] | None = None
+) -> StrategyRecord:
+    _check_name(name)
+    with uow.transaction() as conn:
+        repos = Repositories(conn)
+        if repos.strategies.by_name(name) is not None:
+            raise StocksbotError(f"strategy {name!r} already exists")
+        repos.strategies.add(name, description=description, params=params)
+        return _record_of(repos, name)
+
+
+def list_strategies(uow: UnitOfWork) -> list[StrategyRecord]:
+    with uow.reading() as conn:
+        repos = Repositories(conn)
+        metrics = repos.strategies.metrics()
+        open_counts = repos.strategies.open_position_counts()
+        return [_record(s, metrics.get(s.id), open_counts.get(s.id, 0)) for s in repos.strategies.list()]
+
+
+def get_strategy(uow: UnitOfWork, name: str) -> StrategyRecord:
+    with uow.reading() as conn:
+        return _record_of(Repositories(conn), name)
+
+
+def set_strategy_enabled(uow: UnitOfWork, name: str, enabled: bool) -> StrategyRecord:
+    with uow.transaction() as conn:
+        repos = Repositories(conn)
+        repos.strategies.update(_row(repos, name).id, enabled=enabled)
+        return _record_of(repos, name)
+
+
+def set_strategy_params(uow: UnitOfWork, name: str, params: dict[str, Any]) -> StrategyRecord:
+    """Merge `params` into the strategy's parameters."""
+    if not params:
+        raise StocksbotError("give at least one KEY=VALUE parameter")
+    with uow.transaction() as conn:
+        repos = Repositories(conn)
+        strategy = _row(repos, name)
+        repos.strategies.update(strategy.id, params={**(strategy.params or {}), **params})
+        return _record_of(repos, name)
+
+
+def remove_strategy(uow: UnitOfWork, name: str) -> None:
+    """Delete a strategy that nothing refers to; one with trades can only be disabled."""
+    with uow.transaction() as conn:
+        repos = Repositories(conn)
+        strategy = _row(repos, name)
+        usage = repos.strategies.usage(strategy.id)
+        if usage["trades"]:
+            raise StocksbotError(
+                f"strategy {name!r} has {_count(usage['trades'], 'trade')} and cannot be removed; "
+                f"disable it instead (`stocksbot strategy disable {name}`)"
+            )
+        if usage["orders"]:
+            raise StocksbotError(f"strategy {name!r} has {_count(usage['orders'], 'order')} and cannot be removed")
+        repos.strategies.delete(strategy.id)

@@ -1,0 +1,235 @@
+"""Trades: recording a fill (for `trade add`, `position add/close` and `order fill`) and listing trades.
+
+Every function parses and checks its input first (so bad input writes nothing), then works
+in one transaction of the unit of work: the trade, its position and lots, and its order
+change together or not at all. `record_fill` is the one owner of recording a trade; the
+order service calls it with the order row it has locked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from stocksbot import settings
+from stocksbot.errors import StocksbotError
+from stocksbot.ledger import Fill, canonical, parse_decimal
+from stocksbot.ledger.inputs import parse_symbol, parse_time
+from stocksbot.ledger.orders import apply_fill
+from stocksbot.storage import tables
+from stocksbot.storage.booking import BookingStore, lock_symbol
+from stocksbot.storage.records import TradeRecord
+from stocksbot.storage.repositories import Repositories
+from stocksbot.storage.unit_of_work import UnitOfWork
+from stocksbot.vocabulary import EXTERNAL_ID_MAX, TRADE_SIDES
+
+Number = str | Decimal | int
+_CONFIG = tables.config
+_STRATEGIES = tables.strategies
+_ORDERS = tables.orders
+_TRADES = tables.trades
+
+
+def _setting_text(key: str) -> Any:
+    return select(_CONFIG.c.value).where(_CONFIG.c.key == key).scalar_subquery()
+
+
+# What recording a trade needs to know first, in one round trip: the two ledger settings
+# (their stored texts, NULL when unset) and the id of the strategy named (NULL when none).
+_TRADE_CONTEXT = select(
+    _setting_text("accounting.cost_basis").label("method"),
+    _setting_text("trading.allow_short").label("allow_short"),
+    select(_STRATEGIES.c.id).where(_STRATEGIES.c.name == bindparam("strategy")).scalar_subquery().label("strategy_id"),
+)
+# An order locked for the transaction, with its strategy's name (for the fill's record) and,
+# like _TRADE_CONTEXT, the ledger settings: a fill reads all it needs in one round trip.
+ORDER_FOR_FILL = (
+    select(_ORDERS, select(_STRATEGIES.c.name).where(_STRATEGIES.c.id == _ORDERS.c.strategy_id)
+           .scalar_subquery().label("strategy_name"),
+           _setting_text("accounting.cost_basis").label("method"),
+           _setting_text("trading.allow_short").label("allow_short"))
+    .where(_ORDERS.c.id == bindparam("order_id"))
+    .with_for_update()
+)
+_RECORD_ORDER_FILL = update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).values(
+    filled_quantity=bindparam("filled"), avg_fill_price=bindparam("average"), status=bindparam("status"),
+    updated_at=bindparam("now"),
+)
+_INSERT_TRADE = insert(_TRADES).returning(_TRADES.c.id)
+_TRADE_BY_EXTERNAL_ID = select(_TRADES.c.id).where(_TRADES.c.external_id == bindparam("external_id"))
+
+
+def parse_side(side: str) -> str:
+    lowered = side.lower() if isinstance(side, str) else ""
+    if lowered not in TRADE_SIDES:
+        raise StocksbotError(f"side must be {' or '.join(TRADE_SIDES)}, got {side!r}")
+    return lowered
+
+
+def parse_text(value: str | None, field: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not value.strip() or len(value) > limit:
+        raise StocksbotError(f"{field} must be 1 to {limit} characters, got {value!r}")
+    return value
+
+
+def parse_trade(
+    side: str, symbol: str, quantity: Number, price: Number, commission: Number, fees: Number,
+    executed_at: str | datetime | None, external_id: str | None = None, note: str | None = None,
+) -> dict[str, Any]:
+    """A trade's columns, parsed and checked before any transaction starts (bad input writes nothing)."""
+    return {
+        "side": parse_side(side),
+        "symbol": parse_symbol(symbol),
+        "quantity": parse_decimal(quantity, field="quantity", allow_zero=False),
+        "price": parse_decimal(price, field="price"),
+        "commission": parse_decimal(commission, field="commission"),
+        "fees": parse_decimal(fees, field="fees"),
+        "executed_at": parse_time(executed_at, field="--at") if executed_at is not None else datetime.now(timezone.utc),
+        "external_id": parse_text(external_id, "external id", EXTERNAL_ID_MAX),
+        "note": note,
+        "order_id": None,
+        "strategy_id": None,
+    }
+
+
+def trade_record(trade: Any, names: dict[int, str]) -> TradeRecord:
+    """A trades row as users see it (the strategy by name)."""
+    return TradeRecord(
+        id=trade.id, side=trade.side, symbol=trade.symbol, quantity=trade.quantity, price=trade.price,
+        commission=trade.commission, fees=trade.fees, executed_at=trade.executed_at,
+        realized_pnl=trade.realized_pnl, order_id=trade.order_id,
+        strategy=names.get(trade.strategy_id) if trade.strategy_id else None,
+        external_id=trade.external_id, note=trade.note,
+    )
+
+
+def record_trade(
+    uow: UnitOfWork,
+    *,
+    side: str,
+    symbol: str,
+    quantity: Number,
+    price: Number,
+    commission: Number = "0",
+    fees: Number = "0",
+    executed_at: str | datetime | None = None,
+    strategy: str | None = None,
+    order_id: int | None = None,
+    external_id: str | None = None,
+    note: str | None = None,
+    allow_short: bool | None = None,
+) -> TradeRecord:
+    """Record a fill and book it into its position (and its order, if any), in one transaction.
+
+    `allow_short=None` follows the `trading.allow_short` setting.
+    """
+    values = parse_trade(side, symbol, quantity, price, commission, fees, executed_at, external_id, note)
+    with uow.transaction() as conn:
+        order = locked_order(conn, order_id) if order_id is not None else None
+        return record_fill(conn, values, strategy=strategy, order=order, allow_short=allow_short)
+
+
+def locked_order(conn: Connection, order_id: int) -> RowMapping:
+    """An order's row with what a fill needs (ORDER_FOR_FILL), locked for the transaction."""
+    order = conn.execute(ORDER_FOR_FILL, {"order_id": order_id}).mappings().first()
+    if order is None:
+        raise StocksbotError(f"no order with id {order_id}")
+    return order
+
+
+def record_fill(
+    conn: Connection, values: dict[str, Any], *, strategy: str | None, order: RowMapping | None,
+    allow_short: bool | None,
+) -> TradeRecord:
+    """Record a parsed trade (a fill of `order`, a row from `locked_order`, unless None) and book it.
+
+    The trade belongs to the strategy named, else to the order's strategy.
+    """
+    # An order row carries the settings too; a named strategy needs its lookup.
+    context = order if order is not None and strategy is None else \
+        conn.execute(_TRADE_CONTEXT, {"strategy": strategy}).mappings().one()
+    method = settings.known_value("accounting.cost_basis", context["method"])
+    if allow_short is None:
+        allow_short = bool(settings.known_value("trading.allow_short", context["allow_short"]))
+    strategy_name = None
+    if strategy is not None:
+        if context["strategy_id"] is None:
+            raise StocksbotError(f"unknown strategy {strategy!r} (see `stocksbot strategy list`)")
+        values["strategy_id"], strategy_name = context["strategy_id"], strategy
+    if order is not None:
+        _apply_to_order(conn, order, values)
+        if values["strategy_id"] is None and order["strategy_id"] is not None:
+            values["strategy_id"], strategy_name = order["strategy_id"], order["strategy_name"]
+    external_id = values["external_id"]
+    duplicate = StocksbotError(f"a trade with external id {external_id!r} already exists")
+    if external_id is not None and conn.execute(_TRADE_BY_EXTERNAL_ID, {"external_id": external_id}).first():
+        raise duplicate
+    lock_symbol(conn, values["symbol"])
+    try:
+        trade_id = conn.execute(_INSERT_TRADE, values).scalar_one()
+    except IntegrityError:  # a concurrent writer stored the same external id first
+        raise duplicate from None
+    fill = Fill(values["side"], values["quantity"], values["price"], values["commission"], values["fees"],
+                values["executed_at"], trade_id)
+    realized = BookingStore(conn, method).book_trade(
+        values["symbol"], trade_id, fill, values["strategy_id"], allow_short=allow_short
+    )
+    return TradeRecord(
+        id=trade_id, side=values["side"], symbol=values["symbol"], quantity=canonical(values["quantity"]),
+        price=canonical(values["price"]), commission=canonical(values["commission"]),
+        fees=canonical(values["fees"]), executed_at=values["executed_at"], realized_pnl=realized,
+        order_id=values["order_id"], strategy=strategy_name, external_id=external_id, note=values["note"],
+    )
+
+
+def _apply_to_order(conn: Connection, order: RowMapping, trade: dict[str, Any]) -> None:
+    """Apply a fill to its order (a locked row: state machine, overfill check) and link the trade to it."""
+    order_id = order["id"]
+    if (order["side"], order["symbol"]) != (trade["side"], trade["symbol"]):
+        raise StocksbotError(
+            f"trade {trade['side']} {trade['symbol']} does not match order {order_id} "
+            f"({order['side']} {order['symbol']})"
+        )
+    result = apply_fill(order["quantity"], order["filled_quantity"], order["avg_fill_price"], order["status"],
+                        trade["quantity"], trade["price"])
+    conn.execute(_RECORD_ORDER_FILL, {
+        "order_id": order_id, "filled": result.filled_quantity, "average": result.avg_fill_price,
+        "status": result.status, "now": datetime.now(timezone.utc),
+    })
+    trade["order_id"] = order_id
+
+
+def strategy_id(repos: Repositories, name: str) -> int:
+    """The id of a strategy that must exist."""
+    row = repos.strategies.by_name(name)
+    if row is None:
+        raise StocksbotError(f"unknown strategy {name!r} (see `stocksbot strategy list`)")
+    return int(row.id)
+
+
+def list_trades(
+    uow: UnitOfWork,
+    *,
+    symbol: str | None = None,
+    strategy: str | None = None,
+    since: str | datetime | None = None,
+    until: str | datetime | None = None,
+    limit: int | None = None,
+) -> list[TradeRecord]:
+    if limit is not None and limit < 1:
+        raise StocksbotError(f"--limit must be 1 or more, got {limit}")
+    symbol = parse_symbol(symbol) if symbol is not None else None
+    since_at = parse_time(since, field="--since") if since is not None else None
+    until_at = parse_time(until, field="--until") if until is not None else None
+    with uow.reading() as conn:
+        repos = Repositories(conn)
+        wanted = strategy_id(repos, strategy) if strategy is not None else None
+        names = repos.strategies.names()
+        trades = repos.trades.list(symbol=symbol, strategy_id=wanted, since=since_at, until=until_at, limit=limit)
+        return [trade_record(t, names) for t in trades]

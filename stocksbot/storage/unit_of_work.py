@@ -1,0 +1,108 @@
+"""The unit of work: one database, one connection per transaction, one owner of commit and rollback.
+
+Every operation of stocksbot (a service function in `stocksbot/services/`) runs inside
+`uow.transaction()` to write or `uow.reading()` to read. A write transaction owns exactly one
+SQLAlchemy Core `Connection`; repositories, the booking store and bulk writers all execute on
+it, so nothing else begins, commits or rolls back. The block commits when it ends and rolls
+back on any exception.
+
+Nesting is explicit: `transaction()` inside an open transaction is a SAVEPOINT on the same
+connection, so an operation that fails inside a bot's larger transaction undoes only its own
+writes and the bot decides what to do with the rest. A read inside an open transaction uses
+that transaction's connection, so a bot sees its own writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from stocksbot.errors import DatabaseUnavailable, StocksbotError
+from stocksbot.storage.database import (
+    ConnectionSettings,
+    DatabaseTarget,
+    build_engine,
+    connect_with_retries,
+    describe_db_error,
+    is_deadline_error,
+    resolve_target,
+)
+
+
+@contextmanager
+def database_errors(target: DatabaseTarget, settings: ConnectionSettings) -> Iterator[None]:
+    """Turn a driver's OperationalError into one line for the user (deadline or unavailable)."""
+    try:
+        yield
+    except OperationalError as exc:
+        if settings.query_timeout and is_deadline_error(exc):
+            raise StocksbotError(f"query exceeded the {settings.query_timeout} s deadline") from None
+        raise DatabaseUnavailable(f"database error on {target.masked}: {describe_db_error(exc)}") from None
+
+
+def open_engine(
+    url: str | None, settings: ConnectionSettings | None, check_schema: bool
+) -> tuple[Engine, DatabaseTarget, ConnectionSettings]:
+    """Resolve the database, connect (with retries) and check the schema revision."""
+    from stocksbot.storage.migrations import ensure_schema
+
+    target = resolve_target(url)
+    settings = settings or ConnectionSettings.from_env()
+    engine = build_engine(target, settings)
+    try:
+        connect_with_retries(engine, target, settings.connect_retries)
+        if check_schema:
+            ensure_schema(engine, target)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine, target, settings
+
+
+class UnitOfWork:
+    """Transactions over one database (see the module docstring)."""
+
+    def __init__(self, engine: Engine, target: DatabaseTarget, settings: ConnectionSettings | None = None) -> None:
+        self.engine = engine
+        self.target = target
+        self.settings = settings or ConnectionSettings()
+        # SQLite: a connection with this option begins with BEGIN IMMEDIATE (database.py), so
+        # a write transaction holds the write lock from its first statement.
+        self._write_engine = engine.execution_options(stocksbot_write=True)
+        self._conn: Connection | None = None
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn is not None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction: commits when the block ends, rolls back on any exception.
+
+        Inside an open transaction it is a SAVEPOINT on the same connection.
+        """
+        if self._conn is not None:
+            with self._conn.begin_nested():
+                yield self._conn
+            return
+        with database_errors(self.target, self.settings), self._write_engine.connect() as conn, conn.begin():
+            self._conn = conn
+            try:
+                yield conn
+            finally:
+                self._conn = None
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection to read with: the open transaction's, else a fresh one that writes nothing."""
+        if self._conn is not None:
+            yield self._conn
+            return
+        with database_errors(self.target, self.settings), self.engine.connect() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
