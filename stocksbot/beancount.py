@@ -1,5 +1,8 @@
 """`trade export --format beancount`: the ledger as a beancount file that `bean-check` accepts.
 
+For users, the conventions below are described in docs/csv-formats.md §4; the ledger rules
+the export reproduces (lot amounts, realized P&L) are docs/ledger.md §4.
+
 The trades arrive in booking order (executed_at, id) and are written one at a time. To know
 what each trade closes and what it realizes, every symbol gets its own `stocksbot.ledger.Book`
 (the same code that books the trades in the database), so memory stays bounded by the open
@@ -30,8 +33,8 @@ Layout
   `Assets:Stocksbot:ShortCosts:<SYMBOL>` (see shorts). No Expenses account is used: stocksbot puts
   commission and fees of opening trades into the lot cost and nets those of closing trades
   into the realized P&L, and the export does the same so that the Income accounts hold
-  exactly stocksbot's realized P&L. Each transaction carries its commission and fees as
-  metadata instead.
+  exactly stocksbot's realized P&L (docs/ledger.md §4.2, §4.3). Each transaction carries
+  its commission and fees as metadata instead.
 * Names: a commodity keeps the symbol when beancount accepts it (`AAPL`, `BRK.B`, `V`).
   Otherwise (a leading digit, `/`, `:`, a trailing `.`, `-` or `_`, or the keywords `TRUE`,
   `FALSE`, `NULL`) it becomes `X'` followed by the symbol with those characters escaped as

@@ -1,4 +1,4 @@
-"""Reading stocksbot's CSV formats (SPEC section 4, "CSV formats") into checked rows.
+"""Reading stocksbot's CSV formats (docs/csv-formats.md §2 and §3) into checked rows.
 
 Pure parsing: every bad row is reported as `line N: reason` (all of them, not just the
 first), so an import can refuse the whole file and tell the user everything to fix at once.
@@ -53,7 +53,7 @@ def _header(reader: Iterator[list[str]], name: str) -> list[str]:
 def read_prices(handle: Iterable[str], name: str, *, symbol: str | None) -> Iterator[PriceRow | str]:
     """Stream price bars from `timestamp,open,high,low,close,volume` (or `timestamp,close`),
     with a `symbol` column unless `symbol` is given: a PriceRow per good row, a
-    `line N: reason` text per bad one. A bad header raises at once."""
+    `line N: reason` text per bad one. A bad header raises at once. See docs/csv-formats.md §3."""
     reader = csv.reader(handle)
     header = _header(reader, name)
     columns = set(header)
@@ -121,7 +121,7 @@ def read_trades(handle: Iterable[str], name: str) -> Iterator[TradeRow | str]:
     """Stream a trade CSV: a TradeRow per good row, a `line N: reason` text per bad one.
 
     Streaming (not a list) keeps memory bounded however large the file; the caller decides
-    what to do with the errors.
+    what to do with the errors. The columns and checks: docs/csv-formats.md §2.1 and §2.2.
     """
     reader = csv.reader(handle)
     header = _header(reader, name)
@@ -178,8 +178,9 @@ def _remembered(parse: Callable[[str], _Parsed]) -> Callable[[str], _Parsed]:
 
 def _trade_row_reader(index: dict[str, int]) -> Callable[[int, list[str]], TradeRow]:
     """A parser of one data row for a trade CSV with this header: the checks and messages
-    are SPEC's (in the order below: the first problem of a row is the one reported), with
-    the column positions looked up once per file instead of once per field."""
+    are those of docs/csv-formats.md §2.2 (in the order below: the first problem of a row
+    is the one reported), with the column positions looked up once per file instead of once
+    per field."""
     at_time, at_side, at_symbol, at_quantity, at_price = (index[c] for c in TRADE_COLUMNS_REQUIRED)
     at_commission, at_fees, at_strategy, at_external_id, at_note = (
         index.get(c) for c in TRADE_COLUMNS_OPTIONAL

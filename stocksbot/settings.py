@@ -1,7 +1,7 @@
 """Typed settings: the known keys, and how a value of each type is parsed and shown.
 
 Pure functions, no storage: the config commands and the service use them to refuse a value
-before anything is written.
+before anything is written. See docs/ledger.md §9 (settings).
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ _FALSE = ("false", "0", "no", "off")
 
 @dataclass(frozen=True)
 class KnownKey:
-    """A setting stocksbot itself reads: its type is fixed and its default applies when unset."""
+    """A setting stocksbot itself reads: its type is fixed and its default applies when unset.
+
+    The known keys, their types, defaults and effects: docs/ledger.md §9.2.
+    """
 
     value_type: str
     default: Any
@@ -47,7 +50,10 @@ def check_key(key: str) -> str:
 
 
 def parse_value(key: str, text: str, value_type: str) -> Any:
-    """The typed value of `text`, or a StocksbotError saying what the type accepts."""
+    """The typed value of `text`, or a StocksbotError saying what the type accepts.
+
+    See docs/ledger.md §9.1 (keys and types).
+    """
     if value_type not in CONFIG_TYPES:
         raise StocksbotError(f"unknown config type {value_type!r}: use one of {', '.join(CONFIG_TYPES)}")
     value = _parse(key, text, value_type)
@@ -86,7 +92,7 @@ def _parse(key: str, text: str, value_type: str) -> Any:
 
 
 def to_text(value: Any, value_type: str) -> str:
-    """How a typed value is stored, and how `config get` prints it for scripts."""
+    """How a typed value is stored, and how `config get` prints it for scripts (docs/ledger.md §9.3)."""
     if value_type == "bool":
         return "true" if value else "false"
     if value_type == "json":

@@ -2,7 +2,8 @@
 
 Nothing in this package touches a database, a file or the clock, so the same rules serve
 booking a single trade, rebuilding every position from the trades, and checking that the
-two agree. Only the standard library (and `stocksbot.errors`) is imported.
+two agree. Only the standard library (and `stocksbot.errors`) is imported. The rules are
+written down in docs/ledger.md.
 """
 
 from stocksbot.ledger.errors import LedgerError

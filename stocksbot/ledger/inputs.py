@@ -1,4 +1,4 @@
-"""Parsing what users type for symbols and times (SPEC 3, "Numbers and time").
+"""Parsing what users type for symbols and times (docs/ledger.md §1.5 and §2).
 
 Pure functions; errors are LedgerError (a StocksbotError), so the command line turns them
 into one line and exit 1.
@@ -16,7 +16,7 @@ _DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def parse_symbol(text: str) -> str:
-    """Upper-cased symbol, or a refusal naming the accepted form."""
+    """Upper-cased symbol, or a refusal naming the accepted form (docs/ledger.md §2)."""
     symbol = text.strip().upper() if isinstance(text, str) else ""
     if not SYMBOL_PATTERN.match(symbol):
         raise LedgerError(
@@ -29,7 +29,8 @@ def parse_symbol(text: str) -> str:
 def parse_time(text: str | datetime, *, field: str = "time") -> datetime:
     """A timezone-aware UTC datetime from an ISO date or datetime; naive means local time.
 
-    A bare date (`2024-01-15`) is local midnight of that day.
+    A bare date (`2024-01-15`) is local midnight of that day, also when it ends a range.
+    See docs/ledger.md §1.5 (time input) and §1.6 (date ranges).
     """
     if isinstance(text, datetime):
         moment = text

@@ -1,4 +1,4 @@
-"""Lot matching and realized P&L for one symbol (SPEC 3, "Lots and P&L").
+"""Lot matching and realized P&L for one symbol (docs/ledger.md §4, "Lots and cost basis").
 
 A `Book` holds the open run of one symbol (flat to flat) as a list of lots and books fills
 into it one at a time, in `executed_at` order. It is pure: no storage, no clock, no I/O, so
@@ -9,7 +9,8 @@ Exactness matters more than anything here. Whenever an amount (a lot's cost, a t
 commission and fees) is split between portions, every portion but the last is its pro-rata
 share rounded by `divide`, and the last one gets the exact remainder. So the portions of an
 amount always add up to the amount itself, and the realized P&L of a round trip equals
-proceeds minus costs with no rounding drift, whatever the method.
+proceeds minus costs with no rounding drift, whatever the method. See docs/ledger.md §4.4
+(splitting amounts), §4.7 (worked examples) and §5.1 (runs from flat to flat).
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class Lot:
     `amount` is the remaining cost of a long lot (quantity x price + commission + fees) or
     the remaining net proceeds of a short lot (quantity x price - commission - fees). It is
     kept as a total rather than a per-unit price so that closing the last unit uses exactly
-    what is left instead of a rounded unit cost.
+    what is left instead of a rounded unit cost. See docs/ledger.md §4.2 (opening a lot).
     """
 
     side: str
@@ -123,6 +124,7 @@ class Lot:
 
         The share is amount x q / remaining quantity, except when the last units go: then it
         is the exact remainder, so the shares taken over the lot's life sum to its amount.
+        See docs/ledger.md §4.4 (splitting amounts).
         """
         if quantity <= 0 or quantity > self.quantity:
             raise ValueError(f"cannot take {quantity} units from a lot of {self.quantity}")
@@ -146,7 +148,7 @@ class ClosedPortion:
 
     `lot_amount` is the lot cost (long) or proceeds (short) allocated to these units and
     `costs` the closing trade's commission and fees allocated to them; `realized` is the P&L
-    of the portion per SPEC.
+    of the portion as docs/ledger.md §4.3 (realized P&L) defines it.
     """
 
     trade_id: object | None
@@ -159,7 +161,10 @@ class ClosedPortion:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """A finished run (position) from flat back to flat, reported when it closes."""
+    """A finished run (position) from flat back to flat, reported when it closes.
+
+    See docs/ledger.md §5.1 (runs) and §5.3 (realized P&L and costs of a run).
+    """
 
     side: str
     realized_pnl: Decimal
@@ -176,7 +181,8 @@ class Booking:
     `realized_pnl` is None when the fill closed nothing (so callers can store "not a closing
     trade" apart from "closed at break-even"), otherwise the total of `closed`. `closed_run`
     is set when the fill brought the position to flat or flipped it; `opened_run` when it
-    started a new run (from flat, or the remainder of a flip).
+    started a new run (from flat, or the remainder of a flip). See docs/ledger.md §4.3 and
+    §4.5 (flips).
     """
 
     realized_pnl: Decimal | None
@@ -211,7 +217,7 @@ def _check_decimal(value: object, name: str) -> Decimal:
 
 
 def _validate_fill(fill: Fill) -> None:
-    """Refuse fills that break SPEC's trade rules before they touch any lot."""
+    """Refuse fills that break the trade rules (docs/ledger.md §3.1) before they touch any lot."""
     numbers = (fill.quantity, fill.price, fill.commission, fill.fees)
     if (
         all(type(n) is Decimal and n.is_finite() for n in numbers)
@@ -237,7 +243,8 @@ class Book:
 
     Lots are kept, and returned by `lots`, in time order (oldest first) whatever the method;
     the method only decides which lot a closing fill takes first (`fifo` the oldest, `lifo`
-    the newest). With `average` there is at most one pooled lot.
+    the newest). With `average` there is at most one pooled lot. See docs/ledger.md §4.1
+    (cost-basis methods).
     """
 
     def __init__(self, symbol: str, method: str) -> None:
@@ -315,7 +322,7 @@ class Book:
         """Open amount / open quantity; None when flat.
 
         Costs are included, so one lot bought at P without commission or fees has an
-        average entry of exactly P.
+        average entry of exactly P. See docs/ledger.md §5.2 (open cost and average entry).
         """
         if not self._lots:
             return None
@@ -339,7 +346,7 @@ class Book:
     @property
     def run_costs(self) -> Decimal:
         """Commissions and fees booked into the current run: all of its opening trades' and the
-        shares of closing trades that closed part of it (0 when flat)."""
+        shares of closing trades that closed part of it (0 when flat). See docs/ledger.md §5.3."""
         return canonical(self._costs)
 
     @property
@@ -374,6 +381,8 @@ class Book:
         a sell beyond the long quantity needs `allow_short`, otherwise it is refused and the
         book is left untouched. Fills must come in `executed_at` order (equal times are fine):
         an earlier fill means the caller has to rebuild from the trades, so it is refused.
+        The rules: docs/ledger.md §4.2 (opening), §4.3 (realized P&L), §4.5 (flips),
+        §4.6 (allow-short) and §3.3-§3.4 (booking order, back-dated trades).
 
         This runs once per trade on every import and rebuild, so it works on local names and
         the exact context's operations directly (see `numbers._add`). The operations, and
@@ -506,7 +515,7 @@ class Book:
         for the lot it opens. Each portion takes its lot's amount x q / lot quantity (all of
         what is left when it takes the whole lot) and the fill's costs x q / fill quantity
         (all of what is left when it is the fill's last part: `closes_all_of_fill` and the
-        last portion).
+        last portion). See docs/ledger.md §4.3 (realized P&L) and §4.4 (splitting amounts).
 
         The fill's costs start as add(commission, fees) and lose canonical shares, so they,
         and every cost share, never have a positive exponent and are never -0.
@@ -599,7 +608,7 @@ def replay(
 
     This is how positions are rebuilt from the trades. `allow_short` defaults to True
     because trades already accepted once (with or without an explicit allow-short) must
-    rebuild the same way.
+    rebuild the same way. See docs/ledger.md §3.2 (source of truth) and §3.4 (re-booking).
     """
     book = Book(symbol, method)
     bookings = [book.apply(fill, allow_short=allow_short) for fill in fills]

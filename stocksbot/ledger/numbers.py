@@ -1,7 +1,7 @@
 """Exact decimal arithmetic for the ledger.
 
-The contract (SPEC 3, "Numbers and time") is that quantities, prices, costs and P&L never
-pass through a float and never drift. Python's default decimal context has only 28 digits
+The rule (docs/ledger.md §1, "Numbers and time") is that quantities, prices, costs and P&L
+never pass through a float and never drift. Python's default decimal context has only 28 digits
 of precision, so an 18-integer-digit, 10-place quantity times a price of the same size would
 be silently rounded if we used the ordinary operators. Every ledger calculation therefore
 goes through the helpers here:
@@ -11,7 +11,8 @@ goes through the helpers here:
 * `divide` (and `prorate`, built on it) is the only place a result may be rounded: a
   quotient such as 100 / 3 repeats forever, so it is rounded once, half-even, to
   `DERIVED_PLACES` decimal places. Finite quotients of ledger-sized inputs (599 / 4,
-  a cost divided by its own quantity) fit in 20 places and stay exact.
+  a cost divided by its own quantity) fit in 20 places and stay exact. See
+  docs/ledger.md §1.1 (exact decimals) and §1.3 (derived values and rounding).
 
 `LEDGER_CONTEXT` traps `Inexact`, so any accidental rounding in ledger arithmetic fails
 loudly instead of producing a number that is almost right.
@@ -61,12 +62,13 @@ LEDGER_CONTEXT = Context(
     traps=[InvalidOperation, DivisionByZero, Overflow, Inexact],
 )
 
-#: Decimal places kept by `divide`. SPEC asks for at least 12 on repeating decimals; 20 also
-#: keeps every finite quotient of ledger-sized inputs exact (for example 599 / 4 = 149.75).
+#: Decimal places kept by `divide` (docs/ledger.md §1.3): repeating quotients are rounded to
+#: this many places; 20 also keeps every finite quotient of ledger-sized inputs exact (for
+#: example 599 / 4 = 149.75).
 DERIVED_PLACES = 20
 
-#: Limits on numbers users may enter (SPEC: up to 18 integer digits and 10 decimal places
-#: must round-trip exactly through storage on every backend).
+#: Limits on numbers users may enter (docs/ledger.md §1.2: up to 18 integer digits and 10
+#: decimal places, which round-trip exactly through storage on every backend).
 MAX_INTEGER_DIGITS = 18
 MAX_DECIMAL_PLACES = 10
 
@@ -147,7 +149,8 @@ def canonical(value: Decimal) -> Decimal:
 
     `Decimal.normalize` alone would turn 100 into 1E+2, which prints in scientific notation
     and loses the "this is an integer" look; here 100 stays 100, 1.50 becomes 1.5, and any
-    zero (0E-10, -0) becomes plain 0. Exact: the context has digits to spare.
+    zero (0E-10, -0) becomes plain 0. Exact: the context has digits to spare. See
+    docs/ledger.md §1.4 (canonical form).
     """
     if type(value) is not Decimal or not value.is_finite():
         _require_finite(value)  # raises, unless a finite Decimal subclass
@@ -173,7 +176,10 @@ def _tidy(value: Decimal) -> Decimal:
 
 
 def format_decimal(value: Decimal) -> str:
-    """Plain notation for people and JSON: '0.0000000001', never '1E-10'; no trailing zeros."""
+    """Plain notation for people and JSON: '0.0000000001', never '1E-10'; no trailing zeros.
+
+    See docs/ledger.md §1.4 (canonical form).
+    """
     _require_finite(value)
     text = format(value, "f")
     if "." in text:
@@ -212,6 +218,7 @@ def divide(a: Decimal, b: Decimal) -> Decimal:
     so there is exactly one rounding (a division at fixed precision followed by a quantize
     could round twice). This is the only ledger operation that may round; callers that split
     an amount into parts use the remainder for the last part so the parts still add up.
+    See docs/ledger.md §1.3 (derived values and rounding).
     """
     if not (type(a) is Decimal and type(b) is Decimal and a.is_finite() and b.is_finite()):
         _require_finite(a, b)  # raises, unless finite Decimal subclasses
@@ -243,7 +250,8 @@ def prorate(amount: Decimal, part: Decimal, whole: Decimal) -> Decimal:
     The multiplication is exact and the division rounds once (see `divide`). Lots split
     their amounts with this on every partial close, so the usual case (a finite product
     over a finite, non-zero Decimal) skips straight to the quotient; anything else goes
-    through `divide` and is refused the same way.
+    through `divide` and is refused the same way. See docs/ledger.md §4.4 (splitting
+    amounts) for where the ledger uses it.
     """
     product = _multiply(amount, part)
     if type(whole) is Decimal and whole.is_finite() and whole and product.is_finite():
@@ -281,7 +289,7 @@ def parse_decimal(
     MAX_INTEGER_DIGITS integer digits and MAX_DECIMAL_PLACES decimal places (trailing zeros
     do not count). Decimal and int values (from the Python API) are checked the same way.
     Floats are refused outright, because a float has already lost the exact value the user
-    meant. Returns the canonical form.
+    meant. Returns the canonical form. See docs/ledger.md §1.2 (input limits).
     """
     if type(text) is str:
         stripped = text.strip()

@@ -1,4 +1,4 @@
-"""The order life cycle (SPEC 3, "Orders"): types, time in force, states and fills.
+"""The order life cycle (docs/ledger.md §7, "Orders"): types, time in force, states and fills.
 
 Pure rules only: the storage layer loads an order, asks these functions whether a change
 is allowed and what the new fill totals are, and writes the result. Keeping the table here
@@ -66,8 +66,8 @@ __all__ = [
 
 FINAL_ORDER_STATUSES: frozenset[str] = frozenset({FILLED, CANCELLED, REJECTED, EXPIRED})
 
-#: Every allowed (current -> new) change, exactly as SPEC lists them. Anything else,
-#: including "changing" to the same state, is refused.
+#: Every allowed (current -> new) change, exactly as the table in docs/ledger.md §7.3 lists
+#: them. Anything else, including "changing" to the same state, is refused.
 ORDER_TRANSITIONS: dict[str, tuple[str, ...]] = {
     PENDING: (SUBMITTED, CANCELLED, REJECTED),
     SUBMITTED: (PARTIALLY_FILLED, FILLED, CANCELLED, REJECTED, EXPIRED),
@@ -88,17 +88,17 @@ def _one_of(name: str, value: object, allowed: tuple[str, ...]) -> str:
 
 
 def validate_order_type(order_type: str) -> str:
-    """Refuse an order type SPEC does not know."""
+    """Refuse an order type stocksbot does not know (docs/ledger.md §7.1)."""
     return _one_of("order type", order_type, ORDER_TYPES)
 
 
 def validate_time_in_force(tif: str) -> str:
-    """Refuse a time in force SPEC does not know."""
+    """Refuse a time in force stocksbot does not know (docs/ledger.md §7.2)."""
     return _one_of("time in force", tif, TIME_IN_FORCE)
 
 
 def validate_order_status(status: str) -> str:
-    """Refuse an order status SPEC does not know."""
+    """Refuse an order status stocksbot does not know (docs/ledger.md §7.3)."""
     return _one_of("order status", status, ORDER_STATUSES)
 
 
@@ -111,7 +111,7 @@ def validate_order_prices(
 
     limit needs a limit price, stop a stop price, stop_limit both; market takes none. A price
     the type does not use is refused too rather than silently stored, since it suggests the
-    user picked the wrong type.
+    user picked the wrong type. See docs/ledger.md §7.1 (types and prices).
     """
     validate_order_type(order_type)
     for name, price in (("limit price", limit_price), ("stop price", stop_price)):
@@ -148,7 +148,7 @@ def validate_order_prices(
 
 
 def check_transition(current: str, new: str) -> None:
-    """Refuse any status change SPEC does not list, naming both states and what is allowed."""
+    """Refuse any status change docs/ledger.md §7.3 does not list, naming both states and what is allowed."""
     validate_order_status(current)
     validate_order_status(new)
     allowed = ORDER_TRANSITIONS[current]
@@ -183,7 +183,7 @@ def apply_fill(
     Only submitted or partially filled orders can fill, and never beyond what remains.
     The average fill price is the quantity-weighted average of all fills (rounded by
     `divide` only when it repeats); the status becomes filled when nothing remains,
-    partially_filled otherwise.
+    partially_filled otherwise. See docs/ledger.md §7.4 (fills).
     """
     validate_order_status(status)
     if status not in _FILLABLE:
