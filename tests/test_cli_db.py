@@ -1,4 +1,4 @@
-"""`stocksbot db ...`, global options, and the schema rules of SPEC section 1, via Click's runner."""
+"""`stocksbot db ...`, global options, and the schema rules of DATABASE_SETUP.md, via Click's runner."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`stocksbot config ...`: typed settings (SPEC section 3, "Config")."""
+"""`stocksbot config ...`: typed settings (docs/ledger.md §9)."""
 
 from __future__ import annotations
 

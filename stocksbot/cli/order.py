@@ -1,4 +1,4 @@
-"""`stocksbot order ...`: orders, their life cycle and fills (SPEC section 3, "Orders")."""
+"""`stocksbot order ...`: orders, their life cycle and fills (docs/ledger.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`stocksbot position ...`: open runs per symbol, their lots and P&L (SPEC section 3, "Lots and P&L")."""
+"""`stocksbot position ...`: open runs per symbol, their lots and P&L (docs/ledger.md §4-5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`stocksbot strategy ...`: named strategies, their parameters and ledger metrics (SPEC section 3)."""
+"""`stocksbot strategy ...`: named strategies, their parameters and ledger metrics (docs/ledger.md §8)."""
 
 from __future__ import annotations
 

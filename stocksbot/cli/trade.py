@@ -1,4 +1,4 @@
-"""`stocksbot trade ...`: fills, the ledger's source of truth (SPEC section 3, "Trades")."""
+"""`stocksbot trade ...`: fills, the ledger's source of truth (docs/ledger.md §3)."""
 
 from __future__ import annotations
 

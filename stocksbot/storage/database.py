@@ -63,7 +63,7 @@ def data_home(env: Mapping[str, str] = os.environ) -> Path:
 
 
 def resolve_target(cli_url: str | None = None, env: Mapping[str, str] = os.environ) -> DatabaseTarget:
-    """Pick the database: `--db`, then `DATABASE_URL`, then the default file (SPEC section 2)."""
+    """Pick the database: `--db`, then `DATABASE_URL`, then the default file (DATABASE_SETUP.md)."""
     raw = cli_url or env.get("DATABASE_URL")
     if raw:
         return DatabaseTarget(url=normalize_url(raw), is_default=False)
@@ -149,7 +149,7 @@ def prepare_sqlite_file(path: Path, *, private_dir: bool) -> None:
 
 
 def build_engine(target: DatabaseTarget, settings: ConnectionSettings) -> Engine:
-    """An engine for the target with stocksbot's connection rules applied (SPEC section 2)."""
+    """An engine for the target with stocksbot's connection rules applied (DATABASE_SETUP.md)."""
     if target.is_sqlite:
         return _sqlite_engine(target, settings)
     return _postgresql_engine(target, settings)

@@ -147,7 +147,7 @@ def read_revision(engine: Engine) -> str | None:
 
 
 def ensure_schema(engine: Engine, target: DatabaseTarget) -> None:
-    """Make sure the schema is at head before a command uses it (SPEC section 1).
+    """Make sure the schema is at head before a command uses it (DATABASE_SETUP.md, migrations).
 
     The managed default SQLite file is created or upgraded here, after a backup when it holds
     a schema already. A database the user named is never migrated implicitly.

@@ -1,7 +1,7 @@
 """Plain, detached views of stored rows, as the service returns them to the CLI and to bots.
 
 They carry names instead of foreign keys (`strategy` is the strategy's name) and hold only
-Decimals, datetimes and plain values; `to_json()` gives the SPEC section 4 JSON keys.
+Decimals, datetimes and plain values; `to_json()` gives the keys of the `--json` output, which scripts rely on (add keys, never rename).
 """
 
 from __future__ import annotations

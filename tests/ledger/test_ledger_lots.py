@@ -1,4 +1,4 @@
-"""Lot matching worked out by hand (SPEC 3, "Lots and P&L")."""
+"""Lot matching worked out by hand (docs/ledger.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The order state machine against SPEC 3, "Orders"."""
+"""The order state machine against docs/ledger.md §7.3."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from stocksbot.ledger import (
 
 D = Decimal
 
-# Written out from SPEC independently of the implementation's table.
+# Written out from docs/ledger.md §7.3 independently of the implementation's table.
 SPEC_ALLOWED = {
     ("pending", "submitted"),
     ("submitted", "partially_filled"),
