@@ -327,7 +327,9 @@ class Bench:
             self.log(f"{ident}: ERROR {result['error'].splitlines()[0]}")
         else:
             self.log(f"{ident}: median {fmt_s(result['median_s'])}, p95 {fmt_s(result['p95_s'])} "
-                     f"({result['runs']} runs) {result['verdict']}")
+                     f"({result['runs']} runs)"
+                     + (f", {result['ratio']:.3g}x {result['ratio_to']} (limit {result['ratio_limit']:g}x)"
+                        if result.get("ratio") else "") + f" {result['verdict']}")
         return result
 
     def baseline(self, scenario: str, backend: str | None) -> dict[str, Any] | None:
@@ -976,6 +978,8 @@ def database_size(url: str) -> int | None:
 def fmt_s(seconds: float | None) -> str:
     if seconds is None:
         return "-"
+    if seconds < 0.0001:
+        return f"{seconds * 1_000_000:.1f} us"
     if seconds < 0.01:
         return f"{seconds * 1000:.2f} ms"
     if seconds < 1:
@@ -1002,7 +1006,7 @@ def markdown_table(results: list[dict[str, Any]], *, show_source: bool = False) 
         if r.get("peak_rss_mb") is not None:
             extra.append(f"RSS {r['peak_rss_mb']:.0f} MB")
         # The judged ratio first, then the others reported for information.
-        ratios = [f"{value:.2f}x {BASELINE_LABELS.get(name, name)}" for name, value in (r.get("ratios") or {}).items()]
+        ratios = [f"{value:.3g}x {BASELINE_LABELS.get(name, name)}" for name, value in (r.get("ratios") or {}).items()]
         rows.append([r["scenario"], r["backend"] or "-", str(r["runs"]), r["target"] or "-", fmt_s(r["median_s"]),
                      fmt_s(r["p95_s"]), f"{fmt_s(r['min_s'])} / {fmt_s(r['max_s'])}", ", ".join(extra) or "-",
                      "; ".join(ratios) or "-", r["verdict"]] + source)
