@@ -1,7 +1,8 @@
 """Plain, detached views of stored rows, as the service returns them to the CLI and to bots.
 
 They carry names instead of foreign keys (`strategy` is the strategy's name) and hold only
-Decimals, datetimes and plain values; `to_json()` gives the keys of the `--json` output, which scripts rely on (add keys, never rename).
+Decimals, datetimes and plain values; `to_json()` gives the keys of the `--json` output,
+which scripts rely on (keys may be added, never renamed).
 """
 
 from __future__ import annotations
