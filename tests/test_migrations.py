@@ -46,3 +46,23 @@ def test_every_revision_goes_down_and_back_up(engine: Engine) -> None:
         assert migrations.read_revision(engine) == revisions[index]
         migrations.downgrade(engine, below)
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+
+
+def test_the_database_refuses_a_second_open_position_per_symbol(engine: Engine) -> None:
+    """The ledger's central invariant is the database's too (uq_positions_open_symbol, 0004),
+    however a row gets there; closed runs of the symbol do not count."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    from stocksbot.storage.tables import positions
+
+    migrations.upgrade(engine)
+    now = datetime(2024, 1, 2, tzinfo=timezone.utc)
+    run = dict(symbol="A", side="long", quantity=1, open_cost=1, realized_pnl=0, costs=0, opened_at=now)
+    with engine.begin() as conn:
+        conn.execute(insert(positions), [dict(run, status="closed", closed_at=now)] * 2 + [dict(run, status="open", closed_at=None)])
+        conn.execute(insert(positions), dict(run, symbol="B", status="open"))
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert(positions), dict(run, status="open"))

@@ -1,31 +1,50 @@
 """The `stocksbot` command: global options, the command groups, and the error edge.
 
-Only Click is imported here and in the group modules at start-up; storage, Alembic and Rich
-load when a command actually runs, so `--help` and argument errors answer quickly.
+Only Click is imported at start-up. A command group's module is imported when that group is
+invoked (or when `--help` lists them all), and storage, Alembic and Rich load when a command
+actually runs, so every command starts with no more than it needs.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
 import click
 
 from stocksbot import __version__
-from stocksbot.cli.config import config_group
 from stocksbot.cli.context import AppContext
-from stocksbot.cli.db import db_group
-from stocksbot.cli.order import order_group
-from stocksbot.cli.position import position_group
-from stocksbot.cli.price import price_group
-from stocksbot.cli.strategy import strategy_group
-from stocksbot.cli.summary import summary_command
-from stocksbot.cli.trade import trade_group
 from stocksbot.errors import StocksbotError
+
+#: Each command of the root group, as (module, attribute) in stocksbot.cli.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "config": ("config", "config_group"),
+    "db": ("db", "db_group"),
+    "order": ("order", "order_group"),
+    "position": ("position", "position_group"),
+    "price": ("price", "price_group"),
+    "strategy": ("strategy", "strategy_group"),
+    "summary": ("summary", "summary_command"),
+    "trade": ("trade", "trade_group"),
+}
 
 
 class StocksbotGroup(click.Group):
-    """Turns a StocksbotError into one line on stderr and exit 1; real bugs keep their traceback."""
+    """The root group: loads a command's module on first use, and turns a StocksbotError into
+    one line on stderr and exit 1 (real bugs keep their traceback)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = COMMANDS.get(cmd_name)
+        if found is None:
+            return None
+        module, attribute = found
+        command = getattr(importlib.import_module(f"stocksbot.cli.{module}"), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -63,15 +82,6 @@ def cli(ctx: click.Context, db_url: str | None, as_json: bool, echo: bool, timeo
     """
     ctx.obj = AppContext(db_url=db_url, json=as_json, echo=echo, timeout=timeout)
 
-
-cli.add_command(position_group)
-cli.add_command(trade_group)
-cli.add_command(order_group)
-cli.add_command(strategy_group)
-cli.add_command(price_group)
-cli.add_command(summary_command)
-cli.add_command(config_group)
-cli.add_command(db_group)
 
 
 def main() -> None:

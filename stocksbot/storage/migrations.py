@@ -22,7 +22,7 @@ from stocksbot.storage.database import DatabaseTarget, prepare_sqlite_file
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 

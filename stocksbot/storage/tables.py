@@ -27,7 +27,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    text,
+    case,
+    column,
 )
 
 from stocksbot.storage.types import ExactDecimal, UTCDateTime
@@ -177,13 +178,10 @@ positions = Table(
         name="closed_at_matches_status",
     ),
     # At most one open run per symbol: the ledger's central invariant, enforced by the database.
-    Index(
-        "uq_positions_open_symbol",
-        "symbol",
-        unique=True,
-        sqlite_where=text("status = 'open'"),
-        postgresql_where=text("status = 'open'"),
-    ),
+    # A unique index on an expression both backends share (closed runs index NULL, and NULLs
+    # never collide) rather than a partial index, whose dialect options would make every
+    # command import the PostgreSQL dialect (migration 0004).
+    Index("uq_positions_open_symbol", case((column("status") == "open", column("symbol"))), unique=True),
     Index("ix_positions_status_symbol", "status", "symbol"),
 )
 
