@@ -62,7 +62,8 @@ def test_the_database_refuses_a_second_open_position_per_symbol(engine: Engine) 
     now = datetime(2024, 1, 2, tzinfo=timezone.utc)
     run = dict(symbol="A", side="long", quantity=1, open_cost=1, realized_pnl=0, costs=0, opened_at=now)
     with engine.begin() as conn:
-        conn.execute(insert(positions), [dict(run, status="closed", closed_at=now)] * 2 + [dict(run, status="open", closed_at=None)])
+        closed, still_open = dict(run, status="closed", closed_at=now), dict(run, status="open", closed_at=None)
+        conn.execute(insert(positions), [closed, closed, still_open])
         conn.execute(insert(positions), dict(run, symbol="B", status="open"))
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(insert(positions), dict(run, status="open"))

@@ -45,10 +45,10 @@ def position_add(app: AppContext, symbol: str, quantity: str, price: str, short:
       stocksbot position add TSLA 5 --price 240 --short --strategy meanrev
     """
     from stocksbot.cli.output import print_json
-    from stocksbot.services import positions
+    from stocksbot.services import trades
 
-    trade = positions.add_position(app.uow(), symbol, quantity, price, short=short, commission=commission, fees=fees,
-                                       executed_at=executed_at, strategy=strategy)
+    trade = trades.add_position(app.uow(), symbol, quantity, price, short=short, commission=commission, fees=fees,
+                                executed_at=executed_at, strategy=strategy)
     if app.json:
         print_json(trade.to_json())
     else:
@@ -172,10 +172,10 @@ def position_close(app: AppContext, symbol: str, price: str, quantity: str | Non
       stocksbot position close AAPL --price 158 --quantity 4 --at 2024-03-01T15:30
     """
     from stocksbot.cli.output import print_json
-    from stocksbot.services import positions
+    from stocksbot.services import trades
 
-    trade = positions.close_position(app.uow(), symbol, price, quantity=quantity, commission=commission, fees=fees,
-                                         executed_at=executed_at)
+    trade = trades.close_position(app.uow(), symbol, price, quantity=quantity, commission=commission, fees=fees,
+                                  executed_at=executed_at)
     if app.json:
         print_json(trade.to_json())
     else:
@@ -192,9 +192,9 @@ def position_rebuild(app: AppContext) -> None:
       stocksbot position rebuild
     """
     from stocksbot.cli.output import print_json
-    from stocksbot.services import positions
+    from stocksbot.services import trades
 
-    symbols = positions.rebuild_positions(app.uow())
+    symbols = trades.rebuild_positions(app.uow())
     if app.json:
         print_json({"symbols": symbols})
     else:

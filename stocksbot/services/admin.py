@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stocksbot.errors import StocksbotError
-from stocksbot.services import positions
+from stocksbot.services import trades
 from stocksbot.storage import backups, checks, migrations
 from stocksbot.storage.booking import lock_ledger
 from stocksbot.storage.unit_of_work import UnitOfWork, open_engine
@@ -51,7 +51,7 @@ def check(uow: UnitOfWork) -> list[str]:
         lock_ledger(conn)
         savepoint = conn.begin_nested()
         before = checks.ledger_snapshot(conn)
-        positions.rebuild(conn)
+        trades.rebuild(conn)
         findings += checks.ledger_findings(before, checks.ledger_snapshot(conn))
         savepoint.rollback()
         return findings

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from stocksbot import settings as rules
 from stocksbot.errors import StocksbotError
-from stocksbot.services import positions
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
 
@@ -31,6 +32,17 @@ class ConfigItem:
     @property
     def text(self) -> str:
         return rules.to_text(self.value, self.value_type)
+
+
+def _rebuild(conn: Connection) -> None:
+    """Re-book the whole ledger with the cost-basis method now stored.
+
+    The trades service (and with it the booking code) is imported here, on the one path that
+    needs it, so that `config get` and `config list` start without it.
+    """
+    from stocksbot.services import trades
+
+    trades.rebuild(conn)
 
 
 def _item(repos: Repositories, key: str) -> ConfigItem | None:
@@ -65,7 +77,7 @@ def config_set(
             description = known.description
         repos.config.upsert(key, rules.to_text(value, value_type), value_type, description)
         if key == _COST_BASIS and previous is not None and value != previous.value:
-            positions.rebuild(conn)  # the new method applies to the whole history, atomically
+            _rebuild(conn)  # the new method applies to the whole history, atomically
         item = _item(repos, key)
         assert item is not None
         return item
@@ -102,7 +114,7 @@ def config_unset(uow: UnitOfWork, key: str) -> None:
             raise StocksbotError(f"config key {key!r} is not set")
         current = _item(repos, key)
         if key == _COST_BASIS and previous is not None and current is not None and current.value != previous.value:
-            positions.rebuild(conn)
+            _rebuild(conn)
 
 
 def setting(uow: UnitOfWork, key: str) -> Any:

@@ -17,9 +17,8 @@ from stocksbot import settings
 from stocksbot.csvfiles import TRADE_COLUMNS
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import format_decimal
-from stocksbot.services.trades import trade_record
 from stocksbot.storage import tables
-from stocksbot.storage.records import TradeRecord
+from stocksbot.storage.records import TradeRecord, trade_record
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
 from stocksbot.vocabulary import EXPORT_FORMATS

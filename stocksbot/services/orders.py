@@ -69,7 +69,7 @@ def add_order(
     with uow.transaction() as conn:
         repos = Repositories(conn)
         if strategy is not None:
-            values["strategy_id"] = trades.strategy_id(repos, strategy)
+            values["strategy_id"] = repos.strategies.require_id(strategy)
         if values["external_id"] is not None and repos.orders.by_external_id(values["external_id"]) is not None:
             raise StocksbotError(f"an order with external id {values['external_id']!r} already exists")
         order_id = repos.orders.add(**values)

@@ -1,10 +1,11 @@
-"""Positions: manual opening and closing trades, the position list and summary, rebuilds.
+"""Positions as they are read: the position list, one position with its lots, the summary.
 
-`position list` and `summary` are what a user runs most; what they read does not grow with
-history: the open positions (one per symbol at most), one price probe per open symbol, and
-the per-strategy totals of closed runs that booking keeps (`storage/totals.py`). Positions
-are a projection of the trades (docs/ledger.md, Positions); `rebuild_positions` recomputes
-them.
+Positions are a projection of the trades (docs/ledger.md §5), written only by the booking
+store; the trades service records the trades of `position add` and `position close` and
+rebuilds the projection. `position list` and `summary` are what a user runs most: what they
+read does not grow with history (the open positions, one price probe per open symbol, and
+the per-strategy totals of closed runs that booking keeps, `storage/totals.py`), and this
+module imports no booking code, so they start fast.
 """
 
 from __future__ import annotations
@@ -17,20 +18,16 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from stocksbot import settings
 from stocksbot.errors import StocksbotError
-from stocksbot.ledger import divide, format_decimal, parse_decimal
+from stocksbot.ledger import divide
 from stocksbot.ledger.inputs import parse_symbol
 from stocksbot.ledger.numbers import ZERO, add, multiply, subtract
-from stocksbot.services import trades
 from stocksbot.storage import tables, totals
-from stocksbot.storage.booking import BookingStore, lock_ledger, lock_symbol
-from stocksbot.storage.records import LotRecord, PositionDetail, PositionRecord, Summary, SummaryLine, TradeRecord
+from stocksbot.storage.records import LotRecord, PositionDetail, PositionRecord, Summary, SummaryLine, trade_record
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
-from stocksbot.vocabulary import BUY, LONG, OPEN, SELL, SHORT
+from stocksbot.vocabulary import LONG, OPEN
 
-Number = trades.Number
 POSITIONS = tables.positions
 BARS = tables.price_bars
 _LATEST_CLOSE = (
@@ -75,7 +72,7 @@ def position_record(position: Any, names: dict[int, str], price: Decimal | None)
 
 def _valued(repos: Repositories, status: str | None, strategy: str | None) -> list[PositionRecord]:
     names = repos.strategies.names()
-    wanted = trades.strategy_id(repos, strategy) if strategy is not None else None
+    wanted = repos.strategies.require_id(strategy) if strategy is not None else None
     rows = repos.positions.list(status=status, strategy_id=wanted)
     prices = latest_closes(repos.conn, sorted({p.symbol for p in rows if p.status == OPEN}), datetime.now(timezone.utc))
     return [position_record(p, names, prices.get(p.symbol)) for p in rows]
@@ -140,67 +137,6 @@ def summary(uow: UnitOfWork) -> Summary:
     return Summary(total=total, by_strategy=lines, unpriced_symbols=unpriced)
 
 
-def add_position(
-    uow: UnitOfWork,
-    symbol: str,
-    quantity: Number,
-    price: Number,
-    *,
-    short: bool = False,
-    commission: Number = "0",
-    fees: Number = "0",
-    executed_at: str | datetime | None = None,
-    strategy: str | None = None,
-) -> TradeRecord:
-    """Record the opening trade of a manual position: a buy, or with `short` a sell.
-
-    Adding the opposite side of an open position is refused (close it first), so this
-    never closes anything by surprise.
-    """
-    values = trades.parse_trade(SELL if short else BUY, symbol, quantity, price, commission, fees, executed_at)
-    with uow.transaction() as conn:
-        lock_symbol(conn, values["symbol"])
-        current = Repositories(conn).positions.open_for(values["symbol"])
-        wanted = SHORT if short else LONG
-        if current is not None and current.side != wanted:
-            raise StocksbotError(
-                f"cannot add a {wanted} position in {values['symbol']}: it is {current.side} "
-                f"{format_decimal(current.quantity)} (close it first)"
-            )
-        return trades.record_fill(conn, values, strategy=strategy, order=None, allow_short=True)
-
-
-def close_position(
-    uow: UnitOfWork,
-    symbol: str,
-    price: Number,
-    *,
-    quantity: Number | None = None,
-    commission: Number = "0",
-    fees: Number = "0",
-    executed_at: str | datetime | None = None,
-) -> TradeRecord:
-    """Record the trade that closes the open position (all of it, or `quantity`)."""
-    symbol = parse_symbol(symbol)
-    amount = parse_decimal(quantity, field="quantity", allow_zero=False) if quantity is not None else None
-    with uow.transaction() as conn:
-        lock_symbol(conn, symbol)
-        repos = Repositories(conn)
-        current = repos.positions.open_for(symbol)
-        if current is None:
-            raise StocksbotError(f"no open position in {symbol}")
-        if amount is not None and amount > current.quantity:
-            raise StocksbotError(
-                f"cannot close {format_decimal(amount)} {symbol}: the {current.side} position is "
-                f"{format_decimal(current.quantity)}"
-            )
-        values = trades.parse_trade(SELL if current.side == LONG else BUY, symbol,
-                                    amount if amount is not None else current.quantity, price, commission, fees,
-                                    executed_at)
-        strategy = repos.strategies.names().get(current.strategy_id) if current.strategy_id else None
-        return trades.record_fill(conn, values, strategy=strategy, order=None, allow_short=False)
-
-
 def show_position(uow: UnitOfWork, symbol: str) -> PositionDetail:
     """The open position of SYMBOL (else its last closed one) with its lots and trades."""
     symbol = parse_symbol(symbol)
@@ -220,18 +156,5 @@ def show_position(uow: UnitOfWork, symbol: str) -> PositionDetail:
         return PositionDetail(
             position=position_record(position, names, price),
             lots=lots,
-            trades=[trades.trade_record(t, names) for t in history],
+            trades=[trade_record(t, names) for t in history],
         )
-
-
-def rebuild(conn: Connection) -> int:
-    """Recompute every position and lot from the trades, in the caller's transaction; the number of symbols."""
-    lock_ledger(conn)
-    method = settings.known_value("accounting.cost_basis", Repositories(conn).config.text("accounting.cost_basis"))
-    return BookingStore(conn, str(method)).rebuild_all()
-
-
-def rebuild_positions(uow: UnitOfWork) -> int:
-    """Recompute every position and lot from the trades; returns the number of symbols."""
-    with uow.transaction() as conn:
-        return rebuild(conn)

@@ -1,4 +1,4 @@
-"""Trades: recording a fill (for `trade add`, `position add/close` and `order fill`) and listing trades.
+"""Trades: recording them (`trade add`, `position add/close`, `order fill`), listing them, re-booking from them.
 
 Every function parses and checks its input first (so bad input writes nothing), then works
 in one transaction of the unit of work: the trade, its position and lots, and its order
@@ -17,15 +17,15 @@ from sqlalchemy.exc import IntegrityError
 
 from stocksbot import settings
 from stocksbot.errors import StocksbotError
-from stocksbot.ledger import Fill, canonical, parse_decimal
+from stocksbot.ledger import Fill, canonical, format_decimal, parse_decimal
 from stocksbot.ledger.inputs import parse_symbol, parse_time
 from stocksbot.ledger.orders import apply_fill
 from stocksbot.storage import tables
-from stocksbot.storage.booking import BookingStore, lock_symbol
-from stocksbot.storage.records import TradeRecord
+from stocksbot.storage.booking import BookingStore, lock_ledger, lock_symbol
+from stocksbot.storage.records import TradeRecord, trade_record
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
-from stocksbot.vocabulary import EXTERNAL_ID_MAX, TRADE_SIDES
+from stocksbot.vocabulary import BUY, EXTERNAL_ID_MAX, LONG, SELL, SHORT, TRADE_SIDES
 
 Number = str | Decimal | int
 _CONFIG = tables.config
@@ -96,17 +96,6 @@ def parse_trade(
         "order_id": None,
         "strategy_id": None,
     }
-
-
-def trade_record(trade: Any, names: dict[int, str]) -> TradeRecord:
-    """A trades row as users see it (the strategy by name)."""
-    return TradeRecord(
-        id=trade.id, side=trade.side, symbol=trade.symbol, quantity=trade.quantity, price=trade.price,
-        commission=trade.commission, fees=trade.fees, executed_at=trade.executed_at,
-        realized_pnl=trade.realized_pnl, order_id=trade.order_id,
-        strategy=names.get(trade.strategy_id) if trade.strategy_id else None,
-        external_id=trade.external_id, note=trade.note,
-    )
 
 
 def record_trade(
@@ -205,14 +194,6 @@ def _apply_to_order(conn: Connection, order: RowMapping, trade: dict[str, Any]) 
     trade["order_id"] = order_id
 
 
-def strategy_id(repos: Repositories, name: str) -> int:
-    """The id of a strategy that must exist."""
-    row = repos.strategies.by_name(name)
-    if row is None:
-        raise StocksbotError(f"unknown strategy {name!r} (see `stocksbot strategy list`)")
-    return int(row.id)
-
-
 def list_trades(
     uow: UnitOfWork,
     *,
@@ -229,7 +210,81 @@ def list_trades(
     until_at = parse_time(until, field="--until") if until is not None else None
     with uow.reading() as conn:
         repos = Repositories(conn)
-        wanted = strategy_id(repos, strategy) if strategy is not None else None
+        wanted = repos.strategies.require_id(strategy) if strategy is not None else None
         names = repos.strategies.names()
         trades = repos.trades.list(symbol=symbol, strategy_id=wanted, since=since_at, until=until_at, limit=limit)
         return [trade_record(t, names) for t in trades]
+
+
+def add_position(
+    uow: UnitOfWork,
+    symbol: str,
+    quantity: Number,
+    price: Number,
+    *,
+    short: bool = False,
+    commission: Number = "0",
+    fees: Number = "0",
+    executed_at: str | datetime | None = None,
+    strategy: str | None = None,
+) -> TradeRecord:
+    """Record the opening trade of a manual position: a buy, or with `short` a sell.
+
+    Adding the opposite side of an open position is refused (close it first), so this
+    never closes anything by surprise.
+    """
+    values = parse_trade(SELL if short else BUY, symbol, quantity, price, commission, fees, executed_at)
+    with uow.transaction() as conn:
+        lock_symbol(conn, values["symbol"])
+        current = Repositories(conn).positions.open_for(values["symbol"])
+        wanted = SHORT if short else LONG
+        if current is not None and current.side != wanted:
+            raise StocksbotError(
+                f"cannot add a {wanted} position in {values['symbol']}: it is {current.side} "
+                f"{format_decimal(current.quantity)} (close it first)"
+            )
+        return record_fill(conn, values, strategy=strategy, order=None, allow_short=True)
+
+
+def close_position(
+    uow: UnitOfWork,
+    symbol: str,
+    price: Number,
+    *,
+    quantity: Number | None = None,
+    commission: Number = "0",
+    fees: Number = "0",
+    executed_at: str | datetime | None = None,
+) -> TradeRecord:
+    """Record the trade that closes the open position (all of it, or `quantity`)."""
+    symbol = parse_symbol(symbol)
+    amount = parse_decimal(quantity, field="quantity", allow_zero=False) if quantity is not None else None
+    with uow.transaction() as conn:
+        lock_symbol(conn, symbol)
+        repos = Repositories(conn)
+        current = repos.positions.open_for(symbol)
+        if current is None:
+            raise StocksbotError(f"no open position in {symbol}")
+        if amount is not None and amount > current.quantity:
+            raise StocksbotError(
+                f"cannot close {format_decimal(amount)} {symbol}: the {current.side} position is "
+                f"{format_decimal(current.quantity)}"
+            )
+        values = parse_trade(SELL if current.side == LONG else BUY, symbol,
+                                    amount if amount is not None else current.quantity, price, commission, fees,
+                                    executed_at)
+        strategy = repos.strategies.names().get(current.strategy_id) if current.strategy_id else None
+        return record_fill(conn, values, strategy=strategy, order=None, allow_short=False)
+
+
+def rebuild(conn: Connection) -> int:
+    """Recompute every position and lot from the trades, in the caller's transaction; the number of symbols."""
+    lock_ledger(conn)
+    method = settings.known_value("accounting.cost_basis", Repositories(conn).config.text("accounting.cost_basis"))
+    return BookingStore(conn, str(method)).rebuild_all()
+
+
+def rebuild_positions(uow: UnitOfWork) -> int:
+    """Recompute every position and lot from the trades; returns the number of symbols."""
+    with uow.transaction() as conn:
+        return rebuild(conn)

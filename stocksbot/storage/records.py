@@ -147,3 +147,14 @@ class Summary(Record):
         data["by_strategy"] = [line.to_json() for line in self.by_strategy]
         data["unpriced_symbols"] = self.unpriced_symbols
         return data
+
+
+def trade_record(trade: Any, names: dict[int, str]) -> TradeRecord:
+    """A trades row as users see it (`names`: strategy id -> name)."""
+    return TradeRecord(
+        id=trade.id, side=trade.side, symbol=trade.symbol, quantity=trade.quantity, price=trade.price,
+        commission=trade.commission, fees=trade.fees, executed_at=trade.executed_at,
+        realized_pnl=trade.realized_pnl, order_id=trade.order_id,
+        strategy=names.get(trade.strategy_id) if trade.strategy_id else None,
+        external_id=trade.external_id, note=trade.note,
+    )

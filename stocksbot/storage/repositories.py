@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Numeric, Row, case, cast, delete, func, insert, select, update
 
+from stocksbot.errors import StocksbotError
 from stocksbot.storage import tables
 from stocksbot.storage.types import exact_sum
 
@@ -60,6 +61,13 @@ class ConfigRepository(Repository):
 class StrategyRepository(Repository):
     def by_name(self, name: str) -> Row[Any] | None:
         return self.conn.execute(select(STRATEGIES).where(STRATEGIES.c.name == name)).first()
+
+    def require_id(self, name: str) -> int:
+        """The id of a strategy that must exist."""
+        strategy_id = self.conn.execute(select(STRATEGIES.c.id).where(STRATEGIES.c.name == name)).scalar()
+        if strategy_id is None:
+            raise StocksbotError(f"unknown strategy {name!r} (see `stocksbot strategy list`)")
+        return int(strategy_id)
 
     def names(self) -> dict[int, str]:
         return {row.id: row.name for row in self.conn.execute(select(STRATEGIES.c.id, STRATEGIES.c.name))}

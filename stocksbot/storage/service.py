@@ -72,12 +72,12 @@ class StorageService:
     # trades and positions
     record_trade = _operation(trades.record_trade)
     list_trades = _operation(trades.list_trades)
-    add_position = _operation(positions.add_position)
-    close_position = _operation(positions.close_position)
+    add_position = _operation(trades.add_position)
+    close_position = _operation(trades.close_position)
     show_position = _operation(positions.show_position)
     list_positions = _operation(positions.list_positions)
     summary = _operation(positions.summary)
-    rebuild_positions = _operation(positions.rebuild_positions)
+    rebuild_positions = _operation(trades.rebuild_positions)
     # orders
     add_order = _operation(orders.add_order)
     list_orders = _operation(orders.list_orders)
