@@ -67,10 +67,13 @@ def _run_on(connection: Connection) -> None:
 
 
 def _run_on_engine(engine: Engine) -> None:
-    """One write connection from the engine (on SQLite a write transaction starts with BEGIN
-    IMMEDIATE, see `build_engine`), closed afterwards; the engine itself is not disposed."""
-    with engine.connect() as connection:
-        _run_on(connection.execution_options(stocksbot_write=True))
+    """One write connection from the engine, as `stocksbot db upgrade` uses (on SQLite: BEGIN
+    IMMEDIATE, and foreign keys off so that batch mode's table rebuilds cascade no deletes),
+    closed afterwards; the engine itself is not disposed."""
+    from stocksbot.storage.migrations import migration_connection
+
+    with migration_connection(engine) as connection:
+        _run_on(connection)
 
 
 def run_migrations_online() -> None:

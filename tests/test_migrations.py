@@ -67,3 +67,34 @@ def test_the_database_refuses_a_second_open_position_per_symbol(engine: Engine) 
         conn.execute(insert(positions), dict(run, symbol="B", status="open"))
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(insert(positions), dict(run, status="open"))
+
+
+def test_the_alembic_command_keeps_child_rows_on_sqlite(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`alembic upgrade` from a checkout rebuilds tables in batch mode like `stocksbot db upgrade`
+    does: with foreign keys off, so rebuilding `positions` (0002) cascades no delete into `lots`."""
+    import sqlite3
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+
+    url = f"sqlite:///{tmp_path / 'dev.db'}"
+    engine = build_engine(resolve_target(url), ConnectionSettings())
+    migrations.upgrade(engine, "0001")
+    engine.dispose()
+    raw = sqlite3.connect(tmp_path / "dev.db")
+    when = "2024-01-01 00:00:00.000000"
+    raw.execute("INSERT INTO trades (side, symbol, quantity, price, commission, fees, executed_at, created_at) "
+                "VALUES ('buy', 'A', '1', '1', '0', '0', ?, ?)", (when, when))
+    raw.execute("INSERT INTO positions (symbol, side, quantity, open_cost, realized_pnl, status, opened_at) "
+                "VALUES ('A', 'long', '1', '1', '0', 'open', ?)", (when,))
+    raw.execute("INSERT INTO lots (position_id, trade_id, seq, quantity, amount, opened_at) VALUES (1, 1, 0, '1', '1', ?)",
+                (when,))
+    raw.commit()
+    raw.close()
+    monkeypatch.setenv("DATABASE_URL", url)
+    command.upgrade(Config(str(Path(__file__).resolve().parents[1] / "alembic.ini")), "head")
+    raw = sqlite3.connect(tmp_path / "dev.db")
+    assert raw.execute("SELECT count(*) FROM lots").fetchone() == (1,)
+    assert raw.execute("SELECT version_num FROM alembic_version").fetchone() == (migrations.HEAD_REVISION,)
+    raw.close()

@@ -94,8 +94,12 @@ def head_from_scripts() -> str:
 
 
 @contextmanager
-def _migration_connection(engine: Engine) -> Iterator[Connection]:
-    """A write connection; on SQLite foreign keys are off while tables are rebuilt in batch mode."""
+def migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A write connection; on SQLite foreign keys are off while tables are rebuilt in batch mode.
+
+    With them on, rebuilding a parent table (batch mode copies it, drops the old one and
+    renames the copy) would cascade deletes into its children: `lots` of `positions`.
+    """
     with engine.connect() as connection:
         is_sqlite = engine.dialect.name == "sqlite"
         if is_sqlite:
@@ -112,7 +116,7 @@ def _migration_connection(engine: Engine) -> Iterator[Connection]:
 def _run(engine: Engine, action: str, revision: str) -> None:
     from alembic import command
 
-    with _migration_connection(engine) as connection:
+    with migration_connection(engine) as connection:
         config = alembic_config(connection)
         with connection.begin():
             if action == "upgrade":
