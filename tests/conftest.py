@@ -4,11 +4,17 @@
 PostgreSQL server that this test run starts and stops itself. Without the server binaries
 the PostgreSQL half skips with a reason, unless STOCKSBOT_REQUIRE_POSTGRES=1 (as CI sets),
 where it fails.
+
+`migrated_url` is a fresh database at head per test, but Alembic runs once per backend and
+session: each test gets a copy of a migrated template (a file copy on SQLite, CREATE DATABASE
+... TEMPLATE on PostgreSQL).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 from pathlib import Path
 from typing import Iterator
 
@@ -58,21 +64,73 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def backend_url(request: pytest.FixtureRequest) -> str:
-    """An empty database on each backend (no schema yet)."""
-    return str(request.getfixturevalue(f"{request.param}_url"))
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which backend a test runs on: the parameter behind `backend_url` and `migrated_url`."""
+    return str(request.param)
 
 
 @pytest.fixture
-def migrated_url(backend_url: str) -> str:
-    """A database on each backend, upgraded to head."""
+def backend_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """An empty database on each backend (no schema yet)."""
+    return str(request.getfixturevalue(f"{backend}_url"))
+
+
+@pytest.fixture
+def migrated_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """A fresh database on each backend, upgraded to head (a copy of a template migrated once)."""
+    return str(request.getfixturevalue(f"migrated_{backend}_url"))
+
+
+def _upgrade(url: str) -> None:
     from stocksbot.storage import migrations
     from stocksbot.storage.database import ConnectionSettings, build_engine, resolve_target
 
-    engine = build_engine(resolve_target(backend_url), ConnectionSettings())
-    migrations.upgrade(engine)
-    engine.dispose()
-    return backend_url
+    engine = build_engine(resolve_target(url), ConnectionSettings())
+    try:
+        migrations.upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session, checkpointed: the -wal file is empty."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    _upgrade(f"sqlite:///{path}")
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    wal = path.with_name(path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0, "the template must be whole in its main file"
+    return path
+
+
+@pytest.fixture
+def migrated_sqlite_url(sqlite_url: str, sqlite_template: Path) -> str:
+    path = Path(sqlite_url.removeprefix("sqlite:///"))
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)  # the mode stocksbot gives its files
+    with os.fdopen(fd, "wb") as out, sqlite_template.open("rb") as template:
+        shutil.copyfileobj(template, out)
+    return sqlite_url
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> str:
+    """A PostgreSQL database migrated to head once per session, copied by CREATE DATABASE ... TEMPLATE."""
+    name = postgres_server.create_database()
+    _upgrade(postgres_server.url(name))
+    return name
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_server: PostgresServer, postgres_template: str) -> Iterator[str]:
+    name = postgres_server.create_database(template=postgres_template)
+    try:
+        yield postgres_server.url(name)
+    finally:
+        postgres_server.drop_database(name)
 
 
 @pytest.fixture
