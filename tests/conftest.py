@@ -8,6 +8,12 @@ where it fails.
 `migrated_url` is a fresh database at head per test, but Alembic runs once per backend and
 session: each test gets a copy of a migrated template (a file copy on SQLite, CREATE DATABASE
 ... TEMPLATE on PostgreSQL).
+
+The fast tier (`pytest -m "not slow"`) leaves out every test that needs the PostgreSQL server:
+`pytest_collection_modifyitems` below marks those `slow`, so the same tests still run on
+SQLite in the fast tier and on both backends in the full run. In a run that leaves slow tests
+out, Hypothesis tests also run at most FAST_TIER_MAX_EXAMPLES examples each; the full run keeps
+each test's own max_examples.
 """
 
 from __future__ import annotations
@@ -21,6 +27,50 @@ from typing import Iterator
 import pytest
 
 from tests.postgres_server import PostgresServer, find_bindir
+
+POSTGRES_FIXTURES = {"postgres_server", "postgres_url", "migrated_postgres_url"}
+FAST_TIER_MAX_EXAMPLES = 25
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark `slow` every test that needs the PostgreSQL server (see the marker in pyproject.toml).
+
+    In the fast tier, cap the examples of every Hypothesis test.
+    """
+    fast_tier = _leaves_out_slow_tests(config)
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("backend") == "postgres"
+        if on_postgres or POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+        if fast_tier and isinstance(item, pytest.Function):
+            _cap_examples(item, FAST_TIER_MAX_EXAMPLES)
+
+
+def _leaves_out_slow_tests(config: pytest.Config) -> bool:
+    """True when -m keeps unmarked tests but leaves out those marked `slow` (as `-m "not slow"` does)."""
+    expression = config.getoption("markexpr", "")
+    if not expression:
+        return False
+    try:
+        from _pytest.mark.expression import Expression
+
+        compiled = Expression.compile(expression)
+        return compiled.evaluate(lambda name, **_: False) and not compiled.evaluate(lambda name, **_: name == "slow")
+    except Exception:  # pytest's expression parser moved or changed: run every example
+        return False
+
+
+def _cap_examples(item: pytest.Function, cap: int) -> None:
+    """Run at most `cap` examples: the same wrapping Hypothesis' own pytest plugin does for settings."""
+    from hypothesis import is_hypothesis_test, settings
+
+    function = getattr(item.obj, "__func__", item.obj)
+    if not is_hypothesis_test(function):
+        return
+    current = getattr(function, "_hypothesis_internal_use_settings", settings.default)
+    if current.max_examples > cap:
+        function._hypothesis_internal_use_settings = settings(parent=current, max_examples=cap)
 
 
 @pytest.fixture(autouse=True)
