@@ -110,6 +110,7 @@ with open_storage(sys.argv[1]) as storage:
 """
 
 
+@pytest.mark.slow
 def test_sqlite_backup_while_another_process_writes(sqlite_url: str, tmp_path: Path) -> None:
     """The online backup API copies a consistent snapshot even while trades are being written."""
     import subprocess

@@ -127,6 +127,7 @@ def test_bad_files_are_one_line(storage, tmp_path: Path, content: str, message: 
         storage.import_trades(tmp_path / "missing.csv")
 
 
+@pytest.mark.slow
 def test_hundred_thousand_rows(storage, tmp_path: Path) -> None:
     path = tmp_path / "big.csv"
     rng = random.Random(7)

@@ -226,6 +226,7 @@ WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_concurrent_writers_lose_nothing(storage, migrated_url: str) -> None:
     workers, each = 4, 15
     procs = [
@@ -316,6 +317,7 @@ CLOSER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_concurrent_writers_closing_runs_keep_exact_totals(storage, migrated_url: str) -> None:
     """Writers of different symbols (not serialised by the per-symbol lock) close runs of one
     strategy at once: the running totals must lose no update."""

@@ -29,6 +29,7 @@ def run(url: str, *args: str):
     return runner.invoke(cli, ["--db", url, *args], catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_kill_9_during_a_large_import_leaves_none_or_all(migrated_url: str, tmp_path: Path) -> None:
     rows = 200_000  # large enough to be still running when killed, however fast imports get
     path = tmp_path / "big.csv"
@@ -158,6 +159,7 @@ def test_generated_arguments_never_crash(sqlite_url: str, command: list[str], wo
         assert result.stderr.startswith("Error: ") and "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_passwords_never_appear(monkeypatch: pytest.MonkeyPatch, postgres_server) -> None:
     url = postgres_server.url("nosuchdb", password="s3cret-pw")
     monkeypatch.setenv("STOCKSBOT_CONNECT_RETRIES", "0")
