@@ -31,6 +31,8 @@ class AppContext:
             settings = ConnectionSettings.from_env(echo=self.echo, query_timeout=self.timeout)
             self._uow = UnitOfWork(*open_engine(self.db_url, settings, check_schema))
             click.get_current_context().call_on_close(self._uow.close)
+            if self._uow.upgraded:
+                click.echo(self._uow.upgraded, err=True)
         return self._uow
 
 

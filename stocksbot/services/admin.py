@@ -79,8 +79,8 @@ def copy(uow: UnitOfWork, to_url: str, progress: backups.Progress | None = None)
     Refused (nothing copied) when the target is not empty; a copy whose check finds a
     problem is reported as an error.
     """
-    engine, target, settings = open_engine(to_url, None, check_schema=False)
-    destination = UnitOfWork(engine, target, settings)
+    destination = UnitOfWork(*open_engine(to_url, None, check_schema=False))
+    engine, target = destination.engine, destination.target
     try:
         counts = backups.copy_database(uow.engine, engine, progress)
         findings = check(destination)

@@ -8,7 +8,6 @@ head). Alembic itself is imported only to upgrade, downgrade or list history.
 from __future__ import annotations
 
 import sqlite3
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,15 +149,16 @@ def read_revision(engine: Engine) -> str | None:
         return current_revision(connection)
 
 
-def ensure_schema(engine: Engine, target: DatabaseTarget) -> None:
+def ensure_schema(engine: Engine, target: DatabaseTarget) -> str | None:
     """Make sure the schema is at head before a command uses it (DATABASE_SETUP.md, migrations).
 
     The managed default SQLite file is created or upgraded here, after a backup when it holds
-    a schema already. A database the user named is never migrated implicitly.
+    a schema already. A database the user named is never migrated implicitly. Returns what
+    was done to an existing database, for the caller to tell the user (None: nothing to say).
     """
     revision = read_revision(engine)
     if revision == HEAD_REVISION:
-        return
+        return None
     if revision is not None and revision not in known_revisions():
         raise SchemaMismatch(
             f"database schema is at {revision}, which this stocksbot (head {HEAD_REVISION}) does not know: "
@@ -170,13 +170,12 @@ def ensure_schema(engine: Engine, target: DatabaseTarget) -> None:
             f"database schema is at {shown}, this stocksbot needs {HEAD_REVISION}: run `stocksbot db upgrade`"
         )
     path = target.sqlite_path
+    said = None
     if revision is not None and path is not None:
         backup = backup_sqlite(path, path.with_name(f"{path.name}.bak-{revision}"))
-        print(
-            f"stocksbot: upgrading {path} from {revision} to {HEAD_REVISION} (backup: {backup})",
-            file=sys.stderr,
-        )
+        said = f"stocksbot: upgrading {path} from {revision} to {HEAD_REVISION} (backup: {backup})"
     upgrade(engine)
+    return said
 
 
 def backup_sqlite(source: Path, destination: Path) -> Path:

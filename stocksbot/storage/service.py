@@ -42,8 +42,17 @@ def _operation(function: Callable[Concatenate[UnitOfWork, P], R]) -> Callable[Co
 class StorageService:
     """Every operation stocksbot performs on one database (see the module docstring)."""
 
-    def __init__(self, engine: Engine, target: DatabaseTarget, settings: ConnectionSettings | None = None) -> None:
-        self.uow = UnitOfWork(engine, target, settings)
+    def __init__(
+        self, engine: Engine, target: DatabaseTarget, settings: ConnectionSettings | None = None,
+        upgraded: str | None = None,
+    ) -> None:
+        self.uow = UnitOfWork(engine, target, settings, upgraded)
+
+    @property
+    def upgraded(self) -> str | None:
+        """What opening the database did to its schema: the default file upgraded (with a
+        backup beside it), or None."""
+        return self.uow.upgraded
 
     @property
     def engine(self) -> Engine:

@@ -45,30 +45,40 @@ def database_errors(target: DatabaseTarget, settings: ConnectionSettings) -> Ite
 
 def open_engine(
     url: str | None, settings: ConnectionSettings | None, check_schema: bool
-) -> tuple[Engine, DatabaseTarget, ConnectionSettings]:
-    """Resolve the database, connect (with retries) and check the schema revision."""
+) -> tuple[Engine, DatabaseTarget, ConnectionSettings, str | None]:
+    """Resolve the database, connect (with retries) and check the schema revision.
+
+    The last item says what was done to bring the default database up to date (None when
+    nothing was); storage never prints, the caller tells the user.
+    """
     from stocksbot.storage.migrations import ensure_schema
 
     target = resolve_target(url)
     settings = settings or ConnectionSettings.from_env()
     engine = build_engine(target, settings)
+    upgraded = None
     try:
         connect_with_retries(engine, target, settings.connect_retries)
         if check_schema:
-            ensure_schema(engine, target)
+            upgraded = ensure_schema(engine, target)
     except BaseException:
         engine.dispose()
         raise
-    return engine, target, settings
+    return engine, target, settings, upgraded
 
 
 class UnitOfWork:
     """Transactions over one database (see the module docstring)."""
 
-    def __init__(self, engine: Engine, target: DatabaseTarget, settings: ConnectionSettings | None = None) -> None:
+    def __init__(
+        self, engine: Engine, target: DatabaseTarget, settings: ConnectionSettings | None = None,
+        upgraded: str | None = None,
+    ) -> None:
         self.engine = engine
         self.target = target
         self.settings = settings or ConnectionSettings()
+        #: What opening the database did to its schema (the default file upgraded), if anything.
+        self.upgraded = upgraded
         # SQLite: a connection with this option begins with BEGIN IMMEDIATE (database.py), so
         # a write transaction holds the write lock from its first statement.
         self._write_engine = engine.execution_options(stocksbot_write=True)
