@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine
 from stocksbot.storage import tables
 
 config = context.config
-# tables.py holds the schema; the ORM classes only map onto it, so autogenerate needs no ORM.
+# tables.py holds the schema, declared once.
 target_metadata = tables.metadata
 
 if config.config_file_name is not None and config.attributes.get("connection") is None:

@@ -1,1 +1,1 @@
-"""Storage: database URLs and engines, models, repositories, the unit of work, migrations."""
+"""Storage: database URLs and engines, the schema, the unit of work, repositories, the booking store, migrations."""

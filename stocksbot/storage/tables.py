@@ -1,8 +1,9 @@
-"""The schema: every table as a SQLAlchemy Core `Table`, with its constraints.
+"""The schema, declared once: every table as a SQLAlchemy Core `Table`, with its constraints.
 
-Kept apart from the ORM classes (`models.py` maps them onto these tables) so that commands
-which only read, such as `position list` and `summary`, never import the ORM: that import
-alone costs about a tenth of a second, more than their queries take at a million trades.
+The migrations (`alembic/versions/`) create it, the repositories and the booking store
+query it, and pytest-alembic's model test checks that the two agree. Core, not ORM classes:
+an ORM import and class mapping would cost every command more start-up time than its
+queries take at a million trades.
 
 Constraints live in the database, not only in code, so a bug or a hand-edited row cannot
 store a negative quantity or a second open position for one symbol. Every constraint has a
