@@ -270,9 +270,9 @@ def close_position(
                 f"cannot close {format_decimal(amount)} {symbol}: the {current.side} position is "
                 f"{format_decimal(current.quantity)}"
             )
-        values = parse_trade(SELL if current.side == LONG else BUY, symbol,
-                                    amount if amount is not None else current.quantity, price, commission, fees,
-                                    executed_at)
+        side = SELL if current.side == LONG else BUY
+        values = parse_trade(side, symbol, amount if amount is not None else current.quantity, price, commission, fees,
+                             executed_at)
         strategy = repos.strategies.names().get(current.strategy_id) if current.strategy_id else None
         return record_fill(conn, values, strategy=strategy, order=None, allow_short=False)
 
