@@ -10,8 +10,9 @@ import re
 from datetime import date, datetime, time, timezone
 
 from stocksbot.ledger.errors import LedgerError
+from stocksbot.vocabulary import SYMBOL_MAX
 
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9.\-/:_]{0,31}$")
+SYMBOL_PATTERN = re.compile(rf"^[A-Z0-9][A-Z0-9.\-/:_]{{0,{SYMBOL_MAX - 1}}}$")
 _DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -20,7 +21,7 @@ def parse_symbol(text: str) -> str:
     symbol = text.strip().upper() if isinstance(text, str) else ""
     if not SYMBOL_PATTERN.match(symbol):
         raise LedgerError(
-            f"invalid symbol {text!r}: use 1-32 letters, digits or . - / : _ starting with a letter or digit "
+            f"invalid symbol {text!r}: use 1-{SYMBOL_MAX} letters, digits or . - / : _ starting with a letter or digit "
             "(e.g. AAPL, BRK.B, BTC-USD, EUR/USD)"
         )
     return symbol
