@@ -271,12 +271,27 @@ class TradeImport:
     def _known_external_ids(self, external_ids: list[str]) -> dict[str, int]:
         """The stored trades (from before or earlier in this import) that have these external ids.
 
-        Asking the database per batch keeps memory flat however many rows the file has.
+        Asking the database per batch keeps memory flat however many rows the file has. The
+        query goes to the driver as it is: SQLAlchemy would compile an IN list of a batch's
+        worth of parameters anew for every batch, which cost more than the lookup.
         """
         if not external_ids:
             return {}
-        query = select(TRADES.c.external_id, TRADES.c.id).where(TRADES.c.external_id.in_(external_ids))
-        return {row[0]: row[1] for row in self.conn.execute(query)}
+        driver = self.conn.connection.driver_connection
+        if self.conn.dialect.name == "postgresql":
+            with driver.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.execute("SELECT external_id, id FROM trades WHERE external_id = ANY(%s)", (external_ids,))
+                return dict(cursor.fetchall())
+        known: dict[str, int] = {}
+        for start in range(0, len(external_ids), _SQLITE_IN_MAX):  # within any SQLite's limit of parameters
+            chunk = external_ids[start:start + _SQLITE_IN_MAX]
+            query = f"SELECT external_id, id FROM trades WHERE external_id IN ({', '.join('?' * len(chunk))})"
+            known.update(driver.execute(query, chunk))  # type: ignore[union-attr]
+        return known
+
+
+#: Parameters of one external_id lookup on SQLite (older SQLite builds allow 999 a statement).
+_SQLITE_IN_MAX = 900
 
 
 def _estimated_rows(handle: IO[str]) -> int:
