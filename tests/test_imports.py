@@ -316,21 +316,21 @@ def test_deferred_indexes_come_back_after_a_dry_run_a_refusal_and_a_failure(
     assert (trade_indexes(storage), ledger_snapshot_of(storage)) == (before, snapshot)
 
     calls: list[int] = []
-    write = BulkInserter.write
+    insert = BulkInserter.insert
 
     def failing(self: BulkInserter, rows) -> None:  # type: ignore[no-untyped-def]
         calls.append(1)
         if len(calls) == 2:
-            raise RuntimeError("disk on fire")  # the second batch (written in the background on SQLite)
-        write(self, rows)
+            raise RuntimeError("disk on fire")
+        insert(self, rows)
 
-    monkeypatch.setattr(BulkInserter, "write", failing)
+    monkeypatch.setattr(BulkInserter, "insert", failing)
     monkeypatch.setattr("stocksbot.services.imports.BATCH", 100)
     with pytest.raises(RuntimeError, match="disk on fire"):
         storage.import_trades(good)
     assert (trade_indexes(storage), ledger_snapshot_of(storage)) == (before, snapshot)
     assert len(drops) == 3
-    monkeypatch.setattr(BulkInserter, "write", write)
+    monkeypatch.setattr(BulkInserter, "insert", insert)
     assert storage.import_trades(good).imported == 500
     assert trade_indexes(storage) == before
 
@@ -357,35 +357,3 @@ def test_small_imports_and_large_tables_keep_the_indexes(storage, tmp_path: Path
     mixed_file(third, 1000, seed=11)
     storage.import_trades(third)
     assert drops == [1]
-
-
-def test_background_writer_writes_in_order_one_batch_at_a_time_and_hands_errors_back() -> None:
-    import threading
-
-    from stocksbot.storage.bulk import BackgroundWriter
-
-    written: list[int] = []
-    in_flight = threading.Semaphore(1)
-
-    def write(batch: int) -> None:
-        assert in_flight.acquire(blocking=False), "two batches in flight"
-        try:
-            if batch == 3:
-                raise ValueError("batch 3 refused")
-            written.append(batch)
-        finally:
-            in_flight.release()
-
-    writer = BackgroundWriter(write)
-    for batch in range(3):
-        writer.submit(batch)
-    writer.wait()
-    assert written == [0, 1, 2]
-    writer.submit(3)
-    with pytest.raises(ValueError, match="batch 3 refused"):
-        writer.submit(4)  # the error of the batch before comes back to the caller, and 4 is not written
-    writer.wait()
-    assert written == [0, 1, 2]
-    writer.submit(3)
-    writer.close()  # a caller failing already: waits, and drops the error
-    writer.wait()

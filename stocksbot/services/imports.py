@@ -31,7 +31,7 @@ from stocksbot.errors import StocksbotError
 from stocksbot.ledger import Fill, LedgerError
 from stocksbot.storage import tables
 from stocksbot.storage.booking import BookingError, BookingStore, OpenState, PositionState, lock_ledger
-from stocksbot.storage.bulk import BackgroundWriter, BulkInserter, can_write_behind
+from stocksbot.storage.bulk import BulkInserter
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
 
@@ -124,9 +124,6 @@ class TradeImport:
         self.closed_runs: list[PositionState] = []
         self.first_id = self._first_free_id()
         self.trade_writer = BulkInserter(conn, TRADES, _TRADE_COLUMNS)
-        # On SQLite files the trades are stored on a second thread while the next batch is
-        # read and booked; everything else on the connection waits for it (`_stored`).
-        self.behind = BackgroundWriter(self.trade_writer.write) if can_write_behind(conn) else None
         self.now = datetime.now(timezone.utc)
         # The new trades get consecutive ids from first_id; lines[i] is the line of trade first_id + i.
         self.lines = array("q")
@@ -176,15 +173,10 @@ class TradeImport:
         return int(self.conn.execute(select(func.coalesce(func.max(TRADES.c.id), 0))).scalar_one()) + 1
 
     def run(self, rows: Iterator[TradeRow | str], progress: Callable[[], None] | None) -> None:
-        try:
-            for batch in _batches(rows, BATCH):  # the next batch is read while the last one is stored
-                self._take(batch)
-                if progress:
-                    progress()
-            self._stored()
-        finally:
-            if self.behind is not None:
-                self.behind.close()  # on a failure: nothing may write while the transaction rolls back
+        for batch in _batches(rows, BATCH):
+            self._take(batch)
+            if progress:
+                progress()
         self.restore_indexes()  # re-booking symbols (below) reads their trades by symbol and time
         self._flush_closed_runs()
         self._finish_symbols()
@@ -197,7 +189,6 @@ class TradeImport:
     def _take(self, batch: list[TradeRow | str]) -> None:
         good = [row for row in batch if isinstance(row, TradeRow)]
         self.errors.extend(row for row in batch if isinstance(row, str))
-        self._stored()  # the lookup below must see the batches before this one
         known = self._known_external_ids([r.external_id for r in good if r.external_id is not None])
         seen_here: dict[str, int] = {}
         values = []
@@ -220,19 +211,11 @@ class TradeImport:
             self.lines.append(row.line)
             values.append((trade_id, row.external_id, row.side, row.symbol, row.quantity, row.price, row.commission,
                            row.fees, row.executed_at, realized, strategy_id, row.note, None, self.now))
+        if values:  # written even when the import will fail: re-booking needs them to report every error
+            self.trade_writer.insert(values)
+            self.imported += len(values)
         if len(self.closed_runs) >= BATCH:
             self._flush_closed_runs()
-        if values:  # written even when the import will fail: re-booking needs them to report every error
-            if self.behind is not None:
-                self.behind.submit(self.trade_writer.prepare(values))
-            else:
-                self.trade_writer.insert(values)
-            self.imported += len(values)
-
-    def _stored(self) -> None:
-        """Wait until the batch being written in the background (if any) is stored; raise its error."""
-        if self.behind is not None:
-            self.behind.wait()
 
     def _book(self, row: TradeRow, trade_id: int, strategy_id: int | None) -> Decimal | None | bool:
         """Book a row into its symbol's run; its realized P&L, or False when the ledger refuses it."""
