@@ -48,7 +48,9 @@ def lock_ledger(conn: Connection) -> None:
     """Keep every other writer of trades and positions out until the transaction ends.
 
     For whole-ledger work (imports, rebuilds, checks). A no-op on SQLite, where the write
-    transaction already excludes other writers; readers are never blocked on either backend.
+    transaction already excludes other writers; readers are never blocked on either backend
+    (except on PostgreSQL while a large import has the trades indexes dropped: see
+    `TradeImport.defer_indexes`).
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("LOCK TABLE trades, positions IN SHARE ROW EXCLUSIVE MODE"))
