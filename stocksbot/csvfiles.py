@@ -136,7 +136,7 @@ def read_trades(handle: Iterable[str], name: str) -> Iterator[TradeRow | str]:
         )
     index = {column: header.index(column) for column in header}
     width = len(header)
-    trade_row = _trade_row_reader(index)
+    trade_row = _trade_row_reader(index, width)
     for values in reader:
         line = reader.line_num
         if len(values) != width:
@@ -176,32 +176,34 @@ def _remembered(parse: Callable[[str], _Parsed]) -> Callable[[str], _Parsed]:
     return parse_remembered
 
 
-def _trade_row_reader(index: dict[str, int]) -> Callable[[int, list[str]], TradeRow]:
-    """A parser of one data row for a trade CSV with this header: the checks and messages
-    are those of docs/csv-formats.md §2.2 (in the order below: the first problem of a row
-    is the one reported), with the column positions looked up once per file instead of once
-    per field."""
+def _trade_row_reader(index: dict[str, int], width: int) -> Callable[[int, list[str]], TradeRow]:
+    """A parser of one data row (of `width` fields) for a trade CSV with this header: the
+    checks and messages are those of docs/csv-formats.md §2.2 (in the order below: the first
+    problem of a row is the one reported), with the column positions looked up once per file
+    instead of once per field."""
     at_time, at_side, at_symbol, at_quantity, at_price = (index[c] for c in TRADE_COLUMNS_REQUIRED)
+    # A missing optional column reads as an empty field: each row gets one more, empty, value
+    # at its end (`values + pad`) and the column's position points there, so the parser
+    # needs no per-field test of whether the column exists.
     at_commission, at_fees, at_strategy, at_external_id, at_note = (
-        index.get(c) for c in TRADE_COLUMNS_OPTIONAL
+        index.get(c, width) for c in TRADE_COLUMNS_OPTIONAL
     )
+    pad = [""]
     symbol_of = _remembered(parse_symbol)
     quantity_of = _remembered(lambda text: parse_decimal(text, field="quantity", allow_zero=False))
     commission_of = _remembered(lambda text: parse_decimal(text, field="commission"))
     fees_of = _remembered(lambda text: parse_decimal(text, field="fees"))
 
-    def optional(values: list[str], position: int | None) -> str:
-        return values[position].strip() if position is not None else ""
-
     def trade_row(line: int, values: list[str]) -> TradeRow:
+        values = values + pad
         given_side = values[at_side].strip()
         side = given_side.lower()
         if side not in TRADE_SIDES:
             raise StocksbotError(f"side must be {' or '.join(TRADE_SIDES)}, got {given_side!r}")
-        external_id = optional(values, at_external_id) or None
+        external_id = values[at_external_id].strip() or None
         if external_id is not None and len(external_id) > EXTERNAL_ID_MAX:
             raise StocksbotError(f"external_id is longer than {EXTERNAL_ID_MAX} characters")
-        strategy = optional(values, at_strategy) or None
+        strategy = values[at_strategy].strip() or None
         if strategy is not None and len(strategy) > STRATEGY_NAME_MAX:
             raise StocksbotError(f"strategy name is longer than {STRATEGY_NAME_MAX} characters")
         return _new_trade_row(
@@ -211,11 +213,11 @@ def _trade_row_reader(index: dict[str, int]) -> Callable[[int, list[str]], Trade
             symbol_of(values[at_symbol].strip()),
             quantity_of(values[at_quantity].strip()),
             parse_decimal(values[at_price].strip(), field="price"),
-            commission_of(optional(values, at_commission) or "0"),
-            fees_of(optional(values, at_fees) or "0"),
+            commission_of(values[at_commission].strip() or "0"),
+            fees_of(values[at_fees].strip() or "0"),
             strategy,
             external_id,
-            values[at_note] if at_note is not None and values[at_note] != "" else None,
+            values[at_note] or None,
         )
 
     return trade_row

@@ -210,3 +210,151 @@ def test_repeats_across_batches_are_found(storage, tmp_path: Path, monkeypatch: 
         storage.import_trades(path)
     assert info.value.errors == ["line 6: external_id 'a' repeats line 2", "line 8: external_id 'c' repeats line 5"]
     assert len(storage.list_trades()) == 1
+
+
+def trade_indexes(storage) -> list[tuple[str, str]]:
+    """The trades table's indexes as the database defines them (name, definition)."""
+    from sqlalchemy import text
+
+    with storage.reading() as conn:
+        if conn.dialect.name == "sqlite":
+            query = "SELECT name, coalesce(sql, '') FROM sqlite_master WHERE type = 'index' AND tbl_name = 'trades'"
+        else:
+            query = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'trades'"
+        return sorted(tuple(row) for row in conn.execute(text(query)))
+
+
+def defer_indexes_always(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make every import defer the trades indexes (as a large file into a small table does); counts the drops."""
+    from stocksbot.services import imports
+
+    monkeypatch.setattr(imports, "DEFER_INDEXES_MIN_ROWS", 0)
+    monkeypatch.setattr(imports, "ROW_BYTES_ESTIMATE", 1)
+    drops: list[int] = []
+    original = imports.TradeImport.defer_indexes
+
+    def counted(self: imports.TradeImport) -> None:
+        drops.append(1)
+        original(self)
+
+    monkeypatch.setattr(imports.TradeImport, "defer_indexes", counted)
+    return drops
+
+
+def mixed_file(path: Path, rows: int, seed: int) -> None:
+    """Trades over a few symbols with closes, flips refused (no shorting) avoided, and some
+    rows dated before the stored history (so those symbols are re-booked at the end)."""
+    rng = random.Random(seed)
+    start = datetime(2024, 2, 1, tzinfo=timezone.utc)
+    held: dict[str, int] = {}
+    with path.open("w") as out:
+        out.write(HEADER)
+        for i in range(rows):
+            symbol = f"S{rng.randrange(6)}"
+            side = "sell" if held.get(symbol, 0) > 0 and rng.random() < 0.45 else "buy"
+            quantity = rng.randint(1, held[symbol]) if side == "sell" else rng.randint(1, 50)
+            held[symbol] = held.get(symbol, 0) + (quantity if side == "buy" else -quantity)
+            when = start + timedelta(hours=i)
+            if symbol == "S5" and side == "buy" and rng.random() < 0.1:
+                when = datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=i)  # before the stored trade
+            strategy = rng.choice(["", "alpha", "beta"])
+            out.write(f"{when.isoformat()},{side},{symbol},{quantity},{rng.randint(100, 9999) / 100},0.25,,"
+                      f"{strategy},x-{seed}-{i},\n")
+
+
+def test_deferred_indexes_give_the_same_ledger(storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large import into a small table drops and rebuilds the trades indexes: same trades,
+    positions, lots, realized P&L and totals as an import that keeps them (on SQLite)."""
+    path = tmp_path / "t.csv"
+    mixed_file(path, 3000, seed=3)
+
+    def fill(target) -> None:
+        target.record_trade(side="buy", symbol="S5", quantity="5", price="10", executed_at="2024-01-20T12:00Z",
+                            external_id="first")
+        target.record_trade(side="buy", symbol="S1", quantity="5", price="10", executed_at="2024-01-20T12:00Z")
+
+    with open_storage(f"sqlite:///{tmp_path / 'kept.db'}", check_schema=False) as kept:
+        from stocksbot.storage import migrations
+
+        migrations.upgrade(kept.engine)
+        fill(kept)
+        kept.import_trades(path)
+        expected = (ledger_snapshot_of(kept), trades_view(kept))
+        assert kept.check() == []
+
+    drops = defer_indexes_always(monkeypatch)
+    fill(storage)
+    before = trade_indexes(storage)
+    result = storage.import_trades(path)
+    assert (result.imported, drops) == (3000, [1])
+    assert (ledger_snapshot_of(storage), trades_view(storage)) == expected
+    assert trade_indexes(storage) == before
+    assert storage.check() == []
+    again = storage.import_trades(path)  # every external_id known: all skipped
+    assert (again.imported, again.skipped) == (0, 3000)
+
+
+def test_deferred_indexes_come_back_after_a_dry_run_a_refusal_and_a_failure(
+    storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dropped indexes roll back with the import's transaction whatever ends it."""
+    from stocksbot.storage.bulk import BulkInserter
+
+    drops = defer_indexes_always(monkeypatch)
+    storage.record_trade(side="buy", symbol="A", quantity="1", price="1", executed_at="2024-01-01")
+    before, snapshot = trade_indexes(storage), ledger_snapshot_of(storage)
+    assert [name for name, _ in before if name.startswith("ix_")] == [
+        "ix_trades_executed_at", "ix_trades_order_id", "ix_trades_strategy_id", "ix_trades_symbol_executed_at"]
+    good = tmp_path / "good.csv"
+    mixed_file(good, 500, seed=5)
+    assert storage.import_trades(good, dry_run=True).imported == 500
+    assert (trade_indexes(storage), ledger_snapshot_of(storage)) == (before, snapshot)
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(good.read_text() + "2024-03-01,buy,A,1,oops,,,,,\n")
+    with pytest.raises(RowErrors, match="line 502: price"):
+        storage.import_trades(bad)
+    assert (trade_indexes(storage), ledger_snapshot_of(storage)) == (before, snapshot)
+
+    calls: list[int] = []
+    insert = BulkInserter.insert
+
+    def failing(self: BulkInserter, rows) -> None:  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk on fire")
+        insert(self, rows)
+
+    monkeypatch.setattr(BulkInserter, "insert", failing)
+    monkeypatch.setattr("stocksbot.services.imports.BATCH", 100)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        storage.import_trades(good)
+    assert (trade_indexes(storage), ledger_snapshot_of(storage)) == (before, snapshot)
+    assert len(drops) == 3
+    monkeypatch.setattr(BulkInserter, "insert", insert)
+    assert storage.import_trades(good).imported == 500
+    assert trade_indexes(storage) == before
+
+
+def test_small_imports_and_large_tables_keep_the_indexes(storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Indexes are deferred only for a file of at least DEFER_INDEXES_MIN_ROWS rows (estimated)
+    that brings at least as many rows as the table holds."""
+    from stocksbot.services import imports
+
+    drops = defer_indexes_always(monkeypatch)
+    monkeypatch.setattr(imports, "DEFER_INDEXES_MIN_ROWS", 100)
+    monkeypatch.setattr(imports, "ROW_BYTES_ESTIMATE", 10_000)  # a 1,000-row file looks like a handful of rows
+    path = tmp_path / "t.csv"
+    mixed_file(path, 1000, seed=9)
+    storage.import_trades(path)
+    assert drops == []
+    monkeypatch.setattr(imports, "ROW_BYTES_ESTIMATE", 100)  # now about 600 rows: fewer than the 1,000 stored
+    other = tmp_path / "u.csv"
+    mixed_file(other, 1000, seed=10)
+    storage.import_trades(other)
+    assert drops == []
+    monkeypatch.setattr(imports, "ROW_BYTES_ESTIMATE", 10)  # about 6,000 rows: more than the 2,000 stored
+    third = tmp_path / "v.csv"
+    mixed_file(third, 1000, seed=11)
+    storage.import_trades(third)
+    assert drops == [1]

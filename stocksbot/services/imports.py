@@ -15,12 +15,13 @@ skipped and counted, so re-importing a file is safe. The format is docs/csv-form
 
 from __future__ import annotations
 
+import os
 from array import array
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from sqlalchemy import Connection, func, select, text
 
@@ -37,6 +38,16 @@ from stocksbot.storage.unit_of_work import UnitOfWork
 TRADES = tables.trades
 
 BATCH = 2000
+#: The trades table's secondary indexes, which a large import into a small table drops and
+#: rebuilds (see `TradeImport.defer_indexes`). The UNIQUE external_id is a constraint, not one
+#: of these: it stays, since the import looks repeated external ids up through it.
+DEFERRABLE_INDEXES = tuple(sorted(TRADES.indexes, key=lambda index: str(index.name)))
+#: From this many rows (estimated from the file's size) an import may defer the indexes;
+#: below it, keeping them costs little and no DDL runs.
+DEFER_INDEXES_MIN_ROWS = 50_000
+#: Bytes a row is taken to have when estimating a file's rows: more than a typical row
+#: (about 80), so the estimate errs low and indexes are deferred only when it clearly pays.
+ROW_BYTES_ESTIMATE = 100
 _TRADE_COLUMNS = ("id", "external_id", "side", "symbol", "quantity", "price", "commission", "fees", "executed_at",
                   "realized_pnl", "strategy_id", "note", "order_id", "created_at")
 #: Told, after each batch, how many characters of the file have been read so far.
@@ -101,7 +112,8 @@ class _SymbolRun:
 class TradeImport:
     """One import run over an open transaction (that holds the ledger lock)."""
 
-    def __init__(self, conn: Connection, method: str, allow_short: bool) -> None:
+    def __init__(self, conn: Connection, method: str, allow_short: bool, *, expected_rows: int = 0) -> None:
+        """`expected_rows`: about how many rows the file has (decides whether indexes are deferred)."""
         self.conn = conn
         self.store = BookingStore(conn, method)
         self.allow_short = allow_short
@@ -118,6 +130,40 @@ class TradeImport:
         self.repos = Repositories(conn)
         self.strategies = {name: id_ for id_, name in self.repos.strategies.names().items()}
         self.created_strategies: list[str] = []
+        # Set while the secondary indexes are dropped: each symbol's latest stored trade time,
+        # read before the drop, so that booking never reads the trades table without them.
+        self.last_times: dict[str, datetime] | None = None
+        if expected_rows >= max(DEFER_INDEXES_MIN_ROWS, self.first_id - 1):
+            self.defer_indexes()
+
+    def defer_indexes(self) -> None:
+        """Drop the trades table's secondary indexes until `restore_indexes` (a large import into a small table).
+
+        Each written row would otherwise update four indexes one entry at a time, in key
+        order scattered over the table; building them once from the finished table (a sort)
+        costs much less when the import brings at least as many rows as the table had, which
+        is what the caller checks (`self.first_id - 1`, the largest id, bounds the stored
+        rows from above). The DDL is part of the import's transaction on both backends, so a
+        dry run, a refused file or any failure rolls the indexes back to what they were;
+        readers on SQLite keep their snapshot and its indexes meanwhile. On PostgreSQL,
+        DROP INDEX locks the table exclusively until the import commits, so readers of
+        `trades` wait for a large initial import instead of reading the old rows.
+
+        While they are dropped nothing may read the trades table by symbol or time: the
+        symbols' latest trade times are read here first (for `BookingStore.load_open`); the
+        external_id lookups use the UNIQUE constraint's index, which stays.
+        """
+        self.last_times = self.store.last_trade_times()
+        for index in DEFERRABLE_INDEXES:
+            index.drop(self.conn)
+
+    def restore_indexes(self) -> None:
+        """Build the dropped indexes again, exactly as `tables.py` declares them."""
+        if self.last_times is None:
+            return
+        for index in DEFERRABLE_INDEXES:
+            index.create(self.conn)
+        self.last_times = None
 
     def _first_free_id(self) -> int:
         """Where the new trades' ids start. The ledger lock keeps other writers out meanwhile;
@@ -131,6 +177,7 @@ class TradeImport:
             self._take(batch)
             if progress:
                 progress()
+        self.restore_indexes()  # re-booking symbols (below) reads their trades by symbol and time
         self._flush_closed_runs()
         self._finish_symbols()
         if self.errors:
@@ -174,7 +221,9 @@ class TradeImport:
         """Book a row into its symbol's run; its realized P&L, or False when the ledger refuses it."""
         run = self.symbols.get(row.symbol)
         if run is None:
-            run = self.symbols[row.symbol] = _SymbolRun(self.store.load(row.symbol))
+            state = self.store.load(row.symbol) if self.last_times is None else \
+                self.store.load_open(row.symbol, self.last_times.get(row.symbol))
+            run = self.symbols[row.symbol] = _SymbolRun(state)
         book = run.state.book
         if not run.rebook and book.last_executed_at is not None and row.executed_at < book.last_executed_at:
             run.rebook = True
@@ -222,12 +271,35 @@ class TradeImport:
     def _known_external_ids(self, external_ids: list[str]) -> dict[str, int]:
         """The stored trades (from before or earlier in this import) that have these external ids.
 
-        Asking the database per batch keeps memory flat however many rows the file has.
+        Asking the database per batch keeps memory flat however many rows the file has. The
+        query goes to the driver as it is: SQLAlchemy would compile an IN list of a batch's
+        worth of parameters anew for every batch, which cost more than the lookup.
         """
         if not external_ids:
             return {}
-        query = select(TRADES.c.external_id, TRADES.c.id).where(TRADES.c.external_id.in_(external_ids))
-        return {row[0]: row[1] for row in self.conn.execute(query)}
+        driver = self.conn.connection.driver_connection
+        if self.conn.dialect.name == "postgresql":
+            with driver.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.execute("SELECT external_id, id FROM trades WHERE external_id = ANY(%s)", (external_ids,))
+                return dict(cursor.fetchall())
+        known: dict[str, int] = {}
+        for start in range(0, len(external_ids), _SQLITE_IN_MAX):  # within any SQLite's limit of parameters
+            chunk = external_ids[start:start + _SQLITE_IN_MAX]
+            query = f"SELECT external_id, id FROM trades WHERE external_id IN ({', '.join('?' * len(chunk))})"
+            known.update(driver.execute(query, chunk))  # type: ignore[union-attr]
+        return known
+
+
+#: Parameters of one external_id lookup on SQLite (older SQLite builds allow 999 a statement).
+_SQLITE_IN_MAX = 900
+
+
+def _estimated_rows(handle: IO[str]) -> int:
+    """About how many rows a file has, from its size (0 when it has none, e.g. a pipe)."""
+    try:
+        return os.fstat(handle.fileno()).st_size // ROW_BYTES_ESTIMATE
+    except (OSError, ValueError):
+        return 0
 
 
 def import_trades(
@@ -255,7 +327,7 @@ def import_trades(
             method = str(settings.known_value("accounting.cost_basis", config.text("accounting.cost_basis")))
             if allow_short is None:
                 allow_short = bool(settings.known_value("trading.allow_short", config.text("trading.allow_short")))
-            run = TradeImport(conn, method, allow_short)
+            run = TradeImport(conn, method, allow_short, expected_rows=_estimated_rows(handle))
             lines = _CountingLines(handle)
             run.run(read_trades(lines, str(path)), (lambda: progress(lines.read)) if progress else None)
             if dry_run:

@@ -48,7 +48,9 @@ def lock_ledger(conn: Connection) -> None:
     """Keep every other writer of trades and positions out until the transaction ends.
 
     For whole-ledger work (imports, rebuilds, checks). A no-op on SQLite, where the write
-    transaction already excludes other writers; readers are never blocked on either backend.
+    transaction already excludes other writers; readers are never blocked on either backend
+    (except on PostgreSQL while a large import has the trades indexes dropped: see
+    `TradeImport.defer_indexes`).
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("LOCK TABLE trades, positions IN SHARE ROW EXCLUSIVE MODE"))
@@ -145,6 +147,15 @@ _OPEN_STATE = (
     .outerjoin(LOTS, LOTS.c.position_id == POSITIONS.c.id)
     .order_by(LOTS.c.seq)
 )
+# The same without the latest trade time, for a caller that knows it (`load(last_executed=...)`):
+# no read of the trades table at all.
+_OPEN_RUN = (
+    select(POSITIONS, *(LOTS.c[name].label(f"lot_{name}") for name in _LOT_FIELDS))
+    .where(POSITIONS.c.symbol == bindparam("symbol"), POSITIONS.c.status == "open")
+    .outerjoin(LOTS, LOTS.c.position_id == POSITIONS.c.id)
+    .order_by(LOTS.c.seq)
+)
+_LAST_TRADE_TIMES = select(TRADES.c.symbol, func.max(TRADES.c.executed_at)).group_by(TRADES.c.symbol)
 _SET_REALIZED = update(TRADES).where(TRADES.c.id == bindparam("trade_id")).values(realized_pnl=bindparam("realized"))
 _INSERT_POSITION = insert(POSITIONS).returning(POSITIONS.c.id)
 _POSITION_FIELDS = ("symbol", "side", "quantity", "open_cost", "avg_entry_price", "realized_pnl", "costs", "status",
@@ -204,8 +215,19 @@ class BookingStore:
     def load(self, symbol: str, *, excluding_trade: int = 0) -> OpenState:
         """The symbol's open state as stored, with its latest trade time (`excluding_trade` left out)."""
         rows = self.conn.execute(_OPEN_STATE, {"symbol": symbol, "trade_id": excluding_trade}).mappings().all()
-        head = rows[0]
-        position = head if head["id"] is not None else None
+        return self._restore(symbol, rows, rows[0]["last_executed"])
+
+    def load_open(self, symbol: str, last_executed: datetime | None) -> OpenState:
+        """The symbol's open state, for a caller that knows its latest trade time already.
+
+        The trades table is not read: a bulk import calls this while that table's secondary
+        indexes are dropped (it takes the times from `last_trade_times` first).
+        """
+        return self._restore(symbol, self.conn.execute(_OPEN_RUN, {"symbol": symbol}).mappings().all(), last_executed)
+
+    def _restore(self, symbol: str, rows: Sequence[Mapping[Any, Any]], last_executed: datetime | None) -> OpenState:
+        """The open state from the rows of `_OPEN_STATE` or `_OPEN_RUN` (position columns, lot columns)."""
+        position = rows[0] if rows and rows[0]["id"] is not None else None
         stored = [{name: row[f"lot_{name}"] for name in _LOT_FIELDS} for row in rows if row["lot_id"] is not None]
         book = Book.restore(
             symbol, self.method,
@@ -213,10 +235,14 @@ class BookingStore:
              for lot in stored] if position else [],
             realized_pnl=position["realized_pnl"] if position else ZERO,
             opened_at=position["opened_at"] if position else None,
-            last_executed_at=head["last_executed"],
+            last_executed_at=last_executed,
             costs=position["costs"] if position else ZERO,
         )
         return OpenState(book, PositionState.of(position) if position else None, stored)
+
+    def last_trade_times(self) -> dict[str, datetime]:
+        """Every symbol's latest trade time, in one grouped read (for `load_open`)."""
+        return {symbol: last for symbol, last in self.conn.execute(_LAST_TRADE_TIMES)}
 
     def save_closed(self, runs: Sequence[PositionState], *, count_totals: bool = True) -> None:
         """Store runs that closed: a stored run is updated (its lots deleted), a new one inserted.

@@ -112,7 +112,9 @@ def _sqlite_time(value: datetime) -> str:
     """The text SQLAlchemy's SQLite DATETIME stores (always with microseconds), of the UTC time."""
     if _aware(value).tzinfo is not timezone.utc:
         value = value.astimezone(timezone.utc)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # The UTC time's own text without its "+00:00": the same as the naive time's text, and
+    # cheaper than building that naive datetime first (this runs for every imported trade).
+    return value.isoformat(" ", "microseconds")[:-6]
 
 
 def _sqlite_time_read(text: str) -> datetime:
