@@ -229,6 +229,7 @@ def defer_indexes_always(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     from stocksbot.services import imports
 
     monkeypatch.setattr(imports, "DEFER_INDEXES_MIN_ROWS", 0)
+    monkeypatch.setattr(imports, "DEFER_INDEXES_BACKENDS", frozenset({"sqlite", "postgresql"}))
     monkeypatch.setattr(imports, "ROW_BYTES_ESTIMATE", 1)
     drops: list[int] = []
     original = imports.TradeImport.defer_indexes

@@ -48,6 +48,11 @@ DEFER_INDEXES_MIN_ROWS = 50_000
 #: Bytes a row is taken to have when estimating a file's rows: more than a typical row
 #: (about 80), so the estimate errs low and indexes are deferred only when it clearly pays.
 ROW_BYTES_ESTIMATE = 100
+#: Backends on which indexes are deferred. Not PostgreSQL: there DROP INDEX locks `trades`
+#: exclusively until the import commits, so every reader would wait for the import; SQLite's
+#: readers keep their snapshot, indexes included. (The mechanism works on both; the tests
+#: run it on both.)
+DEFER_INDEXES_BACKENDS = frozenset({"sqlite"})
 _TRADE_COLUMNS = ("id", "external_id", "side", "symbol", "quantity", "price", "commission", "fees", "executed_at",
                   "realized_pnl", "strategy_id", "note", "order_id", "created_at")
 #: Told, after each batch, how many characters of the file have been read so far.
@@ -133,7 +138,8 @@ class TradeImport:
         # Set while the secondary indexes are dropped: each symbol's latest stored trade time,
         # read before the drop, so that booking never reads the trades table without them.
         self.last_times: dict[str, datetime] | None = None
-        if expected_rows >= max(DEFER_INDEXES_MIN_ROWS, self.first_id - 1):
+        if conn.dialect.name in DEFER_INDEXES_BACKENDS and expected_rows >= max(DEFER_INDEXES_MIN_ROWS,
+                                                                                self.first_id - 1):
             self.defer_indexes()
 
     def defer_indexes(self) -> None:
