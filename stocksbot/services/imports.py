@@ -151,9 +151,9 @@ class TradeImport:
         is what the caller checks (`self.first_id - 1`, the largest id, bounds the stored
         rows from above). The DDL is part of the import's transaction on both backends, so a
         dry run, a refused file or any failure rolls the indexes back to what they were;
-        readers on SQLite keep their snapshot and its indexes meanwhile. On PostgreSQL,
-        DROP INDEX locks the table exclusively until the import commits, so readers of
-        `trades` wait for a large initial import instead of reading the old rows.
+        readers on SQLite keep their snapshot and its indexes meanwhile. (On PostgreSQL,
+        DROP INDEX would lock the table exclusively until the import commits, which is why
+        only DEFER_INDEXES_BACKENDS defer.)
 
         While they are dropped nothing may read the trades table by symbol or time: the
         symbols' latest trade times are read here first (for `BookingStore.load_open`); the

@@ -49,8 +49,8 @@ def lock_ledger(conn: Connection) -> None:
 
     For whole-ledger work (imports, rebuilds, checks). A no-op on SQLite, where the write
     transaction already excludes other writers; readers are never blocked on either backend
-    (except on PostgreSQL while a large import has the trades indexes dropped: see
-    `TradeImport.defer_indexes`).
+    (which is why imports defer the trades indexes on SQLite only: see
+    `services/imports.py`, DEFER_INDEXES_BACKENDS).
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("LOCK TABLE trades, positions IN SHARE ROW EXCLUSIVE MODE"))
