@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import click
@@ -11,13 +10,21 @@ if TYPE_CHECKING:
     from stocksbot.storage.unit_of_work import UnitOfWork
 
 
-@dataclass
 class AppContext:
-    db_url: str | None = None
-    json: bool = False
-    echo: bool = False
-    timeout: float | None = None
-    _uow: "UnitOfWork | None" = field(default=None, repr=False)
+    """The global options, and the unit of work once a command asks for it.
+
+    A plain class, not a dataclass: `--help` builds one, and importing `dataclasses` costs it
+    a noticeable share of its start-up.
+    """
+
+    def __init__(
+        self, db_url: str | None = None, json: bool = False, echo: bool = False, timeout: float | None = None
+    ) -> None:
+        self.db_url = db_url
+        self.json = json
+        self.echo = echo
+        self.timeout = timeout
+        self._uow: "UnitOfWork | None" = None
 
     def uow(self, *, check_schema: bool = True) -> "UnitOfWork":
         """Open the database on first use (commands that never need it never pay for it).
