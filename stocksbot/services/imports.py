@@ -32,6 +32,7 @@ from stocksbot.ledger import Fill, LedgerError
 from stocksbot.storage import tables
 from stocksbot.storage.booking import BookingError, BookingStore, OpenState, PositionState, lock_ledger
 from stocksbot.storage.bulk import BulkInserter
+from stocksbot.storage.database import driver_connection
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
 
@@ -283,16 +284,16 @@ class TradeImport:
         """
         if not external_ids:
             return {}
-        driver = self.conn.connection.driver_connection
+        driver = driver_connection(self.conn)
         if self.conn.dialect.name == "postgresql":
-            with driver.cursor() as cursor:  # type: ignore[union-attr]
+            with driver.cursor() as cursor:
                 cursor.execute("SELECT external_id, id FROM trades WHERE external_id = ANY(%s)", (external_ids,))
                 return dict(cursor.fetchall())
         known: dict[str, int] = {}
         for start in range(0, len(external_ids), _SQLITE_IN_MAX):  # within any SQLite's limit of parameters
             chunk = external_ids[start:start + _SQLITE_IN_MAX]
             query = f"SELECT external_id, id FROM trades WHERE external_id IN ({', '.join('?' * len(chunk))})"
-            known.update(driver.execute(query, chunk))  # type: ignore[union-attr]
+            known.update(driver.execute(query, chunk))
         return known
 
 

@@ -25,7 +25,8 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, text
 from stocksbot.ledger import Book, Booking, Fill, LedgerError
 from stocksbot.ledger import Lot as LedgerLot
 from stocksbot.storage import tables, totals
-from stocksbot.storage.types import conversion
+from stocksbot.storage.database import driver_connection
+from stocksbot.storage.types import driver_conversion
 
 ZERO = Decimal(0)
 
@@ -397,13 +398,13 @@ def symbol_trades(conn: Connection, symbol: str) -> Iterator[tuple[Any, ...]]:
     more than the booking.
     """
     name = conn.dialect.name
-    number = conversion(TRADES.c.quantity.type, name).from_driver  # type: ignore[union-attr]
-    moment = conversion(TRADES.c.executed_at.type, name).from_driver  # type: ignore[union-attr]
-    driver = conn.connection.driver_connection
+    number = driver_conversion(TRADES.c.quantity.type, name).from_driver
+    moment = driver_conversion(TRADES.c.executed_at.type, name).from_driver
+    driver = driver_connection(conn)
     if name == "sqlite":
-        yield from _converted(driver.execute(_DRIVER_SYMBOL_TRADES.format(mark="?"), (symbol,)), number, moment)  # type: ignore[union-attr]
+        yield from _converted(driver.execute(_DRIVER_SYMBOL_TRADES.format(mark="?"), (symbol,)), number, moment)
         return
-    with driver.cursor() as cursor:  # type: ignore[union-attr]
+    with driver.cursor() as cursor:
         cursor.execute(_DRIVER_SYMBOL_TRADES.format(mark="%s"), (symbol,))
         yield from _converted(cursor, number, moment)
 

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 
 from sqlalchemy import Connection, Table
 
+from stocksbot.storage.database import driver_connection
 from stocksbot.storage.types import ExactDecimal, UTCDateTime, bulk_converter
 
 
@@ -63,13 +64,13 @@ class BulkInserter:
             else:
                 columns[index] = tuple([None if value is None else convert(value) for value in columns[index]])
         tuples = list(zip(*columns))
-        driver = self.conn.connection.driver_connection
+        driver = driver_connection(self.conn)
         if self.use_copy:
-            with driver.cursor() as cursor, cursor.copy(self.sql) as copy:  # type: ignore[union-attr]
+            with driver.cursor() as cursor, cursor.copy(self.sql) as copy:
                 for values in tuples:
                     copy.write_row(values)
         elif self.is_postgresql:
-            with driver.cursor() as cursor:  # type: ignore[union-attr]
+            with driver.cursor() as cursor:
                 cursor.executemany(self.sql, tuples)
         else:
-            driver.executemany(self.sql, tuples)  # type: ignore[union-attr]
+            driver.executemany(self.sql, tuples)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
@@ -260,3 +260,16 @@ def describe_db_error(exc: BaseException) -> str:
     cause = getattr(exc, "orig", None) or exc
     lines = str(cause).strip().splitlines()
     return mask_url(lines[0] if lines else type(cause).__name__)
+
+
+def driver_connection(conn: Connection) -> Any:
+    """The driver's own connection (sqlite3 or psycopg) under a Core connection.
+
+    For the few paths that talk to the driver directly (bulk writes, whole-ledger reads,
+    SQLite pragmas): typed as Any because the two drivers' APIs differ, and each caller
+    knows which one it has.
+    """
+    driver = conn.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("the connection has no driver connection (it is closed)")
+    return driver

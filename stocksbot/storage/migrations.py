@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from sqlalchemy import Connection, Engine, inspect, text
 
 from stocksbot.errors import SchemaMismatch, StocksbotError
-from stocksbot.storage.database import DatabaseTarget, prepare_sqlite_file
+from stocksbot.storage.database import DatabaseTarget, driver_connection, prepare_sqlite_file
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -103,13 +103,13 @@ def migration_connection(engine: Engine) -> Iterator[Connection]:
         is_sqlite = engine.dialect.name == "sqlite"
         if is_sqlite:
             # Must run outside a transaction to take effect, hence the raw DBAPI connection.
-            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            driver_connection(connection).execute("PRAGMA foreign_keys=OFF")
         try:
             yield connection.execution_options(stocksbot_write=True)
         finally:
             if is_sqlite:
                 connection.rollback()
-                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+                driver_connection(connection).execute("PRAGMA foreign_keys=ON")
 
 
 def _run(engine: Engine, action: str, revision: str) -> None:

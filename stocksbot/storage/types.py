@@ -138,6 +138,14 @@ def conversion(column_type: TypeEngine[Any], dialect_name: str) -> Conversion | 
     return CONVERSIONS.get((type(column_type), dialect_name))
 
 
+def driver_conversion(column_type: TypeEngine[Any], dialect_name: str) -> Conversion:
+    """The conversion of a column whose type has one (ExactDecimal, UTCDateTime)."""
+    found = conversion(column_type, dialect_name)
+    if found is None:
+        raise TypeError(f"no driver conversion for {type(column_type).__name__} on {dialect_name}")
+    return found
+
+
 def bulk_converter(column_type: TypeEngine[Any], dialect: Dialect) -> Any:
     """What a bulk writer applies to a column's non-NULL values: the conversion above, or the
     type's own bind processor (None when the driver takes the value as it is)."""
