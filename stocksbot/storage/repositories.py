@@ -150,9 +150,6 @@ class OrderRepository(Repository):
 class TradeRepository(Repository):
     """Reads of trades; trades are written by the booking store (`booking.py`)."""
 
-    def symbols(self) -> list[str]:
-        return list(self.conn.execute(select(TRADES.c.symbol).distinct().order_by(TRADES.c.symbol)).scalars())
-
     def list(
         self,
         *,

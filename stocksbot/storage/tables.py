@@ -37,6 +37,8 @@ from stocksbot.vocabulary import (
     CONFIG_KEY_MAX,
     CONFIG_TYPES,
     EXTERNAL_ID_MAX,
+    NEEDS_LIMIT_PRICE,
+    NEEDS_STOP_PRICE,
     ORDER_STATUSES,
     ORDER_TYPES,
     POSITION_SIDES,
@@ -124,8 +126,8 @@ orders = Table(
     CheckConstraint(_not_negative("filled_quantity"), name="filled_not_negative"),
     CheckConstraint(_null_or(_positive("limit_price"), "limit_price"), name="limit_price_positive"),
     CheckConstraint(_null_or(_positive("stop_price"), "stop_price"), name="stop_price_positive"),
-    CheckConstraint("type NOT IN ('limit', 'stop_limit') OR limit_price IS NOT NULL", name="limit_price_required"),
-    CheckConstraint("type NOT IN ('stop', 'stop_limit') OR stop_price IS NOT NULL", name="stop_price_required"),
+    CheckConstraint(f"NOT ({_one_of('type', NEEDS_LIMIT_PRICE)}) OR limit_price IS NOT NULL", name="limit_price_required"),
+    CheckConstraint(f"NOT ({_one_of('type', NEEDS_STOP_PRICE)}) OR stop_price IS NOT NULL", name="stop_price_required"),
 )
 
 trades = Table(

@@ -84,10 +84,6 @@ class UnitOfWork:
         self._write_engine = engine.execution_options(stocksbot_write=True)
         self._conn: Connection | None = None
 
-    @property
-    def in_transaction(self) -> bool:
-        return self._conn is not None
-
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A write transaction: commits when the block ends, rolls back on any exception.
