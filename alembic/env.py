@@ -30,7 +30,7 @@ if config.config_file_name is not None and config.attributes.get("connection") i
 # Indexes on expressions that autogenerate cannot compare: SQLite's reflection skips them,
 # and PostgreSQL reflects its own rewritten text of the expression. What they enforce is
 # tested directly (tests/test_migrations.py).
-_UNCOMPARABLE_INDEXES = {"uq_positions_open_symbol"}
+_UNCOMPARABLE_INDEXES = {"uq_positions_open_account_symbol"}
 
 
 def _include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import parse_decimal
-from stocksbot.ledger.inputs import parse_symbol, parse_time
+from stocksbot.ledger.inputs import parse_account_name, parse_currency, parse_symbol, parse_time
 from stocksbot.vocabulary import EXTERNAL_ID_MAX, STRATEGY_NAME_MAX, TRADE_SIDES
 
 PRICE_COLUMNS_FULL = ("timestamp", "open", "high", "low", "close", "volume")
@@ -98,7 +98,7 @@ def _price_row(values: list[str], index: dict[str, int], symbol: str | None, ful
 
 
 TRADE_COLUMNS_REQUIRED = ("executed_at", "side", "symbol", "quantity", "price")
-TRADE_COLUMNS_OPTIONAL = ("commission", "fees", "strategy", "external_id", "note")
+TRADE_COLUMNS_OPTIONAL = ("commission", "fees", "strategy", "external_id", "note", "account", "currency")
 TRADE_COLUMNS = TRADE_COLUMNS_REQUIRED + TRADE_COLUMNS_OPTIONAL
 
 
@@ -115,6 +115,8 @@ class TradeRow:
     strategy: str | None
     external_id: str | None
     note: str | None
+    account: str | None
+    currency: str | None
 
 
 def read_trades(handle: Iterable[str], name: str) -> Iterator[TradeRow | str]:
@@ -185,7 +187,7 @@ def _trade_row_reader(index: dict[str, int], width: int) -> Callable[[int, list[
     # A missing optional column reads as an empty field: each row gets one more, empty, value
     # at its end (`values + pad`) and the column's position points there, so the parser
     # needs no per-field test of whether the column exists.
-    at_commission, at_fees, at_strategy, at_external_id, at_note = (
+    at_commission, at_fees, at_strategy, at_external_id, at_note, at_account, at_currency = (
         index.get(c, width) for c in TRADE_COLUMNS_OPTIONAL
     )
     pad = [""]
@@ -193,6 +195,8 @@ def _trade_row_reader(index: dict[str, int], width: int) -> Callable[[int, list[
     quantity_of = _remembered(lambda text: parse_decimal(text, field="quantity", allow_zero=False))
     commission_of = _remembered(lambda text: parse_decimal(text, field="commission"))
     fees_of = _remembered(lambda text: parse_decimal(text, field="fees"))
+    account_of = _remembered(parse_account_name)
+    currency_of = _remembered(parse_currency)
 
     def trade_row(line: int, values: list[str]) -> TradeRow:
         values = values + pad
@@ -218,6 +222,8 @@ def _trade_row_reader(index: dict[str, int], width: int) -> Callable[[int, list[
             strategy,
             external_id,
             values[at_note] or None,
+            account_of(values[at_account].strip()) if values[at_account].strip() else None,
+            currency_of(values[at_currency].strip()) if values[at_currency].strip() else None,
         )
 
     return trade_row

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stocksbot.errors import StocksbotError
-from stocksbot.vocabulary import CONFIG_KEY_MAX, CONFIG_TYPES, COST_BASIS_METHODS
+from stocksbot.vocabulary import CONFIG_KEY_MAX, CONFIG_TYPES, COST_BASIS_METHODS, DEFAULT_ACCOUNT
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 _TRUE = ("true", "1", "yes", "on")
@@ -31,6 +31,7 @@ class KnownKey:
     default: Any
     description: str
     choices: tuple[str, ...] = ()
+    pattern: str | None = None
 
 
 KNOWN_KEYS: dict[str, KnownKey] = {
@@ -38,6 +39,11 @@ KNOWN_KEYS: dict[str, KnownKey] = {
         "string", "fifo", "Lot matching for realized P&L: fifo, lifo or average", COST_BASIS_METHODS
     ),
     "trading.allow_short": KnownKey("bool", False, "Let a sell larger than the long position open a short"),
+    "accounts.default": KnownKey("string", DEFAULT_ACCOUNT, "The account commands write to without --account"),
+    "reporting.currency": KnownKey(
+        "string", None, "Currency of converted totals (default: the currency of the main account)",
+        pattern=r"[A-Z]{3}",
+    ),
 }
 
 
@@ -60,6 +66,8 @@ def parse_value(key: str, text: str, value_type: str) -> Any:
     known = KNOWN_KEYS.get(key)
     if known and known.choices and value not in known.choices:
         raise StocksbotError(f"{key} must be one of {', '.join(known.choices)}, got {text!r}")
+    if known and known.pattern and not re.fullmatch(known.pattern, str(value)):
+        raise StocksbotError(f"{key} must be a three-letter upper-case currency code such as USD, got {text!r}")
     return value
 
 

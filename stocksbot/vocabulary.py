@@ -64,3 +64,24 @@ EXTERNAL_ID_MAX = 100
 STRATEGY_NAME_MAX = 100
 CONFIG_KEY_MAX = 100
 SYMBOL_MAX = 32
+
+#: The account every database has (migration 0005 gives it the ledger that existed before
+#: accounts), the default currency of accounts, and the limits of their names and codes.
+DEFAULT_ACCOUNT = "main"
+DEFAULT_CURRENCY = "USD"
+ACCOUNT_NAME_MAX = 64
+CURRENCY_LENGTH = 3
+ISIN_LENGTH = 12
+
+#: Cash movements a person records (the external flows first), and the one kind booking
+#: derives (an implicit deposit covers a shortfall of a non-margin account: docs/ledger.md §11).
+EXTERNAL_CASH_KINDS: tuple[str, ...] = ("deposit", "withdraw")
+INCOME_CASH_KINDS: tuple[str, ...] = ("interest",)
+COST_CASH_KINDS: tuple[str, ...] = ("fee", "tax")
+TRANSFER_CASH_KINDS: tuple[str, ...] = ("transfer_in", "transfer_out", "convert_in", "convert_out")
+IMPLICIT_DEPOSIT = "implicit_deposit"
+STORED_CASH_KINDS: tuple[str, ...] = (
+    EXTERNAL_CASH_KINDS + INCOME_CASH_KINDS + COST_CASH_KINDS + TRANSFER_CASH_KINDS + (IMPLICIT_DEPOSIT,)
+)
+#: Cash effects that `cash list` shows from the ledger itself (trade settlements, dividends).
+CASH_KINDS: tuple[str, ...] = STORED_CASH_KINDS + ("trade", "dividend")

@@ -310,7 +310,7 @@ def test_random_ledgers_load_cleanly(method: str, rows: list[tuple[str, str, Dec
         trades.append(TradeRecord(
             id=n, side=side, symbol=symbol, quantity=quantity, price=price, commission=commission, fees=ZERO,
             executed_at=at, realized_pnl=booking.realized_pnl, order_id=None, strategy=None,
-            external_id=None, note=None,
+            external_id=None, note=None, account="main", currency="USD",
         ))
     buf = io.StringIO()
     assert write_beancount(iter(trades), buf, method=method) == len(trades)

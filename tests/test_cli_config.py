@@ -19,11 +19,12 @@ def test_set_get_list_unset(run) -> None:
     listed = json.loads(run("--json", "config", "list").output)
     assert [(i["key"], i["value"], i["type"]) for i in listed] == [
         ("accounting.cost_basis", "fifo", "string"),
+        ("accounts.default", "main", "string"),
         ("bot.max_orders", 12, "int"),
         ("bot.universe", ["AAPL", "MSFT"], "json"),
         ("trading.allow_short", True, "bool"),
     ]
-    assert listed[1]["description"] == "per day"
+    assert listed[2]["description"] == "per day"
 
     assert run("config", "unset", "bot.max_orders").exit_code == 0
     result = run("config", "get", "bot.max_orders")

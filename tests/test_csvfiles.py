@@ -33,6 +33,8 @@ def test_good_rows_are_ordinary_trade_rows() -> None:
         strategy="momentum",
         external_id="X-1",
         note=" a note ",
+        account=None,
+        currency=None,
     )
     assert row == expected
     assert repr(row) == repr(expected)

@@ -171,7 +171,8 @@ def test_import_and_export_commands(migrated_url: str, tmp_path: Path) -> None:
     assert (result.exit_code, result.stdout) == (
         0, "would import 2 trade(s), skipped 0 already stored, 0 errors\ncreated strategies: momo\n")
     assert json.loads(run("--json", "trade", "import", str(path)).stdout) == {
-        "imported": 2, "skipped": 0, "errors": 0, "dry_run": False, "created_strategies": ["momo"]}
+        "imported": 2, "skipped": 0, "errors": 0, "dry_run": False, "created_strategies": ["momo"],
+        "created_accounts": []}
     assert json.loads(run("--json", "trade", "import", str(path)).stdout)["skipped"] == 2
 
     bad = tmp_path / "bad.csv"
@@ -190,7 +191,7 @@ def test_import_and_export_commands(migrated_url: str, tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     result = run("trade", "export", "--output", str(out))
     assert (result.exit_code, result.stderr) == (0, f"exported 2 trade(s) to {out}\n")
-    assert out.read_text().splitlines()[1].endswith(",buy,A,4,10,0,0,momo,e1,")
+    assert out.read_text().splitlines()[1].endswith(",buy,A,4,10,0,0,momo,e1,,main,USD")
     exported = json.loads(run("trade", "export", "--format", "json").stdout)
     assert [t["external_id"] for t in exported] == ["e1", "e2"]
     assert exported[1]["realized_pnl"] == "2"
@@ -305,7 +306,8 @@ def test_deferred_indexes_come_back_after_a_dry_run_a_refusal_and_a_failure(
     storage.record_trade(side="buy", symbol="A", quantity="1", price="1", executed_at="2024-01-01")
     before, snapshot = trade_indexes(storage), ledger_snapshot_of(storage)
     assert [name for name, _ in before if name.startswith("ix_")] == [
-        "ix_trades_executed_at", "ix_trades_order_id", "ix_trades_strategy_id", "ix_trades_symbol_executed_at"]
+        "ix_trades_account_id", "ix_trades_executed_at", "ix_trades_order_id", "ix_trades_strategy_id",
+        "ix_trades_symbol_executed_at"]
     good = tmp_path / "good.csv"
     mixed_file(good, 500, seed=5)
     assert storage.import_trades(good, dry_run=True).imported == 500

@@ -342,7 +342,8 @@ def test_rebuild_reads_trades_exactly_as_sqlalchemy_does(storage) -> None:
     from stocksbot.storage.booking import symbol_trades
     from stocksbot.storage.tables import trades
 
-    columns = ("id", "side", "quantity", "price", "commission", "fees", "executed_at", "strategy_id", "realized_pnl")
+    columns = ("id", "side", "quantity", "price", "commission", "fees", "executed_at", "strategy_id", "realized_pnl",
+               "account_id")
     typed_query = select(*(trades.c[name] for name in columns)).where(trades.c.symbol == "RT").order_by(
         trades.c.executed_at, trades.c.id)
 

@@ -11,7 +11,9 @@ from sqlalchemy import Engine, inspect
 from stocksbot.storage import migrations
 from stocksbot.storage.database import ConnectionSettings, build_engine, resolve_target
 
-TABLES = {"strategies", "orders", "trades", "positions", "lots", "price_bars", "config", "closed_run_totals", "alembic_version"}
+TABLES = {"strategies", "orders", "trades", "positions", "lots", "price_bars", "config", "closed_run_totals",
+          "accounts", "instruments", "splits", "share_transfers", "dividends", "cash_movements", "cash_balances",
+          "alembic_version"}
 
 
 @pytest.fixture
@@ -49,22 +51,26 @@ def test_every_revision_goes_down_and_back_up(engine: Engine) -> None:
 
 
 def test_the_database_refuses_a_second_open_position_per_symbol(engine: Engine) -> None:
-    """The ledger's central invariant is the database's too (uq_positions_open_symbol, 0004),
-    however a row gets there; closed runs of the symbol do not count."""
+    """The ledger's central invariant is the database's too (uq_positions_open_account_symbol,
+    0004 and 0005), however a row gets there; closed runs of the symbol, and other accounts'
+    open positions in it, do not count."""
     from datetime import datetime, timezone
 
     from sqlalchemy import insert
     from sqlalchemy.exc import IntegrityError
 
-    from stocksbot.storage.tables import positions
+    from stocksbot.storage.tables import accounts, positions
 
     migrations.upgrade(engine)
     now = datetime(2024, 1, 2, tzinfo=timezone.utc)
-    run = dict(symbol="A", side="long", quantity=1, open_cost=1, realized_pnl=0, costs=0, opened_at=now)
+    run = dict(symbol="A", side="long", quantity=1, open_cost=1, realized_pnl=0, costs=0, opened_at=now, account_id=1)
     with engine.begin() as conn:
+        conn.execute(insert(accounts), dict(name="second", currency="USD", margin=False, status="open",
+                                            created_at=now))
         closed, still_open = dict(run, status="closed", closed_at=now), dict(run, status="open", closed_at=None)
         conn.execute(insert(positions), [closed, closed, still_open])
         conn.execute(insert(positions), dict(run, symbol="B", status="open"))
+        conn.execute(insert(positions), dict(run, account_id=2, status="open"))
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(insert(positions), dict(run, status="open"))
 

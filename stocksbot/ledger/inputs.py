@@ -10,7 +10,7 @@ import re
 from datetime import date, datetime, time, timezone
 
 from stocksbot.ledger.errors import LedgerError
-from stocksbot.vocabulary import SYMBOL_MAX
+from stocksbot.vocabulary import ACCOUNT_NAME_MAX, SYMBOL_MAX
 
 SYMBOL_PATTERN = re.compile(rf"^[A-Z0-9][A-Z0-9.\-/:_]{{0,{SYMBOL_MAX - 1}}}$")
 _DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -52,3 +52,43 @@ def parse_time(text: str | datetime, *, field: str = "time") -> datetime:
     if moment.tzinfo is None:
         moment = moment.astimezone()  # naive: the user's local time
     return moment.astimezone(timezone.utc)
+
+
+_CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def parse_currency(text: str, *, field: str = "currency") -> str:
+    """An ISO 4217 code: three letters, upper-cased (docs/ledger.md §11)."""
+    code = text.strip().upper() if isinstance(text, str) else ""
+    if not _CURRENCY_PATTERN.fullmatch(code):
+        raise LedgerError(f"invalid {field} {text!r}: use a three-letter ISO 4217 code such as USD, EUR or GBP")
+    return code
+
+
+def parse_account_name(text: str) -> str:
+    """An account name: 1-64 printable characters, no control characters, kept as typed."""
+    if not isinstance(text, str) or not text.strip() or len(text) > ACCOUNT_NAME_MAX or _CONTROL.search(text) \
+            or not text.isprintable():
+        raise LedgerError(
+            f"invalid account name {text!r}: use 1-{ACCOUNT_NAME_MAX} printable characters (no control characters)"
+        )
+    return text
+
+
+def parse_ratio(text: str) -> tuple[int, int]:
+    """A split ratio `N:D`: N new shares for D old, two different whole numbers of at least 1."""
+    match = re.fullmatch(r"\s*(\d{1,9})\s*:\s*(\d{1,9})\s*", text) if isinstance(text, str) else None
+    numerator, denominator = (int(match[1]), int(match[2])) if match else (0, 0)
+    if numerator < 1 or denominator < 1 or numerator == denominator:
+        raise LedgerError(
+            f"invalid split ratio {text!r}: use N:D, N new shares for D old, two different whole numbers "
+            "of at least 1 (e.g. 4:1, 3:2, 1:10)"
+        )
+    return numerator, denominator
+
+
+def start_of_day(text: str | datetime, *, field: str = "date") -> datetime:
+    """The start of the local day named by an ISO date (or the day of a datetime), in UTC."""
+    moment = parse_time(text, field=field).astimezone()
+    return datetime.combine(moment.date(), time()).astimezone().astimezone(timezone.utc)

@@ -574,6 +574,26 @@ class Book:
                 return realized_sum, costs_left
             left = _subtract(left, taken)
 
+    def split(self, numerator: int, denominator: int, at: datetime) -> None:
+        """Apply a split of `numerator` new shares for `denominator` old to every open lot, at `at`.
+
+        Each lot's quantity is multiplied by N/D; its amount (cost or proceeds) and its
+        opening date stay, so its per-unit amount is divided by N/D and nothing is realized.
+        A repeating quotient (20 shares after 1:3) is rounded once by `prorate`, like every
+        derived value. The split counts as a booked event at `at`: a fill dated before it
+        needs a re-booking. See docs/ledger.md §12 (splits).
+        """
+        if numerator < 1 or denominator < 1 or numerator == denominator:
+            raise LedgerError(f"a split ratio needs two different whole numbers of at least 1, got "
+                              f"{numerator}:{denominator}")
+        self._check_order(at)
+        factor_n, factor_d = Decimal(numerator), Decimal(denominator)
+        for lot in self._lots:
+            lot.quantity = prorate(lot.quantity, factor_n, factor_d)
+        self._quantity = add(*(lot.quantity for lot in self._lots))
+        self._max_quantity = prorate(self._max_quantity, factor_n, factor_d)
+        self._last_executed_at = at
+
     def _reset_run(self) -> None:
         self._realized = ZERO
         self._costs = ZERO

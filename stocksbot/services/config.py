@@ -51,7 +51,7 @@ def _item(repos: Repositories, key: str) -> ConfigItem | None:
     if entry is not None:
         return ConfigItem(key, rules.from_text(entry.value, entry.type), entry.type, entry.description)
     known = rules.KNOWN_KEYS.get(key)
-    if known is None:
+    if known is None or known.default is None:  # no default: unset until a value is stored
         return None
     return ConfigItem(key, known.default, known.value_type, known.description, is_default=True)
 
@@ -100,7 +100,8 @@ def config_list(uow: UnitOfWork) -> list[ConfigItem]:
             for e in Repositories(conn).config.list()
         }
     for key, known in rules.KNOWN_KEYS.items():
-        stored.setdefault(key, ConfigItem(key, known.default, known.value_type, known.description, True))
+        if known.default is not None:
+            stored.setdefault(key, ConfigItem(key, known.default, known.value_type, known.description, True))
     return [stored[key] for key in sorted(stored)]
 
 

@@ -71,10 +71,11 @@ def export_trades(uow: UnitOfWork, out: IO[str], *, format: str = "csv") -> int:
     with uow.reading() as conn:
         repos = Repositories(conn)
         names = repos.strategies.names()
+        accounts = repos.accounts.names()
         method = str(settings.known_value("accounting.cost_basis", repos.config.text("accounting.cost_basis")))
         query = select(TRADES).order_by(TRADES.c.executed_at, TRADES.c.id)
         rows = conn.execution_options(yield_per=2000).execute(query)
-        trades = (trade_record(row, names) for row in rows)
+        trades = (trade_record(row, names, accounts) for row in rows)
         if format == "csv":
             return write_csv(trades, out)
         if format == "json":

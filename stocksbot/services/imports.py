@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import Connection, func, insert, select, text
 
 from stocksbot import settings
 from stocksbot.csvfiles import RowErrors, TradeRow, read_trades
@@ -37,6 +37,7 @@ from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
 
 TRADES = tables.trades
+INSTRUMENTS = tables.instruments
 
 BATCH = 2000
 #: The trades table's secondary indexes, which a large import into a small table drops and
@@ -55,7 +56,7 @@ ROW_BYTES_ESTIMATE = 100
 #: run it on both.)
 DEFER_INDEXES_BACKENDS = frozenset({"sqlite"})
 _TRADE_COLUMNS = ("id", "external_id", "side", "symbol", "quantity", "price", "commission", "fees", "executed_at",
-                  "realized_pnl", "strategy_id", "note", "order_id", "created_at")
+                  "realized_pnl", "strategy_id", "note", "order_id", "created_at", "account_id", "currency")
 #: Told, after each batch, how many characters of the file have been read so far.
 Progress = Callable[[int], None]
 
@@ -80,10 +81,12 @@ class ImportResult:
     errors: int
     dry_run: bool = False
     created_strategies: tuple[str, ...] = ()
+    created_accounts: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"imported": self.imported, "skipped": self.skipped, "errors": self.errors, "dry_run": self.dry_run,
-                "created_strategies": list(self.created_strategies)}
+                "created_strategies": list(self.created_strategies),
+                "created_accounts": list(self.created_accounts)}
 
 
 def _line_number(error: str) -> int:
@@ -118,15 +121,18 @@ class _SymbolRun:
 class TradeImport:
     """One import run over an open transaction (that holds the ledger lock)."""
 
-    def __init__(self, conn: Connection, method: str, allow_short: bool, *, expected_rows: int = 0) -> None:
-        """`expected_rows`: about how many rows the file has (decides whether indexes are deferred)."""
+    def __init__(
+        self, conn: Connection, method: str, allow_short: bool, *, expected_rows: int = 0, account: str | None = None
+    ) -> None:
+        """`expected_rows`: about how many rows the file has (decides whether indexes are deferred);
+        `account`: where rows without an account column go (None: the default account)."""
         self.conn = conn
         self.store = BookingStore(conn, method)
         self.allow_short = allow_short
         self.errors: list[str] = []
         self.skipped = 0
         self.imported = 0
-        self.symbols: dict[str, _SymbolRun] = {}
+        self.symbols: dict[tuple[int, str], _SymbolRun] = {}
         self.closed_runs: list[PositionState] = []
         self.first_id = self._first_free_id()
         self.trade_writer = BulkInserter(conn, TRADES, _TRADE_COLUMNS)
@@ -136,9 +142,14 @@ class TradeImport:
         self.repos = Repositories(conn)
         self.strategies = {name: id_ for id_, name in self.repos.strategies.names().items()}
         self.created_strategies: list[str] = []
+        self.accounts = {row.name: row for row in self.repos.accounts.list()}
+        self.default_account = self.repos.accounts.chosen(account)
+        self.created_accounts: list[str] = []
+        self.currencies = {symbol: currency for symbol, currency in
+                           conn.execute(select(INSTRUMENTS.c.symbol, INSTRUMENTS.c.currency))}
         # Set while the secondary indexes are dropped: each symbol's latest stored trade time,
         # read before the drop, so that booking never reads the trades table without them.
-        self.last_times: dict[str, datetime] | None = None
+        self.last_times: dict[tuple[int, str], datetime] | None = None
         if conn.dialect.name in DEFER_INDEXES_BACKENDS and expected_rows >= max(DEFER_INDEXES_MIN_ROWS,
                                                                                 self.first_id - 1):
             self.defer_indexes()
@@ -160,7 +171,7 @@ class TradeImport:
         symbols' latest trade times are read here first (for `BookingStore.load_open`); the
         external_id lookups use the UNIQUE constraint's index, which stays.
         """
-        self.last_times = self.store.last_trade_times()
+        self.last_times = self.store.last_event_times()
         for index in DEFERRABLE_INDEXES:
             index.drop(self.conn)
 
@@ -211,26 +222,32 @@ class TradeImport:
                     self.errors.append(f"line {row.line}: external_id {row.external_id!r} repeats line {first}")
                     continue
             trade_id = self.first_id + len(self.lines)
+            account = self._account(row.account) if row.account is not None else self.default_account
+            currency = self._currency(row, account)
+            if currency is None:
+                continue  # reported
             strategy_id = self._strategy_id(row.strategy) if row.strategy is not None else None
-            realized = self._book(row, trade_id, strategy_id)
+            realized = self._book(row, account.id, trade_id, strategy_id)
             if realized is False:
                 continue  # refused by the ledger (reported); not written
             self.lines.append(row.line)
             values.append((trade_id, row.external_id, row.side, row.symbol, row.quantity, row.price, row.commission,
-                           row.fees, row.executed_at, realized, strategy_id, row.note, None, self.now))
+                           row.fees, row.executed_at, realized, strategy_id, row.note, None, self.now, account.id,
+                           currency))
         if values:  # written even when the import will fail: re-booking needs them to report every error
             self.trade_writer.insert(values)
             self.imported += len(values)
         if len(self.closed_runs) >= BATCH:
             self._flush_closed_runs()
 
-    def _book(self, row: TradeRow, trade_id: int, strategy_id: int | None) -> Decimal | None | bool:
-        """Book a row into its symbol's run; its realized P&L, or False when the ledger refuses it."""
-        run = self.symbols.get(row.symbol)
+    def _book(self, row: TradeRow, account_id: int, trade_id: int, strategy_id: int | None) -> Decimal | None | bool:
+        """Book a row into its (account, symbol)'s run; its realized P&L, or False when the ledger refuses it."""
+        key = (account_id, row.symbol)
+        run = self.symbols.get(key)
         if run is None:
-            state = self.store.load(row.symbol) if self.last_times is None else \
-                self.store.load_open(row.symbol, self.last_times.get(row.symbol))
-            run = self.symbols[row.symbol] = _SymbolRun(state)
+            state = self.store.load(account_id, row.symbol) if self.last_times is None else \
+                self.store.load_open(account_id, row.symbol, self.last_times.get(key))
+            run = self.symbols[key] = _SymbolRun(state)
         book = run.state.book
         if not run.rebook and book.last_executed_at is not None and row.executed_at < book.last_executed_at:
             run.rebook = True
@@ -253,15 +270,39 @@ class TradeImport:
     def _finish_symbols(self) -> None:
         """Store each symbol's open run and lots; re-book the symbols that saw rows out of order."""
         new_ids = range(self.first_id, self.first_id + len(self.lines))
-        for symbol, run in sorted(self.symbols.items()):
-            if not run.rebook:
+        # Re-booking a symbol re-books it in every account (a split spans them all).
+        rebooked = sorted({symbol for (_account, symbol), run in self.symbols.items() if run.rebook})
+        for (_account, symbol), run in sorted(self.symbols.items()):
+            if symbol not in rebooked:
                 self.store.save_open(run.state)
-                continue
+        for symbol in rebooked:
             try:
                 self.store.replay(symbol, new_trade_ids=new_ids, allow_short=self.allow_short)
             except BookingError as exc:
                 line = self.lines[exc.trade_id - self.first_id] if exc.trade_id in new_ids else None
                 self.errors.append(f"line {line}: {exc}" if line is not None else f"{symbol}: {exc}")
+
+    def _account(self, name: str) -> Any:
+        """The account a row names, created (in the default currency, no margin) if new, like strategies."""
+        account = self.accounts.get(name)
+        if account is None:
+            account_id = self.repos.accounts.add(name=name, currency=self.default_account.currency, margin=False,
+                                                 status="open")
+            account = self.accounts[name] = self.repos.accounts.require(name)
+            assert account.id == account_id
+            self.created_accounts.append(name)
+        return account
+
+    def _currency(self, row: TradeRow, account: Any) -> str | None:
+        """The row's settlement currency: its symbol's (a new symbol takes the row's, else its account's)."""
+        known = self.currencies.get(row.symbol)
+        if known is None:
+            known = self.currencies[row.symbol] = row.currency or account.currency
+            self.conn.execute(insert(INSTRUMENTS).values(symbol=row.symbol, currency=known))
+        elif row.currency is not None and row.currency != known:
+            self.errors.append(f"line {row.line}: {row.symbol} trades in {known}, not {row.currency}")
+            return None
+        return known
 
     def _strategy_id(self, name: str) -> int:
         """The id of a strategy named in the file, created (enabled, no parameters) if new.
@@ -316,6 +357,7 @@ def import_trades(
     dry_run: bool = False,
     allow_short: bool | None = None,
     progress: Progress | None = None,
+    account: str | None = None,
 ) -> ImportResult:
     """Import a trade CSV (see the module docstring); `dry_run` checks everything, writes nothing.
 
@@ -334,7 +376,7 @@ def import_trades(
             method = str(settings.known_value("accounting.cost_basis", config.text("accounting.cost_basis")))
             if allow_short is None:
                 allow_short = bool(settings.known_value("trading.allow_short", config.text("trading.allow_short")))
-            run = TradeImport(conn, method, allow_short, expected_rows=_estimated_rows(handle))
+            run = TradeImport(conn, method, allow_short, expected_rows=_estimated_rows(handle), account=account)
             lines = _CountingLines(handle)
             run.run(read_trades(lines, str(path)), (lambda: progress(lines.read)) if progress else None)
             if dry_run:
@@ -345,4 +387,5 @@ def import_trades(
         raise StocksbotError(f"cannot read {path}: not UTF-8 text") from None
     assert run is not None
     return ImportResult(imported=run.imported, skipped=run.skipped, errors=0, dry_run=dry_run,
-                        created_strategies=tuple(run.created_strategies))
+                        created_strategies=tuple(run.created_strategies),
+                        created_accounts=tuple(run.created_accounts))

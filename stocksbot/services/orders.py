@@ -24,14 +24,15 @@ from stocksbot.vocabulary import EXTERNAL_ID_MAX, MANUAL_ORDER_STATUSES, ORDER_S
 Number = trades.Number
 
 
-def order_record(order: Any, names: dict[int, str]) -> OrderRecord:
-    """An orders row as users see it (the strategy by name)."""
+def order_record(order: Any, names: dict[int, str], accounts: dict[int, str]) -> OrderRecord:
+    """An orders row as users see it (the strategy and the account by name)."""
     return OrderRecord(
         id=order.id, side=order.side, symbol=order.symbol, type=order.type, quantity=order.quantity,
         limit_price=order.limit_price, stop_price=order.stop_price, tif=order.tif, status=order.status,
         filled_quantity=order.filled_quantity, avg_fill_price=order.avg_fill_price,
         strategy=names.get(order.strategy_id) if order.strategy_id else None,
         external_id=order.external_id, created_at=order.created_at, updated_at=order.updated_at,
+        account=accounts[order.account_id],
     )
 
 
@@ -54,6 +55,7 @@ def add_order(
     tif: str = "day",
     strategy: str | None = None,
     external_id: str | None = None,
+    account: str | None = None,
 ) -> OrderRecord:
     limit = parse_decimal(limit_price, field="limit price", allow_zero=False) if limit_price is not None else None
     stop = parse_decimal(stop_price, field="stop price", allow_zero=False) if stop_price is not None else None
@@ -68,28 +70,34 @@ def add_order(
     }
     with uow.transaction() as conn:
         repos = Repositories(conn)
+        values["account_id"] = repos.accounts.chosen(account).id
         if strategy is not None:
             values["strategy_id"] = repos.strategies.require_id(strategy)
         if values["external_id"] is not None and repos.orders.by_external_id(values["external_id"]) is not None:
             raise StocksbotError(f"an order with external id {values['external_id']!r} already exists")
         order_id = repos.orders.add(**values)
-        return order_record(_order(repos, order_id), repos.strategies.names())
+        return order_record(_order(repos, order_id), repos.strategies.names(), repos.accounts.names())
 
 
-def list_orders(uow: UnitOfWork, *, status: str | None = None, symbol: str | None = None) -> list[OrderRecord]:
+def list_orders(
+    uow: UnitOfWork, *, status: str | None = None, symbol: str | None = None, account: str | None = None
+) -> list[OrderRecord]:
     if status is not None and status not in ORDER_STATUSES:
         raise StocksbotError(f"unknown order status {status!r}: use one of {', '.join(ORDER_STATUSES)}")
     with uow.reading() as conn:
         repos = Repositories(conn)
         names = repos.strategies.names()
-        orders = repos.orders.list(status=status, symbol=parse_symbol(symbol) if symbol else None)
-        return [order_record(o, names) for o in orders]
+        account_id = repos.accounts.require(account).id if account is not None else None
+        orders = repos.orders.list(status=status, symbol=parse_symbol(symbol) if symbol else None,
+                                   account_id=account_id)
+        accounts = repos.accounts.names()
+        return [order_record(o, names, accounts) for o in orders]
 
 
 def get_order(uow: UnitOfWork, order_id: int) -> OrderRecord:
     with uow.reading() as conn:
         repos = Repositories(conn)
-        return order_record(_order(repos, order_id), repos.strategies.names())
+        return order_record(_order(repos, order_id), repos.strategies.names(), repos.accounts.names())
 
 
 def change_order_status(uow: UnitOfWork, order_id: int, status: str) -> OrderRecord:
@@ -105,7 +113,7 @@ def change_order_status(uow: UnitOfWork, order_id: int, status: str) -> OrderRec
         repos = Repositories(conn)
         check_transition(_order(repos, order_id, for_update=True).status, status)
         repos.orders.set_status(order_id, status)
-        return order_record(_order(repos, order_id), repos.strategies.names())
+        return order_record(_order(repos, order_id), repos.strategies.names(), repos.accounts.names())
 
 
 def fill_order(

@@ -51,7 +51,19 @@ def latest_closes(conn: Connection, symbols: Sequence[str], at: datetime) -> dic
     return closes
 
 
-def position_record(position: Any, names: dict[int, str], price: Decimal | None) -> PositionRecord:
+_INSTRUMENT_CURRENCIES = select(tables.instruments.c.symbol, tables.instruments.c.currency)
+
+
+class Names:
+    """Names for the ids a position row carries: strategies, accounts, and each symbol's currency."""
+
+    def __init__(self, repos: Repositories) -> None:
+        self.strategies = repos.strategies.names()
+        self.accounts = repos.accounts.names()
+        self.currencies = {symbol: currency for symbol, currency in repos.conn.execute(_INSTRUMENT_CURRENCIES)}
+
+
+def position_record(position: Any, names: Names, price: Decimal | None) -> PositionRecord:
     """A position row valued at `price` (None: no price known, so no market value or unrealized P&L)."""
     market_value = unrealized = None
     if price is not None and position.status == OPEN:
@@ -65,23 +77,30 @@ def position_record(position: Any, names: dict[int, str], price: Decimal | None)
         avg_entry_price=position.avg_entry_price, realized_pnl=position.realized_pnl,
         market_price=price if position.status == OPEN else None, market_value=market_value,
         unrealized_pnl=unrealized, status=position.status, opened_at=position.opened_at,
-        closed_at=position.closed_at, strategy=names.get(position.strategy_id) if position.strategy_id else None,
-        open_cost=position.open_cost,
+        closed_at=position.closed_at,
+        strategy=names.strategies.get(position.strategy_id) if position.strategy_id else None,
+        open_cost=position.open_cost, account=names.accounts[position.account_id],
+        currency=names.currencies.get(position.symbol),
     )
 
 
-def _valued(repos: Repositories, status: str | None, strategy: str | None) -> list[PositionRecord]:
-    names = repos.strategies.names()
+def _valued(
+    repos: Repositories, status: str | None, strategy: str | None, account: str | None = None
+) -> list[PositionRecord]:
+    names = Names(repos)
     wanted = repos.strategies.require_id(strategy) if strategy is not None else None
-    rows = repos.positions.list(status=status, strategy_id=wanted)
+    account_id = repos.accounts.require(account).id if account is not None else None
+    rows = repos.positions.list(status=status, strategy_id=wanted, account_id=account_id)
     prices = latest_closes(repos.conn, sorted({p.symbol for p in rows if p.status == OPEN}), datetime.now(timezone.utc))
     return [position_record(p, names, prices.get(p.symbol)) for p in rows]
 
 
-def list_positions(uow: UnitOfWork, *, status: str | None = OPEN, strategy: str | None = None) -> list[PositionRecord]:
+def list_positions(
+    uow: UnitOfWork, *, status: str | None = OPEN, strategy: str | None = None, account: str | None = None
+) -> list[PositionRecord]:
     """Positions (open by default; "closed", or None for all), valued at the latest prices."""
     with uow.reading() as conn:
-        return _valued(Repositories(conn), status, strategy)
+        return _valued(Repositories(conn), status, strategy, account)
 
 
 def _summary_line(
@@ -137,24 +156,36 @@ def summary(uow: UnitOfWork) -> Summary:
     return Summary(total=total, by_strategy=lines, unpriced_symbols=unpriced)
 
 
-def show_position(uow: UnitOfWork, symbol: str) -> PositionDetail:
-    """The open position of SYMBOL (else its last closed one) with its lots and trades."""
+def show_position(uow: UnitOfWork, symbol: str, *, account: str | None = None) -> PositionDetail:
+    """The open position of SYMBOL (else its last closed one) with its lots and trades.
+
+    Without `account`, the symbol must have a position in one account only, or one open
+    position among them.
+    """
     symbol = parse_symbol(symbol)
     with uow.reading() as conn:
         repos = Repositories(conn)
-        position = repos.positions.latest_for(symbol)
-        if position is None:
-            raise StocksbotError(f"no position in {symbol}")
-        names = repos.strategies.names()
+        account_id = repos.accounts.require(account).id if account is not None else None
+        candidates = repos.positions.latest_for(symbol, account_id)
+        if len(candidates) > 1:
+            candidates = [p for p in candidates if p.status == OPEN] or candidates
+        if not candidates:
+            raise StocksbotError(f"no position in {symbol}" + (f" in account {account!r}" if account else ""))
+        names = Names(repos)
+        if len(candidates) > 1:
+            held = ", ".join(sorted(names.accounts[p.account_id] for p in candidates))
+            raise StocksbotError(f"{symbol} is held in accounts {held}: choose one with --account")
+        position = candidates[0]
         price = latest_closes(conn, [symbol], datetime.now(timezone.utc)).get(symbol)
         lots = [
             LotRecord(trade_id=lot.trade_id, quantity=lot.quantity, cost=lot.amount,
                       unit_cost=divide(lot.amount, lot.quantity), opened_at=lot.opened_at)
             for lot in repos.positions.lots(position.id)
         ]
-        history = repos.trades.list(symbol=symbol, since=position.opened_at, until=position.closed_at)
+        history = repos.trades.list(symbol=symbol, since=position.opened_at, until=position.closed_at,
+                                    account_id=position.account_id)
         return PositionDetail(
             position=position_record(position, names, price),
             lots=lots,
-            trades=[trade_record(t, names) for t in history],
+            trades=[trade_record(t, names.strategies, names.accounts) for t in history],
         )

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from stocksbot import settings
@@ -25,36 +25,62 @@ from stocksbot.storage.booking import BookingStore, lock_ledger, lock_symbol
 from stocksbot.storage.records import TradeRecord, trade_record
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
-from stocksbot.vocabulary import BUY, EXTERNAL_ID_MAX, LONG, SELL, SHORT, TRADE_SIDES
+from stocksbot.vocabulary import BUY, CLOSED, DEFAULT_ACCOUNT, EXTERNAL_ID_MAX, LONG, SELL, SHORT, TRADE_SIDES
 
 Number = str | Decimal | int
 _CONFIG = tables.config
 _STRATEGIES = tables.strategies
 _ORDERS = tables.orders
 _TRADES = tables.trades
+_ACCOUNTS = tables.accounts
+_INSTRUMENTS = tables.instruments
 
 
 def _setting_text(key: str) -> Any:
     return select(_CONFIG.c.value).where(_CONFIG.c.key == key).scalar_subquery()
 
 
+def _account_column(column: str, account_id: Any) -> Any:
+    return select(_ACCOUNTS.c[column]).where(_ACCOUNTS.c.id == account_id).scalar_subquery()
+
+
+def _account_named(name: Any) -> Any:
+    """The id of the account named, else of `accounts.default`, else of main (docs/ledger.md §11)."""
+    wanted = func.coalesce(name, _setting_text("accounts.default"), DEFAULT_ACCOUNT)
+    return select(_ACCOUNTS.c.id).where(_ACCOUNTS.c.name == wanted).scalar_subquery()
+
+
+_INSTRUMENT_CURRENCY = (
+    select(_INSTRUMENTS.c.currency).where(_INSTRUMENTS.c.symbol == bindparam("symbol")).scalar_subquery()
+)
 # What recording a trade needs to know first, in one round trip: the two ledger settings
-# (their stored texts, NULL when unset) and the id of the strategy named (NULL when none).
+# (their stored texts, NULL when unset), the id of the strategy named (NULL when none), the
+# account (NULL when unknown) and the currency of the symbol (NULL when it has none yet).
+_ACCOUNT_ID = _account_named(bindparam("account"))
 _TRADE_CONTEXT = select(
     _setting_text("accounting.cost_basis").label("method"),
     _setting_text("trading.allow_short").label("allow_short"),
     select(_STRATEGIES.c.id).where(_STRATEGIES.c.name == bindparam("strategy")).scalar_subquery().label("strategy_id"),
+    _ACCOUNT_ID.label("account_id"),
+    _account_column("currency", _ACCOUNT_ID).label("account_currency"),
+    _account_column("status", _ACCOUNT_ID).label("account_status"),
+    _INSTRUMENT_CURRENCY.label("instrument_currency"),
 )
 # An order locked for the transaction, with its strategy's name (for the fill's record) and,
-# like _TRADE_CONTEXT, the ledger settings: a fill reads all it needs in one round trip.
+# like _TRADE_CONTEXT, the ledger settings and currencies: a fill reads all it needs in one round trip.
 ORDER_FOR_FILL = (
     select(_ORDERS, select(_STRATEGIES.c.name).where(_STRATEGIES.c.id == _ORDERS.c.strategy_id)
            .scalar_subquery().label("strategy_name"),
            _setting_text("accounting.cost_basis").label("method"),
-           _setting_text("trading.allow_short").label("allow_short"))
+           _setting_text("trading.allow_short").label("allow_short"),
+           _account_column("currency", _ORDERS.c.account_id).label("account_currency"),
+           _account_column("status", _ORDERS.c.account_id).label("account_status"),
+           select(_INSTRUMENTS.c.currency).where(_INSTRUMENTS.c.symbol == _ORDERS.c.symbol).scalar_subquery()
+           .label("instrument_currency"))
     .where(_ORDERS.c.id == bindparam("order_id"))
     .with_for_update()
 )
+_INSERT_INSTRUMENT = insert(_INSTRUMENTS)
 _RECORD_ORDER_FILL = update(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).values(
     filled_quantity=bindparam("filled"), avg_fill_price=bindparam("average"), status=bindparam("status"),
     updated_at=bindparam("now"),
@@ -113,15 +139,17 @@ def record_trade(
     external_id: str | None = None,
     note: str | None = None,
     allow_short: bool | None = None,
+    account: str | None = None,
 ) -> TradeRecord:
     """Record a fill and book it into its position (and its order, if any), in one transaction.
 
-    `allow_short=None` follows the `trading.allow_short` setting.
+    `allow_short=None` follows the `trading.allow_short` setting; `account=None` is the
+    default account (an order's fill goes to the order's account).
     """
     values = parse_trade(side, symbol, quantity, price, commission, fees, executed_at, external_id, note)
     with uow.transaction() as conn:
         order = locked_order(conn, order_id) if order_id is not None else None
-        return record_fill(conn, values, strategy=strategy, order=order, allow_short=allow_short)
+        return record_fill(conn, values, strategy=strategy, order=order, allow_short=allow_short, account=account)
 
 
 def locked_order(conn: Connection, order_id: int) -> RowMapping:
@@ -134,15 +162,35 @@ def locked_order(conn: Connection, order_id: int) -> RowMapping:
 
 def record_fill(
     conn: Connection, values: dict[str, Any], *, strategy: str | None, order: RowMapping | None,
-    allow_short: bool | None,
+    allow_short: bool | None, account: str | None = None,
 ) -> TradeRecord:
     """Record a parsed trade (a fill of `order`, a row from `locked_order`, unless None) and book it.
 
-    The trade belongs to the strategy named, else to the order's strategy.
+    The trade belongs to the strategy named, else to the order's strategy; to the account
+    named, else the order's, else the default account. It settles in its symbol's currency;
+    a symbol's first trade gives it the currency of its account (docs/ledger.md §11).
     """
-    # An order row carries the settings too; a named strategy needs its lookup.
-    context = order if order is not None and strategy is None else \
-        conn.execute(_TRADE_CONTEXT, {"strategy": strategy}).mappings().one()
+    # An order row carries the settings and its account too; a named strategy needs its lookup.
+    if order is not None and strategy is None and account is None:
+        context = order
+    else:
+        context = conn.execute(_TRADE_CONTEXT, {"strategy": strategy, "account": account,
+                                                "symbol": values["symbol"]}).mappings().one()
+    if order is not None:
+        values["account_id"] = order["account_id"]
+        if account is not None and context["account_id"] != order["account_id"]:
+            raise StocksbotError(f"order {order['id']} belongs to another account than {account!r}")
+    elif context["account_id"] is None:
+        raise unknown_account(account)
+    else:
+        values["account_id"] = context["account_id"]
+    if context["account_status"] == CLOSED:
+        raise StocksbotError("the account is closed: reopen it or record the trade in another account")
+    currency = context["instrument_currency"]
+    if currency is None:
+        currency = context["account_currency"]
+        conn.execute(_INSERT_INSTRUMENT, {"symbol": values["symbol"], "currency": currency})
+    values["currency"] = currency
     method = settings.known_value("accounting.cost_basis", context["method"])
     if allow_short is None:
         allow_short = bool(settings.known_value("trading.allow_short", context["allow_short"]))
@@ -164,16 +212,18 @@ def record_fill(
         trade_id = conn.execute(_INSERT_TRADE, values).scalar_one()
     except IntegrityError:  # a concurrent writer stored the same external id first
         raise duplicate from None
+    account_name = account if account is not None else _account_name(conn, values["account_id"])
     fill = Fill(values["side"], values["quantity"], values["price"], values["commission"], values["fees"],
                 values["executed_at"], trade_id)
     realized = BookingStore(conn, method).book_trade(
-        values["symbol"], trade_id, fill, values["strategy_id"], allow_short=allow_short
+        values["account_id"], values["symbol"], trade_id, fill, values["strategy_id"], allow_short=allow_short
     )
     return TradeRecord(
         id=trade_id, side=values["side"], symbol=values["symbol"], quantity=canonical(values["quantity"]),
         price=canonical(values["price"]), commission=canonical(values["commission"]),
         fees=canonical(values["fees"]), executed_at=values["executed_at"], realized_pnl=realized,
         order_id=values["order_id"], strategy=strategy_name, external_id=external_id, note=values["note"],
+        account=account_name, currency=currency,
     )
 
 
@@ -194,6 +244,20 @@ def _apply_to_order(conn: Connection, order: RowMapping, trade: dict[str, Any]) 
     trade["order_id"] = order_id
 
 
+_ACCOUNT_NAME = select(_ACCOUNTS.c.name).where(_ACCOUNTS.c.id == bindparam("account_id"))
+
+
+def _account_name(conn: Connection, account_id: int) -> str:
+    return str(conn.execute(_ACCOUNT_NAME, {"account_id": account_id}).scalar_one())
+
+
+def unknown_account(name: str | None) -> StocksbotError:
+    if name is None:
+        return StocksbotError("the default account (setting accounts.default) does not exist: "
+                              "see `stocksbot account list`")
+    return StocksbotError(f"unknown account {name!r} (see `stocksbot account list`)")
+
+
 def list_trades(
     uow: UnitOfWork,
     *,
@@ -202,6 +266,7 @@ def list_trades(
     since: str | datetime | None = None,
     until: str | datetime | None = None,
     limit: int | None = None,
+    account: str | None = None,
 ) -> list[TradeRecord]:
     if limit is not None and limit < 1:
         raise StocksbotError(f"--limit must be 1 or more, got {limit}")
@@ -211,9 +276,12 @@ def list_trades(
     with uow.reading() as conn:
         repos = Repositories(conn)
         wanted = repos.strategies.require_id(strategy) if strategy is not None else None
+        account_id = repos.accounts.require(account).id if account is not None else None
         names = repos.strategies.names()
-        trades = repos.trades.list(symbol=symbol, strategy_id=wanted, since=since_at, until=until_at, limit=limit)
-        return [trade_record(t, names) for t in trades]
+        accounts = repos.accounts.names()
+        trades = repos.trades.list(symbol=symbol, strategy_id=wanted, since=since_at, until=until_at, limit=limit,
+                                   account_id=account_id)
+        return [trade_record(t, names, accounts) for t in trades]
 
 
 def add_position(
@@ -227,6 +295,7 @@ def add_position(
     fees: Number = "0",
     executed_at: str | datetime | None = None,
     strategy: str | None = None,
+    account: str | None = None,
 ) -> TradeRecord:
     """Record the opening trade of a manual position: a buy, or with `short` a sell.
 
@@ -236,14 +305,15 @@ def add_position(
     values = parse_trade(SELL if short else BUY, symbol, quantity, price, commission, fees, executed_at)
     with uow.transaction() as conn:
         lock_symbol(conn, values["symbol"])
-        current = Repositories(conn).positions.open_for(values["symbol"])
+        repos = Repositories(conn)
+        current = repos.positions.open_for(repos.accounts.chosen(account).id, values["symbol"])
         wanted = SHORT if short else LONG
         if current is not None and current.side != wanted:
             raise StocksbotError(
                 f"cannot add a {wanted} position in {values['symbol']}: it is {current.side} "
                 f"{format_decimal(current.quantity)} (close it first)"
             )
-        return record_fill(conn, values, strategy=strategy, order=None, allow_short=True)
+        return record_fill(conn, values, strategy=strategy, order=None, allow_short=True, account=account)
 
 
 def close_position(
@@ -255,16 +325,18 @@ def close_position(
     commission: Number = "0",
     fees: Number = "0",
     executed_at: str | datetime | None = None,
+    account: str | None = None,
 ) -> TradeRecord:
-    """Record the trade that closes the open position (all of it, or `quantity`)."""
+    """Record the trade that closes the open position in the account (all of it, or `quantity`)."""
     symbol = parse_symbol(symbol)
     amount = parse_decimal(quantity, field="quantity", allow_zero=False) if quantity is not None else None
     with uow.transaction() as conn:
         lock_symbol(conn, symbol)
         repos = Repositories(conn)
-        current = repos.positions.open_for(symbol)
+        chosen = repos.accounts.chosen(account)
+        current = repos.positions.open_for(chosen.id, symbol)
         if current is None:
-            raise StocksbotError(f"no open position in {symbol}")
+            raise StocksbotError(f"no open position in {symbol}" + (f" in account {account!r}" if account else ""))
         if amount is not None and amount > current.quantity:
             raise StocksbotError(
                 f"cannot close {format_decimal(amount)} {symbol}: the {current.side} position is "
@@ -274,7 +346,7 @@ def close_position(
         values = parse_trade(side, symbol, amount if amount is not None else current.quantity, price, commission, fees,
                              executed_at)
         strategy = repos.strategies.names().get(current.strategy_id) if current.strategy_id else None
-        return record_fill(conn, values, strategy=strategy, order=None, allow_short=False)
+        return record_fill(conn, values, strategy=strategy, order=None, allow_short=False, account=chosen.name)
 
 
 def rebuild(conn: Connection) -> int:

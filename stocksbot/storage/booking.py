@@ -72,6 +72,7 @@ class PositionState:
     opened_at: datetime
     closed_at: datetime | None
     strategy_id: int | None
+    account_id: int
     id: int | None = None
 
     @classmethod
@@ -90,7 +91,8 @@ class PositionState:
 
 
 def advance(
-    book: Book, state: PositionState | None, fill: Fill, strategy_id: int | None, *, allow_short: bool
+    book: Book, state: PositionState | None, fill: Fill, strategy_id: int | None, account_id: int, *,
+    allow_short: bool,
 ) -> tuple[Booking, PositionState | None, PositionState | None]:
     """Book one fill; returns the booking, the run it closed (if any) and the open run after it.
 
@@ -113,7 +115,7 @@ def advance(
     state = PositionState(
         symbol=book.symbol, side=book.side or "", quantity=ZERO, open_cost=ZERO, avg_entry_price=None,
         realized_pnl=ZERO, costs=ZERO, status="open", opened_at=book.opened_at or fill.executed_at, closed_at=None,
-        strategy_id=strategy_id,
+        strategy_id=strategy_id, account_id=account_id,
     )
     return booking, closed, state
 
@@ -128,6 +130,7 @@ def settle(state: PositionState, book: Book) -> PositionState:
 
 TRADES = tables.trades
 POSITIONS = tables.positions
+SPLITS = tables.splits
 LOTS = tables.lots
 # Built once: the statements of the single-trade hot path, so each execution reuses the
 # compiled form (a bot may record thousands of fills a minute).
@@ -136,15 +139,25 @@ LOTS = tables.lots
 # and that position's lots (one row each, oldest first): everything booking reads, in one
 # round trip.
 _LOT_FIELDS = ("id", "trade_id", "seq", "quantity", "amount", "opened_at")
+# A split of the symbol is a booked event of every account (docs/ledger.md §12), so the
+# latest event is the later of the account's latest trade and the symbol's latest split.
 _LAST = (
-    select(func.max(TRADES.c.executed_at))
-    .where(TRADES.c.symbol == bindparam("symbol"), TRADES.c.id != bindparam("trade_id"))
+    select(
+        select(func.max(TRADES.c.executed_at))
+        .where(TRADES.c.symbol == bindparam("symbol"), TRADES.c.account_id == bindparam("account_id"),
+               TRADES.c.id != bindparam("trade_id"))
+        .scalar_subquery().label("last_trade"),
+        select(func.max(SPLITS.c.at)).where(SPLITS.c.symbol == bindparam("symbol")).scalar_subquery()
+        .label("last_split"),
+    )
     .subquery("last")
 )
 _OPEN_STATE = (
-    select(_LAST.c[0].label("last_executed"), POSITIONS, *(LOTS.c[name].label(f"lot_{name}") for name in _LOT_FIELDS))
+    select(_LAST.c.last_trade, _LAST.c.last_split, POSITIONS,
+           *(LOTS.c[name].label(f"lot_{name}") for name in _LOT_FIELDS))
     .select_from(_LAST)
-    .outerjoin(POSITIONS, (POSITIONS.c.symbol == bindparam("symbol")) & (POSITIONS.c.status == "open"))
+    .outerjoin(POSITIONS, (POSITIONS.c.symbol == bindparam("symbol"))
+               & (POSITIONS.c.account_id == bindparam("account_id")) & (POSITIONS.c.status == "open"))
     .outerjoin(LOTS, LOTS.c.position_id == POSITIONS.c.id)
     .order_by(LOTS.c.seq)
 )
@@ -152,15 +165,24 @@ _OPEN_STATE = (
 # no read of the trades table at all.
 _OPEN_RUN = (
     select(POSITIONS, *(LOTS.c[name].label(f"lot_{name}") for name in _LOT_FIELDS))
-    .where(POSITIONS.c.symbol == bindparam("symbol"), POSITIONS.c.status == "open")
+    .where(POSITIONS.c.symbol == bindparam("symbol"), POSITIONS.c.account_id == bindparam("account_id"),
+           POSITIONS.c.status == "open")
     .outerjoin(LOTS, LOTS.c.position_id == POSITIONS.c.id)
     .order_by(LOTS.c.seq)
 )
-_LAST_TRADE_TIMES = select(TRADES.c.symbol, func.max(TRADES.c.executed_at)).group_by(TRADES.c.symbol)
+_LAST_TRADE_TIMES = (
+    select(TRADES.c.account_id, TRADES.c.symbol, func.max(TRADES.c.executed_at))
+    .group_by(TRADES.c.account_id, TRADES.c.symbol)
+)
+_LAST_SPLIT_TIMES = select(SPLITS.c.symbol, func.max(SPLITS.c.at)).group_by(SPLITS.c.symbol)
+_SYMBOL_SPLITS = (
+    select(SPLITS.c.id, SPLITS.c.numerator, SPLITS.c.denominator, SPLITS.c.at)
+    .where(SPLITS.c.symbol == bindparam("symbol")).order_by(SPLITS.c.at)
+)
 _SET_REALIZED = update(TRADES).where(TRADES.c.id == bindparam("trade_id")).values(realized_pnl=bindparam("realized"))
 _INSERT_POSITION = insert(POSITIONS).returning(POSITIONS.c.id)
 _POSITION_FIELDS = ("symbol", "side", "quantity", "open_cost", "avg_entry_price", "realized_pnl", "costs", "status",
-                    "opened_at", "closed_at", "strategy_id")
+                    "opened_at", "closed_at", "strategy_id", "account_id")
 _UPDATE_POSITION = (
     update(POSITIONS)
     .where(POSITIONS.c.id == bindparam("position_id"))
@@ -189,10 +211,12 @@ class OpenState:
     book: Book
     run: PositionState | None
     stored_lots: list[dict[str, Any]]
+    account_id: int
 
     def apply(self, fill: Fill, strategy_id: int | None, *, allow_short: bool) -> tuple[Booking, PositionState | None]:
         """Book one fill; the booking and the run it closed, if any (to be saved with `save_closed`)."""
-        booking, closed, self.run = advance(self.book, self.run, fill, strategy_id, allow_short=allow_short)
+        booking, closed, self.run = advance(self.book, self.run, fill, strategy_id, self.account_id,
+                                            allow_short=allow_short)
         if closed is not None:
             self.stored_lots = []  # they belonged to the closed run; save_closed deletes them
         return booking, closed
@@ -213,20 +237,25 @@ class BookingStore:
 
     # -- loading and saving ---------------------------------------------------------------
 
-    def load(self, symbol: str, *, excluding_trade: int = 0) -> OpenState:
-        """The symbol's open state as stored, with its latest trade time (`excluding_trade` left out)."""
-        rows = self.conn.execute(_OPEN_STATE, {"symbol": symbol, "trade_id": excluding_trade}).mappings().all()
-        return self._restore(symbol, rows, rows[0]["last_executed"])
+    def load(self, account_id: int, symbol: str, *, excluding_trade: int = 0) -> OpenState:
+        """The open state of (account, symbol) as stored, with its latest event time (`excluding_trade` left out)."""
+        rows = self.conn.execute(
+            _OPEN_STATE, {"symbol": symbol, "account_id": account_id, "trade_id": excluding_trade}
+        ).mappings().all()
+        return self._restore(account_id, symbol, rows, _later(rows[0]["last_trade"], rows[0]["last_split"]))
 
-    def load_open(self, symbol: str, last_executed: datetime | None) -> OpenState:
+    def load_open(self, account_id: int, symbol: str, last_executed: datetime | None) -> OpenState:
         """The symbol's open state, for a caller that knows its latest trade time already.
 
         The trades table is not read: a bulk import calls this while that table's secondary
         indexes are dropped (it takes the times from `last_trade_times` first).
         """
-        return self._restore(symbol, self.conn.execute(_OPEN_RUN, {"symbol": symbol}).mappings().all(), last_executed)
+        rows = self.conn.execute(_OPEN_RUN, {"symbol": symbol, "account_id": account_id}).mappings().all()
+        return self._restore(account_id, symbol, rows, last_executed)
 
-    def _restore(self, symbol: str, rows: Sequence[Mapping[Any, Any]], last_executed: datetime | None) -> OpenState:
+    def _restore(
+        self, account_id: int, symbol: str, rows: Sequence[Mapping[Any, Any]], last_executed: datetime | None
+    ) -> OpenState:
         """The open state from the rows of `_OPEN_STATE` or `_OPEN_RUN` (position columns, lot columns)."""
         position = rows[0] if rows and rows[0]["id"] is not None else None
         stored = [{name: row[f"lot_{name}"] for name in _LOT_FIELDS} for row in rows if row["lot_id"] is not None]
@@ -239,11 +268,16 @@ class BookingStore:
             last_executed_at=last_executed,
             costs=position["costs"] if position else ZERO,
         )
-        return OpenState(book, PositionState.of(position) if position else None, stored)
+        return OpenState(book, PositionState.of(position) if position else None, stored, account_id)
 
-    def last_trade_times(self) -> dict[str, datetime]:
-        """Every symbol's latest trade time, in one grouped read (for `load_open`)."""
-        return {symbol: last for symbol, last in self.conn.execute(_LAST_TRADE_TIMES)}
+    def last_event_times(self) -> dict[tuple[int, str], datetime]:
+        """Every (account, symbol)'s latest booked event (trade or split), in two grouped reads (for `load_open`).
+
+        A symbol's split counts for every account that traded it before.
+        """
+        splits = {symbol: last for symbol, last in self.conn.execute(_LAST_SPLIT_TIMES)}
+        return {(account_id, symbol): _later(last, splits.get(symbol))  # type: ignore[misc]
+                for account_id, symbol, last in self.conn.execute(_LAST_TRADE_TIMES)}
 
     def save_closed(self, runs: Sequence[PositionState], *, count_totals: bool = True) -> None:
         """Store runs that closed: a stored run is updated (its lots deleted), a new one inserted.
@@ -311,14 +345,14 @@ class BookingStore:
     # -- booking ----------------------------------------------------------------------------
 
     def book_trade(
-        self, symbol: str, trade_id: int, fill: Fill, strategy_id: int | None, *, allow_short: bool
+        self, account_id: int, symbol: str, trade_id: int, fill: Fill, strategy_id: int | None, *, allow_short: bool
     ) -> Decimal | None:
         """Book a trade that was just inserted; returns the realized P&L it produced (None: it closed nothing).
 
         A trade dated before the symbol's latest trade re-books the whole symbol so lots
         follow time order (docs/ledger.md); otherwise only the open run is resumed and updated.
         """
-        state = self.load(symbol, excluding_trade=trade_id)
+        state = self.load(account_id, symbol, excluding_trade=trade_id)
         last = state.book.last_executed_at
         if last is not None and fill.executed_at < last:
             self.replay(symbol, new_trade_ids={trade_id}, allow_short=allow_short)
@@ -349,11 +383,20 @@ class BookingStore:
             totals.apply(conn, totals.negated(totals.from_positions(conn, POSITIONS.c.symbol == symbol)))
             conn.execute(_DELETE_SYMBOL_LOTS, {"symbol": symbol})
             conn.execute(_DELETE_SYMBOL_POSITIONS, {"symbol": symbol})
-        state = OpenState(Book(symbol, self.method), None, [])
+        states: dict[int, OpenState] = {}
         finished: list[PositionState] = []
         realized_changes: list[dict[str, Any]] = []
-        for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, stored_realized in \
-                symbol_trades(conn, symbol):
+        splits = conn.execute(_SYMBOL_SPLITS, {"symbol": symbol}).all()
+        next_split = 0
+        for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, stored_realized, account_id \
+                in symbol_trades(conn, symbol):
+            # A split applies from its moment on, before any trade at that moment (docs/ledger.md §12).
+            while next_split < len(splits) and splits[next_split].at <= executed_at:
+                _split_all(states, splits[next_split])
+                next_split += 1
+            state = states.get(account_id)
+            if state is None:
+                state = states[account_id] = OpenState(Book(symbol, self.method), None, [], account_id)
             fill = Fill(side, quantity, price, commission, fees, executed_at, trade_id)
             try:
                 booking, closed = state.apply(
@@ -365,9 +408,12 @@ class BookingStore:
                 finished.append(closed)
             if booking.realized_pnl != stored_realized:
                 realized_changes.append({"trade_id": trade_id, "realized": booking.realized_pnl})
+        for split in splits[next_split:]:
+            _split_all(states, split)
         self.save_closed(finished, count_totals=not cleared)
         self.set_realized(realized_changes)
-        self.save_open(state)
+        for state in states.values():
+            self.save_open(state)
 
     def rebuild_all(self) -> int:
         """Recompute every position, lot and closed-run total from the trades; the number of symbols.
@@ -383,15 +429,27 @@ class BookingStore:
         return len(symbols)
 
 
+def _later(first: datetime | None, second: datetime | None) -> datetime | None:
+    if first is None or second is None:
+        return first if second is None else second
+    return max(first, second)
+
+
+def _split_all(states: Mapping[int, OpenState], split: Any) -> None:
+    """Apply one stored split to every account's book of the symbol (flat books only move their clock)."""
+    for state in states.values():
+        state.book.split(split.numerator, split.denominator, split.at)
+
+
 _DRIVER_SYMBOL_TRADES = (
-    "SELECT id, side, quantity, price, commission, fees, executed_at, strategy_id, realized_pnl FROM trades "
+    "SELECT id, side, quantity, price, commission, fees, executed_at, strategy_id, realized_pnl, account_id FROM trades "
     "WHERE symbol = {mark} ORDER BY executed_at, id"
 )
 
 
 def symbol_trades(conn: Connection, symbol: str) -> Iterator[tuple[Any, ...]]:
     """A symbol's trades in booking order, as (id, side, quantity, price, commission, fees,
-    executed_at, strategy_id, realized_pnl) tuples of Decimals and UTC datetimes.
+    executed_at, strategy_id, realized_pnl, account_id) tuples of Decimals and UTC datetimes.
 
     The rows come from the driver and are converted with the conversion table of `types.py`:
     a rebuild reads every trade, and SQLAlchemy's per-value result processing would cost
@@ -412,6 +470,6 @@ def symbol_trades(conn: Connection, symbol: str) -> Iterator[tuple[Any, ...]]:
 def _converted(
     rows: Iterable[tuple[Any, ...]], number: Callable[[Any], Decimal], moment: Callable[[Any], datetime]
 ) -> Iterator[tuple[Any, ...]]:
-    for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, realized in rows:
+    for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, realized, account_id in rows:
         yield (trade_id, side, number(quantity), number(price), number(commission), number(fees), moment(executed_at),
-               strategy_id, None if realized is None else number(realized))
+               strategy_id, None if realized is None else number(realized), account_id)

@@ -28,21 +28,21 @@ def ledger_snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
     positions = sorted(
         (tuple(row) for row in conn.execute(select(
             p.symbol, p.status, p.opened_at, p.side, p.quantity, p.open_cost, p.avg_entry_price, p.realized_pnl,
-            p.costs, p.closed_at, p.strategy_id))),
+            p.costs, p.closed_at, p.strategy_id, p.account_id))),
         key=repr,
     )
     # A lot's place in its position counts, not the raw `seq` (incremental booking leaves gaps).
     rows = conn.execute(
-        select(LOTS.c.position_id, p.symbol, LOTS.c.trade_id, LOTS.c.quantity, LOTS.c.amount, LOTS.c.opened_at)
+        select(LOTS.c.position_id, p.account_id, p.symbol, LOTS.c.trade_id, LOTS.c.quantity, LOTS.c.amount, LOTS.c.opened_at)
         .join(POSITIONS, LOTS.c.position_id == p.id)
         .order_by(LOTS.c.position_id, LOTS.c.seq)
     )
     lots = []
     rank, last_position = 0, None
-    for position_id, symbol, trade_id, quantity, amount, opened_at in rows:
+    for position_id, account_id, symbol, trade_id, quantity, amount, opened_at in rows:
         rank = rank + 1 if position_id == last_position else 0
         last_position = position_id
-        lots.append((symbol, rank, trade_id, quantity, amount, opened_at))
+        lots.append((account_id, symbol, rank, trade_id, quantity, amount, opened_at))
     lots.sort(key=repr)
     realized = sorted((tuple(row) for row in conn.execute(select(TRADES.c.id, TRADES.c.realized_pnl))), key=repr)
     closed = sorted((key, *values) for key, values in totals.stored(conn).items())

@@ -21,7 +21,7 @@ from stocksbot.storage.database import DatabaseTarget, driver_connection, prepar
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 

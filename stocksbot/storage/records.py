@@ -33,6 +33,8 @@ class TradeRecord(Record):
     strategy: str | None
     external_id: str | None
     note: str | None
+    account: str
+    currency: str
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class PositionRecord(Record):
     closed_at: datetime | None
     strategy: str | None
     open_cost: Decimal
+    account: str
+    currency: str | None
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,7 @@ class OrderRecord(Record):
     external_id: str | None
     created_at: datetime
     updated_at: datetime
+    account: str
 
 
 @dataclass(frozen=True)
@@ -149,12 +154,12 @@ class Summary(Record):
         return data
 
 
-def trade_record(trade: Any, names: dict[int, str]) -> TradeRecord:
-    """A trades row as users see it (`names`: strategy id -> name)."""
+def trade_record(trade: Any, names: dict[int, str], accounts: dict[int, str]) -> TradeRecord:
+    """A trades row as users see it (`names`: strategy id -> name, `accounts`: account id -> name)."""
     return TradeRecord(
         id=trade.id, side=trade.side, symbol=trade.symbol, quantity=trade.quantity, price=trade.price,
         commission=trade.commission, fees=trade.fees, executed_at=trade.executed_at,
         realized_pnl=trade.realized_pnl, order_id=trade.order_id,
         strategy=names.get(trade.strategy_id) if trade.strategy_id else None,
-        external_id=trade.external_id, note=trade.note,
+        external_id=trade.external_id, note=trade.note, account=accounts[trade.account_id], currency=trade.currency,
     )

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Numeric, Row, case, cast, delete, func, inser
 from stocksbot.errors import StocksbotError
 from stocksbot.storage import tables
 from stocksbot.storage.types import exact_sum
+from stocksbot.vocabulary import DEFAULT_ACCOUNT
 
 CONFIG = tables.config
 STRATEGIES = tables.strategies
@@ -26,6 +27,8 @@ TRADES = tables.trades
 POSITIONS = tables.positions
 LOTS = tables.lots
 BARS = tables.price_bars
+ACCOUNTS = tables.accounts
+SPLITS = tables.splits
 
 
 class Repository:
@@ -56,6 +59,39 @@ class ConfigRepository(Repository):
 
     def delete(self, key: str) -> bool:
         return self.conn.execute(delete(CONFIG).where(CONFIG.c.key == key)).rowcount > 0
+
+
+class AccountRepository(Repository):
+    def by_name(self, name: str) -> Row[Any] | None:
+        return self.conn.execute(select(ACCOUNTS).where(ACCOUNTS.c.name == name)).first()
+
+    def require(self, name: str) -> Row[Any]:
+        """The row of an account that must exist."""
+        row = self.by_name(name)
+        if row is None:
+            raise StocksbotError(f"unknown account {name!r} (see `stocksbot account list`)")
+        return row
+
+    def default(self) -> Row[Any]:
+        """The account commands write to without --account: `accounts.default`, else main."""
+        name = self.conn.execute(select(CONFIG.c.value).where(CONFIG.c.key == "accounts.default")).scalar()
+        return self.require(name if name is not None else DEFAULT_ACCOUNT)
+
+    def chosen(self, name: str | None) -> Row[Any]:
+        """The account named, else the default one."""
+        return self.require(name) if name is not None else self.default()
+
+    def names(self) -> dict[int, str]:
+        return {row.id: row.name for row in self.conn.execute(select(ACCOUNTS.c.id, ACCOUNTS.c.name))}
+
+    def list(self) -> Sequence[Row[Any]]:
+        return self.conn.execute(select(ACCOUNTS).order_by(ACCOUNTS.c.id)).all()
+
+    def add(self, **values: Any) -> int:
+        return int(self.conn.execute(insert(ACCOUNTS).values(**values).returning(ACCOUNTS.c.id)).scalar_one())
+
+    def update(self, account_id: int, **values: Any) -> None:
+        self.conn.execute(update(ACCOUNTS).where(ACCOUNTS.c.id == account_id).values(**values))
 
 
 class StrategyRepository(Repository):
@@ -129,8 +165,12 @@ class OrderRepository(Repository):
         query = select(ORDERS).where(ORDERS.c.id == order_id)
         return self.conn.execute(query.with_for_update() if for_update else query).first()
 
-    def list(self, *, status: str | None = None, symbol: str | None = None) -> Sequence[Row[Any]]:
+    def list(
+        self, *, status: str | None = None, symbol: str | None = None, account_id: int | None = None
+    ) -> Sequence[Row[Any]]:
         query = select(ORDERS).order_by(ORDERS.c.id)
+        if account_id is not None:
+            query = query.where(ORDERS.c.account_id == account_id)
         if status is not None:
             query = query.where(ORDERS.c.status == status)
         if symbol is not None:
@@ -158,9 +198,12 @@ class TradeRepository(Repository):
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
+        account_id: int | None = None,
     ) -> Sequence[Row[Any]]:
         """Trades in booking order; with `limit`, the most recent ones (still oldest first)."""
         query = select(TRADES)
+        if account_id is not None:
+            query = query.where(TRADES.c.account_id == account_id)
         if symbol is not None:
             query = query.where(TRADES.c.symbol == symbol)
         if strategy_id is not None:
@@ -176,23 +219,34 @@ class TradeRepository(Repository):
 
 
 class PositionRepository(Repository):
-    def open_for(self, symbol: str) -> Row[Any] | None:
+    def open_for(self, account_id: int, symbol: str) -> Row[Any] | None:
         return self.conn.execute(
-            select(POSITIONS).where(POSITIONS.c.symbol == symbol, POSITIONS.c.status == "open")
+            select(POSITIONS).where(POSITIONS.c.symbol == symbol, POSITIONS.c.account_id == account_id,
+                                    POSITIONS.c.status == "open")
         ).first()
 
-    def latest_for(self, symbol: str) -> Row[Any] | None:
-        """The open position of a symbol, else its most recently closed one."""
+    def latest_for(self, symbol: str, account_id: int | None = None) -> Sequence[Row[Any]]:
+        """Per account (or in the one named): the symbol's open position, else its most recently closed one."""
         query = (
             select(POSITIONS)
             .where(POSITIONS.c.symbol == symbol)
-            .order_by((POSITIONS.c.status == "open").desc(), POSITIONS.c.opened_at.desc(), POSITIONS.c.id.desc())
-            .limit(1)
+            .order_by(POSITIONS.c.account_id, (POSITIONS.c.status == "open").desc(), POSITIONS.c.opened_at.desc(),
+                      POSITIONS.c.id.desc())
         )
-        return self.conn.execute(query).first()
+        if account_id is not None:
+            query = query.where(POSITIONS.c.account_id == account_id)
+        latest: dict[int, Row[Any]] = {}
+        for row in self.conn.execute(query):
+            latest.setdefault(row.account_id, row)
+        return list(latest.values())
 
-    def list(self, *, status: str | None = "open", strategy_id: int | None = None) -> Sequence[Row[Any]]:
-        query = select(POSITIONS).order_by(POSITIONS.c.symbol, POSITIONS.c.opened_at, POSITIONS.c.id)
+    def list(
+        self, *, status: str | None = "open", strategy_id: int | None = None, account_id: int | None = None
+    ) -> Sequence[Row[Any]]:
+        query = select(POSITIONS).order_by(POSITIONS.c.symbol, POSITIONS.c.account_id, POSITIONS.c.opened_at,
+                                           POSITIONS.c.id)
+        if account_id is not None:
+            query = query.where(POSITIONS.c.account_id == account_id)
         if status is not None:
             query = query.where(POSITIONS.c.status == status)
         if strategy_id is not None:
@@ -240,6 +294,7 @@ class Repositories:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.config = ConfigRepository(conn)
+        self.accounts = AccountRepository(conn)
         self.strategies = StrategyRepository(conn)
         self.orders = OrderRepository(conn)
         self.trades = TradeRepository(conn)

@@ -34,7 +34,11 @@ from sqlalchemy import (
 
 from stocksbot.storage.types import ExactDecimal, UTCDateTime
 from stocksbot.vocabulary import (
+    ACCOUNT_NAME_MAX,
     CONFIG_KEY_MAX,
+    CURRENCY_LENGTH,
+    ISIN_LENGTH,
+    STORED_CASH_KINDS,
     CONFIG_TYPES,
     EXTERNAL_ID_MAX,
     NEEDS_LIMIT_PRICE,
@@ -89,6 +93,28 @@ def _time(name: str, *, nullable: bool = False, **kwargs: object) -> Column[date
     return Column(name, UTCDateTime, nullable=nullable, **kwargs)  # type: ignore[arg-type]
 
 
+accounts = Table(
+    "accounts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(ACCOUNT_NAME_MAX), nullable=False, unique=True),
+    Column("currency", String(CURRENCY_LENGTH), nullable=False),
+    Column("description", Text),
+    Column("margin", Boolean, nullable=False, default=False),
+    Column("status", String(6), nullable=False, default="open"),
+    _time("created_at", default=utcnow),
+    CheckConstraint("length(name) > 0", name="name_not_empty"),
+    CheckConstraint(_one_of("status", POSITION_STATUSES), name="status"),
+)
+
+# What is known about a symbol: its currency (the currency its trades settle in), name, ISIN.
+instruments = Table(
+    "instruments", metadata,
+    Column("symbol", String(SYMBOL_MAX), primary_key=True),
+    Column("currency", String(CURRENCY_LENGTH), nullable=False),
+    Column("name", Text),
+    Column("isin", String(ISIN_LENGTH), unique=True),
+)
+
 strategies = Table(
     "strategies", metadata,
     Column("id", Integer, primary_key=True),
@@ -116,6 +142,7 @@ orders = Table(
     _money("filled_quantity", default=Decimal(0)),
     _money("avg_fill_price", nullable=True),
     Column("strategy_id", ForeignKey("strategies.id"), index=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
     _time("created_at", default=utcnow),
     _time("updated_at", default=utcnow, onupdate=utcnow),
     CheckConstraint(_one_of("side", TRADE_SIDES), name="side"),
@@ -144,6 +171,9 @@ trades = Table(
     _money("realized_pnl", nullable=True),
     Column("order_id", ForeignKey("orders.id"), index=True),
     Column("strategy_id", ForeignKey("strategies.id"), index=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    # The currency the trade settles in: its instrument's (docs/ledger.md §11).
+    Column("currency", String(CURRENCY_LENGTH), nullable=False),
     Column("note", Text),
     _time("created_at", default=utcnow),
     CheckConstraint(_one_of("side", TRADE_SIDES), name="side"),
@@ -172,6 +202,7 @@ positions = Table(
     _time("opened_at"),
     _time("closed_at", nullable=True),
     Column("strategy_id", ForeignKey("strategies.id"), index=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
     CheckConstraint(_one_of("side", POSITION_SIDES), name="side"),
     CheckConstraint(_one_of("status", POSITION_STATUSES), name="status"),
     CheckConstraint(_not_negative("quantity"), name="quantity_not_negative"),
@@ -180,11 +211,12 @@ positions = Table(
         "(status = 'open' AND closed_at IS NULL) OR (status = 'closed' AND closed_at IS NOT NULL)",
         name="closed_at_matches_status",
     ),
-    # At most one open run per symbol: the ledger's central invariant, enforced by the database.
-    # A unique index on an expression both backends share (closed runs index NULL, and NULLs
-    # never collide) rather than a partial index, whose dialect options would make every
-    # command import the PostgreSQL dialect (migration 0004).
-    Index("uq_positions_open_symbol", case((column("status") == "open", column("symbol"))), unique=True),
+    # At most one open run per (account, symbol): the ledger's central invariant, enforced by
+    # the database. A unique index on an expression both backends share (closed runs index
+    # NULL, and NULLs never collide) rather than a partial index, whose dialect options would
+    # make every command import the PostgreSQL dialect (migrations 0004 and 0005).
+    Index("uq_positions_open_account_symbol", "account_id", case((column("status") == "open", column("symbol"))),
+          unique=True),
     Index("ix_positions_status_symbol", "status", "symbol"),
 )
 
@@ -241,4 +273,91 @@ closed_run_totals = Table(
     Column("runs", Integer, nullable=False),
     _money("realized_pnl"),
     _money("costs"),
+)
+
+
+# N new shares for D old, from `at` (the start of the split's day) on: docs/ledger.md §12.
+splits = Table(
+    "splits", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("symbol", String(SYMBOL_MAX), nullable=False),
+    Column("numerator", Integer, nullable=False),
+    Column("denominator", Integer, nullable=False),
+    _time("at"),
+    _money("cash_in_lieu", nullable=True),
+    _time("created_at", default=utcnow),
+    CheckConstraint("numerator >= 1 AND denominator >= 1 AND numerator <> denominator", name="ratio"),
+    CheckConstraint(_null_or(_not_negative("cash_in_lieu"), "cash_in_lieu"), name="cash_in_lieu_not_negative"),
+    UniqueConstraint("symbol", "at"),
+)
+
+# Shares moved between two own accounts with their lots; nothing is realized.
+share_transfers = Table(
+    "share_transfers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("symbol", String(SYMBOL_MAX), nullable=False, index=True),
+    _money("quantity"),
+    Column("from_account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("to_account_id", ForeignKey("accounts.id"), nullable=False),
+    _time("at"),
+    Column("note", Text),
+    _time("created_at", default=utcnow),
+    CheckConstraint(_positive("quantity"), name="quantity_positive"),
+    CheckConstraint("from_account_id <> to_account_id", name="two_accounts"),
+)
+
+dividends = Table(
+    "dividends", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("symbol", String(SYMBOL_MAX), nullable=False, index=True),
+    _money("gross"),
+    _money("tax", default=Decimal(0)),
+    _money("fee", default=Decimal(0)),
+    Column("currency", String(CURRENCY_LENGTH), nullable=False),
+    _time("ex_date"),
+    _time("paid_at"),
+    _money("per_share", nullable=True),
+    Column("reinvest_trade_id", ForeignKey("trades.id"), nullable=True),
+    Column("external_id", String(EXTERNAL_ID_MAX), unique=True),
+    Column("note", Text),
+    _time("created_at", default=utcnow),
+    CheckConstraint(_positive("gross"), name="gross_positive"),
+    CheckConstraint(_not_negative("tax"), name="tax_not_negative"),
+    CheckConstraint(_not_negative("fee"), name="fee_not_negative"),
+)
+
+# Cash a person recorded (deposits, withdrawals, interest, fees, taxes, transfers and
+# conversions, each a signed amount) and the implicit deposits booking derives for
+# non-margin accounts (kind `implicit_deposit`, replaced whenever the account's cash is
+# re-booked). Trade settlements and dividends are read from their own tables: docs/ledger.md §11.
+cash_movements = Table(
+    "cash_movements", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    _money("amount"),
+    Column("currency", String(CURRENCY_LENGTH), nullable=False),
+    _time("at"),
+    Column("note", Text),
+    # The other half of a transfer or conversion (the id of the pair's first row).
+    Column("pair_id", Integer),
+    # What made an implicit deposit necessary.
+    Column("trade_id", ForeignKey("trades.id", ondelete="CASCADE")),
+    Column("dividend_id", ForeignKey("dividends.id", ondelete="CASCADE")),
+    Column("external_id", String(EXTERNAL_ID_MAX), unique=True),
+    _time("created_at", default=utcnow),
+    CheckConstraint(_one_of("kind", STORED_CASH_KINDS), name="kind"),
+    CheckConstraint("CAST(amount AS NUMERIC) <> 0", name="amount_not_zero"),
+    Index("ix_cash_movements_account_id_currency_at", "account_id", "currency", "at"),
+)
+
+# The cash projection: each (account, currency)'s balance and the time of the latest cash
+# event booked into it (a back-dated event re-books the pair). Rebuildable; `db check` compares.
+cash_balances = Table(
+    "cash_balances", metadata,
+    Column("account_id", ForeignKey("accounts.id"), primary_key=True),
+    Column("currency", String(CURRENCY_LENGTH), primary_key=True),
+    _money("balance"),
+    _time("last_at", nullable=True),
 )
