@@ -5,13 +5,16 @@ store; the trades service records the trades of `position add` and `position clo
 rebuilds the projection. `position list` and `summary` are what a user runs most: what they
 read does not grow with history (the open positions, one price probe per open symbol, and
 the per-strategy totals of closed runs that booking keeps, `storage/totals.py`), and this
-module imports no booking code, so they start fast.
+module imports no booking code, so they start fast. Values are kept in each instrument's
+currency and converted to the reporting currency with one rate probe per currency pair
+(`services/fx.py`, docs/ledger.md §15).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -22,11 +25,23 @@ from stocksbot.errors import StocksbotError
 from stocksbot.ledger import divide
 from stocksbot.ledger.inputs import parse_symbol
 from stocksbot.ledger.numbers import ZERO, add, multiply, subtract
+from stocksbot.services import valuation
+from stocksbot.services.fx import Converter, Rates, reporting_currency
 from stocksbot.storage import tables, totals
-from stocksbot.storage.records import LotRecord, PositionDetail, PositionRecord, Summary, SummaryLine, trade_record
+from stocksbot.storage.records import (
+    AccountSummary,
+    LotRecord,
+    PositionDetail,
+    PositionListing,
+    PositionRecord,
+    Summary,
+    SummaryLine,
+    trade_record,
+)
 from stocksbot.storage.repositories import Repositories
+from stocksbot.storage.types import exact_sum
 from stocksbot.storage.unit_of_work import UnitOfWork
-from stocksbot.vocabulary import LONG, OPEN
+from stocksbot.vocabulary import CLOSED, LONG, OPEN
 
 POSITIONS = tables.positions
 BARS = tables.price_bars
@@ -36,9 +51,19 @@ _LATEST_CLOSE = (
     .order_by(BARS.c.timestamp.desc(), BARS.c.interval)
     .limit(1)
 )
-_OPEN_COSTS = select(POSITIONS.c.strategy_id, POSITIONS.c.realized_pnl, POSITIONS.c.costs).where(
-    POSITIONS.c.status == OPEN
+_OPEN_COSTS = select(
+    POSITIONS.c.strategy_id, POSITIONS.c.realized_pnl, POSITIONS.c.costs, POSITIONS.c.symbol, POSITIONS.c.account_id
+).where(POSITIONS.c.status == OPEN)
+# The closed runs of the symbols named, summed per (strategy, symbol): the part of the running
+# totals that is in another currency than the reporting one (an index range scan per symbol).
+_CLOSED_OF_SYMBOLS = (
+    select(POSITIONS.c.strategy_id, POSITIONS.c.symbol, exact_sum(POSITIONS.c.realized_pnl),
+           exact_sum(POSITIONS.c.costs))
+    .where(POSITIONS.c.status == CLOSED, POSITIONS.c.symbol.in_(bindparam("symbols", expanding=True)))
+    .group_by(POSITIONS.c.strategy_id, POSITIONS.c.symbol)
 )
+_ACCOUNT_ROWS = select(tables.accounts.c.id, tables.accounts.c.name, tables.accounts.c.currency,
+                       tables.accounts.c.status).order_by(tables.accounts.c.id)
 
 
 def latest_closes(conn: Connection, symbols: Sequence[str], at: datetime) -> dict[str, Decimal]:
@@ -61,6 +86,19 @@ class Names:
         self.strategies = repos.strategies.names()
         self.accounts = repos.accounts.names()
         self.currencies = {symbol: currency for symbol, currency in repos.conn.execute(_INSTRUMENT_CURRENCIES)}
+        self._conn = repos.conn
+        self._account_currencies: dict[int, str] | None = None
+
+    def account_currency(self, account_id: int) -> str:
+        if self._account_currencies is None:
+            self._account_currencies = {row.id: row.currency for row in self._conn.execute(_ACCOUNT_ROWS)}
+        return self._account_currencies[account_id]
+
+    def currency_of(self, position: PositionRecord) -> str:
+        """The position's currency: its instrument's, else (a symbol with no instrument row) its account's."""
+        if position.currency is not None:
+            return position.currency
+        return self.account_currency(next(i for i, name in self.accounts.items() if name == position.account))
 
 
 def position_record(position: Any, names: Names, price: Decimal | None) -> PositionRecord:
@@ -84,15 +122,34 @@ def position_record(position: Any, names: Names, price: Decimal | None) -> Posit
     )
 
 
+def converted(position: PositionRecord, names: Names, convert: Converter) -> PositionRecord:
+    """The position with its market value and unrealized P&L in the reporting currency too (§15.4)."""
+    currency = names.currency_of(position)
+    return replace(
+        position, reporting_currency=convert.to_ccy,
+        converted_market_value=convert(position.market_value, currency),
+        converted_unrealized_pnl=convert(position.unrealized_pnl, currency),
+    )
+
+
+def _converter(conn: Connection) -> tuple[Converter, bool]:
+    """Conversion to the reporting currency at the latest rates, and whether the setting chose it."""
+    currency, chosen = reporting_currency(conn)
+    return Converter(Rates(conn), currency, datetime.now(timezone.utc)), chosen
+
+
 def _valued(
-    repos: Repositories, status: str | None, strategy: str | None, account: str | None = None
+    repos: Repositories, status: str | None, strategy: str | None, account: str | None = None, *,
+    names: Names | None = None, convert: Converter | None = None,
 ) -> list[PositionRecord]:
-    names = Names(repos)
+    names = names if names is not None else Names(repos)
     wanted = repos.strategies.require_id(strategy) if strategy is not None else None
     account_id = repos.accounts.require(account).id if account is not None else None
     rows = repos.positions.list(status=status, strategy_id=wanted, account_id=account_id)
-    prices = latest_closes(repos.conn, sorted({p.symbol for p in rows if p.status == OPEN}), datetime.now(timezone.utc))
-    return [position_record(p, names, prices.get(p.symbol)) for p in rows]
+    if convert is None:
+        convert = _converter(repos.conn)[0]
+    prices = latest_closes(repos.conn, sorted({p.symbol for p in rows if p.status == OPEN}), convert.at)
+    return [converted(position_record(p, names, prices.get(p.symbol)), names, convert) for p in rows]
 
 
 def list_positions(
@@ -103,57 +160,128 @@ def list_positions(
         return _valued(Repositories(conn), status, strategy, account)
 
 
+def position_listing(
+    uow: UnitOfWork, *, status: str | None = OPEN, strategy: str | None = None, account: str | None = None
+) -> PositionListing:
+    """`list_positions`, with the reporting currency and the open positions' converted totals."""
+    with uow.reading() as conn:
+        convert, chosen = _converter(conn)
+        positions = _valued(Repositories(conn), status, strategy, account, convert=convert)
+    held = [p for p in positions if p.status == OPEN]
+    involved = {p.currency for p in held if p.currency is not None} | {convert.to_ccy}
+    return PositionListing(
+        positions=positions, reporting_currency=convert.to_ccy, converted=bool(held) and (chosen or len(involved) > 1),
+        converted_market_value=valuation.sum_known(p.converted_market_value for p in held),
+        converted_unrealized_pnl=valuation.sum_known(p.converted_unrealized_pnl for p in held),
+        missing_rates=sorted(convert.rates.missing),
+    )
+
+
+def _plus(a: Decimal | None, b: Decimal | None) -> Decimal | None:
+    return None if a is None or b is None else add(a, b)
+
+
 def _summary_line(
-    strategy: str | None, positions: list[PositionRecord], realized: Decimal, costs: Decimal
+    strategy: str | None, positions: list[PositionRecord], realized: Decimal | None, costs: Decimal | None,
+    names: Names, convert: Converter,
 ) -> SummaryLine:
-    values = [p.market_value for p in positions]
-    unrealized = [p.unrealized_pnl for p in positions]
-    priced = all(v is not None for v in values)
-    signed_cost = [p.open_cost if p.side == LONG else p.open_cost.copy_negate() for p in positions]
+    signed_cost = (
+        convert(p.open_cost if p.side == LONG else p.open_cost.copy_negate(), names.currency_of(p)) for p in positions
+    )
     return SummaryLine(
         strategy=strategy,
         open_positions=len(positions),
-        cost=add(ZERO, *signed_cost),
-        market_value=add(ZERO, *(v for v in values if v is not None)) if priced else None,
+        cost=valuation.sum_known(signed_cost),
+        market_value=valuation.sum_known(p.converted_market_value for p in positions),
         realized_pnl=realized,
-        unrealized_pnl=add(ZERO, *(u for u in unrealized if u is not None)) if priced else None,
+        unrealized_pnl=valuation.sum_known(p.converted_unrealized_pnl for p in positions),
         costs=costs,
     )
 
 
 def summary(uow: UnitOfWork) -> Summary:
-    """Cost, value, realized and unrealized P&L and costs paid, in total and by strategy.
+    """Cost, value, realized and unrealized P&L and costs paid, in total and by strategy; cash,
+    income and total value, in total and by account; all in the reporting currency.
 
     By strategy means by the strategy of the position (of the trade that opened it).
     Realized P&L and costs are those of the closed runs (kept as running totals) plus the
-    open runs' so far.
+    open runs' so far. Amounts in another currency are converted at the latest rate; one
+    that is missing makes the figures that need it unknown and is named in `missing_rates`
+    (docs/ledger.md §6.3 and §15.5).
     """
     with uow.reading() as conn:
         repos = Repositories(conn)
-        names = repos.strategies.names()
-        positions = _valued(repos, OPEN, None)
-        open_rows = conn.execute(_OPEN_COSTS).all()
-        closed = totals.stored(conn)
-    realized_costs: dict[str | None, tuple[Decimal, Decimal]] = {}
-    for key, (_runs, realized, costs) in closed.items():
-        strategy_id = totals.strategy_of(key)
-        realized_costs[names.get(strategy_id) if strategy_id else None] = (realized, costs)
-    for strategy_id, realized, costs in open_rows:
-        name = names.get(strategy_id) if strategy_id else None
-        old_realized, old_costs = realized_costs.get(name, (ZERO, ZERO))
-        realized_costs[name] = (add(old_realized, realized), add(old_costs, costs))
-    by_strategy: dict[str | None, list[PositionRecord]] = defaultdict(list)
+        strategy_names = repos.strategies.names()
+        names = Names(repos)
+        convert, _chosen = _converter(conn)
+        positions = _valued(repos, OPEN, None, names=names, convert=convert)
+        realized_costs: dict[str | None, tuple[Decimal | None, Decimal | None]] = {}
+
+        def credit(strategy_id: int | None, realized: Decimal | None, costs: Decimal | None) -> None:
+            name = strategy_names.get(strategy_id) if strategy_id else None
+            old_realized, old_costs = realized_costs.get(name, (ZERO, ZERO))
+            realized_costs[name] = (_plus(old_realized, realized), _plus(old_costs, costs))
+
+        for key, (_runs, realized, costs) in totals.stored(conn).items():
+            credit(totals.strategy_of(key), realized, costs)
+        # The running totals add every currency up: the closed runs of symbols in another
+        # currency are taken out of them and put back converted.
+        foreign = sorted(symbol for symbol, currency in names.currencies.items() if currency != convert.to_ccy)
+        for strategy_id, symbol, realized, costs in (
+            conn.execute(_CLOSED_OF_SYMBOLS, {"symbols": foreign}).all() if foreign else ()
+        ):
+            currency = names.currencies[symbol]
+            credit(strategy_id, realized.copy_negate(), costs.copy_negate())
+            credit(strategy_id, convert(realized, currency), convert(costs, currency))
+        for strategy_id, realized, costs, symbol, account_id in conn.execute(_OPEN_COSTS):
+            currency = names.currencies.get(symbol) or names.account_currency(account_id)
+            credit(strategy_id, convert(realized, currency), convert(costs, currency))
+        by_strategy: dict[str | None, list[PositionRecord]] = defaultdict(list)
+        for position in positions:
+            by_strategy[position.strategy].append(position)
+        keys = sorted(set(realized_costs) | set(by_strategy), key=lambda k: (k is None, k or ""))
+        lines = [_summary_line(key, by_strategy.get(key, []), *realized_costs.get(key, (ZERO, ZERO)), names, convert)
+                 for key in keys]
+        total = _summary_line(
+            None, positions,
+            valuation.sum_known(line.realized_pnl for line in lines),
+            valuation.sum_known(line.costs for line in lines),
+            names, convert,
+        )
+        by_account, cash, income = _accounts(conn, positions, convert)
+        cash_value = valuation.converted_total(cash, convert)
+        unpriced = sorted({p.symbol for p in positions if p.market_value is None})
+        return Summary(
+            total=total, by_strategy=lines, unpriced_symbols=unpriced, reporting_currency=convert.to_ccy,
+            cash=cash, cash_value=cash_value, income=valuation.converted_total(income, convert),
+            total_value=_plus(total.market_value, cash_value), by_account=by_account,
+            missing_rates=sorted(convert.rates.missing),
+        )
+
+
+def _accounts(
+    conn: Connection, positions: list[PositionRecord], convert: Converter
+) -> tuple[list[AccountSummary], dict[str, Decimal], dict[str, Decimal]]:
+    """Each account's line of the summary (closed accounts that hold nothing left out), and the
+    cash and income of all of them per currency."""
+    cash = valuation.cash_by_account(conn)
+    income = valuation.income_by_account(conn)
+    held: dict[str, list[PositionRecord]] = defaultdict(list)
     for position in positions:
-        by_strategy[position.strategy].append(position)
-    keys = sorted(set(realized_costs) | set(by_strategy), key=lambda k: (k is None, k or ""))
-    lines = [_summary_line(key, by_strategy.get(key, []), *realized_costs.get(key, (ZERO, ZERO))) for key in keys]
-    total = _summary_line(
-        None, positions,
-        add(ZERO, *(line.realized_pnl for line in lines)),
-        add(ZERO, *(line.costs for line in lines)),
-    )
-    unpriced = sorted({p.symbol for p in positions if p.market_value is None})
-    return Summary(total=total, by_strategy=lines, unpriced_symbols=unpriced)
+        held[position.account].append(position)
+    lines = []
+    for account_id, name, currency, status in conn.execute(_ACCOUNT_ROWS):
+        own_cash, own_income, own = cash.get(account_id, {}), income.get(account_id, {}), held.get(name, [])
+        if status == CLOSED and not (own_cash or own_income or own):
+            continue
+        cash_value = valuation.converted_total(own_cash, convert)
+        market_value = valuation.sum_known(p.converted_market_value for p in own)
+        lines.append(AccountSummary(
+            account=name, currency=currency, open_positions=len(own), cash=dict(sorted(own_cash.items())),
+            cash_value=cash_value, market_value=market_value,
+            income=valuation.converted_total(own_income, convert), total_value=_plus(market_value, cash_value),
+        ))
+    return lines, valuation.merge(cash.values()), valuation.merge(income.values())
 
 
 def show_position(uow: UnitOfWork, symbol: str, *, account: str | None = None) -> PositionDetail:

@@ -55,6 +55,10 @@ class PositionRecord(Record):
     open_cost: Decimal
     account: str
     currency: str | None
+    # In the reporting currency at the latest rate (docs/ledger.md §15.4); None when unknown.
+    reporting_currency: str | None = None
+    converted_market_value: Decimal | None = None
+    converted_unrealized_pnl: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -128,16 +132,60 @@ class PriceRecord(Record):
 
 
 @dataclass(frozen=True)
+class InstrumentRecord(Record):
+    """What is known about a symbol: the currency its trades settle in, its name and ISIN."""
+
+    symbol: str
+    currency: str
+    name: str | None
+    isin: str | None
+
+
+@dataclass(frozen=True)
+class PositionListing(Record):
+    """`position list`: the positions, and their converted totals (docs/ledger.md §15.4).
+
+    `converted` says whether a table should show the converted figures: more than one
+    currency is involved (the positions' and the reporting currency), or the
+    `reporting.currency` setting is set.
+    """
+
+    positions: list[PositionRecord]
+    reporting_currency: str
+    converted: bool
+    converted_market_value: Decimal | None
+    converted_unrealized_pnl: Decimal | None
+    missing_rates: list[str]
+
+
+@dataclass(frozen=True)
 class SummaryLine(Record):
-    """Totals for the whole portfolio or one strategy (`strategy` None: no strategy)."""
+    """Totals for the whole portfolio or one strategy (`strategy` None: no strategy).
+
+    In the reporting currency; a figure that needs a missing rate is None (docs/ledger.md §15.5).
+    """
 
     strategy: str | None
     open_positions: int
-    cost: Decimal
+    cost: Decimal | None
     market_value: Decimal | None
-    realized_pnl: Decimal
+    realized_pnl: Decimal | None
     unrealized_pnl: Decimal | None
-    costs: Decimal
+    costs: Decimal | None
+
+
+@dataclass(frozen=True)
+class AccountSummary(Record):
+    """One account in `summary`: its cash per currency, and its figures in the reporting currency."""
+
+    account: str
+    currency: str
+    open_positions: int
+    cash: dict[str, Decimal]
+    cash_value: Decimal | None
+    market_value: Decimal | None
+    income: Decimal | None
+    total_value: Decimal | None
 
 
 @dataclass(frozen=True)
@@ -145,12 +193,25 @@ class Summary(Record):
     total: SummaryLine
     by_strategy: list[SummaryLine]
     unpriced_symbols: list[str]
+    # docs/ledger.md §15.5: cash, income and total value, overall and per account.
+    reporting_currency: str | None = None
+    cash: dict[str, Decimal] = field(default_factory=dict)
+    cash_value: Decimal | None = None
+    income: Decimal | None = None
+    total_value: Decimal | None = None
+    by_account: list[AccountSummary] = field(default_factory=list)
+    missing_rates: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = self.total.to_json()
         del data["strategy"]
         data["by_strategy"] = [line.to_json() for line in self.by_strategy]
         data["unpriced_symbols"] = self.unpriced_symbols
+        data.update(
+            reporting_currency=self.reporting_currency, cash=dict(self.cash), cash_value=self.cash_value,
+            income=self.income, total_value=self.total_value,
+            by_account=[account.to_json() for account in self.by_account], missing_rates=self.missing_rates,
+        )
         return data
 
 
