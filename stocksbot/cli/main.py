@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "price": ("price", "price_group"),
     "strategy": ("strategy", "strategy_group"),
     "summary": ("summary", "summary_command"),
+    "symbol": ("symbol", "symbol_group"),
     "trade": ("trade", "trade_group"),
 }
 

@@ -10,7 +10,7 @@ from stocksbot.cli.context import AppContext, pass_app
 from stocksbot.cli.trade import cost_options, print_trades, trade_line
 
 if TYPE_CHECKING:
-    from stocksbot.storage.records import PositionRecord
+    from stocksbot.storage.records import PositionListing, PositionRecord
 
 
 @click.group("position", invoke_without_command=True)
@@ -63,7 +63,10 @@ def position_add(app: AppContext, symbol: str, quantity: str, price: str, short:
 def position_list(app: AppContext, closed: bool = False, show_all: bool = False, strategy: str | None = None) -> None:
     """List open positions (or --closed ones, or --all) with average entry and P&L.
 
-    Unrealized P&L uses the latest stored price; without one it is shown as "-".
+    Unrealized P&L uses the latest stored price; without one it is shown as "-". Values are
+    in each symbol's currency; with more than one currency (or the reporting.currency
+    setting) market value and unrealized P&L are also shown converted to the reporting
+    currency at the latest rate, with a total.
 
     \b
     Example:
@@ -77,15 +80,18 @@ def position_list(app: AppContext, closed: bool = False, show_all: bool = False,
     status = None if show_all else "closed" if closed else "open"
     from stocksbot.services import positions
 
-    found = positions.list_positions(app.uow(), status=status, strategy=strategy)
+    listing = positions.position_listing(app.uow(), status=status, strategy=strategy)
     if app.json:
-        print_json([p.to_json() for p in found])
+        print_json([p.to_json() for p in listing.positions])
     else:
-        _print_positions(found, history=status != "open")
+        _print_positions(listing.positions, history=status != "open", listing=listing)
 
 
-def _print_positions(positions: Iterable["PositionRecord"], *, history: bool) -> None:
+def _print_positions(
+    positions: Iterable["PositionRecord"], *, history: bool, listing: "PositionListing | None" = None
+) -> None:
     from stocksbot.cli.output import (
+        note,
         pnl_cell,
         print_table,
         show_decimal,
@@ -93,21 +99,42 @@ def _print_positions(positions: Iterable["PositionRecord"], *, history: bool) ->
         text_cell,
     )
 
-    columns = ["symbol", "side", "quantity", "avg entry", "price", "value", "unrealized", "realized", "opened"]
+    # Converted to the reporting currency (docs/ledger.md §15.4): two more columns and a total row.
+    converted = listing is not None and listing.converted
+    extra = [f"value {listing.reporting_currency}", f"unrealized {listing.reporting_currency}"] \
+        if listing is not None and converted else []
+    columns = ["symbol", "currency", "side", "quantity", "avg entry", "price", "value", "unrealized", *extra,
+               "realized", "opened"]
     if history:
         columns += ["status", "closed"]
     columns.append("strategy")
     rows = []
     for p in positions:
-        row: list[Any] = [p.symbol, p.side, show_decimal(p.quantity), show_decimal(p.avg_entry_price),
-                          show_decimal(p.market_price), show_decimal(p.market_value), pnl_cell(p.unrealized_pnl),
-                          pnl_cell(p.realized_pnl), show_time(p.opened_at)]
+        row: list[Any] = [p.symbol, text_cell(p.currency), p.side, show_decimal(p.quantity),
+                          show_decimal(p.avg_entry_price), show_decimal(p.market_price), show_decimal(p.market_value),
+                          pnl_cell(p.unrealized_pnl)]
+        if converted:
+            row += [show_decimal(p.converted_market_value), pnl_cell(p.converted_unrealized_pnl)]
+        row += [pnl_cell(p.realized_pnl), show_time(p.opened_at)]
         if history:
             row += [p.status, show_time(p.closed_at)]
         row.append(text_cell(p.strategy))
         rows.append(row)
+    if listing is not None and converted:
+        total: list[Any] = ["total", "", "", "", "", "", "", "", show_decimal(listing.converted_market_value),
+                            pnl_cell(listing.converted_unrealized_pnl)]
+        rows.append(total + [""] * (len(columns) - len(total)))
     print_table(columns, rows,
-                numeric=["quantity", "avg entry", "price", "value", "unrealized", "realized"])
+                numeric=["quantity", "avg entry", "price", "value", "unrealized", *extra, "realized"])
+    if listing is not None and listing.missing_rates:
+        note(missing_rates_note(listing.missing_rates))
+
+
+def missing_rates_note(pairs: list[str]) -> str:
+    """What to do about missing exchange rates (docs/ledger.md §15.2)."""
+    named = ", ".join(pairs)
+    return (f"no exchange rate for {named} (nor the inverse pair): converted figures that need it are unknown; "
+            f"add one with `stocksbot price add {pairs[0]} RATE`")
 
 
 @position_group.command("show")

@@ -1,21 +1,33 @@
-"""`stocksbot summary`: the portfolio at a glance, in total and by strategy."""
+"""`stocksbot summary`: the portfolio at a glance, in total, by strategy and by account."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
 from stocksbot.cli.context import AppContext, pass_app
 
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from stocksbot.storage.records import Summary
+
 COLUMNS = ["strategy", "open", "cost", "market value", "realized P&L", "unrealized P&L", "costs paid"]
+ACCOUNT_COLUMNS = ["account", "open", "cash", "cash value", "market value", "income", "total value"]
 
 
 @click.command("summary")
 @pass_app
 def summary_command(app: AppContext) -> None:
-    """Cost, market value, realized and unrealized P&L and costs paid, in total and by strategy.
+    """Cost, market value, realized and unrealized P&L and costs paid, in total and by strategy;
+    cash, income and total value (market value + cash) in total and by account.
 
-    Open positions are valued at their latest price; when a symbol has no price the totals
-    that depend on it are unknown ("-"), and the symbols are named.
+    Figures are in the reporting currency (setting reporting.currency, else the currency of
+    the main account), converted at the latest exchange rate (price bars of pairs such as
+    EUR/USD); cash is also shown per currency. Open positions are valued at their latest
+    price; when a symbol has no price or a currency no rate, the figures that depend on it
+    are unknown ("-"), and the symbols or pairs are named.
 
     \b
     Example:
@@ -44,5 +56,32 @@ def summary_command(app: AppContext) -> None:
     rows.append(["total", str(total.open_positions), show_decimal(total.cost), show_decimal(total.market_value),
                  pnl_cell(total.realized_pnl), pnl_cell(total.unrealized_pnl), show_decimal(total.costs)])
     print_table(COLUMNS, rows, numeric=COLUMNS[1:])
+    _print_accounts(summary)
     if summary.unpriced_symbols:
         note(f"no price for {', '.join(summary.unpriced_symbols)}: add one with `stocksbot price add SYMBOL PRICE`")
+    if summary.missing_rates:
+        from stocksbot.cli.position import missing_rates_note
+
+        note(missing_rates_note(summary.missing_rates))
+
+
+def _cash_text(cash: "dict[str, Decimal]") -> str:
+    from stocksbot.cli.output import show_decimal
+
+    return ", ".join(f"{show_decimal(amount)} {currency}" for currency, amount in cash.items()) or "-"
+
+
+def _print_accounts(summary: "Summary") -> None:
+    """Cash per currency, and cash, market value, income and total value in the reporting currency."""
+    from stocksbot.cli.output import print_table, show_decimal
+
+    rows = [
+        [line.account, str(line.open_positions), _cash_text(line.cash), show_decimal(line.cash_value),
+         show_decimal(line.market_value), show_decimal(line.income), show_decimal(line.total_value)]
+        for line in summary.by_account
+    ]
+    rows.append(["total", str(summary.total.open_positions), _cash_text(summary.cash), show_decimal(summary.cash_value),
+                 show_decimal(summary.total.market_value), show_decimal(summary.income),
+                 show_decimal(summary.total_value)])
+    print_table(ACCOUNT_COLUMNS, rows, title=f"by account, in {summary.reporting_currency}",
+                numeric=[c for c in ACCOUNT_COLUMNS if c not in ("account", "cash")])

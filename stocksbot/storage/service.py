@@ -20,7 +20,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from stocksbot.services import admin, config, exports, imports, orders, positions, prices, strategies, trades
+from stocksbot.services import admin, config, exports, imports, orders, positions, prices, strategies, symbols, trades
 from stocksbot.storage.database import ConnectionSettings, DatabaseTarget
 from stocksbot.storage.unit_of_work import UnitOfWork, open_engine
 
@@ -105,6 +105,11 @@ class StorageService:
     import_prices = _operation(prices.import_prices)
     latest_prices = _operation(prices.latest_prices)
     price_history = _operation(prices.price_history)
+    # instruments and currencies
+    set_symbol = _operation(symbols.set_symbol)
+    list_symbols = _operation(symbols.list_symbols)
+    get_symbol = _operation(symbols.get_symbol)
+    position_listing = _operation(positions.position_listing)
     # settings
     config_set = _operation(config.config_set)
     config_get = _operation(config.config_get)
