@@ -183,6 +183,8 @@ def test_eur_stock_in_a_usd_account(storage) -> None:
     assert (aapl.currency, aapl.converted_market_value, aapl.converted_unrealized_pnl) == ("USD", D("220"), D("20"))
     assert (listing.converted_market_value, listing.converted_unrealized_pnl) == (D("1720"), D("268.75"))
     assert listing.missing_rates == []
+    shown = storage.show_position("SAP").position
+    assert (shown.currency, shown.converted_market_value, shown.reporting_currency) == ("EUR", D("1500"), "USD")
 
 
 def test_single_currency_is_not_converted(storage) -> None:

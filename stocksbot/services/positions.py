@@ -304,7 +304,8 @@ def show_position(uow: UnitOfWork, symbol: str, *, account: str | None = None) -
             held = ", ".join(sorted(names.accounts[p.account_id] for p in candidates))
             raise StocksbotError(f"{symbol} is held in accounts {held}: choose one with --account")
         position = candidates[0]
-        price = latest_closes(conn, [symbol], datetime.now(timezone.utc)).get(symbol)
+        convert = _converter(conn)[0]
+        price = latest_closes(conn, [symbol], convert.at).get(symbol)
         lots = [
             LotRecord(trade_id=lot.trade_id, quantity=lot.quantity, cost=lot.amount,
                       unit_cost=divide(lot.amount, lot.quantity), opened_at=lot.opened_at)
@@ -313,7 +314,7 @@ def show_position(uow: UnitOfWork, symbol: str, *, account: str | None = None) -
         history = repos.trades.list(symbol=symbol, since=position.opened_at, until=position.closed_at,
                                     account_id=position.account_id)
         return PositionDetail(
-            position=position_record(position, names, price),
+            position=converted(position_record(position, names, price), names, convert),
             lots=lots,
             trades=[trade_record(t, names.strategies, names.accounts) for t in history],
         )
