@@ -85,3 +85,5 @@ STORED_CASH_KINDS: tuple[str, ...] = (
 )
 #: Cash effects that `cash list` shows from the ledger itself (trade settlements, dividends).
 CASH_KINDS: tuple[str, ...] = STORED_CASH_KINDS + ("trade", "dividend")
+#: Orders that can still fill (a split adjusts them).
+OPEN_ORDER_STATUSES: tuple[str, ...] = (PENDING, SUBMITTED, PARTIALLY_FILLED)

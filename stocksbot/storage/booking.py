@@ -415,6 +415,30 @@ class BookingStore:
         for state in states.values():
             self.save_open(state)
 
+    def holding_at(self, account_id: int, symbol: str, at: datetime, *, through: bool = False) -> Decimal:
+        """The signed quantity (negative when short) of (account, symbol) just before `at`.
+
+        With `through`, events at `at` itself count too. Replays the account's trades and
+        the symbol's splits without writing anything: for questions about the past (shares
+        held at a dividend's ex-date, the fraction left by a split), not the hot path.
+        """
+        book = Book(symbol, self.method)
+        splits = self.conn.execute(_SYMBOL_SPLITS, {"symbol": symbol}).all()
+        events: list[tuple[datetime, int, Any]] = [(split.at, 0, split) for split in splits]
+        for trade in symbol_trades(self.conn, symbol):
+            if trade[9] == account_id:
+                events.append((trade[6], 1, trade))
+        events.sort(key=lambda event: (event[0], event[1]))
+        for moment, kind, event in events:
+            if moment > at or (moment == at and not through):
+                break
+            if kind == 0:
+                book.split(event.numerator, event.denominator, event.at)
+            else:
+                book.apply(Fill(event[1], event[2], event[3], event[4], event[5], event[6], event[0]),
+                           allow_short=True)
+        return book.signed_quantity
+
     def rebuild_all(self) -> int:
         """Recompute every position, lot and closed-run total from the trades; the number of symbols.
 

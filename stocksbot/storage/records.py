@@ -163,3 +163,35 @@ def trade_record(trade: Any, names: dict[int, str], accounts: dict[int, str]) ->
         strategy=names.get(trade.strategy_id) if trade.strategy_id else None,
         external_id=trade.external_id, note=trade.note, account=accounts[trade.account_id], currency=trade.currency,
     )
+
+
+@dataclass(frozen=True)
+class AccountRecord(Record):
+    name: str
+    currency: str
+    margin: bool
+    description: str | None
+    status: str
+    cash: dict[str, Decimal]
+    market_value: Decimal | None
+    open_positions: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SplitRecord(Record):
+    id: int
+    symbol: str
+    numerator: int
+    denominator: int
+    at: datetime
+    cash_in_lieu: Decimal | None
+
+    @property
+    def ratio(self) -> str:
+        return f"{self.numerator}:{self.denominator}"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ratio"] = self.ratio
+        return data

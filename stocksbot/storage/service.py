@@ -20,7 +20,19 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from stocksbot.services import admin, config, exports, imports, orders, positions, prices, strategies, trades
+from stocksbot.services import (
+    accounts,
+    admin,
+    config,
+    exports,
+    imports,
+    orders,
+    positions,
+    prices,
+    splits,
+    strategies,
+    trades,
+)
 from stocksbot.storage.database import ConnectionSettings, DatabaseTarget
 from stocksbot.storage.unit_of_work import UnitOfWork, open_engine
 
@@ -114,6 +126,15 @@ class StorageService:
     # files in and out
     import_trades = _operation(imports.import_trades)
     export_trades = _operation(exports.export_trades)
+    # accounts and splits
+    add_account = _operation(accounts.add_account)
+    list_accounts = _operation(accounts.list_accounts)
+    get_account = _operation(accounts.get_account)
+    rename_account = _operation(accounts.rename_account)
+    close_account = _operation(accounts.close_account)
+    record_split = _operation(splits.add_split)
+    list_splits = _operation(splits.list_splits)
+    remove_split = _operation(splits.remove_split)
     # the database
     check = _operation(admin.check)
 
