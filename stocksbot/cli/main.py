@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "split": ("split", "split_group"),
     "summary": ("summary", "summary_command"),
     "trade": ("trade", "trade_group"),
+    "transfer": ("transfer", "transfer_command"),
 }
 
 

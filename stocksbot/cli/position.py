@@ -163,6 +163,9 @@ def position_show(app: AppContext, symbol: str, account: str | None) -> None:
             numeric=["trade", "quantity", "unit cost", "cost"],
         )
     print_trades(detail.trades, title="trades")
+    if detail.events:
+        print_table(["date", "event", "detail"],
+                    ((show_time(e.at), e.kind, e.detail) for e in detail.events), title="splits and transfers")
 
 
 @position_group.command("close")

@@ -131,6 +131,7 @@ def settle(state: PositionState, book: Book) -> PositionState:
 TRADES = tables.trades
 POSITIONS = tables.positions
 SPLITS = tables.splits
+TRANSFERS = tables.share_transfers
 LOTS = tables.lots
 # Built once: the statements of the single-trade hot path, so each execution reuses the
 # compiled form (a bot may record thousands of fills a minute).
@@ -149,11 +150,16 @@ _LAST = (
         .scalar_subquery().label("last_trade"),
         select(func.max(SPLITS.c.at)).where(SPLITS.c.symbol == bindparam("symbol")).scalar_subquery()
         .label("last_split"),
+        select(func.max(TRANSFERS.c.at))
+        .where(TRANSFERS.c.symbol == bindparam("symbol"),
+               (TRANSFERS.c.from_account_id == bindparam("account_id"))
+               | (TRANSFERS.c.to_account_id == bindparam("account_id")))
+        .scalar_subquery().label("last_transfer"),
     )
     .subquery("last")
 )
 _OPEN_STATE = (
-    select(_LAST.c.last_trade, _LAST.c.last_split, POSITIONS,
+    select(_LAST.c.last_trade, _LAST.c.last_split, _LAST.c.last_transfer, POSITIONS,
            *(LOTS.c[name].label(f"lot_{name}") for name in _LOT_FIELDS))
     .select_from(_LAST)
     .outerjoin(POSITIONS, (POSITIONS.c.symbol == bindparam("symbol"))
@@ -175,6 +181,13 @@ _LAST_TRADE_TIMES = (
     .group_by(TRADES.c.account_id, TRADES.c.symbol)
 )
 _LAST_SPLIT_TIMES = select(SPLITS.c.symbol, func.max(SPLITS.c.at)).group_by(SPLITS.c.symbol)
+_LAST_TRANSFER_TIMES = select(TRANSFERS.c.symbol, TRANSFERS.c.from_account_id, TRANSFERS.c.to_account_id,
+                              TRANSFERS.c.at)
+_SYMBOL_TRANSFERS = (
+    select(TRANSFERS.c.id, TRANSFERS.c.quantity, TRANSFERS.c.from_account_id, TRANSFERS.c.to_account_id,
+           TRANSFERS.c.at)
+    .where(TRANSFERS.c.symbol == bindparam("symbol")).order_by(TRANSFERS.c.at, TRANSFERS.c.id)
+)
 _SYMBOL_SPLITS = (
     select(SPLITS.c.id, SPLITS.c.numerator, SPLITS.c.denominator, SPLITS.c.at)
     .where(SPLITS.c.symbol == bindparam("symbol")).order_by(SPLITS.c.at)
@@ -242,7 +255,9 @@ class BookingStore:
         rows = self.conn.execute(
             _OPEN_STATE, {"symbol": symbol, "account_id": account_id, "trade_id": excluding_trade}
         ).mappings().all()
-        return self._restore(account_id, symbol, rows, _later(rows[0]["last_trade"], rows[0]["last_split"]))
+        first = rows[0]
+        last = _later(_later(first["last_trade"], first["last_split"]), first["last_transfer"])
+        return self._restore(account_id, symbol, rows, last)
 
     def load_open(self, account_id: int, symbol: str, last_executed: datetime | None) -> OpenState:
         """The symbol's open state, for a caller that knows its latest trade time already.
@@ -276,8 +291,14 @@ class BookingStore:
         A symbol's split counts for every account that traded it before.
         """
         splits = {symbol: last for symbol, last in self.conn.execute(_LAST_SPLIT_TIMES)}
-        return {(account_id, symbol): _later(last, splits.get(symbol))  # type: ignore[misc]
-                for account_id, symbol, last in self.conn.execute(_LAST_TRADE_TIMES)}
+        times: dict[tuple[int, str], datetime] = {
+            (account_id, symbol): _later(last, splits.get(symbol))  # type: ignore[misc]
+            for account_id, symbol, last in self.conn.execute(_LAST_TRADE_TIMES)
+        }
+        for symbol, from_id, to_id, at in self.conn.execute(_LAST_TRANSFER_TIMES):
+            for key in ((from_id, symbol), (to_id, symbol)):
+                times[key] = _later(times.get(key), at)  # type: ignore[assignment]
+        return times
 
     def save_closed(self, runs: Sequence[PositionState], *, count_totals: bool = True) -> None:
         """Store runs that closed: a stored run is updated (its lots deleted), a new one inserted.
@@ -386,14 +407,19 @@ class BookingStore:
         states: dict[int, OpenState] = {}
         finished: list[PositionState] = []
         realized_changes: list[dict[str, Any]] = []
-        splits = conn.execute(_SYMBOL_SPLITS, {"symbol": symbol}).all()
-        next_split = 0
+        # Splits and transfers in time order; at one moment a split comes before that
+        # moment's trades and a transfer after them (docs/ledger.md §12).
+        events = sorted(
+            [(split.at, 0, split) for split in conn.execute(_SYMBOL_SPLITS, {"symbol": symbol})]
+            + [(move.at, 2, move) for move in conn.execute(_SYMBOL_TRANSFERS, {"symbol": symbol})],
+            key=lambda event: (event[0], event[1]),
+        )
+        next_event = 0
         for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, stored_realized, account_id \
                 in symbol_trades(conn, symbol):
-            # A split applies from its moment on, before any trade at that moment (docs/ledger.md §12).
-            while next_split < len(splits) and splits[next_split].at <= executed_at:
-                _split_all(states, splits[next_split])
-                next_split += 1
+            while next_event < len(events) and (events[next_event][0], events[next_event][1]) <= (executed_at, 1):
+                self._corporate_event(symbol, states, events[next_event], finished)
+                next_event += 1
             state = states.get(account_id)
             if state is None:
                 state = states[account_id] = OpenState(Book(symbol, self.method), None, [], account_id)
@@ -408,8 +434,8 @@ class BookingStore:
                 finished.append(closed)
             if booking.realized_pnl != stored_realized:
                 realized_changes.append({"trade_id": trade_id, "realized": booking.realized_pnl})
-        for split in splits[next_split:]:
-            _split_all(states, split)
+        for event in events[next_event:]:
+            self._corporate_event(symbol, states, event, finished)
         self.save_closed(finished, count_totals=not cleared)
         self.set_realized(realized_changes)
         for state in states.values():
@@ -418,26 +444,73 @@ class BookingStore:
     def holding_at(self, account_id: int, symbol: str, at: datetime, *, through: bool = False) -> Decimal:
         """The signed quantity (negative when short) of (account, symbol) just before `at`.
 
-        With `through`, events at `at` itself count too. Replays the account's trades and
-        the symbol's splits without writing anything: for questions about the past (shares
-        held at a dividend's ex-date, the fraction left by a split), not the hot path.
+        With `through`, events at `at` itself count too. Replays the symbol's trades, splits
+        and transfers in memory, the way `replay` books them, and writes nothing: for
+        questions about the past (shares held at a dividend's ex-date, the fraction a split
+        left), not the hot path.
         """
-        book = Book(symbol, self.method)
-        splits = self.conn.execute(_SYMBOL_SPLITS, {"symbol": symbol}).all()
-        events: list[tuple[datetime, int, Any]] = [(split.at, 0, split) for split in splits]
-        for trade in symbol_trades(self.conn, symbol):
-            if trade[9] == account_id:
-                events.append((trade[6], 1, trade))
-        events.sort(key=lambda event: (event[0], event[1]))
-        for moment, kind, event in events:
+        states: dict[int, OpenState] = {}
+        for moment, rank, event in self._events(symbol):
             if moment > at or (moment == at and not through):
                 break
-            if kind == 0:
-                book.split(event.numerator, event.denominator, event.at)
+            if rank == 1:
+                trade_id, side, quantity, price, commission, fees, executed_at, _strategy, _realized, owner = event
+                state = states.get(owner)
+                if state is None:
+                    state = states[owner] = OpenState(Book(symbol, self.method), None, [], owner)
+                state.book.apply(Fill(side, quantity, price, commission, fees, executed_at, trade_id), allow_short=True)
             else:
-                book.apply(Fill(event[1], event[2], event[3], event[4], event[5], event[6], event[0]),
-                           allow_short=True)
-        return book.signed_quantity
+                self._corporate_event(symbol, states, (moment, rank, event), [])
+        state = states.get(account_id)
+        return state.book.signed_quantity if state is not None else ZERO
+
+    def _events(self, symbol: str) -> list[tuple[datetime, int, Any]]:
+        """Every booking event of a symbol in booking order: splits (rank 0), trades (1), transfers (2)."""
+        events = [(split.at, 0, split) for split in self.conn.execute(_SYMBOL_SPLITS, {"symbol": symbol})]
+        events += [(trade[6], 1, trade) for trade in symbol_trades(self.conn, symbol)]
+        events += [(move.at, 2, move) for move in self.conn.execute(_SYMBOL_TRANSFERS, {"symbol": symbol})]
+        events.sort(key=lambda event: (event[0], event[1]))  # stable: trades keep their (time, id) order
+        return events
+
+    def _corporate_event(
+        self, symbol: str, states: dict[int, OpenState], event: tuple[datetime, int, Any],
+        finished: list[PositionState],
+    ) -> None:
+        """Apply a split (to every account's book) or a share transfer (between two) during a replay."""
+        at, kind, row = event
+        if kind == 0:
+            for state in states.values():
+                state.book.split(row.numerator, row.denominator, row.at)
+            return
+        source = states.get(row.from_account_id)
+        if source is None:
+            raise BookingError(0, f"transfer {row.id}: no {symbol} held in the source account")
+        average = source.book.avg_entry_price
+        try:
+            lots, closed_run = source.book.transfer_out(row.quantity, at)
+        except LedgerError as exc:
+            raise BookingError(0, f"transfer {row.id}: {exc}") from None
+        strategy_id = source.run.strategy_id if source.run is not None else None
+        if closed_run is not None and source.run is not None:
+            run = source.run
+            run.avg_entry_price, run.status, run.closed_at = average, "closed", at
+            run.realized_pnl, run.costs = closed_run.realized_pnl, closed_run.costs
+            run.quantity = run.open_cost = ZERO
+            finished.append(run)
+            source.run, source.stored_lots = None, []
+        target = states.get(row.to_account_id)
+        if target is None:
+            target = states[row.to_account_id] = OpenState(Book(symbol, self.method), None, [], row.to_account_id)
+        try:
+            target.book.transfer_in(lots, at)
+        except LedgerError as exc:
+            raise BookingError(0, f"transfer {row.id}: {exc}") from None
+        if target.run is None:
+            target.run = PositionState(
+                symbol=symbol, side="long", quantity=ZERO, open_cost=ZERO, avg_entry_price=None, realized_pnl=ZERO,
+                costs=ZERO, status="open", opened_at=at, closed_at=None, strategy_id=strategy_id,
+                account_id=row.to_account_id,
+            )
 
     def rebuild_all(self) -> int:
         """Recompute every position, lot and closed-run total from the trades; the number of symbols.
@@ -457,12 +530,6 @@ def _later(first: datetime | None, second: datetime | None) -> datetime | None:
     if first is None or second is None:
         return first if second is None else second
     return max(first, second)
-
-
-def _split_all(states: Mapping[int, OpenState], split: Any) -> None:
-    """Apply one stored split to every account's book of the symbol (flat books only move their clock)."""
-    for state in states.values():
-        state.book.split(split.numerator, split.denominator, split.at)
 
 
 _DRIVER_SYMBOL_TRADES = (

@@ -67,15 +67,26 @@ class LotRecord(Record):
 
 
 @dataclass(frozen=True)
+class PositionEvent(Record):
+    """A split or a share transfer in a position's history (`kind`: split, transfer_in, transfer_out)."""
+
+    kind: str
+    at: datetime
+    detail: str
+
+
+@dataclass(frozen=True)
 class PositionDetail(Record):
     position: PositionRecord
     lots: list[LotRecord] = field(default_factory=list)
     trades: list[TradeRecord] = field(default_factory=list)
+    events: list[PositionEvent] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = self.position.to_json()
         data["lots"] = [lot.to_json() for lot in self.lots]
         data["trades"] = [trade.to_json() for trade in self.trades]
+        data["events"] = [event.to_json() for event in self.events]
         return data
 
 
@@ -195,3 +206,14 @@ class SplitRecord(Record):
         data = asdict(self)
         data["ratio"] = self.ratio
         return data
+
+
+@dataclass(frozen=True)
+class TransferRecord(Record):
+    id: int
+    symbol: str
+    quantity: Decimal
+    from_account: str
+    to_account: str
+    at: datetime
+    note: str | None

@@ -32,6 +32,7 @@ from stocksbot.services import (
     splits,
     strategies,
     trades,
+    transfers,
 )
 from stocksbot.storage.database import ConnectionSettings, DatabaseTarget
 from stocksbot.storage.unit_of_work import UnitOfWork, open_engine
@@ -135,6 +136,8 @@ class StorageService:
     record_split = _operation(splits.add_split)
     list_splits = _operation(splits.list_splits)
     remove_split = _operation(splits.remove_split)
+    transfer_shares = _operation(transfers.transfer_shares)
+    list_transfers = _operation(transfers.list_transfers)
     # the database
     check = _operation(admin.check)
 
