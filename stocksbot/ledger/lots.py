@@ -31,10 +31,10 @@ from stocksbot.ledger.numbers import (
     add,
     canonical,
     divide,
-    subtract,
     format_decimal,
     multiply,
     prorate,
+    subtract,
 )
 from stocksbot.vocabulary import (
     AVERAGE,

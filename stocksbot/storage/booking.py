@@ -466,7 +466,9 @@ class BookingStore:
 
     def _events(self, symbol: str) -> list[tuple[datetime, int, Any]]:
         """Every booking event of a symbol in booking order: splits (rank 0), trades (1), transfers (2)."""
-        events = [(split.at, 0, split) for split in self.conn.execute(_SYMBOL_SPLITS, {"symbol": symbol})]
+        events: list[tuple[datetime, int, Any]] = [
+            (split.at, 0, split) for split in self.conn.execute(_SYMBOL_SPLITS, {"symbol": symbol})
+        ]
         events += [(trade[6], 1, trade) for trade in symbol_trades(self.conn, symbol)]
         events += [(move.at, 2, move) for move in self.conn.execute(_SYMBOL_TRANSFERS, {"symbol": symbol})]
         events.sort(key=lambda event: (event[0], event[1]))  # stable: trades keep their (time, id) order
