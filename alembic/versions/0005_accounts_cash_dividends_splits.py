@@ -8,7 +8,7 @@ Existing trades settle in `main`'s cash from now on, so the cash projection is f
 the trades in booking order, buys taking quantity x price + costs and sells adding quantity
 x price - costs, every shortfall covered by an implicit deposit (`main` is not a margin
 account). The arithmetic is repeated here, with exact decimals, rather than imported, so
-this migration keeps meaning what it meant when later code changes (docs/ledger.md §11).
+this migration keeps meaning what it meant when later code changes (docs/ledger.md §13).
 
 Downgrading drops accounts, cash, dividends, splits and transfers; it is refused while an
 account other than `main` holds trades, orders or positions (they would collide).

@@ -172,7 +172,7 @@ trades = Table(
     Column("order_id", ForeignKey("orders.id"), index=True),
     Column("strategy_id", ForeignKey("strategies.id"), index=True),
     Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
-    # The currency the trade settles in: its instrument's (docs/ledger.md §11).
+    # The currency the trade settles in: its instrument's (docs/ledger.md §15).
     Column("currency", String(CURRENCY_LENGTH), nullable=False),
     Column("note", Text),
     _time("created_at", default=utcnow),
@@ -330,7 +330,7 @@ dividends = Table(
 # Cash a person recorded (deposits, withdrawals, interest, fees, taxes, transfers and
 # conversions, each a signed amount) and the implicit deposits booking derives for
 # non-margin accounts (kind `implicit_deposit`, replaced whenever the account's cash is
-# re-booked). Trade settlements and dividends are read from their own tables: docs/ledger.md §11.
+# re-booked). Trade settlements and dividends are read from their own tables: docs/ledger.md §13.
 cash_movements = Table(
     "cash_movements", metadata,
     Column("id", Integer, primary_key=True),
