@@ -158,3 +158,20 @@ def test_cli_split_add_list_remove_and_errors(run, data) -> None:
     assert len(data("split", "list")) == 1
     assert run("split", "remove", str(split["id"])).exit_code == 0
     assert data("position", "list")[0]["quantity"] == "10"
+
+
+def test_split_adjusted_prices_are_stored_as_traded(storage, tmp_path) -> None:
+    storage.record_trade(side="buy", symbol="NVDA", quantity="10", price="1200", executed_at="2024-06-03T15:00Z")
+    storage.record_split("NVDA", "10:1", "2024-06-10")
+    adjusted = tmp_path / "nvda.csv"
+    adjusted.write_text("timestamp,open,high,low,close,volume\n"
+                        "2024-06-07T20:00:00+00:00,120,121,119,120.5,1000\n"
+                        "2024-06-10T20:00:00+00:00,121,122,120,121.5,900\n")
+    assert storage.import_prices(adjusted, symbol="NVDA", split_adjusted=True) == 2
+    bars = {bar.timestamp.date().isoformat(): bar for bar in storage.price_history("NVDA")}
+    before, after = bars["2024-06-07"], bars["2024-06-10"]
+    assert (before.open, before.close, before.volume) == (D(1200), D(1205), D(100))
+    assert (after.close, after.volume) == (D("121.5"), D(900))
+    # valuation uses the quantity held then x the price as traded then, and today's quantity x today's price
+    position = storage.list_positions()[0]
+    assert (position.quantity, position.market_price, position.market_value) == (D(100), D("121.5"), D(12150))
