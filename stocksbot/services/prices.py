@@ -13,10 +13,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from stocksbot.csvfiles import PriceRow, RowErrors, read_prices
-from stocksbot.errors import StocksbotError
 from sqlalchemy import Connection, select
 
+from stocksbot.csvfiles import PriceRow, RowErrors, read_prices
+from stocksbot.errors import StocksbotError
 from stocksbot.ledger import parse_decimal, prorate
 from stocksbot.ledger.inputs import parse_symbol, parse_time
 from stocksbot.storage import tables
