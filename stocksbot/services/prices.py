@@ -98,7 +98,7 @@ def as_traded(conn: Connection, rows: Iterable[PriceRow | str]) -> Iterator[Pric
         later = splits.get(row.symbol)
         if later is None:
             query = select(SPLITS.c.at, SPLITS.c.numerator, SPLITS.c.denominator).where(SPLITS.c.symbol == row.symbol)
-            later = splits[row.symbol] = [tuple(split) for split in conn.execute(query)]  # type: ignore[misc]
+            later = splits[row.symbol] = [tuple(split) for split in conn.execute(query)]
         numerator = denominator = 1
         for at, n, d in later:
             if at > row.timestamp:
