@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import stocksbot.storage.types
+from stocksbot.errors import StocksbotError
 
 revision: str = '0005'
 down_revision: Union[str, None] = '0004'
@@ -220,10 +221,12 @@ def _settle_existing_trades(
     for trade_id, side, quantity, price, commission, fees, executed_at in rows:
         gross = _EXACT.multiply(quantity, price)
         costs = _EXACT.add(commission, fees)
-        change = _EXACT.subtract(gross, costs) if side == 'sell' else -_EXACT.add(gross, costs)
+        # Every step in the exact context, the signs too: unary minus would round to the
+        # default context's 28 digits (a huge holding's settlement has more).
+        change = _EXACT.subtract(gross, costs) if side == 'sell' else _EXACT.minus(_EXACT.add(gross, costs))
         balance = _EXACT.add(balance, change)
         if balance < 0:
-            implicit.append({'account_id': account_id, 'kind': 'implicit_deposit', 'amount': -balance,
+            implicit.append({'account_id': account_id, 'kind': 'implicit_deposit', 'amount': _EXACT.minus(balance),
                              'currency': currency, 'at': executed_at, 'trade_id': trade_id, 'created_at': now})
             balance = Decimal(0)
         last_at = executed_at
@@ -237,13 +240,17 @@ def _settle_existing_trades(
 def downgrade() -> None:
     bind = op.get_bind()
     others = bind.execute(sa.text(
-        "SELECT count(*) FROM accounts WHERE name <> 'main' AND ("
+        "SELECT name FROM accounts WHERE name <> 'main' AND ("
         "EXISTS (SELECT 1 FROM trades WHERE trades.account_id = accounts.id) OR "
         "EXISTS (SELECT 1 FROM orders WHERE orders.account_id = accounts.id) OR "
-        "EXISTS (SELECT 1 FROM positions WHERE positions.account_id = accounts.id))"
-    )).scalar_one()
+        "EXISTS (SELECT 1 FROM positions WHERE positions.account_id = accounts.id)) ORDER BY name"
+    )).scalars().all()
     if others:
-        raise RuntimeError("cannot downgrade below 0005: accounts other than main hold trades, orders or positions")
+        # A StocksbotError: `stocksbot db downgrade` reports a refusal in one line, not as a crash.
+        raise StocksbotError(
+            "cannot downgrade below 0005: accounts other than main hold trades, orders or positions "
+            f"({', '.join(others)}); at 0004 they would merge into one ledger"
+        )
     op.drop_table('cash_balances')
     op.drop_index('ix_cash_movements_account_id_currency_at', table_name='cash_movements')
     op.drop_table('cash_movements')
