@@ -1,4 +1,4 @@
-"""accounts, instruments, cash, dividends, splits and share transfers
+"""accounts, instruments, cash, dividends, splits, share transfers and symbol changes
 
 Every database gets the account `main`, which receives every existing trade, order and
 position: a migration over live data. Its currency is the `reporting.currency` setting when
@@ -139,6 +139,18 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_share_transfers_symbol'), 'share_transfers', ['symbol'], unique=False)
     op.create_table(
+        'symbol_changes',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('old_symbol', sa.String(length=32), nullable=False),
+        sa.Column('new_symbol', sa.String(length=32), nullable=False),
+        sa.Column('at', _TIME(), nullable=False),
+        sa.Column('created_at', _TIME(), nullable=False),
+        sa.CheckConstraint('old_symbol <> new_symbol', name=op.f('ck_symbol_changes_two_symbols')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_symbol_changes')),
+        sa.UniqueConstraint('old_symbol', name=op.f('uq_symbol_changes_old_symbol')),
+        sa.UniqueConstraint('new_symbol', name=op.f('uq_symbol_changes_new_symbol')),
+    )
+    op.create_table(
         'dividends',
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('account_id', sa.Integer(), nullable=False),
@@ -257,6 +269,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_dividends_symbol'), table_name='dividends')
     op.drop_index(op.f('ix_dividends_account_id'), table_name='dividends')
     op.drop_table('dividends')
+    op.drop_table('symbol_changes')
     op.drop_index(op.f('ix_share_transfers_symbol'), table_name='share_transfers')
     op.drop_table('share_transfers')
     op.drop_table('splits')

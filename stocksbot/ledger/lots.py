@@ -660,6 +660,41 @@ class Book:
         self._max_quantity = max(self._max_quantity, self._quantity)
         self._last_executed_at = at
 
+    def take_all(self, at: datetime) -> tuple[list[Lot], RunSummary | None]:
+        """Every open lot (long or short), leaving the book flat at `at`: for a symbol change.
+
+        Like `transfer_out` of everything: the run ends without realizing anything, and the
+        lots go on, with their dates and amounts, under the new symbol (`receive`).
+        """
+        self._check_order(at)
+        lots, side = self._lots, self.side
+        closed_run = None
+        if lots:
+            assert self._opened_at is not None and side is not None
+            closed_run = _unchecked(RunSummary, side=side, realized_pnl=_tidy(self._realized), opened_at=self._opened_at,
+                                    closed_at=at, max_quantity=self._max_quantity, costs=_tidy(self._costs))
+        self._lots, self._quantity, self._amount = [], ZERO, ZERO
+        self._reset_run()
+        self._last_executed_at = at
+        return lots, closed_run
+
+    def receive(self, lots: list[Lot], at: datetime) -> None:
+        """Open lots (long or short) from another symbol's book at `at`; the book must be flat or on their side."""
+        if lots and self._lots and self._lots[0].side != lots[0].side:
+            raise LedgerError(f"cannot add {lots[0].side} lots to a {self._lots[0].side} position in {self.symbol}")
+        if lots and lots[0].side == LONG:
+            self.transfer_in(lots, at)
+            return
+        self._check_order(at)
+        if lots and not self._lots:
+            self._opened_at = at
+        self._lots.extend(_copy(lot) for lot in lots)
+        self._lots.sort(key=lambda lot: lot.opened_at)
+        self._quantity = add(*(lot.quantity for lot in self._lots))
+        self._amount = add(*(lot.amount for lot in self._lots))
+        self._max_quantity = max(self._max_quantity, self._quantity)
+        self._last_executed_at = at
+
     def _reset_run(self) -> None:
         self._realized = ZERO
         self._costs = ZERO

@@ -29,6 +29,7 @@ from stocksbot.services import (
     orders,
     positions,
     prices,
+    renames,
     splits,
     strategies,
     trades,
@@ -137,6 +138,7 @@ class StorageService:
     list_splits = _operation(splits.list_splits)
     remove_split = _operation(splits.remove_split)
     transfer_shares = _operation(transfers.transfer_shares)
+    rename_symbol = _operation(renames.rename_symbol)
     list_transfers = _operation(transfers.list_transfers)
     # the database
     check = _operation(admin.check)

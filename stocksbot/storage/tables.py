@@ -306,6 +306,18 @@ share_transfers = Table(
     CheckConstraint("from_account_id <> to_account_id", name="two_accounts"),
 )
 
+# From `at` on, the instrument OLD trades as NEW; its open lots carry over (docs/ledger.md §12.6).
+# A symbol is renamed at most once, and becomes the new name of at most one other.
+symbol_changes = Table(
+    "symbol_changes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("old_symbol", String(SYMBOL_MAX), nullable=False, unique=True),
+    Column("new_symbol", String(SYMBOL_MAX), nullable=False, unique=True),
+    _time("at"),
+    _time("created_at", default=utcnow),
+    CheckConstraint("old_symbol <> new_symbol", name="two_symbols"),
+)
+
 dividends = Table(
     "dividends", metadata,
     Column("id", Integer, primary_key=True),
