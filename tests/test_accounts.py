@@ -88,3 +88,26 @@ def test_cli_accounts(run, data) -> None:
         assert result.output.count("\n") == 1 and result.output.startswith("Error: "), result.output
     assert len(data("account", "list")) == 2
     assert len(data("trade", "list")) == 2
+
+
+def test_import_with_accounts_and_currencies(storage, tmp_path) -> None:
+    path = tmp_path / "fills.csv"
+    path.write_text("executed_at,side,symbol,quantity,price,account,currency\n"
+                    "2024-01-02,buy,SAP,4,100,eu,EUR\n"
+                    "2024-01-03,buy,AAPL,2,150,,\n"
+                    "2024-01-04,sell,SAP,1,110,eu,\n")
+    result = storage.import_trades(path)
+    assert (result.imported, result.created_accounts) == (3, ("eu",))
+    assert {(t.symbol, t.account, t.currency) for t in storage.list_trades()} == {
+        ("SAP", "eu", "EUR"), ("AAPL", "main", "USD")}
+    assert [(p.symbol, p.account, p.quantity) for p in storage.list_positions()] == [
+        ("AAPL", "main", D(2)), ("SAP", "eu", D(3))]
+    out = tmp_path / "out.csv"
+    with out.open("w") as handle:
+        storage.export_trades(handle)
+    assert out.read_text().splitlines()[1].endswith(",eu,EUR")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("executed_at,side,symbol,quantity,price,currency\n2024-02-01,buy,SAP,1,100,USD\n")
+    with pytest.raises(StocksbotError, match="line 2: SAP trades in EUR, not USD"):
+        storage.import_trades(bad)
+    assert len(storage.list_trades()) == 3
