@@ -1,4 +1,4 @@
-"""accounts, instruments, cash, dividends, splits and share transfers
+"""accounts, instruments, cash, dividends, splits, share transfers and symbol changes
 
 Every database gets the account `main`, which receives every existing trade, order and
 position: a migration over live data. Its currency is the `reporting.currency` setting when
@@ -8,7 +8,7 @@ Existing trades settle in `main`'s cash from now on, so the cash projection is f
 the trades in booking order, buys taking quantity x price + costs and sells adding quantity
 x price - costs, every shortfall covered by an implicit deposit (`main` is not a margin
 account). The arithmetic is repeated here, with exact decimals, rather than imported, so
-this migration keeps meaning what it meant when later code changes (docs/ledger.md §11).
+this migration keeps meaning what it meant when later code changes (docs/ledger.md §13).
 
 Downgrading drops accounts, cash, dividends, splits and transfers; it is refused while an
 account other than `main` holds trades, orders or positions (they would collide).
@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import stocksbot.storage.types
+from stocksbot.errors import StocksbotError
 
 revision: str = '0005'
 down_revision: Union[str, None] = '0004'
@@ -138,6 +139,18 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_share_transfers_symbol'), 'share_transfers', ['symbol'], unique=False)
     op.create_table(
+        'symbol_changes',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('old_symbol', sa.String(length=32), nullable=False),
+        sa.Column('new_symbol', sa.String(length=32), nullable=False),
+        sa.Column('at', _TIME(), nullable=False),
+        sa.Column('created_at', _TIME(), nullable=False),
+        sa.CheckConstraint('old_symbol <> new_symbol', name=op.f('ck_symbol_changes_two_symbols')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_symbol_changes')),
+        sa.UniqueConstraint('old_symbol', name=op.f('uq_symbol_changes_old_symbol')),
+        sa.UniqueConstraint('new_symbol', name=op.f('uq_symbol_changes_new_symbol')),
+    )
+    op.create_table(
         'dividends',
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('account_id', sa.Integer(), nullable=False),
@@ -220,10 +233,12 @@ def _settle_existing_trades(
     for trade_id, side, quantity, price, commission, fees, executed_at in rows:
         gross = _EXACT.multiply(quantity, price)
         costs = _EXACT.add(commission, fees)
-        change = _EXACT.subtract(gross, costs) if side == 'sell' else -_EXACT.add(gross, costs)
+        # Every step in the exact context, the signs too: unary minus would round to the
+        # default context's 28 digits (a huge holding's settlement has more).
+        change = _EXACT.subtract(gross, costs) if side == 'sell' else _EXACT.minus(_EXACT.add(gross, costs))
         balance = _EXACT.add(balance, change)
         if balance < 0:
-            implicit.append({'account_id': account_id, 'kind': 'implicit_deposit', 'amount': -balance,
+            implicit.append({'account_id': account_id, 'kind': 'implicit_deposit', 'amount': _EXACT.minus(balance),
                              'currency': currency, 'at': executed_at, 'trade_id': trade_id, 'created_at': now})
             balance = Decimal(0)
         last_at = executed_at
@@ -237,19 +252,24 @@ def _settle_existing_trades(
 def downgrade() -> None:
     bind = op.get_bind()
     others = bind.execute(sa.text(
-        "SELECT count(*) FROM accounts WHERE name <> 'main' AND ("
+        "SELECT name FROM accounts WHERE name <> 'main' AND ("
         "EXISTS (SELECT 1 FROM trades WHERE trades.account_id = accounts.id) OR "
         "EXISTS (SELECT 1 FROM orders WHERE orders.account_id = accounts.id) OR "
-        "EXISTS (SELECT 1 FROM positions WHERE positions.account_id = accounts.id))"
-    )).scalar_one()
+        "EXISTS (SELECT 1 FROM positions WHERE positions.account_id = accounts.id)) ORDER BY name"
+    )).scalars().all()
     if others:
-        raise RuntimeError("cannot downgrade below 0005: accounts other than main hold trades, orders or positions")
+        # A StocksbotError: `stocksbot db downgrade` reports a refusal in one line, not as a crash.
+        raise StocksbotError(
+            "cannot downgrade below 0005: accounts other than main hold trades, orders or positions "
+            f"({', '.join(others)}); at 0004 they would merge into one ledger"
+        )
     op.drop_table('cash_balances')
     op.drop_index('ix_cash_movements_account_id_currency_at', table_name='cash_movements')
     op.drop_table('cash_movements')
     op.drop_index(op.f('ix_dividends_symbol'), table_name='dividends')
     op.drop_index(op.f('ix_dividends_account_id'), table_name='dividends')
     op.drop_table('dividends')
+    op.drop_table('symbol_changes')
     op.drop_index(op.f('ix_share_transfers_symbol'), table_name='share_transfers')
     op.drop_table('share_transfers')
     op.drop_table('splits')

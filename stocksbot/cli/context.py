@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
@@ -44,3 +44,12 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def account_option(*, writes: bool) -> Callable[[F], F]:
+    """--account NAME: where a command writes (default: accounts.default, else main), or which
+    account a reading command narrows to (default: every account)."""
+    help_text = ("Account to record in (default: the accounts.default setting, else main)." if writes
+                 else "Only this account (default: every account).")
+    return click.option("--account", metavar="NAME", help=help_text)

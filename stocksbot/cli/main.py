@@ -19,15 +19,18 @@ from stocksbot.errors import StocksbotError
 
 #: Each command of the root group, as (module, attribute) in stocksbot.cli.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "account": ("account", "account_group"),
     "config": ("config", "config_group"),
     "db": ("db", "db_group"),
     "order": ("order", "order_group"),
     "position": ("position", "position_group"),
     "price": ("price", "price_group"),
     "strategy": ("strategy", "strategy_group"),
+    "split": ("split", "split_group"),
     "summary": ("summary", "summary_command"),
     "symbol": ("symbol", "symbol_group"),
     "trade": ("trade", "trade_group"),
+    "transfer": ("transfer", "transfer_command"),
 }
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.context import AppContext, account_option, pass_app
 from stocksbot.cli.trade import cost_options, trade_line
 from stocksbot.vocabulary import ORDER_STATUSES, ORDER_TYPES, TIME_IN_FORCE, TRADE_SIDES
 
@@ -59,9 +59,11 @@ def order_group() -> None:
 @click.option("--tif", type=click.Choice(TIME_IN_FORCE), default="day", show_default=True, help="Time in force.")
 @click.option("--strategy", metavar="NAME", help="Strategy placing the order.")
 @click.option("--external-id", metavar="X", help="The broker's id for the order (unique).")
+@account_option(writes=True)
 @pass_app
 def order_add(app: AppContext, side: str, symbol: str, quantity: str, order_type: str, limit_price: str | None,
-              stop_price: str | None, tif: str, strategy: str | None, external_id: str | None) -> None:
+              stop_price: str | None, tif: str, strategy: str | None, external_id: str | None,
+              account: str | None) -> None:
     """Record a new order for QUANTITY SYMBOL; it starts as pending.
 
     \b
@@ -73,15 +75,16 @@ def order_add(app: AppContext, side: str, symbol: str, quantity: str, order_type
 
     order = orders.add_order(app.uow(), side=side, symbol=symbol, quantity=quantity, order_type=order_type,
                                     limit_price=limit_price, stop_price=stop_price, tif=tif, strategy=strategy,
-                                    external_id=external_id)
+                                    external_id=external_id, account=account)
     _print_order(app, order)
 
 
 @order_group.command("list")
 @click.option("--status", type=click.Choice(ORDER_STATUSES), help="Only orders in this state.")
 @click.option("--symbol", metavar="S", help="Only this symbol.")
+@account_option(writes=False)
 @pass_app
-def order_list(app: AppContext, status: str | None, symbol: str | None) -> None:
+def order_list(app: AppContext, status: str | None, symbol: str | None, account: str | None) -> None:
     """List orders, oldest first.
 
     \b
@@ -98,7 +101,7 @@ def order_list(app: AppContext, status: str | None, symbol: str | None) -> None:
     )
     from stocksbot.services import orders
 
-    found = orders.list_orders(app.uow(), status=status, symbol=symbol)
+    found = orders.list_orders(app.uow(), status=status, symbol=symbol, account=account)
     if app.json:
         print_json([o.to_json() for o in found])
         return

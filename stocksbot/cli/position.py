@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.context import AppContext, account_option, pass_app
 from stocksbot.cli.trade import cost_options, print_trades, trade_line
 
 if TYPE_CHECKING:
@@ -34,9 +34,10 @@ def position_group(ctx: click.Context) -> None:
 @click.option("--short", is_flag=True, help="Open or add to a short (a sell); refused while the symbol is long.")
 @cost_options
 @click.option("--strategy", metavar="NAME", help="Strategy the position belongs to.")
+@account_option(writes=True)
 @pass_app
 def position_add(app: AppContext, symbol: str, quantity: str, price: str, short: bool, commission: str, fees: str,
-                 executed_at: str | None, strategy: str | None) -> None:
+                 executed_at: str | None, strategy: str | None, account: str | None) -> None:
     """Open or add to a position by recording its opening trade (a buy, or a sell with --short).
 
     \b
@@ -48,7 +49,7 @@ def position_add(app: AppContext, symbol: str, quantity: str, price: str, short:
     from stocksbot.services import trades
 
     trade = trades.add_position(app.uow(), symbol, quantity, price, short=short, commission=commission, fees=fees,
-                                executed_at=executed_at, strategy=strategy)
+                                executed_at=executed_at, strategy=strategy, account=account)
     if app.json:
         print_json(trade.to_json())
     else:
@@ -59,8 +60,10 @@ def position_add(app: AppContext, symbol: str, quantity: str, price: str, short:
 @click.option("--closed", is_flag=True, help="Only closed positions (history).")
 @click.option("--all", "show_all", is_flag=True, help="Open and closed positions.")
 @click.option("--strategy", metavar="NAME", help="Only this strategy's positions.")
+@account_option(writes=False)
 @pass_app
-def position_list(app: AppContext, closed: bool = False, show_all: bool = False, strategy: str | None = None) -> None:
+def position_list(app: AppContext, closed: bool = False, show_all: bool = False, strategy: str | None = None,
+                  account: str | None = None) -> None:
     """List open positions (or --closed ones, or --all) with average entry and P&L.
 
     Unrealized P&L uses the latest stored price; without one it is shown as "-". Values are
@@ -80,7 +83,7 @@ def position_list(app: AppContext, closed: bool = False, show_all: bool = False,
     status = None if show_all else "closed" if closed else "open"
     from stocksbot.services import positions
 
-    listing = positions.position_listing(app.uow(), status=status, strategy=strategy)
+    listing = positions.position_listing(app.uow(), status=status, strategy=strategy, account=account)
     if app.json:
         print_json([p.to_json() for p in listing.positions])
     else:
@@ -99,20 +102,22 @@ def _print_positions(
         text_cell,
     )
 
+    shown = list(positions)
+    accounts = len({p.account for p in shown}) > 1
     # Converted to the reporting currency (docs/ledger.md §15.4): two more columns and a total row.
     converted = listing is not None and listing.converted
     extra = [f"value {listing.reporting_currency}", f"unrealized {listing.reporting_currency}"] \
         if listing is not None and converted else []
-    columns = ["symbol", "currency", "side", "quantity", "avg entry", "price", "value", "unrealized", *extra,
-               "realized", "opened"]
+    columns = ["symbol", *(["account"] if accounts else []), "currency", "side", "quantity", "avg entry", "price",
+               "value", "unrealized", *extra, "realized", "opened"]
     if history:
         columns += ["status", "closed"]
     columns.append("strategy")
     rows = []
-    for p in positions:
-        row: list[Any] = [p.symbol, text_cell(p.currency), p.side, show_decimal(p.quantity),
-                          show_decimal(p.avg_entry_price), show_decimal(p.market_price), show_decimal(p.market_value),
-                          pnl_cell(p.unrealized_pnl)]
+    for p in shown:
+        row: list[Any] = [p.symbol, *([text_cell(p.account)] if accounts else []), text_cell(p.currency), p.side,
+                          show_decimal(p.quantity), show_decimal(p.avg_entry_price), show_decimal(p.market_price),
+                          show_decimal(p.market_value), pnl_cell(p.unrealized_pnl)]
         if converted:
             row += [show_decimal(p.converted_market_value), pnl_cell(p.converted_unrealized_pnl)]
         row += [pnl_cell(p.realized_pnl), show_time(p.opened_at)]
@@ -121,7 +126,7 @@ def _print_positions(
         row.append(text_cell(p.strategy))
         rows.append(row)
     if listing is not None and converted:
-        total: list[Any] = ["total", "", "", "", "", "", "", "", show_decimal(listing.converted_market_value),
+        total: list[Any] = ["total", *[""] * (columns.index(extra[0]) - 1), show_decimal(listing.converted_market_value),
                             pnl_cell(listing.converted_unrealized_pnl)]
         rows.append(total + [""] * (len(columns) - len(total)))
     print_table(columns, rows,
@@ -139,8 +144,9 @@ def missing_rates_note(pairs: list[str]) -> str:
 
 @position_group.command("show")
 @click.argument("symbol")
+@account_option(writes=False)
 @pass_app
-def position_show(app: AppContext, symbol: str) -> None:
+def position_show(app: AppContext, symbol: str, account: str | None) -> None:
     """Show the position in SYMBOL (its last closed one when flat), its open lots and its trades.
 
     \b
@@ -159,13 +165,14 @@ def position_show(app: AppContext, symbol: str) -> None:
     )
     from stocksbot.services import positions
 
-    detail = positions.show_position(app.uow(), symbol)
+    detail = positions.show_position(app.uow(), symbol, account=account)
     if app.json:
         print_json(detail.to_json())
         return
     p = detail.position
     print_fields(
-        [("symbol", p.symbol), ("side", p.side), ("status", p.status), ("quantity", show_decimal(p.quantity)),
+        [("symbol", p.symbol), ("account", text_cell(p.account)),
+         ("side", p.side), ("status", p.status), ("quantity", show_decimal(p.quantity)),
          ("avg entry", show_decimal(p.avg_entry_price)), ("open cost", show_decimal(p.open_cost)),
          ("price", show_decimal(p.market_price)), ("value", show_decimal(p.market_value)),
          ("unrealized", pnl_cell(p.unrealized_pnl)), ("realized", pnl_cell(p.realized_pnl)),
@@ -181,6 +188,9 @@ def position_show(app: AppContext, symbol: str) -> None:
             numeric=["trade", "quantity", "unit cost", "cost"],
         )
     print_trades(detail.trades, title="trades")
+    if detail.events:
+        print_table(["date", "event", "detail"],
+                    ((show_time(e.at), e.kind, e.detail) for e in detail.events), title="splits and transfers")
 
 
 @position_group.command("close")
@@ -188,9 +198,10 @@ def position_show(app: AppContext, symbol: str) -> None:
 @click.option("--price", required=True, metavar="PRICE", help="Exit price per unit.")
 @click.option("--quantity", metavar="Q", help="Close only Q units (default: the whole position).")
 @cost_options
+@account_option(writes=True)
 @pass_app
 def position_close(app: AppContext, symbol: str, price: str, quantity: str | None, commission: str, fees: str,
-                   executed_at: str | None) -> None:
+                   executed_at: str | None, account: str | None) -> None:
     """Close the open position in SYMBOL (or --quantity of it) by recording the closing trade.
 
     \b
@@ -202,7 +213,7 @@ def position_close(app: AppContext, symbol: str, price: str, quantity: str | Non
     from stocksbot.services import trades
 
     trade = trades.close_position(app.uow(), symbol, price, quantity=quantity, commission=commission, fees=fees,
-                                  executed_at=executed_at)
+                                  executed_at=executed_at, account=account)
     if app.json:
         print_json(trade.to_json())
     else:

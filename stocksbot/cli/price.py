@@ -67,22 +67,27 @@ def price_add(app: AppContext, symbol: str, price: str, at: str | None, interval
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--symbol", metavar="SYMBOL", help="Symbol of every row (when the file has no symbol column).")
 @click.option("--interval", default="1d", show_default=True, help="Bar interval of the file's rows.")
+@click.option("--split-adjusted", is_flag=True,
+              help="The file's prices are adjusted for later splits: store them as traded, using the recorded splits.")
 @pass_app
-def price_import(app: AppContext, file: str, symbol: str | None, interval: str) -> None:
+def price_import(app: AppContext, file: str, symbol: str | None, interval: str, split_adjusted: bool) -> None:
     """Import bars from CSV: timestamp,open,high,low,close,volume or timestamp,close (+ symbol).
 
     All or nothing: a file with bad rows writes nothing and lists every bad row. A bar that is
-    already stored (same symbol, interval and timestamp) is replaced.
+    already stored (same symbol, interval and timestamp) is replaced. Prices are stored as
+    traded on their day; a split-adjusted series (most data vendors' default) needs
+    --split-adjusted, after the splits are recorded with `stocksbot split add`.
 
     \b
     Example:
       stocksbot price import aapl-daily.csv --symbol AAPL
       stocksbot price import closes.csv --interval 1h
+      stocksbot price import nvda-adjusted.csv --symbol NVDA --split-adjusted
     """
     from stocksbot.cli.output import print_json
     from stocksbot.services import prices
 
-    count = prices.import_prices(app.uow(), file, symbol=symbol, interval=interval)
+    count = prices.import_prices(app.uow(), file, symbol=symbol, interval=interval, split_adjusted=split_adjusted)
     if app.json:
         print_json({"imported": count})
     else:

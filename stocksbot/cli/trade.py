@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.context import AppContext, account_option, pass_app
 from stocksbot.vocabulary import EXPORT_FORMATS, TRADE_SIDES
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def trade_line(trade: "TradeRecord") -> str:
 
 
 def print_trades(trades: Iterable["TradeRecord"], *, title: str | None = None) -> None:
-    """Trades as a table for people."""
+    """Trades as a table for people; an account column when they come from more than one account."""
     from stocksbot.cli.output import (
         pnl_cell,
         print_table,
@@ -46,13 +46,16 @@ def print_trades(trades: Iterable["TradeRecord"], *, title: str | None = None) -
         text_cell,
     )
 
+    shown = list(trades)
+    accounts = len({t.account for t in shown}) > 1
     print_table(
-        ["id", "executed", "side", "symbol", "quantity", "price", "commission", "fees", "realized", "order",
-         "strategy", "note"],
-        ((str(t.id), show_time(t.executed_at), t.side, t.symbol, show_decimal(t.quantity), show_decimal(t.price),
-          show_decimal(t.commission), show_decimal(t.fees), pnl_cell(t.realized_pnl),
-          "-" if t.order_id is None else str(t.order_id), text_cell(t.strategy), text_cell(t.note))
-         for t in trades),
+        ["id", "executed", *(["account"] if accounts else []), "side", "symbol", "quantity", "price", "commission",
+         "fees", "realized", "order", "strategy", "note"],
+        ((str(t.id), show_time(t.executed_at), *([text_cell(t.account)] if accounts else []), t.side, t.symbol,
+          show_decimal(t.quantity), show_decimal(t.price), show_decimal(t.commission), show_decimal(t.fees),
+          pnl_cell(t.realized_pnl), "-" if t.order_id is None else str(t.order_id), text_cell(t.strategy),
+          text_cell(t.note))
+         for t in shown),
         title=title,
         numeric=["id", "quantity", "price", "commission", "fees", "realized", "order"],
     )
@@ -81,10 +84,11 @@ def trade_group() -> None:
 @click.option("--note", metavar="TEXT", help="A free-text note.")
 @click.option("--allow-short", is_flag=True,
               help="Let a sell larger than the long position open a short (default: trading.allow_short).")
+@account_option(writes=True)
 @pass_app
 def trade_add(app: AppContext, side: str, symbol: str, quantity: str, price: str, commission: str, fees: str,
               executed_at: str | None, strategy: str | None, order_id: int | None, external_id: str | None,
-              note: str | None, allow_short: bool) -> None:
+              note: str | None, allow_short: bool, account: str | None) -> None:
     """Record a fill of QUANTITY SYMBOL and book it into its position.
 
     A sell larger than the long position is refused unless shorting is allowed
@@ -101,7 +105,7 @@ def trade_add(app: AppContext, side: str, symbol: str, quantity: str, price: str
     trade = trades.record_trade(app.uow(),
         side=side, symbol=symbol, quantity=quantity, price=price, commission=commission, fees=fees,
         executed_at=executed_at, strategy=strategy, order_id=order_id, external_id=external_id, note=note,
-        allow_short=True if allow_short else None,
+        allow_short=True if allow_short else None, account=account,
     )
     if app.json:
         print_json(trade.to_json())
@@ -115,9 +119,10 @@ def trade_add(app: AppContext, side: str, symbol: str, quantity: str, price: str
 @click.option("--since", metavar="TIME", help="Executed at or after TIME (ISO date or datetime).")
 @click.option("--until", metavar="TIME", help="Executed at or before TIME (ISO date or datetime).")
 @click.option("--limit", type=int, metavar="N", help="Only the N most recent trades.")
+@account_option(writes=False)
 @pass_app
 def trade_list(app: AppContext, symbol: str | None, strategy: str | None, since: str | None, until: str | None,
-               limit: int | None) -> None:
+               limit: int | None, account: str | None) -> None:
     """List trades in the order they were executed.
 
     \b
@@ -128,7 +133,8 @@ def trade_list(app: AppContext, symbol: str | None, strategy: str | None, since:
     from stocksbot.cli.output import print_json
     from stocksbot.services import trades
 
-    found = trades.list_trades(app.uow(), symbol=symbol, strategy=strategy, since=since, until=until, limit=limit)
+    found = trades.list_trades(app.uow(), symbol=symbol, strategy=strategy, since=since, until=until, limit=limit,
+                               account=account)
     if app.json:
         print_json([t.to_json() for t in found])
     else:
@@ -140,14 +146,17 @@ def trade_list(app: AppContext, symbol: str | None, strategy: str | None, since:
 @click.option("--dry-run", is_flag=True, help="Check every row and the ledger rules; write nothing.")
 @click.option("--allow-short", is_flag=True, default=None,
               help="Let sells beyond the long position open shorts (default: the trading.allow_short setting).")
+@click.option("--account", metavar="NAME",
+              help="Account of rows without an account column (default: accounts.default, else main).")
 @click.pass_context
-def trade_import(ctx: click.Context, file: str, dry_run: bool, allow_short: bool | None) -> None:
+def trade_import(ctx: click.Context, file: str, dry_run: bool, allow_short: bool | None, account: str | None) -> None:
     """Import trades from CSV, all or nothing, booked in time order.
 
     Columns: executed_at,side,symbol,quantity,price required; commission,fees,strategy,
-    external_id,note optional. A file with any bad row writes nothing and every bad row is
-    reported as `line N: reason`. Rows whose external_id is already stored are skipped, so
-    importing the same file twice is safe. Strategies the file names are created if new.
+    external_id,note,account,currency optional. A file with any bad row writes nothing and
+    every bad row is reported as `line N: reason`. Rows whose external_id is already stored
+    are skipped, so importing the same file twice is safe. Strategies and accounts the file
+    names are created if new.
 
     \b
     Example:
@@ -163,7 +172,8 @@ def trade_import(ctx: click.Context, file: str, dry_run: bool, allow_short: bool
     uow = app.uow()
     with _import_progress(file) as progress:
         try:
-            result = imports.import_trades(uow, file, dry_run=dry_run, allow_short=allow_short or None, progress=progress)
+            result = imports.import_trades(uow, file, dry_run=dry_run, allow_short=allow_short or None, progress=progress,
+                                           account=account)
         except RowErrors as exc:
             if not app.json:
                 raise
@@ -176,6 +186,8 @@ def trade_import(ctx: click.Context, file: str, dry_run: bool, allow_short: bool
     click.echo(f"{verb} {result.imported} trade(s), skipped {result.skipped} already stored, 0 errors")
     if result.created_strategies:
         click.echo(f"created strategies: {', '.join(result.created_strategies)}")
+    if result.created_accounts:
+        click.echo(f"created accounts: {', '.join(result.created_accounts)}")
 
 
 class _import_progress:  # noqa: N801 - used as a context manager, reads like a function

@@ -59,7 +59,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def parse_currency(text: str, *, field: str = "currency") -> str:
-    """An ISO 4217 code: three letters, upper-cased (docs/ledger.md §11)."""
+    """An ISO 4217 code: three letters, upper-cased (docs/ledger.md §15)."""
     code = text.strip().upper() if isinstance(text, str) else ""
     if not _CURRENCY_PATTERN.fullmatch(code):
         raise LedgerError(f"invalid {field} {text!r}: use a three-letter ISO 4217 code such as USD, EUR or GBP")

@@ -34,6 +34,7 @@ from stocksbot.ledger.numbers import (
     format_decimal,
     multiply,
     prorate,
+    subtract,
 )
 from stocksbot.vocabulary import (
     AVERAGE,
@@ -592,6 +593,106 @@ class Book:
             lot.quantity = prorate(lot.quantity, factor_n, factor_d)
         self._quantity = add(*(lot.quantity for lot in self._lots))
         self._max_quantity = prorate(self._max_quantity, factor_n, factor_d)
+        self._last_executed_at = at
+
+    def transfer_out(self, quantity: Decimal, at: datetime) -> tuple[list[Lot], RunSummary | None]:
+        """Take `quantity` units of a long position out with their lots, in cost-basis order.
+
+        The lots leave with their acquisition dates and costs (a partly taken lot gives its
+        pro-rata share of the cost, and keeps the rest); nothing is realized. Returns the
+        lots taken, oldest first, for `transfer_in` of the receiving account's book, and the
+        run's summary when the transfer left the book flat (the run ends there, with what it
+        realized before). See docs/ledger.md §12.
+        """
+        self._check_order(at)
+        if self.side != LONG or quantity > self._quantity:
+            held = format_decimal(self.quantity) if self.side == LONG else "0"
+            raise LedgerError(f"cannot transfer {format_decimal(quantity)} {self.symbol}: {held} held")
+        taken: list[Lot] = []
+        left = quantity
+        index = -1 if self.method == LIFO else 0
+        while left:
+            lot = self._lots[index]
+            if lot.quantity <= left:
+                taken.append(self._lots.pop(index))
+                left = subtract(left, lot.quantity)
+            else:
+                amount = prorate(lot.amount, left, lot.quantity)
+                taken.append(Lot(lot.side, left, amount, lot.opened_at, lot.trade_id))
+                lot.quantity, lot.amount = subtract(lot.quantity, left), subtract(lot.amount, amount)
+                left = ZERO
+        self._quantity = add(*(lot.quantity for lot in self._lots))
+        self._amount = add(*(lot.amount for lot in self._lots))
+        self._last_executed_at = at
+        taken.sort(key=lambda lot: lot.opened_at)
+        closed_run = None
+        if not self._lots:
+            assert self._opened_at is not None
+            closed_run = _unchecked(RunSummary, side=LONG, realized_pnl=_tidy(self._realized), opened_at=self._opened_at,
+                                    closed_at=at, max_quantity=self._max_quantity, costs=_tidy(self._costs))
+            self._reset_run()
+        return taken, closed_run
+
+    def transfer_in(self, lots: list[Lot], at: datetime) -> None:
+        """Add lots transferred from another account (their dates and costs kept); refused while short.
+
+        A lot from the same opening trade as one already held joins it, so a lot is always
+        known by its trade. With `average` they pour into the pooled lot.
+        """
+        self._check_order(at)
+        if self.side == SHORT:
+            raise LedgerError(f"cannot transfer {self.symbol} shares into a short position")
+        if not lots:
+            return
+        if not self._lots:
+            self._opened_at = at
+        for lot in lots:
+            same = next((held for held in self._lots if held.trade_id == lot.trade_id), None)
+            if self.method == AVERAGE and self._lots:
+                same = self._lots[0]
+            if same is not None:
+                same.quantity, same.amount = add(same.quantity, lot.quantity), add(same.amount, lot.amount)
+            else:
+                self._lots.append(_copy(lot))
+        self._lots.sort(key=lambda lot: lot.opened_at)
+        self._quantity = add(*(lot.quantity for lot in self._lots))
+        self._amount = add(*(lot.amount for lot in self._lots))
+        self._max_quantity = max(self._max_quantity, self._quantity)
+        self._last_executed_at = at
+
+    def take_all(self, at: datetime) -> tuple[list[Lot], RunSummary | None]:
+        """Every open lot (long or short), leaving the book flat at `at`: for a symbol change.
+
+        Like `transfer_out` of everything: the run ends without realizing anything, and the
+        lots go on, with their dates and amounts, under the new symbol (`receive`).
+        """
+        self._check_order(at)
+        lots, side = self._lots, self.side
+        closed_run = None
+        if lots:
+            assert self._opened_at is not None and side is not None
+            closed_run = _unchecked(RunSummary, side=side, realized_pnl=_tidy(self._realized), opened_at=self._opened_at,
+                                    closed_at=at, max_quantity=self._max_quantity, costs=_tidy(self._costs))
+        self._lots, self._quantity, self._amount = [], ZERO, ZERO
+        self._reset_run()
+        self._last_executed_at = at
+        return lots, closed_run
+
+    def receive(self, lots: list[Lot], at: datetime) -> None:
+        """Open lots (long or short) from another symbol's book at `at`; the book must be flat or on their side."""
+        if lots and self._lots and self._lots[0].side != lots[0].side:
+            raise LedgerError(f"cannot add {lots[0].side} lots to a {self._lots[0].side} position in {self.symbol}")
+        if lots and lots[0].side == LONG:
+            self.transfer_in(lots, at)
+            return
+        self._check_order(at)
+        if lots and not self._lots:
+            self._opened_at = at
+        self._lots.extend(_copy(lot) for lot in lots)
+        self._lots.sort(key=lambda lot: lot.opened_at)
+        self._quantity = add(*(lot.quantity for lot in self._lots))
+        self._amount = add(*(lot.amount for lot in self._lots))
+        self._max_quantity = max(self._max_quantity, self._quantity)
         self._last_executed_at = at
 
     def _reset_run(self) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 
 from stocksbot.errors import StocksbotError
-from stocksbot.ledger import divide
+from stocksbot.ledger import divide, format_decimal
 from stocksbot.ledger.inputs import parse_symbol
 from stocksbot.ledger.numbers import ZERO, add, multiply, subtract
 from stocksbot.services import valuation
@@ -32,6 +32,7 @@ from stocksbot.storage.records import (
     AccountSummary,
     LotRecord,
     PositionDetail,
+    PositionEvent,
     PositionListing,
     PositionRecord,
     Summary,
@@ -317,4 +318,24 @@ def show_position(uow: UnitOfWork, symbol: str, *, account: str | None = None) -
             position=converted(position_record(position, names, price), names, convert),
             lots=lots,
             trades=[trade_record(t, names.strategies, names.accounts) for t in history],
+            events=_run_events(conn, position, names.accounts),
         )
+
+
+def _run_events(conn: Connection, position: Any, accounts: dict[int, str]) -> list[PositionEvent]:
+    """The splits and share transfers of the symbol during the position's run, in time order."""
+    splits, moves = tables.splits, tables.share_transfers
+    start, end = position.opened_at, position.closed_at
+    events = []
+    query = select(splits).where(splits.c.symbol == position.symbol, splits.c.at >= start)
+    for split in conn.execute(query if end is None else query.where(splits.c.at <= end)):
+        events.append(PositionEvent("split", split.at, f"{split.numerator}:{split.denominator}"))
+    query = select(moves).where(moves.c.symbol == position.symbol, moves.c.at >= start,
+                                (moves.c.from_account_id == position.account_id)
+                                | (moves.c.to_account_id == position.account_id))
+    for move in conn.execute(query if end is None else query.where(moves.c.at <= end)):
+        outgoing = move.from_account_id == position.account_id
+        other = accounts[move.to_account_id if outgoing else move.from_account_id]
+        events.append(PositionEvent("transfer_out" if outgoing else "transfer_in", move.at,
+                                    f"{format_decimal(move.quantity)} {'to' if outgoing else 'from'} {other}"))
+    return sorted(events, key=lambda event: event.at)

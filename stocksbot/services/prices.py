@@ -7,14 +7,17 @@ replaces it (docs/csv-formats.md for the files).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection, select
+
 from stocksbot.csvfiles import PriceRow, RowErrors, read_prices
 from stocksbot.errors import StocksbotError
-from stocksbot.ledger import parse_decimal
+from stocksbot.ledger import parse_decimal, prorate
 from stocksbot.ledger.inputs import parse_symbol, parse_time
 from stocksbot.storage import tables
 from stocksbot.storage.bulk import BulkInserter
@@ -24,6 +27,7 @@ from stocksbot.storage.unit_of_work import UnitOfWork
 
 INTERVAL_PATTERN = re.compile(r"^[1-9][0-9]{0,3}(s|m|h|d|w|mo)$")
 _BATCH = 5000
+SPLITS = tables.splits
 _BAR_COLUMNS = ("symbol", "interval", "timestamp", "open", "high", "low", "close", "volume")
 
 
@@ -79,8 +83,43 @@ def add_price(
         return price_record(repos.prices.get(row.symbol, interval, row.timestamp))
 
 
-def import_prices(uow: UnitOfWork, path: str | Path, *, symbol: str | None = None, interval: str = "1d") -> int:
-    """Import a price CSV all-or-nothing; returns the number of bars written."""
+def as_traded(conn: Connection, rows: Iterable[PriceRow | str]) -> Iterator[PriceRow | str]:
+    """Bars of a split-adjusted series turned into the prices as traded on their day.
+
+    A bar before a recorded split of its symbol is in post-split units in an adjusted series;
+    as traded, its prices were N/D times higher and its volume D/N times lower, for every
+    split after it (docs/ledger.md §12.5). Exact: `prorate` by the product of the ratios.
+    """
+    splits: dict[str, list[tuple[datetime, int, int]]] = {}
+    for row in rows:
+        if isinstance(row, str):
+            yield row
+            continue
+        later = splits.get(row.symbol)
+        if later is None:
+            query = select(SPLITS.c.at, SPLITS.c.numerator, SPLITS.c.denominator).where(SPLITS.c.symbol == row.symbol)
+            later = splits[row.symbol] = [tuple(split) for split in conn.execute(query)]
+        numerator = denominator = 1
+        for at, n, d in later:
+            if at > row.timestamp:
+                numerator, denominator = numerator * n, denominator * d
+        if numerator == denominator:
+            yield row
+            continue
+        n_, d_ = Decimal(numerator), Decimal(denominator)
+        yield PriceRow(row.symbol, row.timestamp, prorate(row.open, n_, d_), prorate(row.high, n_, d_),
+                       prorate(row.low, n_, d_), prorate(row.close, n_, d_),
+                       None if row.volume is None else prorate(row.volume, d_, n_))
+
+
+def import_prices(
+    uow: UnitOfWork, path: str | Path, *, symbol: str | None = None, interval: str = "1d", split_adjusted: bool = False
+) -> int:
+    """Import a price CSV all-or-nothing; returns the number of bars written.
+
+    `split_adjusted`: the file's prices are adjusted for later splits; they are stored as
+    traded, using the splits recorded (`as_traded`).
+    """
     check_interval(interval)
     path = Path(path)
     try:
@@ -89,7 +128,8 @@ def import_prices(uow: UnitOfWork, path: str | Path, *, symbol: str | None = Non
         raise StocksbotError(f"cannot read {path}: {exc.strerror}") from None
     try:
         with handle, uow.transaction() as conn:
-            return upsert_bars(Repositories(conn), read_prices(handle, str(path), symbol=symbol), interval)
+            rows: Iterable[PriceRow | str] = read_prices(handle, str(path), symbol=symbol)
+            return upsert_bars(Repositories(conn), as_traded(conn, rows) if split_adjusted else rows, interval)
     except UnicodeDecodeError:
         raise StocksbotError(f"cannot read {path}: not UTF-8 text") from None
 

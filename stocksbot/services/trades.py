@@ -168,7 +168,7 @@ def record_fill(
 
     The trade belongs to the strategy named, else to the order's strategy; to the account
     named, else the order's, else the default account. It settles in its symbol's currency;
-    a symbol's first trade gives it the currency of its account (docs/ledger.md §11).
+    a symbol's first trade gives it the currency of its account (docs/ledger.md §15).
     """
     # An order row carries the settings and its account too; a named strategy needs its lookup.
     if order is not None and strategy is None and account is None:

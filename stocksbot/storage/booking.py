@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 
-from stocksbot.ledger import Book, Booking, Fill, LedgerError
+from stocksbot.ledger import Book, Booking, Fill, LedgerError, RunSummary
 from stocksbot.ledger import Lot as LedgerLot
 from stocksbot.storage import tables, totals
 from stocksbot.storage.database import driver_connection
@@ -131,6 +131,8 @@ def settle(state: PositionState, book: Book) -> PositionState:
 TRADES = tables.trades
 POSITIONS = tables.positions
 SPLITS = tables.splits
+TRANSFERS = tables.share_transfers
+CHANGES = tables.symbol_changes
 LOTS = tables.lots
 # Built once: the statements of the single-trade hot path, so each execution reuses the
 # compiled form (a bot may record thousands of fills a minute).
@@ -149,11 +151,19 @@ _LAST = (
         .scalar_subquery().label("last_trade"),
         select(func.max(SPLITS.c.at)).where(SPLITS.c.symbol == bindparam("symbol")).scalar_subquery()
         .label("last_split"),
+        select(func.max(TRANSFERS.c.at))
+        .where(TRANSFERS.c.symbol == bindparam("symbol"),
+               (TRANSFERS.c.from_account_id == bindparam("account_id"))
+               | (TRANSFERS.c.to_account_id == bindparam("account_id")))
+        .scalar_subquery().label("last_transfer"),
+        select(func.max(CHANGES.c.at))
+        .where((CHANGES.c.old_symbol == bindparam("symbol")) | (CHANGES.c.new_symbol == bindparam("symbol")))
+        .scalar_subquery().label("last_change"),
     )
     .subquery("last")
 )
 _OPEN_STATE = (
-    select(_LAST.c.last_trade, _LAST.c.last_split, POSITIONS,
+    select(_LAST.c.last_trade, _LAST.c.last_split, _LAST.c.last_transfer, _LAST.c.last_change, POSITIONS,
            *(LOTS.c[name].label(f"lot_{name}") for name in _LOT_FIELDS))
     .select_from(_LAST)
     .outerjoin(POSITIONS, (POSITIONS.c.symbol == bindparam("symbol"))
@@ -175,6 +185,20 @@ _LAST_TRADE_TIMES = (
     .group_by(TRADES.c.account_id, TRADES.c.symbol)
 )
 _LAST_SPLIT_TIMES = select(SPLITS.c.symbol, func.max(SPLITS.c.at)).group_by(SPLITS.c.symbol)
+_LAST_TRANSFER_TIMES = select(TRANSFERS.c.symbol, TRANSFERS.c.from_account_id, TRANSFERS.c.to_account_id,
+                              TRANSFERS.c.at)
+_SPLIT, _RENAME, _TRADE, _TRANSFER = 0, 1, 2, 3  # the order of a moment's events
+_SYMBOL_CHANGES = (
+    select(CHANGES.c.id, CHANGES.c.old_symbol, CHANGES.c.new_symbol, CHANGES.c.at)
+    .where((CHANGES.c.old_symbol == bindparam("symbol")) | (CHANGES.c.new_symbol == bindparam("symbol")))
+)
+_RENAMED_TO = select(CHANGES.c.new_symbol).where(CHANGES.c.old_symbol == bindparam("symbol"))
+_LAST_CHANGE_TIMES = select(CHANGES.c.old_symbol, CHANGES.c.new_symbol, CHANGES.c.at)
+_SYMBOL_TRANSFERS = (
+    select(TRANSFERS.c.id, TRANSFERS.c.quantity, TRANSFERS.c.from_account_id, TRANSFERS.c.to_account_id,
+           TRANSFERS.c.at)
+    .where(TRANSFERS.c.symbol == bindparam("symbol")).order_by(TRANSFERS.c.at, TRANSFERS.c.id)
+)
 _SYMBOL_SPLITS = (
     select(SPLITS.c.id, SPLITS.c.numerator, SPLITS.c.denominator, SPLITS.c.at)
     .where(SPLITS.c.symbol == bindparam("symbol")).order_by(SPLITS.c.at)
@@ -198,6 +222,7 @@ _SYMBOL_POSITIONS = POSITIONS.c.symbol == bindparam("symbol")
 _DELETE_SYMBOL_LOTS = delete(LOTS).where(LOTS.c.position_id.in_(select(POSITIONS.c.id).where(_SYMBOL_POSITIONS)))
 _DELETE_SYMBOL_POSITIONS = delete(POSITIONS).where(_SYMBOL_POSITIONS)
 _SYMBOLS = select(TRADES.c.symbol).distinct().order_by(TRADES.c.symbol)
+_NEW_NAMES = select(CHANGES.c.new_symbol)
 
 
 @dataclass
@@ -242,7 +267,10 @@ class BookingStore:
         rows = self.conn.execute(
             _OPEN_STATE, {"symbol": symbol, "account_id": account_id, "trade_id": excluding_trade}
         ).mappings().all()
-        return self._restore(account_id, symbol, rows, _later(rows[0]["last_trade"], rows[0]["last_split"]))
+        first = rows[0]
+        last = _later(_later(first["last_trade"], first["last_split"]),
+                      _later(first["last_transfer"], first["last_change"]))
+        return self._restore(account_id, symbol, rows, last)
 
     def load_open(self, account_id: int, symbol: str, last_executed: datetime | None) -> OpenState:
         """The symbol's open state, for a caller that knows its latest trade time already.
@@ -276,8 +304,17 @@ class BookingStore:
         A symbol's split counts for every account that traded it before.
         """
         splits = {symbol: last for symbol, last in self.conn.execute(_LAST_SPLIT_TIMES)}
-        return {(account_id, symbol): _later(last, splits.get(symbol))  # type: ignore[misc]
-                for account_id, symbol, last in self.conn.execute(_LAST_TRADE_TIMES)}
+        for old_symbol, new_symbol, at in self.conn.execute(_LAST_CHANGE_TIMES):
+            for name in (old_symbol, new_symbol):
+                splits[name] = _later(splits.get(name), at)
+        times: dict[tuple[int, str], datetime] = {
+            (account_id, symbol): _later(last, splits.get(symbol))  # type: ignore[misc]
+            for account_id, symbol, last in self.conn.execute(_LAST_TRADE_TIMES)
+        }
+        for symbol, from_id, to_id, at in self.conn.execute(_LAST_TRANSFER_TIMES):
+            for key in ((from_id, symbol), (to_id, symbol)):
+                times[key] = _later(times.get(key), at)  # type: ignore[assignment]
+        return times
 
     def save_closed(self, runs: Sequence[PositionState], *, count_totals: bool = True) -> None:
         """Store runs that closed: a stored run is updated (its lots deleted), a new one inserted.
@@ -386,14 +423,13 @@ class BookingStore:
         states: dict[int, OpenState] = {}
         finished: list[PositionState] = []
         realized_changes: list[dict[str, Any]] = []
-        splits = conn.execute(_SYMBOL_SPLITS, {"symbol": symbol}).all()
-        next_split = 0
+        events = self._other_events(symbol)
+        next_event = 0
         for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, stored_realized, account_id \
                 in symbol_trades(conn, symbol):
-            # A split applies from its moment on, before any trade at that moment (docs/ledger.md §12).
-            while next_split < len(splits) and splits[next_split].at <= executed_at:
-                _split_all(states, splits[next_split])
-                next_split += 1
+            while next_event < len(events) and (events[next_event][0], events[next_event][1]) <= (executed_at, _TRADE):
+                self._corporate_event(symbol, states, events[next_event], finished)
+                next_event += 1
             state = states.get(account_id)
             if state is None:
                 state = states[account_id] = OpenState(Book(symbol, self.method), None, [], account_id)
@@ -408,19 +444,117 @@ class BookingStore:
                 finished.append(closed)
             if booking.realized_pnl != stored_realized:
                 realized_changes.append({"trade_id": trade_id, "realized": booking.realized_pnl})
-        for split in splits[next_split:]:
-            _split_all(states, split)
+        for event in events[next_event:]:
+            self._corporate_event(symbol, states, event, finished)
         self.save_closed(finished, count_totals=not cleared)
         self.set_realized(realized_changes)
         for state in states.values():
             self.save_open(state)
+        if not cleared:  # the new name's positions start from this symbol's lots at the change
+            for new_symbol in conn.execute(_RENAMED_TO, {"symbol": symbol}).scalars():
+                self.replay(new_symbol)
+
+    def holding_at(self, account_id: int, symbol: str, at: datetime, *, through: bool = False) -> Decimal:
+        """The signed quantity (negative when short) of (account, symbol) just before `at`.
+
+        With `through`, events at `at` itself count too. Replays the symbol in memory, the
+        way `replay` books it, and writes nothing: for questions about the past (shares held
+        at a dividend's ex-date, the fraction a split left), not the hot path.
+        """
+        state = self._states_at(symbol, at, through=through).get(account_id)
+        return state.book.signed_quantity if state is not None else ZERO
+
+    def _states_at(self, symbol: str, at: datetime, *, through: bool) -> dict[int, OpenState]:
+        """Every account's book of the symbol just before `at` (or right after it, `through`), in memory."""
+        states: dict[int, OpenState] = {}
+        events = self._other_events(symbol)
+        events += [(trade[6], _TRADE, trade) for trade in symbol_trades(self.conn, symbol)]
+        events.sort(key=lambda event: (event[0], event[1]))  # stable: trades keep their (time, id) order
+        for moment, rank, event in events:
+            if moment > at or (moment == at and not through):
+                break
+            if rank == _TRADE:
+                trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, _realized, owner = event
+                state = states.get(owner)
+                if state is None:
+                    state = states[owner] = OpenState(Book(symbol, self.method), None, [], owner)
+                state.apply(Fill(side, quantity, price, commission, fees, executed_at, trade_id), strategy_id,
+                            allow_short=True)
+            else:
+                self._corporate_event(symbol, states, (moment, rank, event), [])
+        return states
+
+    def _other_events(self, symbol: str) -> list[tuple[datetime, int, Any]]:
+        """A symbol's booking events other than its trades, in booking order.
+
+        At one moment: splits first, then a symbol change (from the start of its day), then
+        that moment's trades, then share transfers (docs/ledger.md §12).
+        """
+        conn = self.conn
+        events: list[tuple[datetime, int, Any]] = [
+            (split.at, _SPLIT, split) for split in conn.execute(_SYMBOL_SPLITS, {"symbol": symbol})
+        ]
+        events += [(change.at, _RENAME, change) for change in conn.execute(_SYMBOL_CHANGES, {"symbol": symbol})]
+        events += [(move.at, _TRANSFER, move) for move in conn.execute(_SYMBOL_TRANSFERS, {"symbol": symbol})]
+        events.sort(key=lambda event: (event[0], event[1]))
+        return events
+
+    def _corporate_event(
+        self, symbol: str, states: dict[int, OpenState], event: tuple[datetime, int, Any],
+        finished: list[PositionState],
+    ) -> None:
+        """Apply a split, a symbol change or a share transfer to the books of a replay."""
+        at, kind, row = event
+        if kind == _SPLIT:
+            for state in states.values():
+                state.book.split(row.numerator, row.denominator, row.at)
+        elif kind == _RENAME and row.old_symbol == symbol:
+            for state in states.values():  # every run ends here; the lots go on under the new name
+                average = state.book.avg_entry_price
+                _lots, closed_run = state.book.take_all(at)
+                _end_run(state, average, closed_run, at, finished)
+        elif kind == _RENAME:
+            for account_id, old in self._states_at(row.old_symbol, at, through=False).items():
+                if old.book.is_flat:
+                    continue
+                target = states.get(account_id)
+                if target is None:
+                    target = states[account_id] = OpenState(Book(symbol, self.method), None, [], account_id)
+                side = old.book.side
+                strategy_id = old.run.strategy_id if old.run is not None else None
+                target.book.receive(old.book.take_all(at)[0], at)
+                _start_run(target, symbol, side or "long", at, strategy_id)
+        else:
+            self._transfer(symbol, states, at, row, finished)
+
+    def _transfer(
+        self, symbol: str, states: dict[int, OpenState], at: datetime, row: Any, finished: list[PositionState]
+    ) -> None:
+        source = states.get(row.from_account_id)
+        if source is None:
+            raise BookingError(0, f"transfer {row.id}: no {symbol} held in the source account")
+        average = source.book.avg_entry_price
+        try:
+            lots, closed_run = source.book.transfer_out(row.quantity, at)
+        except LedgerError as exc:
+            raise BookingError(0, f"transfer {row.id}: {exc}") from None
+        strategy_id = source.run.strategy_id if source.run is not None else None
+        _end_run(source, average, closed_run, at, finished)
+        target = states.get(row.to_account_id)
+        if target is None:
+            target = states[row.to_account_id] = OpenState(Book(symbol, self.method), None, [], row.to_account_id)
+        try:
+            target.book.transfer_in(lots, at)
+        except LedgerError as exc:
+            raise BookingError(0, f"transfer {row.id}: {exc}") from None
+        _start_run(target, symbol, "long", at, strategy_id)
 
     def rebuild_all(self) -> int:
         """Recompute every position, lot and closed-run total from the trades; the number of symbols.
 
         The caller holds the ledger lock (`lock_ledger`).
         """
-        symbols = list(self.conn.execute(_SYMBOLS).scalars())
+        symbols = sorted(set(self.conn.execute(_SYMBOLS).scalars()) | set(self.conn.execute(_NEW_NAMES).scalars()))
         self.conn.execute(delete(LOTS))
         self.conn.execute(delete(POSITIONS))
         for symbol in symbols:
@@ -429,16 +563,35 @@ class BookingStore:
         return len(symbols)
 
 
+def _end_run(
+    state: OpenState, average: Decimal | None, closed_run: RunSummary | None, at: datetime,
+    finished: list[PositionState],
+) -> None:
+    """Close the open run of a book that a transfer or a symbol change left flat (nothing realized)."""
+    run = state.run
+    if closed_run is None or run is None:
+        return
+    run.avg_entry_price, run.status, run.closed_at = average, "closed", at
+    run.realized_pnl, run.costs = closed_run.realized_pnl, closed_run.costs
+    run.quantity = run.open_cost = ZERO
+    finished.append(run)
+    state.run, state.stored_lots = None, []
+
+
+def _start_run(state: OpenState, symbol: str, side: str, at: datetime, strategy_id: int | None) -> None:
+    """Open a run for lots that arrived in a flat book (from a transfer or a symbol change)."""
+    if state.run is None and not state.book.is_flat:
+        state.run = PositionState(
+            symbol=symbol, side=side, quantity=ZERO, open_cost=ZERO, avg_entry_price=None, realized_pnl=ZERO,
+            costs=ZERO, status="open", opened_at=at, closed_at=None, strategy_id=strategy_id,
+            account_id=state.account_id,
+        )
+
+
 def _later(first: datetime | None, second: datetime | None) -> datetime | None:
     if first is None or second is None:
         return first if second is None else second
     return max(first, second)
-
-
-def _split_all(states: Mapping[int, OpenState], split: Any) -> None:
-    """Apply one stored split to every account's book of the symbol (flat books only move their clock)."""
-    for state in states.values():
-        state.book.split(split.numerator, split.denominator, split.at)
 
 
 _DRIVER_SYMBOL_TRADES = (

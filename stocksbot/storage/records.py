@@ -71,15 +71,26 @@ class LotRecord(Record):
 
 
 @dataclass(frozen=True)
+class PositionEvent(Record):
+    """A split or a share transfer in a position's history (`kind`: split, transfer_in, transfer_out)."""
+
+    kind: str
+    at: datetime
+    detail: str
+
+
+@dataclass(frozen=True)
 class PositionDetail(Record):
     position: PositionRecord
     lots: list[LotRecord] = field(default_factory=list)
     trades: list[TradeRecord] = field(default_factory=list)
+    events: list[PositionEvent] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = self.position.to_json()
         data["lots"] = [lot.to_json() for lot in self.lots]
         data["trades"] = [trade.to_json() for trade in self.trades]
+        data["events"] = [event.to_json() for event in self.events]
         return data
 
 
@@ -224,3 +235,46 @@ def trade_record(trade: Any, names: dict[int, str], accounts: dict[int, str]) ->
         strategy=names.get(trade.strategy_id) if trade.strategy_id else None,
         external_id=trade.external_id, note=trade.note, account=accounts[trade.account_id], currency=trade.currency,
     )
+
+
+@dataclass(frozen=True)
+class AccountRecord(Record):
+    name: str
+    currency: str
+    margin: bool
+    description: str | None
+    status: str
+    cash: dict[str, Decimal]
+    market_value: Decimal | None
+    open_positions: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SplitRecord(Record):
+    id: int
+    symbol: str
+    numerator: int
+    denominator: int
+    at: datetime
+    cash_in_lieu: Decimal | None
+
+    @property
+    def ratio(self) -> str:
+        return f"{self.numerator}:{self.denominator}"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ratio"] = self.ratio
+        return data
+
+
+@dataclass(frozen=True)
+class TransferRecord(Record):
+    id: int
+    symbol: str
+    quantity: Decimal
+    from_account: str
+    to_account: str
+    at: datetime
+    note: str | None

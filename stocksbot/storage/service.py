@@ -20,7 +20,22 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from stocksbot.services import admin, config, exports, imports, orders, positions, prices, strategies, symbols, trades
+from stocksbot.services import (
+    accounts,
+    admin,
+    config,
+    exports,
+    imports,
+    orders,
+    positions,
+    prices,
+    renames,
+    splits,
+    strategies,
+    symbols,
+    trades,
+    transfers,
+)
 from stocksbot.storage.database import ConnectionSettings, DatabaseTarget
 from stocksbot.storage.unit_of_work import UnitOfWork, open_engine
 
@@ -119,6 +134,18 @@ class StorageService:
     # files in and out
     import_trades = _operation(imports.import_trades)
     export_trades = _operation(exports.export_trades)
+    # accounts and splits
+    add_account = _operation(accounts.add_account)
+    list_accounts = _operation(accounts.list_accounts)
+    get_account = _operation(accounts.get_account)
+    rename_account = _operation(accounts.rename_account)
+    close_account = _operation(accounts.close_account)
+    record_split = _operation(splits.add_split)
+    list_splits = _operation(splits.list_splits)
+    remove_split = _operation(splits.remove_split)
+    transfer_shares = _operation(transfers.transfer_shares)
+    rename_symbol = _operation(renames.rename_symbol)
+    list_transfers = _operation(transfers.list_transfers)
     # the database
     check = _operation(admin.check)
 

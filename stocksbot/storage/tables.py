@@ -36,17 +36,17 @@ from stocksbot.storage.types import ExactDecimal, UTCDateTime
 from stocksbot.vocabulary import (
     ACCOUNT_NAME_MAX,
     CONFIG_KEY_MAX,
-    CURRENCY_LENGTH,
-    ISIN_LENGTH,
-    STORED_CASH_KINDS,
     CONFIG_TYPES,
+    CURRENCY_LENGTH,
     EXTERNAL_ID_MAX,
+    ISIN_LENGTH,
     NEEDS_LIMIT_PRICE,
     NEEDS_STOP_PRICE,
     ORDER_STATUSES,
     ORDER_TYPES,
     POSITION_SIDES,
     POSITION_STATUSES,
+    STORED_CASH_KINDS,
     STRATEGY_NAME_MAX,
     SYMBOL_MAX,
     TIME_IN_FORCE,
@@ -172,7 +172,7 @@ trades = Table(
     Column("order_id", ForeignKey("orders.id"), index=True),
     Column("strategy_id", ForeignKey("strategies.id"), index=True),
     Column("account_id", ForeignKey("accounts.id"), nullable=False, index=True),
-    # The currency the trade settles in: its instrument's (docs/ledger.md §11).
+    # The currency the trade settles in: its instrument's (docs/ledger.md §15).
     Column("currency", String(CURRENCY_LENGTH), nullable=False),
     Column("note", Text),
     _time("created_at", default=utcnow),
@@ -306,6 +306,18 @@ share_transfers = Table(
     CheckConstraint("from_account_id <> to_account_id", name="two_accounts"),
 )
 
+# From `at` on, the instrument OLD trades as NEW; its open lots carry over (docs/ledger.md §12.6).
+# A symbol is renamed at most once, and becomes the new name of at most one other.
+symbol_changes = Table(
+    "symbol_changes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("old_symbol", String(SYMBOL_MAX), nullable=False, unique=True),
+    Column("new_symbol", String(SYMBOL_MAX), nullable=False, unique=True),
+    _time("at"),
+    _time("created_at", default=utcnow),
+    CheckConstraint("old_symbol <> new_symbol", name="two_symbols"),
+)
+
 dividends = Table(
     "dividends", metadata,
     Column("id", Integer, primary_key=True),
@@ -330,7 +342,7 @@ dividends = Table(
 # Cash a person recorded (deposits, withdrawals, interest, fees, taxes, transfers and
 # conversions, each a signed amount) and the implicit deposits booking derives for
 # non-margin accounts (kind `implicit_deposit`, replaced whenever the account's cash is
-# re-booked). Trade settlements and dividends are read from their own tables: docs/ledger.md §11.
+# re-booked). Trade settlements and dividends are read from their own tables: docs/ledger.md §13.
 cash_movements = Table(
     "cash_movements", metadata,
     Column("id", Integer, primary_key=True),
