@@ -20,11 +20,8 @@ NOW = datetime.now(timezone.utc)
 FUTURE = (NOW + timedelta(days=30)).isoformat()
 
 
-def _account(storage, name: str, currency: str) -> int:  # type: ignore[no-untyped-def]
-    """An account, added straight into its table (`account add` lives in services/accounts.py)."""
-    with storage.transaction() as conn:
-        return int(conn.execute(insert(tables.accounts).values(name=name, currency=currency, margin=False,
-                                                               status="open").returning(tables.accounts.c.id)).scalar_one())
+def _account(storage, name: str, currency: str) -> None:  # type: ignore[no-untyped-def]
+    storage.add_account(name, currency=currency)
 
 
 def _account_id(storage, name: str) -> int:  # type: ignore[no-untyped-def]
