@@ -725,7 +725,7 @@ def sqlite_schema_baseline(csv_path: Path, backend: Backend, runs: int) -> dict[
     """The rows as they are (text), straight into the `trades` table of a migrated database:
     what storing a million trades costs before any parsing, checking or lot matching."""
     columns = ["executed_at", "side", "symbol", "quantity", "price", "commission", "fees", "external_id", "note",
-               "created_at"]
+               "created_at", "account_id", "currency"]
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
     samples = []
     for _ in range(runs):
@@ -742,7 +742,7 @@ def sqlite_schema_baseline(csv_path: Path, backend: Backend, runs: int) -> dict[
                     at = {name: header.index(name) for name in header}
                     rows = ((r[at["executed_at"]], r[at["side"]], r[at["symbol"]], r[at["quantity"]], r[at["price"]],
                              r[at["commission"]] or "0", r[at["fees"]] or "0", r[at["external_id"]] or None,
-                             r[at["note"]] or None, now) for r in reader)
+                             r[at["note"]] or None, now, 1, "USD") for r in reader)
                     connection.executemany(
                         f"INSERT INTO trades ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows
                     )

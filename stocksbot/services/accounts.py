@@ -15,12 +15,12 @@ from sqlalchemy import Connection, func, select
 
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger.inputs import parse_account_name, parse_currency
-from stocksbot.ledger.numbers import ZERO, add, multiply, subtract
+from stocksbot.ledger.numbers import ZERO
 from stocksbot.storage import tables
 from stocksbot.storage.records import AccountRecord
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
-from stocksbot.vocabulary import CLOSED, DEFAULT_CURRENCY, LONG, OPEN
+from stocksbot.vocabulary import CLOSED, DEFAULT_CURRENCY, OPEN
 
 POSITIONS = tables.positions
 BALANCES = tables.cash_balances
@@ -41,27 +41,12 @@ def _cash(conn: Connection) -> dict[int, dict[str, Decimal]]:
 def _market_values(conn: Connection, at: datetime) -> dict[int, tuple[Decimal | None, int]]:
     """Each account's open positions: their market value in the account's currency and how many.
 
-    A position whose price is unknown, or whose instrument trades in another currency,
-    leaves the value unknown (None), never 0.
+    A position whose price, or whose exchange rate into the account's currency, is unknown
+    leaves the value unknown (None), never 0 (docs/ledger.md §15).
     """
-    from stocksbot.services.positions import latest_closes
+    from stocksbot.services.valuation import market_values_by_account
 
-    currencies = dict(conn.execute(select(INSTRUMENTS.c.symbol, INSTRUMENTS.c.currency)).all())
-    accounts = dict(conn.execute(select(tables.accounts.c.id, tables.accounts.c.currency)).all())
-    rows = conn.execute(select(POSITIONS.c.account_id, POSITIONS.c.symbol, POSITIONS.c.side, POSITIONS.c.quantity)
-                        .where(POSITIONS.c.status == OPEN)).all()
-    prices = latest_closes(conn, sorted({row.symbol for row in rows}), at)
-    values: dict[int, tuple[Decimal | None, int]] = {}
-    for row in rows:
-        value, count = values.get(row.account_id, (ZERO, 0))
-        price = prices.get(row.symbol)
-        if value is None or price is None or currencies.get(row.symbol) != accounts[row.account_id]:
-            value = None
-        else:
-            worth = multiply(price, row.quantity)
-            value = add(value, worth) if row.side == LONG else subtract(value, worth)
-        values[row.account_id] = (value, count + 1)
-    return values
+    return market_values_by_account(conn, at)
 
 
 def _record(row: Any, cash: dict[int, dict[str, Decimal]], values: dict[int, tuple[Decimal | None, int]]) -> AccountRecord:

@@ -154,7 +154,8 @@ def copy_database(source: Engine, target: Engine, progress: Progress | None = No
     """Copy every row of every stocksbot table into an empty target at the same revision.
 
     The target is migrated to the source's revision first (outside the copy transaction),
-    then all rows go over in one transaction, parents before children, and PostgreSQL
+    then the rows the migrations made there (the account `main`) are deleted and all rows go
+    over in one transaction, parents before children, and PostgreSQL
     identity sequences are moved past the copied ids so new rows do not collide.
     """
     revision = migrations.read_revision(source)
@@ -166,13 +167,18 @@ def copy_database(source: Engine, target: Engine, progress: Progress | None = No
     existing = set(inspect(target).get_table_names()) & STOCKSBOT_TABLES
     if existing:
         with target.connect() as connection:
-            filled = [t for t in sorted(existing) if connection.execute(text(f'SELECT 1 FROM "{t}" LIMIT 1')).first()]
+            # The account `main` that migration 0005 creates does not make a database non-empty.
+            filled = [t for t in sorted(existing) if connection.execute(text(
+                f"SELECT 1 FROM \"{t}\"" + (" WHERE name <> 'main'" if t == "accounts" else "") + " LIMIT 1"
+            )).first()]
         if filled:
             raise StocksbotError(f"the target database is not empty ({', '.join(filled)} have rows): copy refused")
     migrations.upgrade(target, revision)
     counts: dict[str, int] = {}
     with source.connect() as reader, target.connect().execution_options(stocksbot_write=True) as writer:
         with writer.begin():
+            for table in reversed(metadata.sorted_tables):  # what the migrations created (the account main)
+                writer.execute(table.delete())
             for table in metadata.sorted_tables:
                 counts[table.name] = 0
                 rows = reader.execution_options(yield_per=2000).execute(select(table).order_by(*table.primary_key))
