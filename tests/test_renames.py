@@ -63,3 +63,12 @@ def test_a_symbol_is_renamed_once(storage) -> None:
         storage.rename_symbol("X", "Z", "2024-02-01")
     with pytest.raises(StocksbotError, match="renamed already"):
         storage.rename_symbol("Y", "X", "2024-02-01")
+
+
+def test_cli_symbol_rename(run, data) -> None:
+    run("trade", "add", "buy", "FB", "3", "--price", "300", "--at", "2022-01-03")
+    result = run("symbol", "rename", "FB", "META", "--at", "2022-06-09")
+    assert result.exit_code == 0, result.output
+    assert [(p["symbol"], p["quantity"]) for p in data("position", "list")] == [("META", "3")]
+    again = run("symbol", "rename", "FB", "X", "--at", "2022-07-01")
+    assert again.exit_code == 1 and again.output.count("\n") == 1

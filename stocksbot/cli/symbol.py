@@ -102,3 +102,27 @@ def symbol_show(app: AppContext, symbol: str) -> None:
         print_json(instrument.to_json())
         return
     print_fields(zip(COLUMNS, _cells(instrument)), title=f"{instrument.symbol}")
+
+
+@symbol_group.command("rename")
+@click.argument("old")
+@click.argument("new")
+@click.option("--at", "at", required=True, metavar="DATE", help="From the start of this day the instrument trades as NEW.")
+@pass_app
+def symbol_rename(app: AppContext, old: str, new: str, at: str) -> None:
+    """Record that OLD trades as NEW from DATE: open lots, their dates and costs, and the strategy carry over.
+
+    Earlier trades keep OLD; record later ones as NEW.
+
+    \b
+    Example:
+      stocksbot symbol rename FB META --at 2022-06-09
+    """
+    from stocksbot.cli.output import print_json
+    from stocksbot.services import renames
+
+    change = renames.rename_symbol(app.uow(), old, new, at)
+    if app.json:
+        print_json(change)
+    else:
+        click.echo(f"{change['old_symbol']} trades as {change['new_symbol']} from {at}; open positions carried over")
