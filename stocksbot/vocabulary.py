@@ -74,7 +74,7 @@ CURRENCY_LENGTH = 3
 ISIN_LENGTH = 12
 
 #: Cash movements a person records (the external flows first), and the one kind booking
-#: derives (an implicit deposit covers a shortfall of a non-margin account: docs/ledger.md §11).
+#: derives (an implicit deposit covers a shortfall of a non-margin account: docs/ledger.md §13).
 EXTERNAL_CASH_KINDS: tuple[str, ...] = ("deposit", "withdraw")
 INCOME_CASH_KINDS: tuple[str, ...] = ("interest",)
 COST_CASH_KINDS: tuple[str, ...] = ("fee", "tax")

@@ -20,7 +20,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from stocksbot.services import admin, config, exports, imports, orders, positions, prices, strategies, trades
+from stocksbot.services import admin, cash, config, exports, imports, orders, positions, prices, strategies, trades
 from stocksbot.storage.database import ConnectionSettings, DatabaseTarget
 from stocksbot.storage.unit_of_work import UnitOfWork, open_engine
 
@@ -114,6 +114,14 @@ class StorageService:
     # files in and out
     import_trades = _operation(imports.import_trades)
     export_trades = _operation(exports.export_trades)
+    # cash (docs/ledger.md §13)
+    deposit = _operation(cash.deposit)
+    withdraw = _operation(cash.withdraw)
+    record_cash = _operation(cash.record_cash)
+    transfer_cash = _operation(cash.transfer_cash)
+    convert_cash = _operation(cash.convert_cash)
+    cash_balances = _operation(cash.cash_balances)
+    list_cash = _operation(cash.list_cash)
     # the database
     check = _operation(admin.check)
 

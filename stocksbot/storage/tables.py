@@ -36,17 +36,17 @@ from stocksbot.storage.types import ExactDecimal, UTCDateTime
 from stocksbot.vocabulary import (
     ACCOUNT_NAME_MAX,
     CONFIG_KEY_MAX,
-    CURRENCY_LENGTH,
-    ISIN_LENGTH,
-    STORED_CASH_KINDS,
     CONFIG_TYPES,
+    CURRENCY_LENGTH,
     EXTERNAL_ID_MAX,
+    ISIN_LENGTH,
     NEEDS_LIMIT_PRICE,
     NEEDS_STOP_PRICE,
     ORDER_STATUSES,
     ORDER_TYPES,
     POSITION_SIDES,
     POSITION_STATUSES,
+    STORED_CASH_KINDS,
     STRATEGY_NAME_MAX,
     SYMBOL_MAX,
     TIME_IN_FORCE,
@@ -330,7 +330,7 @@ dividends = Table(
 # Cash a person recorded (deposits, withdrawals, interest, fees, taxes, transfers and
 # conversions, each a signed amount) and the implicit deposits booking derives for
 # non-margin accounts (kind `implicit_deposit`, replaced whenever the account's cash is
-# re-booked). Trade settlements and dividends are read from their own tables: docs/ledger.md §11.
+# re-booked). Trade settlements and dividends are read from their own tables: docs/ledger.md §13.
 cash_movements = Table(
     "cash_movements", metadata,
     Column("id", Integer, primary_key=True),
