@@ -45,6 +45,9 @@ def test_closing_an_account(storage) -> None:
         storage.close_account("old")
     storage.record_trade(side="sell", symbol="T", quantity="1", price="10", account="old",
                          executed_at="2024-01-03T15:00Z")
+    with pytest.raises(StocksbotError, match=r"holds cash \(10 USD\)"):  # the sale's proceeds
+        storage.close_account("old")
+    storage.withdraw("10", account="old", at="2024-01-04T15:00Z")
     closed = storage.close_account("old")
     assert closed.status == "closed"
     with pytest.raises(StocksbotError, match="account is closed"):

@@ -5,10 +5,11 @@ position: a migration over live data. Its currency is the `reporting.currency` s
 one is stored, else USD, and each traded symbol becomes an instrument in that currency.
 
 Existing trades settle in `main`'s cash from now on, so the cash projection is filled here:
-the trades in booking order, buys taking quantity x price + costs and sells adding quantity
-x price - costs, every shortfall covered by an implicit deposit (`main` is not a margin
-account). The arithmetic is repeated here, with exact decimals, rather than imported, so
-this migration keeps meaning what it meant when later code changes (docs/ledger.md §13).
+the trades in booking order (by time; at one instant credits before debits, then by id),
+buys taking quantity x price + costs and sells adding quantity x price - costs, every
+shortfall covered by an implicit deposit (`main` is not a margin account). The arithmetic
+is repeated here, with exact decimals, rather than imported, so this migration keeps
+meaning what it meant when later code changes (docs/ledger.md §13).
 
 Downgrading drops accounts, cash, dividends, splits and transfers; it is refused while an
 account other than `main` holds trades, orders or positions (they would collide).
@@ -20,6 +21,7 @@ Create Date: 2026-11-25 20:10:00
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import datetime, timezone
 from decimal import Context, Decimal
@@ -230,17 +232,23 @@ def _settle_existing_trades(
     rows = bind.execute(sa.select(trades.c.id, trades.c.side, trades.c.quantity, trades.c.price, trades.c.commission,
                                   trades.c.fees, trades.c.executed_at)
                         .order_by(trades.c.executed_at, trades.c.id))
-    for trade_id, side, quantity, price, commission, fees, executed_at in rows:
-        gross = _EXACT.multiply(quantity, price)
-        costs = _EXACT.add(commission, fees)
-        # Every step in the exact context, the signs too: unary minus would round to the
-        # default context's 28 digits (a huge holding's settlement has more).
-        change = _EXACT.subtract(gross, costs) if side == 'sell' else _EXACT.minus(_EXACT.add(gross, costs))
-        balance = _EXACT.add(balance, change)
-        if balance < 0:
-            implicit.append({'account_id': account_id, 'kind': 'implicit_deposit', 'amount': _EXACT.minus(balance),
-                             'currency': currency, 'at': executed_at, 'trade_id': trade_id, 'created_at': now})
-            balance = Decimal(0)
+    changes: list[tuple[bool, int, Decimal]] = []
+    for executed_at, same_instant in itertools.groupby(rows, key=lambda row: row[6]):
+        changes.clear()
+        for trade_id, side, quantity, price, commission, fees, _at in same_instant:
+            gross = _EXACT.multiply(quantity, price)
+            costs = _EXACT.add(commission, fees)
+            # Every step in the exact context, the signs too: unary minus would round to the
+            # default context's 28 digits (a huge holding's settlement has more).
+            change = _EXACT.subtract(gross, costs) if side == 'sell' else _EXACT.minus(_EXACT.add(gross, costs))
+            changes.append((change < 0, trade_id, change))
+        # Booking order: by time; at one instant the credits before the debits, then by id.
+        for _debit, trade_id, change in sorted(changes):
+            balance = _EXACT.add(balance, change)
+            if balance < 0:
+                implicit.append({'account_id': account_id, 'kind': 'implicit_deposit', 'amount': _EXACT.minus(balance),
+                                 'currency': currency, 'at': executed_at, 'trade_id': trade_id, 'created_at': now})
+                balance = Decimal(0)
         last_at = executed_at
     if implicit:
         op.bulk_insert(movements, implicit)

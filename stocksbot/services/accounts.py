@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from stocksbot.errors import StocksbotError
+from stocksbot.ledger import format_decimal
 from stocksbot.ledger.inputs import parse_account_name, parse_currency
 from stocksbot.ledger.numbers import ZERO
 from stocksbot.storage import tables
@@ -120,7 +121,7 @@ def close_account(uow: UnitOfWork, name: str) -> AccountRecord:
             raise StocksbotError(f"cannot close account {name!r}: it holds {held} open position(s)")
         cash = _cash(conn).get(row.id, {})
         if cash:
-            shown = ", ".join(f"{amount} {currency}" for currency, amount in cash.items())
+            shown = ", ".join(f"{format_decimal(amount)} {currency}" for currency, amount in cash.items())
             raise StocksbotError(f"cannot close account {name!r}: it holds cash ({shown})")
         repos.accounts.update(row.id, status=CLOSED)
         return _record(repos.accounts.require(name), {}, {})

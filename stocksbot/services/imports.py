@@ -32,6 +32,7 @@ from stocksbot.ledger import Fill, LedgerError
 from stocksbot.storage import tables
 from stocksbot.storage.booking import BookingError, BookingStore, OpenState, PositionState, lock_ledger
 from stocksbot.storage.bulk import BulkInserter
+from stocksbot.storage.cash import CashStore, CashStream, trade_event
 from stocksbot.storage.database import driver_connection
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
@@ -147,6 +148,8 @@ class TradeImport:
         self.created_accounts: list[str] = []
         self.currencies = {symbol: currency for symbol, currency in
                            conn.execute(select(INSTRUMENTS.c.symbol, INSTRUMENTS.c.currency))}
+        # Each trade settles in its account's cash as it is booked (docs/ledger.md §13).
+        self.cash = CashStream(CashStore(conn))
         # Set while the secondary indexes are dropped: each symbol's latest stored trade time,
         # read before the drop, so that booking never reads the trades table without them.
         self.last_times: dict[tuple[int, str], datetime] | None = None
@@ -200,6 +203,7 @@ class TradeImport:
         self._finish_symbols()
         if self.errors:
             raise RowErrors(sorted(self.errors, key=_line_number))
+        self.cash.finish()
         if self.imported and self.conn.dialect.name == "postgresql":
             last_id = self.first_id + self.imported - 1
             self.conn.execute(text("SELECT setval(pg_get_serial_sequence('trades', 'id'), :last)"), {"last": last_id})
@@ -230,6 +234,8 @@ class TradeImport:
             realized = self._book(row, account.id, trade_id, strategy_id)
             if realized is False:
                 continue  # refused by the ledger (reported); not written
+            self.cash.add(account.id, currency, account.margin, trade_event(
+                trade_id, row.side, row.quantity, row.price, row.commission, row.fees, row.executed_at))
             self.lines.append(row.line)
             values.append((trade_id, row.external_id, row.side, row.symbol, row.quantity, row.price, row.commission,
                            row.fees, row.executed_at, realized, strategy_id, row.note, None, self.now, account.id,
@@ -237,6 +243,7 @@ class TradeImport:
         if values:  # written even when the import will fail: re-booking needs them to report every error
             self.trade_writer.insert(values)
             self.imported += len(values)
+            self.cash.flush()  # implicit deposits refer to their trades, written now
         if len(self.closed_runs) >= BATCH:
             self._flush_closed_runs()
 

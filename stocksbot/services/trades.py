@@ -22,6 +22,7 @@ from stocksbot.ledger.inputs import parse_symbol, parse_time
 from stocksbot.ledger.orders import apply_fill
 from stocksbot.storage import tables
 from stocksbot.storage.booking import BookingStore, lock_ledger, lock_symbol
+from stocksbot.storage.cash import UNREAD, CashStore, Stored, Unread, trade_event
 from stocksbot.storage.records import TradeRecord, trade_record
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
@@ -34,6 +35,7 @@ _ORDERS = tables.orders
 _TRADES = tables.trades
 _ACCOUNTS = tables.accounts
 _INSTRUMENTS = tables.instruments
+_BALANCES = tables.cash_balances
 
 
 def _setting_text(key: str) -> Any:
@@ -53,6 +55,18 @@ def _account_named(name: Any) -> Any:
 _INSTRUMENT_CURRENCY = (
     select(_INSTRUMENTS.c.currency).where(_INSTRUMENTS.c.symbol == bindparam("symbol")).scalar_subquery()
 )
+
+
+def _cash_columns(account_id: Any, instrument_currency: Any) -> list[Any]:
+    """The account's margin flag and its balance row in the trade's currency (docs/ledger.md §13), so
+    settling the trade's cash needs no read of its own on SQLite."""
+    currency = func.coalesce(instrument_currency, _account_column("currency", account_id))
+    balance = (_BALANCES.c.account_id == account_id) & (_BALANCES.c.currency == currency)
+    return [_account_column("margin", account_id).label("account_margin"),
+            select(_BALANCES.c.balance).where(balance).scalar_subquery().label("cash_balance"),
+            select(_BALANCES.c.last_at).where(balance).scalar_subquery().label("cash_last_at")]
+
+
 # What recording a trade needs to know first, in one round trip: the two ledger settings
 # (their stored texts, NULL when unset), the id of the strategy named (NULL when none), the
 # account (NULL when unknown) and the currency of the symbol (NULL when it has none yet).
@@ -65,6 +79,7 @@ _TRADE_CONTEXT = select(
     _account_column("currency", _ACCOUNT_ID).label("account_currency"),
     _account_column("status", _ACCOUNT_ID).label("account_status"),
     _INSTRUMENT_CURRENCY.label("instrument_currency"),
+    *_cash_columns(_ACCOUNT_ID, _INSTRUMENT_CURRENCY),
 )
 # An order locked for the transaction, with its strategy's name (for the fill's record) and,
 # like _TRADE_CONTEXT, the ledger settings and currencies: a fill reads all it needs in one round trip.
@@ -76,7 +91,9 @@ ORDER_FOR_FILL = (
            _account_column("currency", _ORDERS.c.account_id).label("account_currency"),
            _account_column("status", _ORDERS.c.account_id).label("account_status"),
            select(_INSTRUMENTS.c.currency).where(_INSTRUMENTS.c.symbol == _ORDERS.c.symbol).scalar_subquery()
-           .label("instrument_currency"))
+           .label("instrument_currency"),
+           *_cash_columns(_ORDERS.c.account_id, select(_INSTRUMENTS.c.currency)
+                          .where(_INSTRUMENTS.c.symbol == _ORDERS.c.symbol).scalar_subquery()))
     .where(_ORDERS.c.id == bindparam("order_id"))
     .with_for_update()
 )
@@ -218,12 +235,28 @@ def record_fill(
     realized = BookingStore(conn, method).book_trade(
         values["account_id"], values["symbol"], trade_id, fill, values["strategy_id"], allow_short=allow_short
     )
+    _settle_cash(conn, context, values, trade_id)
     return TradeRecord(
         id=trade_id, side=values["side"], symbol=values["symbol"], quantity=canonical(values["quantity"]),
         price=canonical(values["price"]), commission=canonical(values["commission"]),
         fees=canonical(values["fees"]), executed_at=values["executed_at"], realized_pnl=realized,
         order_id=values["order_id"], strategy=strategy_name, external_id=external_id, note=values["note"],
         account=account_name, currency=currency,
+    )
+
+
+def _settle_cash(conn: Connection, context: RowMapping, values: dict[str, Any], trade_id: int) -> None:
+    """Settle the trade in its account's cash (docs/ledger.md §13), with what the context read of that account."""
+    same = context["account_id"] == values["account_id"]
+    stored: Stored | None | Unread = UNREAD
+    if same:
+        balance = context["cash_balance"]
+        stored = None if balance is None else Stored(balance, context["cash_last_at"])
+    CashStore(conn).settle(
+        values["account_id"], values["currency"],
+        [trade_event(trade_id, values["side"], values["quantity"], values["price"], values["commission"],
+                     values["fees"], values["executed_at"])],
+        margin=bool(context["account_margin"]) if same else None, stored=stored,
     )
 
 
@@ -350,10 +383,13 @@ def close_position(
 
 
 def rebuild(conn: Connection) -> int:
-    """Recompute every position and lot from the trades, in the caller's transaction; the number of symbols."""
+    """Recompute every position and lot from the trades, and the cash (docs/ledger.md §13), in the
+    caller's transaction; the number of symbols."""
     lock_ledger(conn)
     method = settings.known_value("accounting.cost_basis", Repositories(conn).config.text("accounting.cost_basis"))
-    return BookingStore(conn, str(method)).rebuild_all()
+    symbols = BookingStore(conn, str(method)).rebuild_all()
+    CashStore(conn).rebuild_all()
+    return symbols
 
 
 def rebuild_positions(uow: UnitOfWork) -> int:

@@ -46,7 +46,7 @@ def lock_symbol(conn: Connection, symbol: str) -> None:
 
 
 def lock_ledger(conn: Connection) -> None:
-    """Keep every other writer of trades and positions out until the transaction ends.
+    """Keep every other writer of trades, positions and cash out until the transaction ends.
 
     For whole-ledger work (imports, rebuilds, checks). A no-op on SQLite, where the write
     transaction already excludes other writers; readers are never blocked on either backend
@@ -54,7 +54,7 @@ def lock_ledger(conn: Connection) -> None:
     `services/imports.py`, DEFER_INDEXES_BACKENDS).
     """
     if conn.dialect.name == "postgresql":
-        conn.execute(text("LOCK TABLE trades, positions IN SHARE ROW EXCLUSIVE MODE"))
+        conn.execute(text("LOCK TABLE trades, positions, dividends, cash_movements, cash_balances IN SHARE ROW EXCLUSIVE MODE"))
 
 
 @dataclass

@@ -15,11 +15,14 @@ from stocksbot.ledger import format_decimal
 from stocksbot.ledger.numbers import ZERO
 from stocksbot.storage import tables, totals
 from stocksbot.storage.types import exact_sum
+from stocksbot.vocabulary import IMPLICIT_DEPOSIT
 
 POSITIONS = tables.positions
 LOTS = tables.lots
 TRADES = tables.trades
 ORDERS = tables.orders
+CASH_BALANCES = tables.cash_balances
+CASH_MOVEMENTS = tables.cash_movements
 
 
 def ledger_snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
@@ -46,7 +49,26 @@ def ledger_snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
     lots.sort(key=repr)
     realized = sorted((tuple(row) for row in conn.execute(select(TRADES.c.id, TRADES.c.realized_pnl))), key=repr)
     closed = sorted((key, *values) for key, values in totals.stored(conn).items())
-    return {"positions": positions, "lots": lots, "realized": realized, "totals": closed}
+    return {"positions": positions, "lots": lots, "realized": realized, "totals": closed, **cash_snapshot(conn)}
+
+
+def cash_snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
+    """The cash projection (docs/ledger.md §13): balances, and implicit deposits (without ids; a
+    repeated row is told apart by its rank among its equals)."""
+    balances = sorted((tuple(row) for row in conn.execute(select(
+        CASH_BALANCES.c.account_id, CASH_BALANCES.c.currency, CASH_BALANCES.c.balance, CASH_BALANCES.c.last_at))),
+        key=repr)
+    m = CASH_MOVEMENTS.c
+    rows = sorted((tuple(row) for row in conn.execute(
+        select(m.account_id, m.currency, m.at, m.amount, m.trade_id, m.dividend_id).where(m.kind == IMPLICIT_DEPOSIT))),
+        key=repr)
+    implicit = []
+    rank, previous = 0, None
+    for row in rows:  # sorted: equal rows are neighbours
+        rank = rank + 1 if row == previous else 0
+        previous = row
+        implicit.append((*row, rank))
+    return {"cash": balances, "implicit": implicit}
 
 
 def integrity_findings(conn: Connection) -> list[str]:
@@ -88,7 +110,9 @@ def ledger_findings(before: dict[str, list[tuple[Any, ...]]], after: dict[str, l
     """Differences between stored state (`before`) and a rebuild (`after`), one line each."""
     findings = []
     labels = {"positions": "position", "lots": "lot", "realized": "trade realized P&L",
-              "totals": "closed-run total (strategy key, runs, realized P&L, costs)"}
+              "totals": "closed-run total (strategy key, runs, realized P&L, costs)",
+              "cash": "cash balance (account id, currency, balance, last event)",
+              "implicit": "cash movement of kind implicit_deposit (account id, currency, at, amount, trade, dividend, rank)"}
     for kind, label in labels.items():
         stored, rebuilt = set(before[kind]), set(after[kind])
         findings += [f"stored {label} not produced by a rebuild: {_row(r)}" for r in sorted(stored - rebuilt, key=str)]

@@ -278,3 +278,47 @@ class TransferRecord(Record):
     to_account: str
     at: datetime
     note: str | None
+
+
+@dataclass(frozen=True)
+class CashMovementRecord(Record):
+    """One change of an account's cash (docs/ledger.md §13): a recorded movement, an implicit deposit,
+    or a trade's settlement or a dividend as `cash list` derives them (`id` None, `trade_id` or
+    `dividend_id` set)."""
+
+    id: int | None
+    account: str
+    kind: str
+    amount: Decimal
+    currency: str
+    at: datetime
+    note: str | None
+    trade_id: int | None
+    dividend_id: int | None
+
+
+@dataclass(frozen=True)
+class CashBalanceRecord(Record):
+    account: str
+    currency: str
+    balance: Decimal
+
+
+@dataclass(frozen=True)
+class DividendRecord(Record):
+    """A dividend (docs/ledger.md §14); `net` is what it paid into cash: gross - tax - fee."""
+
+    id: int
+    account: str
+    symbol: str
+    gross: Decimal
+    tax: Decimal
+    fee: Decimal
+    net: Decimal
+    currency: str
+    ex_date: datetime
+    paid_at: datetime
+    per_share: Decimal | None
+    reinvest_trade_id: int | None
+    note: str | None
+    external_id: str | None

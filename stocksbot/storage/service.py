@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine
 from stocksbot.services import (
     accounts,
     admin,
+    cash,
     config,
     exports,
     imports,
@@ -146,6 +147,14 @@ class StorageService:
     transfer_shares = _operation(transfers.transfer_shares)
     rename_symbol = _operation(renames.rename_symbol)
     list_transfers = _operation(transfers.list_transfers)
+    # cash (docs/ledger.md §13)
+    deposit = _operation(cash.deposit)
+    withdraw = _operation(cash.withdraw)
+    record_cash = _operation(cash.record_cash)
+    transfer_cash = _operation(cash.transfer_cash)
+    convert_cash = _operation(cash.convert_cash)
+    cash_balances = _operation(cash.cash_balances)
+    list_cash = _operation(cash.list_cash)
     # the database
     check = _operation(admin.check)
 

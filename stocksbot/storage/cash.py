@@ -1,0 +1,450 @@
+"""The cash store: each (account, currency)'s balance and implicit deposits, inside the caller's transaction.
+
+Cash is a projection, like positions (docs/ledger.md §13): `cash_balances` holds each
+(account, currency)'s balance and the time of its latest cash event, and the rows of
+`cash_movements` of kind `implicit_deposit` are derived. The events themselves are the
+trades (their settlements), the dividends and the recorded cash movements. The rules are in
+`stocksbot.ledger.cash`; this module reads events, hands them to `CashBook` and stores what
+it derives, so booking one event, re-booking and rebuilding agree exactly.
+
+Booking newly stored events (`settle`): when they all come after the pair's latest booked
+event, the stored balance is resumed and only they are booked (one read, one or two
+writes). Otherwise the pair is re-booked from the earliest new event on: the balance just
+before that moment is the stored balance less every event and implicit deposit from that
+moment on, and everything from there is booked again. `replay` re-books a pair from
+nothing, `rebuild_all` every pair; `CashStream` books an import's trades as they come.
+
+Concurrent writers: on SQLite the write transaction excludes every other writer; on
+PostgreSQL a transaction-scoped advisory lock per (account, currency) is taken before the
+pair's balance is read, after the event's own row is written (that INSERT waits for a
+whole-ledger lock, `booking.lock_ledger`, so the read sees what such a writer committed).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timezone
+from decimal import Decimal
+from operator import attrgetter
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
+
+from stocksbot.ledger.cash import (
+    DIVIDEND,
+    MOVEMENT,
+    TRADE,
+    CashBook,
+    CashEvent,
+    ImplicitDeposit,
+    dividend_amount,
+    event,
+    trade_amount,
+)
+from stocksbot.ledger.numbers import ZERO, add, subtract
+from stocksbot.storage import tables
+from stocksbot.storage.bulk import BulkInserter
+from stocksbot.storage.database import driver_connection
+from stocksbot.storage.types import driver_conversion
+from stocksbot.vocabulary import IMPLICIT_DEPOSIT
+
+ACCOUNTS = tables.accounts
+TRADES = tables.trades
+DIVIDENDS = tables.dividends
+MOVEMENTS = tables.cash_movements
+BALANCES = tables.cash_balances
+
+#: An (account id, currency).
+Pair = tuple[int, str]
+
+#: Implicit deposits are written in batches of this many rows by rebuilds and imports.
+BATCH = 5000
+
+
+class Stored(NamedTuple):
+    """A pair's row of `cash_balances`: its balance and the time of its latest booked event."""
+
+    balance: Decimal
+    last_at: datetime | None
+
+
+class Unread:
+    """`settle`'s marker for "the caller did not read the balance row"."""
+
+
+UNREAD = Unread()
+
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+# An account's margin flag and its balance row in one currency (NULLs when it has none): one round trip.
+_STATE = (
+    select(ACCOUNTS.c.margin, BALANCES.c.balance, BALANCES.c.last_at)
+    .select_from(ACCOUNTS.outerjoin(BALANCES, (BALANCES.c.account_id == ACCOUNTS.c.id)
+                                    & (BALANCES.c.currency == bindparam("currency"))))
+    .where(ACCOUNTS.c.id == bindparam("account_id"))
+)
+_PAIR_BALANCE = (BALANCES.c.account_id == bindparam("pair_account")) & (BALANCES.c.currency == bindparam("pair_currency"))
+_UPDATE_BALANCE = update(BALANCES).where(_PAIR_BALANCE).values(
+    balance=bindparam("new_balance"), last_at=bindparam("new_last_at")
+)
+_INSERT_BALANCE = insert(BALANCES)
+_DELETE_BALANCE = delete(BALANCES).where(_PAIR_BALANCE)
+_PAIR_IMPLICIT = (
+    (MOVEMENTS.c.kind == IMPLICIT_DEPOSIT) & (MOVEMENTS.c.account_id == bindparam("pair_account"))
+    & (MOVEMENTS.c.currency == bindparam("pair_currency"))
+)
+_DELETE_IMPLICIT = delete(MOVEMENTS).where(_PAIR_IMPLICIT)
+_DELETE_IMPLICIT_SINCE = delete(MOVEMENTS).where(_PAIR_IMPLICIT, MOVEMENTS.c.at >= bindparam("since"))
+_INSERT_MOVEMENT = insert(MOVEMENTS)
+_IMPLICIT_COLUMNS = ("account_id", "kind", "amount", "currency", "at", "trade_id", "dividend_id", "created_at")
+_DRIVER_TRADES = (
+    "SELECT account_id, currency, id, side, quantity, price, commission, fees, executed_at FROM trades{where} "
+    "ORDER BY account_id, currency, executed_at, id"
+)
+
+
+def lock_cash(conn: Connection, pairs: Iterable[Pair]) -> None:
+    """Serialise writers of these pairs' cash until the transaction ends (a no-op on SQLite).
+
+    Taken in sorted order, so two writers that need the same pairs never wait on each other
+    in a cycle (a transfer locks both of its accounts).
+    """
+    if conn.dialect.name == "postgresql":
+        for account_id, currency in sorted(set(pairs)):
+            conn.execute(_LOCK, {"key": f"cash {account_id} {currency}"})
+
+
+def trade_event(trade_id: int, side: str, quantity: Decimal, price: Decimal, commission: Decimal, fees: Decimal,
+                executed_at: datetime) -> CashEvent:
+    """A trade's settlement as a cash event."""
+    return event(executed_at, trade_amount(side, quantity, price, commission, fees), TRADE, trade_id)
+
+
+def dividend_event(dividend_id: int, gross: Decimal, tax: Decimal, fee: Decimal, paid_at: datetime) -> CashEvent:
+    """A dividend's net payment as a cash event."""
+    return event(paid_at, dividend_amount(gross, tax, fee), DIVIDEND, dividend_id)
+
+
+def movement_event(movement_id: int, amount: Decimal, at: datetime) -> CashEvent:
+    """A recorded cash movement as a cash event."""
+    return event(at, amount, MOVEMENT, movement_id)
+
+
+def implicit_row(pair: Pair, deposit: ImplicitDeposit, now: datetime) -> dict[str, Any]:
+    """The `cash_movements` row of an implicit deposit, linked to the trade or dividend that needed it."""
+    return {"account_id": pair[0], "kind": IMPLICIT_DEPOSIT, "amount": deposit.amount, "currency": pair[1],
+            "at": deposit.at, "trade_id": deposit.id if deposit.source == TRADE else None,
+            "dividend_id": deposit.id if deposit.source == DIVIDEND else None, "created_at": now}
+
+
+def _implicit_tuple(pair: Pair, deposit: ImplicitDeposit, now: datetime) -> tuple[Any, ...]:
+    """`implicit_row` as a tuple in the order of _IMPLICIT_COLUMNS, for bulk writes."""
+    return (pair[0], IMPLICIT_DEPOSIT, deposit.amount, pair[1], deposit.at,
+            deposit.id if deposit.source == TRADE else None, deposit.id if deposit.source == DIVIDEND else None, now)
+
+
+class CashStore:
+    """The one place where the cash projection is read and written (see the module docstring)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def state(self, account_id: int, currency: str) -> tuple[bool, Stored | None]:
+        """The account's margin flag and the pair's balance row (None: it has none)."""
+        row = self.conn.execute(_STATE, {"account_id": account_id, "currency": currency}).one()
+        return bool(row.margin), None if row.balance is None else Stored(row.balance, row.last_at)
+
+    def stored(self) -> dict[Pair, Stored]:
+        """Every pair's balance row."""
+        return {(row.account_id, row.currency): Stored(row.balance, row.last_at)
+                for row in self.conn.execute(select(BALANCES))}
+
+    def trade_events(self, pair: Pair | None = None, since: datetime | None = None) -> Iterator[tuple[int, str, CashEvent]]:
+        """(account id, currency, event) of the trades of a pair (or of all), from `since` on, ordered
+        by pair and then by time.
+
+        Read through the driver with the conversion table of `types.py` (a rebuild reads every
+        trade; SQLAlchemy's per-value result processing would cost more than the booking).
+        """
+        name = self.conn.dialect.name
+        number = driver_conversion(TRADES.c.quantity.type, name).from_driver
+        moment = driver_conversion(TRADES.c.executed_at.type, name).from_driver
+        mark = "?" if name == "sqlite" else "%s"
+        conditions, params = [], []
+        if pair is not None:
+            conditions += [f"account_id = {mark}", f"currency = {mark}"]
+            params += [pair[0], pair[1]]
+        if since is not None:
+            conditions.append(f"executed_at >= {mark}")
+            params.append(driver_conversion(TRADES.c.executed_at.type, name).to_driver(since))
+        sql = _DRIVER_TRADES.format(where=f" WHERE {' AND '.join(conditions)}" if conditions else "")
+        driver = driver_connection(self.conn)
+        if name == "sqlite":
+            rows: Iterable[tuple[Any, ...]] = driver.execute(sql, params)
+            yield from _trade_events(rows, number, moment)
+            return
+        # A server-side cursor: a rebuild streams every trade without holding them all in memory.
+        with driver.cursor(name="stocksbot_cash_trades") as cursor:
+            cursor.itersize = BATCH
+            cursor.execute(sql, params)
+            yield from _trade_events(cursor, number, moment)
+
+    def other_events(
+        self, pair: Pair | None = None, since: datetime | None = None
+    ) -> tuple[dict[Pair, list[CashEvent]], dict[Pair, Decimal]]:
+        """The dividends and recorded movements of a pair (or of all) from `since` on, as events by
+        pair, and the total of the pair's implicit deposits from `since` on."""
+        dividends = select(DIVIDENDS.c.account_id, DIVIDENDS.c.currency, DIVIDENDS.c.id, DIVIDENDS.c.gross,
+                           DIVIDENDS.c.tax, DIVIDENDS.c.fee, DIVIDENDS.c.paid_at)
+        movements = select(MOVEMENTS.c.account_id, MOVEMENTS.c.currency, MOVEMENTS.c.id, MOVEMENTS.c.kind,
+                           MOVEMENTS.c.amount, MOVEMENTS.c.at)
+        if pair is not None:
+            dividends = dividends.where(DIVIDENDS.c.account_id == pair[0], DIVIDENDS.c.currency == pair[1])
+            movements = movements.where(MOVEMENTS.c.account_id == pair[0], MOVEMENTS.c.currency == pair[1])
+        if since is not None:
+            dividends = dividends.where(DIVIDENDS.c.paid_at >= since)
+            movements = movements.where(MOVEMENTS.c.at >= since)
+        events: dict[Pair, list[CashEvent]] = {}
+        for account_id, currency, dividend_id, gross, tax, fee, paid_at in self.conn.execute(dividends):
+            events.setdefault((account_id, currency), []).append(dividend_event(dividend_id, gross, tax, fee, paid_at))
+        implicit: dict[Pair, Decimal] = {}
+        for account_id, currency, movement_id, kind, amount, at in self.conn.execute(movements):
+            key = (account_id, currency)
+            if kind == IMPLICIT_DEPOSIT:
+                implicit[key] = add(implicit.get(key, ZERO), amount)
+            else:
+                events.setdefault(key, []).append(movement_event(movement_id, amount, at))
+        return events, implicit
+
+    def pair_events(self, pair: Pair, since: datetime | None = None) -> tuple[list[CashEvent], Decimal]:
+        """A pair's events from `since` on (any order), and its implicit deposits' total from then on."""
+        others, implicit = self.other_events(pair, since)
+        trades = [cash_event for _account, _currency, cash_event in self.trade_events(pair, since)]
+        return trades + others.get(pair, []), implicit.get(pair, ZERO)
+
+    def balance_before(self, account_id: int, currency: str, margin: bool, new: CashEvent) -> Decimal:
+        """The pair's balance just before `new`, an event stored but not booked yet, is booked."""
+        stored = self.state(account_id, currency)[1]
+        if stored is None:
+            return ZERO
+        if stored.last_at is None or new.at > stored.last_at:
+            return stored.balance
+        events, implicit = self.pair_events((account_id, currency), new.at)
+        events = [e for e in events if (e.source, e.id) != (new.source, new.id)]
+        before = subtract(subtract(stored.balance, add(*(e.amount for e in events))), implicit)
+        return CashBook(margin=margin, balance=before).book(e for e in events if e < new).balance
+
+    # -- booking ----------------------------------------------------------------------------
+
+    def settle(
+        self, account_id: int, currency: str, events: Sequence[CashEvent], *, margin: bool | None = None,
+        stored: Stored | None | Unread = UNREAD,
+    ) -> None:
+        """Book cash events of one pair whose rows were just stored (see the module docstring).
+
+        `margin` and `stored` (the pair's balance row as read in this transaction, None when
+        it has none) save the read on SQLite, where the write transaction excludes other
+        writers; on PostgreSQL the pair is locked and read afresh.
+        """
+        if not events:
+            return
+        pair = (account_id, currency)
+        lock_cash(self.conn, [pair])
+        if margin is None or isinstance(stored, Unread) or self.conn.dialect.name != "sqlite":
+            read_margin, stored = self.state(account_id, currency)
+            margin = read_margin if margin is None else margin
+        first = min(cash_event.at for cash_event in events)
+        if stored is None or stored.last_at is None or first > stored.last_at:
+            cash = CashBook(margin=margin, balance=stored.balance if stored else ZERO).book(events)
+            self.save(pair, cash, stored is not None)
+            return
+        # Re-book from the first new event on: the balance before it, then every event since.
+        new = {(cash_event.source, cash_event.id) for cash_event in events}
+        since_events, implicit = self.pair_events(pair, first)
+        old = add(*(e.amount for e in since_events if (e.source, e.id) not in new))
+        before = subtract(subtract(stored.balance, old), implicit)
+        self.conn.execute(_DELETE_IMPLICIT_SINCE, {"pair_account": account_id, "pair_currency": currency,
+                                                   "since": first})
+        cash = CashBook(margin=margin, balance=before).book(since_events)
+        cash.last_at = max(stored.last_at, cash.last_at or stored.last_at)
+        self.save(pair, cash, True)
+
+    def replay(self, account_id: int, currency: str, *, margin: bool | None = None) -> None:
+        """Re-book a pair from all of its events (after one was removed, or for a whole re-booking)."""
+        if margin is None:
+            margin = self.state(account_id, currency)[0]
+        pair = (account_id, currency)
+        lock_cash(self.conn, [pair])
+        params = {"pair_account": account_id, "pair_currency": currency}
+        self.conn.execute(_DELETE_IMPLICIT, params)
+        self.conn.execute(_DELETE_BALANCE, params)
+        others = self.other_events(pair)[0].get(pair, [])
+        trades = (cash_event for _account, _currency, cash_event in self.trade_events(pair))
+        cash = _book_pair(trades, others, margin)
+        if cash.last_at is not None:
+            self.save(pair, cash, False)
+
+    def replay_account(self, account_id: int) -> None:
+        """Re-book every currency of an account (e.g. after its margin flag changed)."""
+        currencies = set(self.conn.execute(select(TRADES.c.currency).where(TRADES.c.account_id == account_id)
+                                           .distinct()).scalars())
+        for table in (DIVIDENDS, MOVEMENTS, BALANCES):
+            currencies.update(self.conn.execute(select(table.c.currency).where(table.c.account_id == account_id)
+                                                .distinct()).scalars())
+        for currency in sorted(currencies):
+            self.replay(account_id, currency)
+
+    def rebuild_all(self) -> int:
+        """Recompute every balance and implicit deposit from the events; the number of pairs.
+
+        The caller holds the ledger lock (`booking.lock_ledger`). Trades stream through
+        grouped by pair, so memory holds one instant's events, not the history.
+        """
+        conn = self.conn
+        conn.execute(delete(MOVEMENTS).where(MOVEMENTS.c.kind == IMPLICIT_DEPOSIT))
+        conn.execute(delete(BALANCES))
+        margins = {account_id: bool(margin) for account_id, margin in conn.execute(select(ACCOUNTS.c.id,
+                                                                                          ACCOUNTS.c.margin))}
+        others = self.other_events()[0]
+        writer = _ImplicitWriter(conn)
+        balances: list[tuple[Any, ...]] = []
+
+        def finish(pair: Pair, cash: CashBook) -> None:
+            writer.add(pair, cash.implicit)
+            if cash.last_at is not None:
+                balances.append((pair[0], pair[1], cash.balance, cash.last_at))
+
+        for pair, rows in itertools.groupby(self.trade_events(), key=lambda row: (row[0], row[1])):
+            finish(pair, _book_pair((row[2] for row in rows), others.pop(pair, []), margins[pair[0]]))
+        for pair, events in sorted(others.items()):
+            finish(pair, _book_pair(iter(()), events, margins[pair[0]]))
+        writer.flush()
+        BulkInserter(conn, BALANCES, ("account_id", "currency", "balance", "last_at")).insert(balances)
+        return len(balances)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def save(self, pair: Pair, cash: CashBook, exists: bool, *, implicit: bool = True) -> None:
+        """Store what booking derived: the implicit deposits (unless written already) and the balance row."""
+        if implicit and cash.implicit:
+            now = datetime.now(timezone.utc)
+            self.conn.execute(_INSERT_MOVEMENT, [implicit_row(pair, deposit, now) for deposit in cash.implicit])
+        if exists:
+            self.conn.execute(_UPDATE_BALANCE, {"pair_account": pair[0], "pair_currency": pair[1],
+                                                "new_balance": cash.balance, "new_last_at": cash.last_at})
+        else:
+            self.conn.execute(_INSERT_BALANCE, {"account_id": pair[0], "currency": pair[1], "balance": cash.balance,
+                                                "last_at": cash.last_at})
+
+
+def _trade_events(rows: Iterable[tuple[Any, ...]], number: Any, moment: Any) -> Iterator[tuple[int, str, CashEvent]]:
+    for account_id, currency, trade_id, side, quantity, price, commission, fees, executed_at in rows:
+        yield account_id, currency, trade_event(trade_id, side, number(quantity), number(price), number(commission),
+                                                number(fees), moment(executed_at))
+
+
+def _book_pair(trades: Iterator[CashEvent], others: list[CashEvent], margin: bool,
+               balance: Decimal = ZERO) -> CashBook:
+    """Book a pair's trades (in time order) together with its other events (any order)."""
+    merged = heapq.merge(trades, sorted(others), key=attrgetter("at"))
+    return CashBook(margin=margin, balance=balance).book(merged, in_time_order=True)
+
+
+class _ImplicitWriter:
+    """Implicit deposits written in batches, through the driver (rebuilds and imports)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.inserter = BulkInserter(conn, MOVEMENTS, _IMPLICIT_COLUMNS)
+        self.rows: list[tuple[Any, ...]] = []
+        self.now = datetime.now(timezone.utc)
+
+    def add(self, pair: Pair, deposits: Iterable[ImplicitDeposit]) -> None:
+        self.rows.extend(_implicit_tuple(pair, deposit, self.now) for deposit in deposits)
+        if len(self.rows) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        self.inserter.insert(self.rows)
+        self.rows = []
+
+
+class _StreamRun:
+    """One pair while an import streams its trades through `CashStream`."""
+
+    def __init__(self, margin: bool, stored: Stored | None) -> None:
+        self.stored = stored
+        self.book = CashBook(margin=margin, balance=stored.balance if stored else ZERO)
+        self.book.last_at = stored.last_at if stored else None
+        self.pending: list[CashEvent] = []  # the events of the latest instant, not booked yet
+        self.replay = False
+
+
+class CashStream:
+    """The cash of an import's trades, booked as the rows come (`services/imports.py`).
+
+    A pair whose new events come in time order, all after its latest stored event, is booked
+    as it goes: its stored balance resumed, each instant's events held back until a later
+    instant shows up (so they are booked credits first), the implicit deposits written after
+    their trades (`flush`) and the balance at the end (`finish`), without reading any trade
+    back. A pair that gets an event at or before its latest booked one is replayed from all
+    its events at the end instead. The caller holds the ledger lock.
+    """
+
+    def __init__(self, store: CashStore) -> None:
+        self.store = store
+        self.stored = store.stored()
+        self.runs: dict[Pair, _StreamRun] = {}
+        self.writer = _ImplicitWriter(store.conn)
+        self.unwritten: list[tuple[Pair, ImplicitDeposit]] = []
+
+    def add(self, account_id: int, currency: str, margin: bool, cash_event: CashEvent) -> None:
+        """A new trade's event (its row is written before the next `flush`)."""
+        pair = (account_id, currency)
+        run = self.runs.get(pair)
+        if run is None:
+            run = self.runs[pair] = _StreamRun(margin, self.stored.get(pair))
+        if run.replay:
+            return
+        pending = run.pending
+        if pending and cash_event.at == pending[0].at:
+            pending.append(cash_event)
+            return
+        last = pending[0].at if pending else run.book.last_at
+        if last is not None and cash_event.at <= last:
+            run.replay = True
+            run.pending = []
+            self.unwritten = [(key, deposit) for key, deposit in self.unwritten if key != pair]
+            return
+        self._book_pending(pair, run)
+        run.pending = [cash_event]
+
+    def _book_pending(self, pair: Pair, run: _StreamRun) -> None:
+        if not run.pending:
+            return
+        for cash_event in sorted(run.pending):
+            deposit = run.book.apply(cash_event)
+            if deposit is not None:
+                self.unwritten.append((pair, deposit))
+        run.pending = []
+
+    def flush(self) -> None:
+        """Write the implicit deposits found so far (their trades are written)."""
+        for pair, deposit in self.unwritten:
+            self.writer.add(pair, [deposit])
+        self.unwritten = []
+        self.writer.flush()
+
+    def finish(self) -> None:
+        """Book what is held back, store the balances, replay the pairs that need it."""
+        booked = [(pair, run) for pair, run in sorted(self.runs.items()) if not run.replay]
+        for pair, run in booked:
+            self._book_pending(pair, run)
+        self.flush()
+        for pair, run in booked:
+            self.store.save(pair, run.book, run.stored is not None, implicit=False)
+        for pair, run in sorted(self.runs.items()):
+            if run.replay:
+                self.store.replay(*pair, margin=run.book.margin)
