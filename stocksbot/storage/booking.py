@@ -415,6 +415,32 @@ class BookingStore:
         for state in states.values():
             self.save_open(state)
 
+    def holding_at(self, account_id: int, symbol: str, at: datetime) -> Decimal:
+        """The signed quantity of a symbol the account holds at the moment `at` (short: negative).
+
+        Read-only: the account's trades before `at` replayed with the ledger, and the symbol's
+        splits up to and including `at` applied as `replay` applies them (a split counts from
+        its moment on, before any trade at that moment: docs/ledger.md §12). For per-share
+        dividends (docs/ledger.md §14).
+        """
+        splits = self.conn.execute(_SYMBOL_SPLITS, {"symbol": symbol}).all()
+        next_split = 0
+        book = Book(symbol, self.method)
+        for trade_id, side, quantity, price, commission, fees, executed_at, _strategy, _realized, trade_account \
+                in symbol_trades(self.conn, symbol):
+            if executed_at >= at:
+                break
+            while next_split < len(splits) and splits[next_split].at <= executed_at:
+                book.split(splits[next_split].numerator, splits[next_split].denominator, splits[next_split].at)
+                next_split += 1
+            if trade_account == account_id:
+                book.apply(Fill(side, quantity, price, commission, fees, executed_at, trade_id), allow_short=True)
+        for split in splits[next_split:]:
+            if split.at > at:
+                break
+            book.split(split.numerator, split.denominator, split.at)
+        return book.signed_quantity
+
     def rebuild_all(self) -> int:
         """Recompute every position, lot and closed-run total from the trades; the number of symbols.
 

@@ -20,7 +20,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from stocksbot.services import admin, cash, config, exports, imports, orders, positions, prices, strategies, trades
+from stocksbot.services import admin, cash, config, dividends, exports, imports, orders, positions, prices, strategies, trades
 from stocksbot.storage.database import ConnectionSettings, DatabaseTarget
 from stocksbot.storage.unit_of_work import UnitOfWork, open_engine
 
@@ -122,6 +122,10 @@ class StorageService:
     convert_cash = _operation(cash.convert_cash)
     cash_balances = _operation(cash.cash_balances)
     list_cash = _operation(cash.list_cash)
+    # dividends (docs/ledger.md §14)
+    record_dividend = _operation(dividends.record_dividend)
+    list_dividends = _operation(dividends.list_dividends)
+    remove_dividend = _operation(dividends.remove_dividend)
     # the database
     check = _operation(admin.check)
 
