@@ -32,7 +32,7 @@ from stocksbot.ledger import Fill, LedgerError
 from stocksbot.storage import tables
 from stocksbot.storage.booking import BookingError, BookingStore, OpenState, PositionState, lock_ledger
 from stocksbot.storage.bulk import BulkInserter
-from stocksbot.storage.cash import CashStore, CashStream, trade_event
+from stocksbot.storage.cash import CashStore, CashStream
 from stocksbot.storage.database import driver_connection
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
@@ -234,8 +234,8 @@ class TradeImport:
             realized = self._book(row, account.id, trade_id, strategy_id)
             if realized is False:
                 continue  # refused by the ledger (reported); not written
-            self.cash.add(account.id, currency, account.margin, trade_event(
-                trade_id, row.side, row.quantity, row.price, row.commission, row.fees, row.executed_at))
+            self.cash.add_trade(account.id, currency, account.margin, trade_id, row.side, row.quantity, row.price,
+                                row.commission, row.fees, row.executed_at)
             self.lines.append(row.line)
             values.append((trade_id, row.external_id, row.side, row.symbol, row.quantity, row.price, row.commission,
                            row.fees, row.executed_at, realized, strategy_id, row.note, None, self.now, account.id,

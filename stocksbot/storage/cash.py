@@ -321,6 +321,7 @@ _EVENT_SOURCES = (
      f"WHERE kind <> '{IMPLICIT_DEPOSIT}'{{where}}", "at"),
 )
 _PAIR_OF = itemgetter(0, 1)
+_new_event = tuple.__new__
 
 
 def _amounts(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[int, str, CashEvent]]:
@@ -329,7 +330,7 @@ def _amounts(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[int, str, CashEv
     Decimal() reads SQLite's decimal text exactly and copies PostgreSQL's Decimals; amounts
     need no canonical form (they are compared and added, and canonicalised when stored).
     """
-    number, new = Decimal, tuple.__new__
+    number, new = Decimal, _new_event
     for account_id, currency, at, source, event_id, a, b, c, d, side in rows:
         if source == TRADE:
             amount = trade_amount(side, number(a), number(b), number(c), number(d))
@@ -413,26 +414,41 @@ class CashStream:
         self.writer = _ImplicitWriter(store.conn)
         self.unwritten: list[tuple[Pair, ImplicitDeposit]] = []
 
-    def add(self, account_id: int, currency: str, margin: bool, cash_event: CashEvent) -> None:
-        """A new trade's event (its row is written before the next `flush`)."""
+    def add_trade(
+        self, account_id: int, currency: str, margin: bool, trade_id: int, side: str, quantity: Decimal,
+        price: Decimal, commission: Decimal, fees: Decimal, executed_at: datetime,
+    ) -> None:
+        """A new trade (its row is written before the next `flush`). Called for every imported row."""
         pair = (account_id, currency)
         run = self.runs.get(pair)
         if run is None:
             run = self.runs[pair] = _StreamRun(margin, self.stored.get(pair))
         if run.replay:
             return
+        amount = trade_amount(side, quantity, price, commission, fees)
+        cash_event = _new_event(CashEvent, (executed_at, amount < 0, TRADE, trade_id, amount))
         pending = run.pending
-        if pending and cash_event.at == pending[0].at:
-            pending.append(cash_event)
+        if pending:
+            held_at = pending[0][0]
+            if executed_at == held_at:
+                pending.append(cash_event)
+                return
+            if executed_at > held_at:
+                if len(pending) == 1:  # the usual case: one event an instant
+                    deposit = run.book.apply(pending[0])
+                    if deposit is not None:
+                        self.unwritten.append((pair, deposit))
+                else:
+                    self._book_pending(pair, run)
+                run.pending = [cash_event]
+                return
+        elif run.book.last_at is None or executed_at > run.book.last_at:
+            run.pending = [cash_event]
             return
-        last = pending[0].at if pending else run.book.last_at
-        if last is not None and cash_event.at <= last:
-            run.replay = True
-            run.pending = []
-            self.unwritten = [(key, deposit) for key, deposit in self.unwritten if key != pair]
-            return
-        self._book_pending(pair, run)
-        run.pending = [cash_event]
+        # At or before what is booked already: the pair is replayed at the end.
+        run.replay = True
+        run.pending = []
+        self.unwritten = [(key, deposit) for key, deposit in self.unwritten if key != pair]
 
     def _book_pending(self, pair: Pair, run: _StreamRun) -> None:
         if not run.pending:
