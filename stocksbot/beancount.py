@@ -1,83 +1,129 @@
-"""`trade export --format beancount`: the ledger as a beancount file that `bean-check` accepts.
+"""`trade export --format beancount`: the whole ledger as a beancount file that `bean-check` accepts.
 
 For users, the conventions below are described in docs/csv-formats.md §4; the ledger rules
-the export reproduces (lot amounts, realized P&L) are docs/ledger.md §4.
+the export reproduces are docs/ledger.md §4 (lots and realized P&L), §11 (accounts), §12
+(splits, share transfers, symbol changes), §13 (cash) and §15 (currencies).
 
-The trades arrive in booking order (executed_at, id) and are written one at a time. To know
-what each trade closes and what it realizes, every symbol gets its own `stocksbot.ledger.Book`
-(the same code that books the trades in the database), so memory stays bounded by the open
-lots per symbol.
+The events arrive in booking order from `stocksbot.storage.events` (the trades streamed, the
+splits, symbol changes, share transfers, cash movements and dividends read whole and merged
+in) and are written one at a time. To know what each trade closes and realizes, every
+(account, symbol) gets its own `stocksbot.ledger.Book` (the code that books the database),
+which also applies the splits, transfers and symbol changes, so memory stays bounded by the
+open lots. A stream of trades alone is a ledger too (the tests feed records directly).
 
 Layout
 ------
-* Header: `title`, `operating_currency` and `booking_method` options. stocksbot has no
-  currency field, so every amount is in `CURRENCY` ("USD"). `booking_method` is "FIFO" for
-  `fifo`, "LIFO" for `lifo` and "FIFO" for `average` (beancount 3 has no working AVERAGE
-  booking; see below). Every reduction names the exact lot it reduces, by label, so the
-  booking method never has to choose: the lots reduced are the ones stocksbot closed.
-* Tolerance: every transaction balances exactly in exact arithmetic, but beancount stores
-  a lot's cost per unit, and a total cost such as 100 USD for 3 units becomes a repeating
+* Header: `title` and `booking_method` ("FIFO" for `fifo`, "LIFO" for `lifo`, "FIFO" for
+  `average`: beancount 3 has no working AVERAGE booking). Every reduction names the exact lot
+  it reduces, by label, so the booking method never has to choose. One `operating_currency`
+  option per currency the file uses, and the tolerances (below), are written at the end,
+  where they are known (beancount reads options anywhere).
+* Tolerance: every transaction balances exactly in exact arithmetic, but beancount stores a
+  lot's cost per unit, and a total cost such as 100 USD for 3 units becomes a repeating
   decimal that it rounds to 28 significant digits (its decimal context, which also rounds
-  the sums it balances and every negative number it reads). A transaction whose amounts
-  are all integers would get a tolerance of zero, so the file sets
-  `inferred_tolerance_default` to `USD:` max(TOLERANCE = 10^-12, 10^(e - 25)), where e is
-  the exponent of the largest sum of absolute amounts of one transaction: 10^-12 for any
-  transaction below 10^13 USD, and never more than about 10^-25 of the amounts involved,
-  well inside that 28-digit precision. The tolerance absorbs only that rounding (and
-  stocksbot's own 20-place rounding of pro-rata splits). Because it depends on the amounts
-  and the trades are streamed, this one option is written at the end of the file (beancount
-  reads options anywhere).
-* Accounts (opened on the date of their first use, just before that transaction):
-  `Assets:Stocksbot:Cash` (USD), `Assets:Stocksbot:<SYMBOL>` holding the symbol's commodity,
-  `Income:Stocksbot:PnL:<SYMBOL>` for realized P&L, and, only when needed,
-  `Assets:Stocksbot:ShortCosts:<SYMBOL>` (see shorts). No Expenses account is used: stocksbot puts
-  commission and fees of opening trades into the lot cost and nets those of closing trades
-  into the realized P&L, and the export does the same so that the Income accounts hold
-  exactly stocksbot's realized P&L (docs/ledger.md §4.2, §4.3). Each transaction carries
-  its commission and fees as metadata instead.
+  the sums it balances and every negative number it reads). A transaction whose amounts are
+  all integers would get a tolerance of zero, so the file sets `inferred_tolerance_default`
+  for each currency C to max(TOLERANCE = 10^-12, 10^(e - 25)), where e is the exponent of
+  the largest sum of absolute weights in C of one transaction: 10^-12 below 10^13, and never
+  more than about 10^-25 of the amounts involved. It absorbs only that rounding (and
+  stocksbot's own 20-place pro-rata shares).
+* Accounts (opened on the date of their first use, just before that transaction), for a
+  stocksbot account whose name component is <A> and a symbol whose component is <S>:
+  `Assets:<A>:Cash` (every currency the account's cash holds), `Assets:<A>:<S>` (the
+  symbol's commodity, at cost in the symbol's currency), `Assets:<A>:ShortCosts:<S>` (only
+  when needed, see shorts), `Income:PnL:<A>:<S>` (realized P&L), `Income:Dividends:<A>:<S>`
+  (gross dividends), `Income:Interest:<A>`, `Expenses:Fees:<A>` (cash fees, conversion fees,
+  dividend fees), `Expenses:Taxes:<A>` (cash taxes), `Expenses:Taxes:<A>:Withholding`
+  (withholding tax on dividends) and `Equity:Contributions:<A>` (deposits, withdrawals and
+  implicit deposits). Income, Expenses and Equity put the kind before the account so that
+  no account name can collide with a kind (`Income:Dividends:...` holds every account's
+  dividends). No Expenses account takes trade commissions and fees: stocksbot puts those of
+  opening trades into the lot cost and nets those of closing trades into the realized P&L,
+  and the export does the same, so `Income:PnL` holds exactly stocksbot's realized P&L
+  (docs/ledger.md §4.2, §4.3); each trade carries its commission and fees as metadata.
 * Names: a commodity keeps the symbol when beancount accepts it (`AAPL`, `BRK.B`, `V`).
   Otherwise (a leading digit, `/`, `:`, a trailing `.`, `-` or `_`, or the keywords `TRUE`,
   `FALSE`, `NULL`) it becomes `X'` followed by the symbol with those characters escaped as
   `'` plus a letter (`/` S, `:` C, `.` D, `-` H, `_` U): `EUR/USD` -> `X'EUR'SUSD`,
   `3M` -> `X'3M`. Symbols never contain `'`, so kept and escaped names cannot collide, and
-  the escaping can be undone, so two symbols never share a name. Every commodity gets a
-  `commodity` directive whose `symbol` metadata gives the original. Account components may
-  only hold letters, digits and `-`: symbols are upper case, so `.`, `/`, `:` and `_` become
-  the lower-case letters `d`, `s`, `c` and `u` (`BRK.B` -> `Assets:Stocksbot:BRKdB`).
-* One transaction per trade, dated by executed_at's UTC date, narrated
-  "buy 4 AAPL @ 149.5", with metadata `trade-id`, `order-id`, `external-id`, `strategy`,
-  `note`, `commission`, `fees` where present (strings escaped for beancount).
+  the escaping can be undone. Every commodity gets a `commodity` directive whose `symbol`
+  metadata gives the original. A symbol's account component may only hold letters, digits
+  and `-`: symbols are upper case, so `.`, `/`, `:` and `_` become the lower-case letters
+  `d`, `s`, `c` and `u` (`BRK.B` -> `BRKdB`). An account name (any printable text) becomes a
+  component by `account_part`: ASCII letters and digits stay, every other character becomes
+  `-`, its code point in upper-case hex, `-` (`Roth IRA` -> `Roth-20-IRA`, `é` -> `-E9-`),
+  and a result that does not start with an upper-case letter or a digit gets the prefix `X-`
+  (`main` -> `X-main`). `account_name` undoes it; distinct names give distinct components.
+* Currencies: a trade, its lots and its realized P&L are in the trade's currency (its
+  instrument's); a dividend and a cash movement in their own. Currencies need no
+  `commodity` directive.
 
-Postings
---------
-* Opening a lot (a buy while flat/long, a sell while flat/short, the rest of a flip) posts
+Transactions (each dated by the UTC date of its moment, flagged `*`)
+----------------------------------------------------------------------
+* A trade, narrated "buy 4 AAPL @ 149.5", with metadata `trade-id`, `account`, `order-id`,
+  `external-id`, `strategy`, `note`, `commission`, `fees` where present (strings escaped).
+  Opening a lot (a buy while flat/long, a sell while flat/short, the rest of a flip) posts
   the units at total cost with the `{{...}}` syntax, labelled `trade-<id>`:
-  `Assets:Stocksbot:AAPL  4 AAPL {{599 USD, "trade-1"}} @ 149.5 USD`. The total is
-  stocksbot's lot amount: for a long, quantity x price + commission + fees; for a short
-  (a negative number of units), the net proceeds quantity x price minus commission and fees.
-  On a split fill the commission and fees are shared out exactly as the ledger does.
-* Closing (part of) a lot reduces it by label, at the lot's own cost:
-  `Assets:Stocksbot:AAPL  -4 AAPL {"trade-1"} @ 160 USD`, and posts minus the realized P&L
-  to `Income:Stocksbot:PnL:AAPL`. The cash leg is -(quantity x price + commission + fees) for
-  a buy and quantity x price - commission - fees for a sell, so each transaction balances.
-* `average`: stocksbot keeps one pooled lot. A buy that adds to a long pool (or a sell that
-  adds to a short pool) re-states it: the old pool lot is reduced in full at its cost and a
-  new pool lot is opened with the summed cost (dated, via the cost spec, by the pool's first
-  trade). Closing trades reduce the pool lot, so beancount's lot cost per unit is the
-  average cost and the realized P&L equals stocksbot's.
+  `Assets:X-main:AAPL  4 AAPL {{599 USD, "trade-1"}} @ 149.5 USD`. The total is stocksbot's
+  lot amount: for a long, quantity x price + commission + fees; for a short (negative
+  units), the net proceeds quantity x price minus commission and fees; on a split fill the
+  commission and fees are shared out exactly as the ledger does. Closing (part of) a lot
+  reduces it by label, at the lot's own cost (`-4 AAPL {"trade-1"} @ 160 USD`), and posts
+  minus the realized P&L to `Income:PnL:<A>:<S>`. The cash leg on `Assets:<A>:Cash` is
+  -(quantity x price + commission + fees) for a buy and quantity x price - commission - fees
+  for a sell.
+* `average`: stocksbot keeps one pooled lot per (account, symbol). A buy that adds to a long
+  pool (or a sell that adds to a short pool) re-states it: the old pool lot is reduced in
+  full at its cost and a new pool lot is opened with the summed cost, labelled by the new
+  trade and dated, via the cost spec, by the pool's acquisition date. Closing trades reduce
+  the pool lot, so beancount's cost per unit is the average cost.
 * Shorts are negative lots at cost (beancount allows a negative position held at cost when
   it is booked as an augmentation), covered by reductions by label; flips close every lot
   first and then open the new lot in the same transaction. Beancount refuses a negative
   cost, which a short lot has when its commission and fees exceed quantity x price (for
   example a sale at price 0). Such a lot is written at cost 0 and its negative net proceeds
-  are parked in `Assets:Stocksbot:ShortCosts:<SYMBOL>`, released share by share as the lot is
-  covered, so the account is back at 0 when the lot is closed and the realized P&L is
-  unchanged. This is the only approximation of a lot cost; all totals stay exact.
+  are parked in `Assets:<A>:ShortCosts:<S>`, released share by share as the lot is covered
+  (or in full when the lot is re-stated), so the account is back at 0 when the lot is
+  closed and the realized P&L is unchanged. This is the only approximation of a lot cost.
+* Re-stating lots (splits, share transfers, symbol changes): a lot that changes is reduced
+  in full by label at its cost (no price) and added again with `{{amount, date, label}}`:
+  stocksbot's remaining amount, its acquisition date (the UTC date of the lot's opening) and
+  its label; nothing is realized. Every reduction of a transaction comes before its
+  additions. A split ("split AAPL 2:1", `split-id`, `ratio`) re-states every account's open
+  lots of the symbol in post-split units at the same total cost. A share transfer
+  ("transfer 6 AAPL from main to ira", `transfer-id`, `note`) re-states the lots it takes
+  from in the source (a partly taken lot comes back with its remaining amount) and the lots
+  it adds to or creates in the target (a lot of the same opening trade as one held there
+  joins it; with `average` the shares join the pool). A symbol change ("symbol change FB ->
+  META", `symbol-change-id`) reduces every account's lots of OLD and adds them as NEW's
+  commodity in `Assets:<A>:<NEW>`. A split or symbol change that finds nothing held writes
+  nothing.
+* A cash movement (metadata `cash-id`, `kind`, `account`, `note`): deposit, withdrawal and
+  implicit deposit against `Equity:Contributions:<A>` ("deposit 1000 USD", "implicit deposit
+  599 USD", with `funds-trade-id` or `funds-dividend-id` naming what needed it); interest
+  against `Income:Interest:<A>`; fee against `Expenses:Fees:<A>`; tax against
+  `Expenses:Taxes:<A>`. The two rows of a cash transfer are one transaction between the
+  two cash accounts. A conversion's rows are one transaction: `Assets:<A>:Cash  -500 USD @
+  0.9187654321 EUR`, its fee, and the amount received (`@@ total` if the rate does not come
+  out exact). Half of a transfer or conversion without its other half (never stored by
+  stocksbot) would go against `Equity:Transfers:<A>`.
+* A dividend ("AAPL dividend", `dividend-id`, `account`, `ex-date`, `per-share`,
+  `reinvest-trade-id`, `external-id`, `note`) on its pay date: minus the gross on
+  `Income:Dividends:<A>:<S>`, the tax on `Expenses:Taxes:<A>:Withholding`, the fee on
+  `Expenses:Fees:<A>`, the net on `Assets:<A>:Cash`. A reinvested dividend's buy is an
+  ordinary trade.
+
+So for every (account, currency) the cash account holds stocksbot's cash balance, and as
+implicit deposits are written, a non-margin account's cash is never negative at the end of
+a day; each (account, symbol) holds stocksbot's open lots; `Income:PnL:<A>` adds up to the
+account's realized P&L.
 
 Limits: beancount reads a negative number through its 28-digit context, so a negative
 amount with more than 28 significant digits (a pro-rata share with 20 decimal places of an
 amount above 10^8) is read back rounded in its last digits: the file holds stocksbot's exact
-numbers, beancount sees them to 28 digits.
+numbers, beancount sees them to 28 digits. A symbol renamed to an instrument of another
+currency keeps its lots' costs in the old currency, and trades of the new symbol in the new
+currency would then not balance (stocksbot itself adds both currencies up there).
 """
 
 from __future__ import annotations
