@@ -672,15 +672,15 @@ class _BeancountWriter:
         if source is None:
             raise StocksbotError(f"transfer {move.id}: no {move.symbol} held in account {move.from_account!r}")
         before_source = source.book.lots
-        try:
-            taken, _run = source.book.transfer_out(move.quantity, move.at)
-        except LedgerError as exc:
-            raise StocksbotError(f"transfer {move.id}: {exc}") from None
         target = self._holding(move.to_account, move.symbol, source.currency, day)
         if self.method == AVERAGE and target.book.is_flat:
             target.pool_label = source.pool_label
         before_target = target.book.lots
-        target.book.transfer_in(taken, move.at)
+        try:  # booking accepted the transfer, so neither refuses (docs/ledger.md §12.4)
+            taken, _run = source.book.transfer_out(move.quantity, move.at)
+            target.book.transfer_in(taken, move.at)
+        except LedgerError as exc:
+            raise StocksbotError(f"transfer {move.id}: {exc}") from None
         gone_source, kept_source = self._changes(source, before_source, source.book.lots)
         gone_target, came_target = self._changes(target, before_target, target.book.lots)
         txn = _Transaction()
