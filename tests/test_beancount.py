@@ -491,14 +491,14 @@ def test_a_short_is_split_and_renamed_too(storage: Any) -> None:
 
 
 def test_a_split_at_the_moment_of_a_rename_is_booked_as_stocksbot_books_it(storage: Any) -> None:
-    """Booking hands NEW the lots OLD held before the moment of the change, so a split of OLD at
-    that very moment changes nothing; the export follows (storage/events.py)."""
+    """A split of OLD at the very moment of the change applies first (both from the start of
+    the day), so NEW takes over the split lots; the export follows (storage/events.py)."""
     storage.record_trade(side="buy", symbol="OLD", quantity="10", price="10", executed_at=_when("01-10"))
     storage.record_split("OLD", "2:1", "2024-02-01")
     storage.rename_symbol("OLD", "NEW", "2024-02-01")
     storage.record_split("NEW", "3:1", "2024-03-01")
     _check_storage(storage)
-    assert [(p.symbol, p.quantity) for p in storage.list_positions()] == [("NEW", Decimal(30))]
+    assert [(p.symbol, p.quantity) for p in storage.list_positions()] == [("NEW", Decimal(60))]
 
 
 def test_every_account_name_gives_a_valid_reversible_part(storage: Any) -> None:

@@ -9,11 +9,9 @@ Order at one moment (docs/ledger.md §12 and §13): splits, then symbol changes,
 movements (implicit deposits included) and dividends, then the trades, then share transfers;
 within each kind, by id. Splits, symbol changes, trades and transfers are in exactly the order
 booking applies them to lots (`storage/booking.py`, `_other_events`); cash events do not touch
-lots, and inside one moment their order does not change any day's balance.
-
-One exception follows booking too: a split of OLD dated at the very moment OLD is renamed is
-not applied to the lots NEW takes over (booking hands NEW the lots of OLD *before* that
-moment's events), so it comes after the symbol change here, when OLD holds nothing.
+lots, and inside one moment their order does not change any day's balance. (A split of OLD
+dated at the very moment OLD is renamed applies before the change, so NEW takes over the
+split lots, as booking does.)
 """
 
 from __future__ import annotations
@@ -37,9 +35,8 @@ from stocksbot.storage.records import (
     TransferRecord,
 )
 
-# The order of a moment's events. RENAMED_SPLIT: a split of a symbol at the very moment it is
-# renamed, which booking leaves out of the lots the new name takes over (see the module docstring).
-SPLIT, RENAME, RENAMED_SPLIT, MOVEMENT, DIVIDEND, TRADE, TRANSFER = range(7)
+# The order of a moment's events.
+SPLIT, RENAME, MOVEMENT, DIVIDEND, TRADE, TRANSFER = range(6)
 
 
 @dataclass(frozen=True)
@@ -74,14 +71,11 @@ def other_events(conn: Connection, accounts: Mapping[int, str]) -> list[_Keyed]:
     `accounts` maps account ids to names. Read before the trades stream is opened.
     """
     events: list[_Keyed] = []
-    renamed = set()
     for row in conn.execute(select(tables.symbol_changes)):
-        renamed.add((row.old_symbol, row.at))
         events.append(((row.at, RENAME, row.id), SymbolChangeRecord(
             id=row.id, old_symbol=row.old_symbol, new_symbol=row.new_symbol, at=row.at)))
     for row in conn.execute(select(tables.splits)):
-        rank = RENAMED_SPLIT if (row.symbol, row.at) in renamed else SPLIT
-        events.append(((row.at, rank, row.id), SplitRecord(
+        events.append(((row.at, SPLIT, row.id), SplitRecord(
             id=row.id, symbol=row.symbol, numerator=row.numerator, denominator=row.denominator, at=row.at,
             cash_in_lieu=row.cash_in_lieu)))
     for row in conn.execute(select(tables.share_transfers)):
