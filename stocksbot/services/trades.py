@@ -190,8 +190,9 @@ def record_fill(
     named, else the order's, else the default account. It settles in its symbol's currency;
     a symbol's first trade gives it the currency of its account (docs/ledger.md §15).
     """
-    # Writers of one symbol take turns from here (PostgreSQL): its instrument row, its
-    # position and its lots are read and written by one transaction at a time.
+    # First, so that what is read next (the symbol's instrument above all: its first trade creates
+    # it) is what a concurrent writer of the symbol committed (PostgreSQL; SQLite's write
+    # transaction excludes other writers already).
     lock_symbol(conn, values["symbol"])
     # An order row carries the settings and its account too; a named strategy needs its lookup.
     if order is not None and strategy is None and account is None:
