@@ -29,7 +29,7 @@ import pytest
 from tests.postgres_server import PostgresServer, find_bindir
 
 POSTGRES_FIXTURES = {"postgres_server", "postgres_url", "migrated_postgres_url"}
-FAST_TIER_MAX_EXAMPLES = 25
+FAST_TIER_MAX_EXAMPLES = 12
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

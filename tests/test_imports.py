@@ -264,6 +264,7 @@ def mixed_file(path: Path, rows: int, seed: int) -> None:
                       f"{strategy},x-{seed}-{i},\n")
 
 
+@pytest.mark.slow  # two migrated databases and two imports with the indexes dropped and rebuilt
 def test_deferred_indexes_give_the_same_ledger(storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A large import into a small table drops and rebuilds the trades indexes: same trades,
     positions, lots, realized P&L and totals as an import that keeps them (on SQLite)."""

@@ -59,6 +59,9 @@ HUGE = Decimal("123456789012345678.5")
 # Far more digits than the 28 of Python's default decimal context: cash must still be exact.
 EXACT = Context(prec=200, traps=[Inexact])
 
+# Whole databases built, upgraded and downgraded: the full run (both backends) covers them.
+pytestmark = pytest.mark.slow
+
 
 def exact_total(values: Iterable[Decimal]) -> Decimal:
     """A sum in EXACT: the builtin `sum` would round to the default context's 28 digits."""

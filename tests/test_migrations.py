@@ -35,6 +35,7 @@ def test_upgrade_from_empty_creates_every_table(engine: Engine) -> None:
     assert set(inspect(engine).get_table_names()) == TABLES
 
 
+@pytest.mark.slow  # every revision down and up: the full run covers it
 def test_every_revision_goes_down_and_back_up(engine: Engine) -> None:
     revisions = [r.revision for r in reversed(migrations.history())]  # oldest first
     for revision in revisions:
