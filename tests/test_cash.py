@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
+import textwrap
 from decimal import Decimal
 from typing import Any
 
@@ -264,34 +267,99 @@ def test_import_settles_cash_like_trade_add(storage, tmp_path) -> None:
 
 _counter = itertools.count()
 _event = st.tuples(
-    st.sampled_from(["buy", "sell", "deposit", "withdraw", "fee", "interest"]),
+    st.sampled_from(["buy", "sell", "deposit", "withdraw", "fee", "interest", "dividend", "send", "receive",
+                     "convert"]),
     st.integers(min_value=0, max_value=6),  # the day: few days, so many events share an instant
     st.integers(min_value=1, max_value=500),  # amount or price, in cents
     st.integers(min_value=1, max_value=3),  # quantity
 )
 
 
+def _record(storage: Any, account: str, peer: str, kind: str, at: str, amount: str, quantity: int) -> None:
+    if kind in ("buy", "sell"):
+        storage.record_trade(side=kind, symbol="X", quantity=str(quantity), price=amount, executed_at=at,
+                             allow_short=True, account=account)
+    elif kind == "dividend":
+        storage.record_dividend("X", amount, tax=str(D(amount) / 4), paid_at=at, account=account)
+    elif kind in ("send", "receive"):
+        sender, receiver = (account, peer) if kind == "send" else (peer, account)
+        storage.transfer_cash(amount, from_account=sender, to_account=receiver, at=at)
+    elif kind == "convert":
+        storage.convert_cash(amount, "USD", "EUR", rate="0.9", fee="0.01", account=account, at=at)
+    else:
+        try:
+            storage.record_cash(kind, amount, account=account, at=at)
+        except StocksbotError as exc:
+            assert kind == "withdraw" and "cannot withdraw" in str(exc)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=st.lists(_event, min_size=1, max_size=14), margin=st.booleans())
 def test_incremental_cash_equals_a_rebuild(storage, events: list[tuple[str, int, int, int]], margin: bool) -> None:
-    """Any mix of trades and movements, in any time order (so many are back-dated), booked one at a
-    time, equals a rebuild from scratch; and a non-margin account is never below zero."""
-    account = f"a{next(_counter)}"  # examples share the database: a fresh account each
+    """Any mix of trades, dividends, transfers, conversions and movements, in any time order (so
+    many are back-dated or share an instant), booked one at a time, equals a rebuild from
+    scratch; and a non-margin account is never below zero."""
+    account, peer = f"a{next(_counter)}", f"p{next(_counter)}"  # examples share the database: fresh accounts
     add_account(storage, account, margin=margin)
+    add_account(storage, peer)
     for kind, day, cents, quantity in events:
-        at = f"2024-01-0{day + 1}T12:00:00Z"
-        amount = str(D(cents) / 100)
-        if kind in ("buy", "sell"):
-            storage.record_trade(side=kind, symbol="X", quantity=str(quantity), price=amount, executed_at=at,
-                                 allow_short=True, account=account)
-        else:
-            try:
-                storage.record_cash(kind, amount, account=account, at=at)
-            except StocksbotError as exc:
-                assert kind == "withdraw" and "cannot withdraw" in str(exc)
+        _record(storage, account, peer, kind, f"2024-01-0{day + 1}T12:00:00Z", str(D(cents) / 100), quantity)
     assert storage.check() == []
-    if not margin:
-        assert all(balance >= 0 for balance in balances(storage, account).values())
+    for name in (account, peer):
+        if name == peer or not margin:
+            assert all(balance >= 0 for balance in balances(storage, name).values())
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(before=st.lists(_event, max_size=6), imported=st.lists(_event, min_size=1, max_size=10))
+def test_an_import_books_cash_like_a_rebuild(storage, tmp_path, before: list[tuple[str, int, int, int]],
+                                             imported: list[tuple[str, int, int, int]]) -> None:
+    """An import (in file order, sorted or not, appending or back-dated) into an account that has
+    cash events already equals a rebuild."""
+    account, peer = f"a{next(_counter)}", f"p{next(_counter)}"
+    add_account(storage, account)
+    add_account(storage, peer)
+    for kind, day, cents, quantity in before:
+        _record(storage, account, peer, kind, f"2024-01-0{day + 1}T12:00:00Z", str(D(cents) / 100), quantity)
+    rows = ["executed_at,side,symbol,quantity,price,account"]
+    rows += [f"2024-01-0{day + 3}T12:00:00Z,{'buy' if kind < 'm' else 'sell'},X,{quantity},{D(cents) / 100},{account}"
+             for kind, day, cents, quantity in imported]
+    path = tmp_path / f"{account}.csv"
+    path.write_text("\n".join(rows) + "\n")
+    storage.import_trades(path, allow_short=True)
+    assert storage.check() == []
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from stocksbot import open_storage
+    url, worker, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    with open_storage(url) as storage:
+        for i in range(count):
+            storage.record_trade(side="buy", symbol=f"W{worker}", quantity="1", price="10")
+            storage.deposit("3")
+            storage.record_trade(side="sell", symbol=f"W{worker}", quantity="1", price="11", commission="0.5")
+            storage.record_cash("fee", "0.25")
+    """
+)
+
+
+@pytest.mark.slow
+def test_concurrent_writers_of_one_account_lose_no_cash(storage, migrated_url: str) -> None:
+    """Writers of different symbols (not serialised by the per-symbol lock) and of cash movements
+    change one account's cash at once: no update is lost."""
+    storage.deposit("1000", at="2020-01-01")
+    workers, each = 4, 8
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, migrated_url, str(w), str(each)], stderr=subprocess.PIPE,
+                              text=True) for w in range(workers)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+    # Each round: -10 + 3 + 10.5 - 0.25 = 3.25, never below zero (the deposit of 1000 covers it all).
+    assert balances(storage) == {("main", "USD"): D("1000") + D("3.25") * workers * each}
+    assert implicit(storage) == []
+    assert storage.check() == []
 
 
 def test_cli_cash_commands(run, data) -> None:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cash": ("cash", "cash_group"),
     "config": ("config", "config_group"),
     "db": ("db", "db_group"),
+    "dividend": ("dividend", "dividend_group"),
     "order": ("order", "order_group"),
     "position": ("position", "position_group"),
     "price": ("price", "price_group"),

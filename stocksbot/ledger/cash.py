@@ -23,12 +23,13 @@ Exact decimals only (`stocksbot.ledger.numbers`): nothing is ever rounded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain
 from typing import NamedTuple
 
-from stocksbot.ledger.numbers import ZERO, add, multiply, subtract
+from stocksbot.ledger.numbers import ZERO, _add, _multiply, _subtract
 from stocksbot.vocabulary import SELL
 
 #: Where an event comes from, in booking order among events of one instant and sign.
@@ -57,6 +58,10 @@ def event(at: datetime, amount: Decimal, source: int, event_id: int) -> CashEven
     return CashEvent(at, amount < 0, source, event_id, amount)
 
 
+#: Marks the end of a stream of events for `CashBook.book` (its time equals no real one).
+_END = CashEvent(None, False, 0, 0, ZERO)  # type: ignore[arg-type]
+
+
 class ImplicitDeposit(NamedTuple):
     """The shortfall an event left on a non-margin account, deposited implicitly at its moment."""
 
@@ -68,15 +73,15 @@ class ImplicitDeposit(NamedTuple):
 
 def trade_amount(side: str, quantity: Decimal, price: Decimal, commission: Decimal, fees: Decimal) -> Decimal:
     """What a trade does to cash: a sell adds q x p - commission - fees, a buy takes q x p + commission + fees."""
-    gross = multiply(quantity, price)
+    # The exact context's operations directly (numbers.py): a rebuild computes this for every trade.
     if side == SELL:
-        return subtract(subtract(gross, commission), fees)
-    return add(gross, commission, fees).copy_negate()
+        return _subtract(_subtract(_multiply(quantity, price), commission), fees)
+    return _subtract(_subtract(_subtract(ZERO, _multiply(quantity, price)), commission), fees)
 
 
 def dividend_amount(gross: Decimal, tax: Decimal, fee: Decimal) -> Decimal:
     """What a dividend adds to cash: gross - tax - fee (negative when tax and fee exceed it)."""
-    return subtract(subtract(gross, tax), fee)
+    return _subtract(_subtract(gross, tax), fee)
 
 
 class CashBook:
@@ -94,7 +99,7 @@ class CashBook:
 
     def apply(self, cash_event: CashEvent) -> ImplicitDeposit | None:
         """Book one event; the implicit deposit it needed, if any (also kept in `implicit`)."""
-        balance = add(self.balance, cash_event.amount)
+        balance = _add(self.balance, cash_event.amount)
         self.last_at = cash_event.at
         if balance < 0 and not self.margin:
             deposit = ImplicitDeposit(cash_event.at, balance.copy_negate(), cash_event.source, cash_event.id)
@@ -111,24 +116,32 @@ class CashBook:
         `in_time_order` says they are sorted by time already (a long history read from the
         database in time order): then only the events of each instant are sorted.
         """
-        for cash_event in booking_order(events) if in_time_order else sorted(events):
-            self.apply(cash_event)
+        if not in_time_order:
+            for cash_event in sorted(events):
+                self.apply(cash_event)
+            return self
+        # Each instant's events are held until the next instant shows up, then booked sorted.
+        # `apply` written out: a rebuild books every trade of the ledger through this loop.
+        balance, margin, implicit = self.balance, self.margin, self.implicit
+        group: list[CashEvent] = []
+        group_at = None
+        for cash_event in chain(events, (_END,)):
+            at = cash_event[0]
+            if at != group_at:
+                if len(group) > 1:
+                    group.sort()
+                for held in group:
+                    balance = _add(balance, held[4])
+                    if balance < 0 and not margin:
+                        implicit.append(ImplicitDeposit(held[0], balance.copy_negate(), held[2], held[3]))
+                        balance = ZERO
+                if group:
+                    self.last_at = group_at
+                group.clear()
+                group_at = at
+            group.append(cash_event)
+        self.balance = balance
         return self
-
-
-def booking_order(events: Iterable[CashEvent]) -> Iterator[CashEvent]:
-    """Events that are sorted by time, in booking order: each instant's events sorted, credits first."""
-    group: list[CashEvent] = []
-    for cash_event in events:
-        if group and cash_event.at != group[0].at:
-            if len(group) > 1:
-                group.sort()
-            yield from group
-            group = []
-        group.append(cash_event)
-    if len(group) > 1:
-        group.sort()
-    yield from group
 
 
 def book(events: Iterable[CashEvent], *, margin: bool, balance: Decimal = ZERO) -> CashBook:

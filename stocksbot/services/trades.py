@@ -57,10 +57,12 @@ _INSTRUMENT_CURRENCY = (
 )
 
 
-def _cash_columns(account_id: Any, instrument_currency: Any) -> list[Any]:
+def _cash_columns(account_id: Any, instrument_currency: Any, *outer: Any) -> list[Any]:
     """The account's margin flag and its balance row in the trade's currency (docs/ledger.md §13), so
-    settling the trade's cash needs no read of its own on SQLite."""
-    currency = func.coalesce(instrument_currency, _account_column("currency", account_id))
+    settling the trade's cash needs no read of its own on SQLite. `outer`: the tables of the
+    enclosing query that the nested subqueries refer to."""
+    account_currency = select(_ACCOUNTS.c.currency).where(_ACCOUNTS.c.id == account_id).correlate(*outer)
+    currency = func.coalesce(instrument_currency, account_currency.scalar_subquery())
     balance = (_BALANCES.c.account_id == account_id) & (_BALANCES.c.currency == currency)
     return [_account_column("margin", account_id).label("account_margin"),
             select(_BALANCES.c.balance).where(balance).scalar_subquery().label("cash_balance"),
@@ -93,7 +95,8 @@ ORDER_FOR_FILL = (
            select(_INSTRUMENTS.c.currency).where(_INSTRUMENTS.c.symbol == _ORDERS.c.symbol).scalar_subquery()
            .label("instrument_currency"),
            *_cash_columns(_ORDERS.c.account_id, select(_INSTRUMENTS.c.currency)
-                          .where(_INSTRUMENTS.c.symbol == _ORDERS.c.symbol).scalar_subquery()))
+                          .where(_INSTRUMENTS.c.symbol == _ORDERS.c.symbol).correlate(_ORDERS).scalar_subquery(),
+                          _ORDERS))
     .where(_ORDERS.c.id == bindparam("order_id"))
     .with_for_update()
 )

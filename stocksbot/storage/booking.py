@@ -455,23 +455,26 @@ class BookingStore:
                 self.replay(new_symbol)
 
     def holding_at(self, account_id: int, symbol: str, at: datetime, *, through: bool = False) -> Decimal:
-        """The signed quantity (negative when short) of (account, symbol) just before `at`.
+        """The signed quantity (negative when short) of (account, symbol) at `at`, before its trades.
 
-        With `through`, events at `at` itself count too. Replays the symbol in memory, the
+        Splits and symbol changes at `at` itself count (they apply from the start of their
+        day, before that moment's trades); with `through`, the trades and transfers at `at`
+        count too. Replays the symbol in memory, the
         way `replay` books it, and writes nothing: for questions about the past (shares held
         at a dividend's ex-date, the fraction a split left), not the hot path.
         """
-        state = self._states_at(symbol, at, through=through).get(account_id)
+        state = self._states_at(symbol, at, _TRANSFER + 1 if through else _TRADE).get(account_id)
         return state.book.signed_quantity if state is not None else ZERO
 
-    def _states_at(self, symbol: str, at: datetime, *, through: bool) -> dict[int, OpenState]:
-        """Every account's book of the symbol just before `at` (or right after it, `through`), in memory."""
+    def _states_at(self, symbol: str, at: datetime, before_rank: int) -> dict[int, OpenState]:
+        """Every account's book of the symbol after the events before `at` and those at `at`
+        ranked below `before_rank` (`_SPLIT` < `_RENAME` < `_TRADE` < `_TRANSFER`), in memory."""
         states: dict[int, OpenState] = {}
         events = self._other_events(symbol)
         events += [(trade[6], _TRADE, trade) for trade in symbol_trades(self.conn, symbol)]
         events.sort(key=lambda event: (event[0], event[1]))  # stable: trades keep their (time, id) order
         for moment, rank, event in events:
-            if moment > at or (moment == at and not through):
+            if moment > at or (moment == at and rank >= before_rank):
                 break
             if rank == _TRADE:
                 trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, _realized, owner = event
@@ -514,7 +517,7 @@ class BookingStore:
                 _lots, closed_run = state.book.take_all(at)
                 _end_run(state, average, closed_run, at, finished)
         elif kind == _RENAME:
-            for account_id, old in self._states_at(row.old_symbol, at, through=False).items():
+            for account_id, old in self._states_at(row.old_symbol, at, _RENAME).items():
                 if old.book.is_flat:
                     continue
                 target = states.get(account_id)

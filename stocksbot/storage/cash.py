@@ -22,12 +22,11 @@ whole-ledger lock, `booking.lock_ledger`, so the read sees what such a writer co
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
@@ -98,10 +97,6 @@ _DELETE_IMPLICIT = delete(MOVEMENTS).where(_PAIR_IMPLICIT)
 _DELETE_IMPLICIT_SINCE = delete(MOVEMENTS).where(_PAIR_IMPLICIT, MOVEMENTS.c.at >= bindparam("since"))
 _INSERT_MOVEMENT = insert(MOVEMENTS)
 _IMPLICIT_COLUMNS = ("account_id", "kind", "amount", "currency", "at", "trade_id", "dividend_id", "created_at")
-_DRIVER_TRADES = (
-    "SELECT account_id, currency, id, side, quantity, price, commission, fees, executed_at FROM trades{where} "
-    "ORDER BY account_id, currency, executed_at, id"
-)
 
 
 def lock_cash(conn: Connection, pairs: Iterable[Pair]) -> None:
@@ -162,68 +157,53 @@ class CashStore:
         return {(row.account_id, row.currency): Stored(row.balance, row.last_at)
                 for row in self.conn.execute(select(BALANCES))}
 
-    def trade_events(self, pair: Pair | None = None, since: datetime | None = None) -> Iterator[tuple[int, str, CashEvent]]:
-        """(account id, currency, event) of the trades of a pair (or of all), from `since` on, ordered
-        by pair and then by time.
+    def event_rows(self, pair: Pair | None = None, since: datetime | None = None) -> Iterator[tuple[Any, ...]]:
+        """The events of a pair (or of every pair) from `since` on, as rows sorted by pair and time:
+        (account id, currency, at, source, id, amount), `at` as the driver gives it (see `_RawTimes`).
 
-        Read through the driver with the conversion table of `types.py` (a rebuild reads every
-        trade; SQLAlchemy's per-value result processing would cost more than the booking).
+        One query over the three sources, through the driver (a rebuild reads every trade, and
+        SQLAlchemy's per-value result processing would cost more than the booking); a
+        server-side cursor on PostgreSQL, so memory holds a batch of rows, not the history.
         """
-        name = self.conn.dialect.name
-        number = driver_conversion(TRADES.c.quantity.type, name).from_driver
-        moment = driver_conversion(TRADES.c.executed_at.type, name).from_driver
-        mark = "?" if name == "sqlite" else "%s"
-        conditions, params = [], []
-        if pair is not None:
-            conditions += [f"account_id = {mark}", f"currency = {mark}"]
-            params += [pair[0], pair[1]]
-        if since is not None:
-            conditions.append(f"executed_at >= {mark}")
-            params.append(driver_conversion(TRADES.c.executed_at.type, name).to_driver(since))
-        sql = _DRIVER_TRADES.format(where=f" WHERE {' AND '.join(conditions)}" if conditions else "")
+        times = _RawTimes(self.conn)
+        params: list[Any] = []
+        sql = []
+        for template, at in _EVENT_SOURCES:
+            conditions = []
+            if pair is not None:
+                conditions += [f"account_id = {times.mark}", f"currency = {times.mark}"]
+                params += [pair[0], pair[1]]
+            if since is not None:
+                conditions.append(f"{at} >= {times.mark}")
+                params.append(times.raw(since))
+            sql.append(template.format(where="".join(f" AND {c}" for c in conditions)))
+        query = " UNION ALL ".join(sql) + " ORDER BY 1, 2, 3, 4, 5"
         driver = driver_connection(self.conn)
-        if name == "sqlite":
-            rows: Iterable[tuple[Any, ...]] = driver.execute(sql, params)
-            yield from _trade_events(rows, number, moment)
+        if times.mark == "?":
+            yield from _amounts(driver.execute(query, params))
             return
-        # A server-side cursor: a rebuild streams every trade without holding them all in memory.
-        with driver.cursor(name="stocksbot_cash_trades") as cursor:
+        with driver.cursor(name="stocksbot_cash_events") as cursor:
             cursor.itersize = BATCH
-            cursor.execute(sql, params)
-            yield from _trade_events(cursor, number, moment)
+            cursor.execute(query, params)
+            yield from _amounts(cursor)
 
-    def other_events(
-        self, pair: Pair | None = None, since: datetime | None = None
-    ) -> tuple[dict[Pair, list[CashEvent]], dict[Pair, Decimal]]:
-        """The dividends and recorded movements of a pair (or of all) from `since` on, as events by
-        pair, and the total of the pair's implicit deposits from `since` on."""
-        dividends = select(DIVIDENDS.c.account_id, DIVIDENDS.c.currency, DIVIDENDS.c.id, DIVIDENDS.c.gross,
-                           DIVIDENDS.c.tax, DIVIDENDS.c.fee, DIVIDENDS.c.paid_at)
-        movements = select(MOVEMENTS.c.account_id, MOVEMENTS.c.currency, MOVEMENTS.c.id, MOVEMENTS.c.kind,
-                           MOVEMENTS.c.amount, MOVEMENTS.c.at)
-        if pair is not None:
-            dividends = dividends.where(DIVIDENDS.c.account_id == pair[0], DIVIDENDS.c.currency == pair[1])
-            movements = movements.where(MOVEMENTS.c.account_id == pair[0], MOVEMENTS.c.currency == pair[1])
-        if since is not None:
-            dividends = dividends.where(DIVIDENDS.c.paid_at >= since)
-            movements = movements.where(MOVEMENTS.c.at >= since)
-        events: dict[Pair, list[CashEvent]] = {}
-        for account_id, currency, dividend_id, gross, tax, fee, paid_at in self.conn.execute(dividends):
-            events.setdefault((account_id, currency), []).append(dividend_event(dividend_id, gross, tax, fee, paid_at))
-        implicit: dict[Pair, Decimal] = {}
-        for account_id, currency, movement_id, kind, amount, at in self.conn.execute(movements):
-            key = (account_id, currency)
-            if kind == IMPLICIT_DEPOSIT:
-                implicit[key] = add(implicit.get(key, ZERO), amount)
-            else:
-                events.setdefault(key, []).append(movement_event(movement_id, amount, at))
-        return events, implicit
+    def implicit_total(self, pair: Pair, since: datetime) -> Decimal:
+        """The total of a pair's implicit deposits from `since` on."""
+        query = select(MOVEMENTS.c.amount).where(
+            MOVEMENTS.c.kind == IMPLICIT_DEPOSIT, MOVEMENTS.c.account_id == pair[0], MOVEMENTS.c.currency == pair[1],
+            MOVEMENTS.c.at >= since)
+        return add(*self.conn.execute(query).scalars())
 
-    def pair_events(self, pair: Pair, since: datetime | None = None) -> tuple[list[CashEvent], Decimal]:
-        """A pair's events from `since` on (any order), and its implicit deposits' total from then on."""
-        others, implicit = self.other_events(pair, since)
-        trades = [cash_event for _account, _currency, cash_event in self.trade_events(pair, since)]
-        return trades + others.get(pair, []), implicit.get(pair, ZERO)
+    def _since(
+        self, pair: Pair, since: datetime, new: Iterable[CashEvent], stored: Stored
+    ) -> tuple[list[CashEvent], Decimal]:
+        """A pair's events from `since` on (`at` raw, booking order) and its balance just before `since`,
+        from its stored balance, which does not include the events `new` yet."""
+        leaving = {(cash_event.source, cash_event.id) for cash_event in new}
+        events = [_event(row) for row in self.event_rows(pair, since)]
+        events.sort()
+        old = add(*(e.amount for e in events if (e.source, e.id) not in leaving))
+        return events, subtract(subtract(stored.balance, old), self.implicit_total(pair, since))
 
     def balance_before(self, account_id: int, currency: str, margin: bool, new: CashEvent) -> Decimal:
         """The pair's balance just before `new`, an event stored but not booked yet, is booked."""
@@ -232,10 +212,10 @@ class CashStore:
             return ZERO
         if stored.last_at is None or new.at > stored.last_at:
             return stored.balance
-        events, implicit = self.pair_events((account_id, currency), new.at)
-        events = [e for e in events if (e.source, e.id) != (new.source, new.id)]
-        before = subtract(subtract(stored.balance, add(*(e.amount for e in events))), implicit)
-        return CashBook(margin=margin, balance=before).book(e for e in events if e < new).balance
+        events, before = self._since((account_id, currency), new.at, [new], stored)
+        key = new._replace(at=_RawTimes(self.conn).raw(new.at))
+        return CashBook(margin=margin, balance=before).book(
+            (e for e in events if e < key and (e.source, e.id) != (new.source, new.id)), in_time_order=True).balance
 
     # -- booking ----------------------------------------------------------------------------
 
@@ -262,14 +242,10 @@ class CashStore:
             self.save(pair, cash, stored is not None)
             return
         # Re-book from the first new event on: the balance before it, then every event since.
-        new = {(cash_event.source, cash_event.id) for cash_event in events}
-        since_events, implicit = self.pair_events(pair, first)
-        old = add(*(e.amount for e in since_events if (e.source, e.id) not in new))
-        before = subtract(subtract(stored.balance, old), implicit)
+        since_events, before = self._since(pair, first, events, stored)
         self.conn.execute(_DELETE_IMPLICIT_SINCE, {"pair_account": account_id, "pair_currency": currency,
                                                    "since": first})
-        cash = CashBook(margin=margin, balance=before).book(since_events)
-        cash.last_at = max(stored.last_at, cash.last_at or stored.last_at)
+        cash = _RawTimes(self.conn).book(since_events, margin, before)
         self.save(pair, cash, True)
 
     def replay(self, account_id: int, currency: str, *, margin: bool | None = None) -> None:
@@ -281,9 +257,7 @@ class CashStore:
         params = {"pair_account": account_id, "pair_currency": currency}
         self.conn.execute(_DELETE_IMPLICIT, params)
         self.conn.execute(_DELETE_BALANCE, params)
-        others = self.other_events(pair)[0].get(pair, [])
-        trades = (cash_event for _account, _currency, cash_event in self.trade_events(pair))
-        cash = _book_pair(trades, others, margin)
+        cash = _RawTimes(self.conn).book(map(_event, self.event_rows(pair)), margin, ZERO)
         if cash.last_at is not None:
             self.save(pair, cash, False)
 
@@ -300,27 +274,21 @@ class CashStore:
     def rebuild_all(self) -> int:
         """Recompute every balance and implicit deposit from the events; the number of pairs.
 
-        The caller holds the ledger lock (`booking.lock_ledger`). Trades stream through
-        grouped by pair, so memory holds one instant's events, not the history.
+        The caller holds the ledger lock (`booking.lock_ledger`). The events stream through
+        sorted by pair and time, so memory holds one instant's events, not the history.
         """
         conn = self.conn
         conn.execute(delete(MOVEMENTS).where(MOVEMENTS.c.kind == IMPLICIT_DEPOSIT))
         conn.execute(delete(BALANCES))
         margins = {account_id: bool(margin) for account_id, margin in conn.execute(select(ACCOUNTS.c.id,
                                                                                           ACCOUNTS.c.margin))}
-        others = self.other_events()[0]
+        times = _RawTimes(conn)
         writer = _ImplicitWriter(conn)
         balances: list[tuple[Any, ...]] = []
-
-        def finish(pair: Pair, cash: CashBook) -> None:
+        for pair, rows in itertools.groupby(self.event_rows(), key=_PAIR_OF):
+            cash = times.book(map(_event, rows), margins[pair[0]], ZERO)
             writer.add(pair, cash.implicit)
-            if cash.last_at is not None:
-                balances.append((pair[0], pair[1], cash.balance, cash.last_at))
-
-        for pair, rows in itertools.groupby(self.trade_events(), key=lambda row: (row[0], row[1])):
-            finish(pair, _book_pair((row[2] for row in rows), others.pop(pair, []), margins[pair[0]]))
-        for pair, events in sorted(others.items()):
-            finish(pair, _book_pair(iter(()), events, margins[pair[0]]))
+            balances.append((pair[0], pair[1], cash.balance, cash.last_at))
         writer.flush()
         BulkInserter(conn, BALANCES, ("account_id", "currency", "balance", "last_at")).insert(balances)
         return len(balances)
@@ -340,17 +308,62 @@ class CashStore:
                                                 "last_at": cash.last_at})
 
 
-def _trade_events(rows: Iterable[tuple[Any, ...]], number: Any, moment: Any) -> Iterator[tuple[int, str, CashEvent]]:
-    for account_id, currency, trade_id, side, quantity, price, commission, fees, executed_at in rows:
-        yield account_id, currency, trade_event(trade_id, side, number(quantity), number(price), number(commission),
-                                                number(fees), moment(executed_at))
+# The three sources of cash events as one row shape: (account id, currency, at, source, id, a, b, c, d, side).
+# A trade's a-d are quantity, price, commission and fees; a dividend's gross, tax and fee; a movement's amount.
+# Each is (query, its time column); {where} takes the conditions.
+_EVENT_SOURCES = (
+    (f"SELECT account_id, currency, executed_at AS at, {TRADE} AS source, id, quantity, price, commission, fees, "
+     "side FROM trades WHERE 1 = 1{where}", "executed_at"),
+    (f"SELECT account_id, currency, paid_at AS at, {DIVIDEND} AS source, id, gross, tax, fee, "
+     "CAST(NULL AS NUMERIC), NULL FROM dividends WHERE 1 = 1{where}", "paid_at"),
+    (f"SELECT account_id, currency, at AS at, {MOVEMENT} AS source, id, amount, CAST(NULL AS NUMERIC), "
+     "CAST(NULL AS NUMERIC), CAST(NULL AS NUMERIC), NULL FROM cash_movements "
+     f"WHERE kind <> '{IMPLICIT_DEPOSIT}'{{where}}", "at"),
+)
+_PAIR_OF = itemgetter(0, 1)
 
 
-def _book_pair(trades: Iterator[CashEvent], others: list[CashEvent], margin: bool,
-               balance: Decimal = ZERO) -> CashBook:
-    """Book a pair's trades (in time order) together with its other events (any order)."""
-    merged = heapq.merge(trades, sorted(others), key=attrgetter("at"))
-    return CashBook(margin=margin, balance=balance).book(merged, in_time_order=True)
+def _amounts(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[int, str, CashEvent]]:
+    """(account id, currency, event) of each event row of `_EVENT_SOURCES`.
+
+    Decimal() reads SQLite's decimal text exactly and copies PostgreSQL's Decimals; amounts
+    need no canonical form (they are compared and added, and canonicalised when stored).
+    """
+    number, new = Decimal, tuple.__new__
+    for account_id, currency, at, source, event_id, a, b, c, d, side in rows:
+        if source == TRADE:
+            amount = trade_amount(side, number(a), number(b), number(c), number(d))
+        elif source == DIVIDEND:
+            amount = dividend_amount(number(a), number(b), number(c))
+        else:
+            amount = number(a)
+        yield account_id, currency, new(CashEvent, (at, amount < 0, source, event_id, amount))
+
+
+_event = itemgetter(2)
+
+
+class _RawTimes:
+    """Times as the driver gives them, which booking compares without converting each one.
+
+    SQLite's stored time text is fixed-width UTC (it sorts and compares like the times);
+    PostgreSQL's driver gives aware datetimes. Only the times that are stored again (implicit
+    deposits, the latest event) are converted to UTC datetimes.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        conversion = driver_conversion(TRADES.c.executed_at.type, conn.dialect.name)
+        self.raw = conversion.to_driver
+        self.moment = conversion.from_driver
+        self.mark = "?" if conn.dialect.name == "sqlite" else "%s"
+
+    def book(self, events: Iterable[CashEvent], margin: bool, balance: Decimal) -> CashBook:
+        """Book events with raw times, sorted by time; the book with its times converted back."""
+        cash = CashBook(margin=margin, balance=balance).book(events, in_time_order=True)
+        moment = self.moment
+        cash.implicit = [deposit._replace(at=moment(deposit.at)) for deposit in cash.implicit]
+        cash.last_at = moment(cash.last_at) if cash.last_at is not None else None
+        return cash
 
 
 class _ImplicitWriter:

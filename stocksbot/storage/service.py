@@ -25,6 +25,7 @@ from stocksbot.services import (
     admin,
     cash,
     config,
+    dividends,
     exports,
     imports,
     orders,
@@ -155,6 +156,10 @@ class StorageService:
     convert_cash = _operation(cash.convert_cash)
     cash_balances = _operation(cash.cash_balances)
     list_cash = _operation(cash.list_cash)
+    # dividends (docs/ledger.md §14)
+    record_dividend = _operation(dividends.record_dividend)
+    list_dividends = _operation(dividends.list_dividends)
+    remove_dividend = _operation(dividends.remove_dividend)
     # the database
     check = _operation(admin.check)
 
