@@ -149,7 +149,7 @@ API_TARGET = Target("rate_min", "api.baseline_insert_commit", 0.027,
                     "2,000/s / (18,639/s x 3.86, the executemany bridge) = 0.0278x, rounded down",
                     absolute=">= 2,000 trades/s")
 
-# The portfolio database's rebuild (splits, deposits, a second account) against the plain database's,
+# The portfolio database's rebuild (splits, deposits, dividends, a second account) against the plain database's,
 # both measured in this run, round-robin: the issue's "within 1.2x of today's rebuild".
 PORTFOLIO_REBUILD_TARGET = Target("median_max", "position.rebuild", 1.2,
                                   "set by the issue: within 1.2x of the plain database's rebuild, measured in the "
@@ -644,7 +644,7 @@ class Bench:
                     backend=name)
 
         # The portfolio database: a copy of the imported one (trades and prices) with splits,
-        # deposits and a second account added (benchmarks/portfolio.py).
+        # deposits, dividends and a second account added (benchmarks/portfolio.py).
         portfolio_db: list[str] = []
 
         def make_portfolio() -> dict[str, Any]:
@@ -657,8 +657,9 @@ class Bench:
                     "steps": steps, "database_bytes": database_size(portfolio_db[0]), "detail": portfolio_detail(steps)}
 
         result = self.record("setup.portfolio", "a copy of the imported database, then one split per 20 symbols "
-                             "(API), a deposit a month (bulk) and a second account with 70 trades (API); time of "
-                             "adding them, copy excluded (setup for the portfolio.* scenarios; no target)", None,
+                             "(API), a deposit a month and a dividend a quarter per symbol held (one each through "
+                             "the API, the rest in bulk), a second account with 70 trades (API); time of adding "
+                             "them, copy excluded (setup for the portfolio.* scenarios; no target)", None,
                              make_portfolio, backend=name)
         purl = portfolio_db[0] if portfolio_db and "error" not in result else None
         no_db = failing("no imported database (the import scenario failed)")
@@ -691,7 +692,7 @@ class Bench:
         for scenario, text in texts.items():
             portfolio_scenario = "portfolio." + scenario.replace(".", "_")
             self.record(portfolio_scenario, f"{text} on the portfolio database ({n:,} trades with splits, "
-                        "deposits and a second account; subprocess, wall)", READ_TARGET,
+                        "deposits, dividends and a second account; subprocess, wall)", READ_TARGET,
                         measures.get(portfolio_scenario) or no_portfolio, backend=name)
 
         priced = list(data.price_files)
@@ -718,7 +719,7 @@ class Bench:
         self.record("position.rebuild", f"`stocksbot position rebuild` of {n:,} trades (subprocess, wall)",
                     REBUILD_TARGET, measures.get("position.rebuild") or no_db, backend=name)
         self.record("portfolio.rebuild", f"`stocksbot position rebuild` of the portfolio database ({n:,} trades "
-                    "with splits, deposits and a second account; run round-robin with position.rebuild; "
+                    "with splits, deposits, dividends and a second account; run round-robin with position.rebuild; "
                     "subprocess, wall)", PORTFOLIO_REBUILD_TARGET, measures.get("portfolio.rebuild") or no_portfolio,
                     backend=name)
 
@@ -960,7 +961,9 @@ def portfolio_detail(steps: dict[str, dict[str, Any]]) -> str:
         parts.append(f"{deposits['count']} deposits {fmt_s(deposits['seconds'])} "
                      f"(the API one {fmt_s(deposits['deposit_api_one_s'])})")
     if "dividends" in steps:
-        parts.append(f"{steps['dividends']['count']} dividends {fmt_s(steps['dividends']['seconds'])}")
+        dividends = steps["dividends"]
+        parts.append(f"{dividends['count']} dividends {fmt_s(dividends['seconds'])} "
+                     f"(the API one {fmt_s(dividends['dividend_api_one_s'])})")
     if "second_account" in steps:
         parts.append(f"2nd account {steps['second_account']['trades']} trades "
                      f"{fmt_s(steps['second_account']['seconds'])}")

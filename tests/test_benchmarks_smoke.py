@@ -88,6 +88,7 @@ def test_quick_benchmark_reports_every_scenario(tmp_path: Path, capsys: pytest.C
     steps = by_id["setup.portfolio@sqlite"]["steps"]
     assert steps["splits"]["count"] == 1  # one per 20 symbols
     assert steps["deposits"]["count"] >= 3  # one a month: 100 business days of history
+    assert steps["dividends"]["count"] >= 1  # a quarter per symbol held: one ex-date in the history
     assert steps["second_account"]["trades"] == 70
     # The harness and the stocksbot commands it times run this checkout's code.
     code = report["stocksbot_code"]
