@@ -450,3 +450,23 @@ def test_migration_0005_fills_cash_exactly_as_a_rebuild(backend_url: str) -> Non
         assert [row[2] for row in migrated["cash"]] == [D("907.85")]
     finally:
         engine.dispose()
+
+
+def test_rebuild_writes_implicit_deposits_in_batches_while_it_reads(storage, monkeypatch) -> None:
+    """A rebuild streams the events (a server-side cursor on PostgreSQL) and writes implicit deposits
+    in batches meanwhile; batches of two make that happen here."""
+    import stocksbot.storage.cash as cash_store
+
+    add_account(storage, "second")
+    for day in range(1, 8):
+        for account in ("main", "second"):
+            storage.record_trade(side="buy", symbol="A", quantity="1", price=str(day), account=account,
+                                 executed_at=f"2024-01-0{day}")
+    with storage.reading() as conn:
+        before = cash_snapshot(conn)
+    assert len(before["implicit"]) == 14
+    monkeypatch.setattr(cash_store, "BATCH", 2)
+    storage.rebuild_positions()
+    with storage.reading() as conn:
+        assert cash_snapshot(conn) == before
+    assert storage.check() == []

@@ -1,5 +1,8 @@
 """`trade export`: the ledger's trades, streamed in booking order, as CSV, JSON or beancount.
 
+The beancount file is the whole ledger: the trades merged with the cash, dividends, splits,
+share transfers and symbol changes (`storage/events.py`, docs/csv-formats.md §4).
+
 The CSV has exactly the columns `trade import` reads (docs/csv-formats.md), so export ->
 import into a new database gives the same ledger.
 """
@@ -18,6 +21,7 @@ from stocksbot.csvfiles import TRADE_COLUMNS
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import format_decimal
 from stocksbot.storage import tables
+from stocksbot.storage.events import merged, other_events
 from stocksbot.storage.records import TradeRecord, trade_record
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
@@ -73,6 +77,8 @@ def export_trades(uow: UnitOfWork, out: IO[str], *, format: str = "csv") -> int:
         names = repos.strategies.names()
         accounts = repos.accounts.names()
         method = str(settings.known_value("accounting.cost_basis", repos.config.text("accounting.cost_basis")))
+        # Beancount gets the whole ledger: its other events are read before the trades stream opens.
+        others = other_events(conn, accounts) if format == "beancount" else []
         query = select(TRADES).order_by(TRADES.c.executed_at, TRADES.c.id)
         rows = conn.execution_options(yield_per=2000).execute(query)
         trades = (trade_record(row, names, accounts) for row in rows)
@@ -82,4 +88,4 @@ def export_trades(uow: UnitOfWork, out: IO[str], *, format: str = "csv") -> int:
             return write_json(trades, out)
         from stocksbot.beancount import write_beancount  # only this format needs it
 
-        return write_beancount(trades, out, method=method)
+        return write_beancount(merged(others, trades), out, method=method)

@@ -20,6 +20,7 @@ from array import array
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
@@ -32,7 +33,7 @@ from stocksbot.ledger import Fill, LedgerError
 from stocksbot.storage import tables
 from stocksbot.storage.booking import BookingError, BookingStore, OpenState, PositionState, lock_ledger
 from stocksbot.storage.bulk import BulkInserter
-from stocksbot.storage.cash import CashStore, CashStream, trade_event
+from stocksbot.storage.cash import CashStore, CashStream
 from stocksbot.storage.database import driver_connection
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
@@ -58,6 +59,9 @@ ROW_BYTES_ESTIMATE = 100
 DEFER_INDEXES_BACKENDS = frozenset({"sqlite"})
 _TRADE_COLUMNS = ("id", "external_id", "side", "symbol", "quantity", "price", "commission", "fees", "executed_at",
                   "realized_pnl", "strategy_id", "note", "order_id", "created_at", "account_id", "currency")
+#: What the cash of a trade needs, from a written row (in _TRADE_COLUMNS order): id, side, quantity,
+#: price, commission, fees, executed_at, account_id, currency.
+_CASH_FIELDS = itemgetter(0, 2, 4, 5, 6, 7, 8, 14, 15)
 #: Told, after each batch, how many characters of the file have been read so far.
 Progress = Callable[[int], None]
 
@@ -148,8 +152,9 @@ class TradeImport:
         self.created_accounts: list[str] = []
         self.currencies = {symbol: currency for symbol, currency in
                            conn.execute(select(INSTRUMENTS.c.symbol, INSTRUMENTS.c.currency))}
-        # Each trade settles in its account's cash as it is booked (docs/ledger.md §13).
+        # Each trade settles in its account's cash (docs/ledger.md §13), a batch at a time.
         self.cash = CashStream(CashStore(conn))
+        self.margins = {row.id: bool(row.margin) for row in self.accounts.values()}
         # Set while the secondary indexes are dropped: each symbol's latest stored trade time,
         # read before the drop, so that booking never reads the trades table without them.
         self.last_times: dict[tuple[int, str], datetime] | None = None
@@ -234,8 +239,6 @@ class TradeImport:
             realized = self._book(row, account.id, trade_id, strategy_id)
             if realized is False:
                 continue  # refused by the ledger (reported); not written
-            self.cash.add(account.id, currency, account.margin, trade_event(
-                trade_id, row.side, row.quantity, row.price, row.commission, row.fees, row.executed_at))
             self.lines.append(row.line)
             values.append((trade_id, row.external_id, row.side, row.symbol, row.quantity, row.price, row.commission,
                            row.fees, row.executed_at, realized, strategy_id, row.note, None, self.now, account.id,
@@ -243,6 +246,7 @@ class TradeImport:
         if values:  # written even when the import will fail: re-booking needs them to report every error
             self.trade_writer.insert(values)
             self.imported += len(values)
+            self.cash.add_trades(map(_CASH_FIELDS, values), self.margins)
             self.cash.flush()  # implicit deposits refer to their trades, written now
         if len(self.closed_runs) >= BATCH:
             self._flush_closed_runs()

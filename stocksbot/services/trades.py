@@ -190,6 +190,10 @@ def record_fill(
     named, else the order's, else the default account. It settles in its symbol's currency;
     a symbol's first trade gives it the currency of its account (docs/ledger.md §15).
     """
+    # First, so that what is read next (the symbol's instrument above all: its first trade creates
+    # it) is what a concurrent writer of the symbol committed (PostgreSQL; SQLite's write
+    # transaction excludes other writers already).
+    lock_symbol(conn, values["symbol"])
     # An order row carries the settings and its account too; a named strategy needs its lookup.
     if order is not None and strategy is None and account is None:
         context = order
@@ -227,7 +231,6 @@ def record_fill(
     duplicate = StocksbotError(f"a trade with external id {external_id!r} already exists")
     if external_id is not None and conn.execute(_TRADE_BY_EXTERNAL_ID, {"external_id": external_id}).first():
         raise duplicate
-    lock_symbol(conn, values["symbol"])
     try:
         trade_id = conn.execute(_INSERT_TRADE, values).scalar_one()
     except IntegrityError:  # a concurrent writer stored the same external id first

@@ -321,6 +321,7 @@ _EVENT_SOURCES = (
      f"WHERE kind <> '{IMPLICIT_DEPOSIT}'{{where}}", "at"),
 )
 _PAIR_OF = itemgetter(0, 1)
+_new_event = tuple.__new__
 
 
 def _amounts(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[int, str, CashEvent]]:
@@ -329,7 +330,7 @@ def _amounts(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[int, str, CashEv
     Decimal() reads SQLite's decimal text exactly and copies PostgreSQL's Decimals; amounts
     need no canonical form (they are compared and added, and canonicalised when stored).
     """
-    number, new = Decimal, tuple.__new__
+    number, new = Decimal, _new_event
     for account_id, currency, at, source, event_id, a, b, c, d, side in rows:
         if source == TRADE:
             amount = trade_amount(side, number(a), number(b), number(c), number(d))
@@ -413,26 +414,42 @@ class CashStream:
         self.writer = _ImplicitWriter(store.conn)
         self.unwritten: list[tuple[Pair, ImplicitDeposit]] = []
 
-    def add(self, account_id: int, currency: str, margin: bool, cash_event: CashEvent) -> None:
-        """A new trade's event (its row is written before the next `flush`)."""
-        pair = (account_id, currency)
-        run = self.runs.get(pair)
-        if run is None:
-            run = self.runs[pair] = _StreamRun(margin, self.stored.get(pair))
-        if run.replay:
-            return
-        pending = run.pending
-        if pending and cash_event.at == pending[0].at:
-            pending.append(cash_event)
-            return
-        last = pending[0].at if pending else run.book.last_at
-        if last is not None and cash_event.at <= last:
+    def add_trades(self, rows: Iterable[tuple[Any, ...]], margins: dict[int, bool]) -> None:
+        """New trades, as (id, side, quantity, price, commission, fees, executed_at, account id,
+        currency) in file order; their rows are written before the next `flush`. `margins`:
+        account id -> margin flag (an account missing is not a margin account)."""
+        runs, unwritten = self.runs, self.unwritten
+        for trade_id, side, quantity, price, commission, fees, executed_at, account_id, currency in rows:
+            pair = (account_id, currency)
+            run = runs.get(pair)
+            if run is None:
+                run = runs[pair] = _StreamRun(margins.get(account_id, False), self.stored.get(pair))
+            if run.replay:
+                continue
+            amount = trade_amount(side, quantity, price, commission, fees)
+            cash_event = _new_event(CashEvent, (executed_at, amount < 0, TRADE, trade_id, amount))
+            pending = run.pending
+            if pending:
+                held_at = pending[0][0]
+                if executed_at == held_at:
+                    pending.append(cash_event)
+                    continue
+                if executed_at > held_at:
+                    if len(pending) == 1:  # the usual case: one event an instant
+                        deposit = run.book.apply(pending[0])
+                        if deposit is not None:
+                            unwritten.append((pair, deposit))
+                    else:
+                        self._book_pending(pair, run)
+                    run.pending = [cash_event]
+                    continue
+            elif run.book.last_at is None or executed_at > run.book.last_at:
+                run.pending = [cash_event]
+                continue
+            # At or before what is booked already: the pair is replayed at the end.
             run.replay = True
             run.pending = []
-            self.unwritten = [(key, deposit) for key, deposit in self.unwritten if key != pair]
-            return
-        self._book_pending(pair, run)
-        run.pending = [cash_event]
+            unwritten[:] = [(key, deposit) for key, deposit in unwritten if key != pair]
 
     def _book_pending(self, pair: Pair, run: _StreamRun) -> None:
         if not run.pending:
