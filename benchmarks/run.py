@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from benchmarks.datagen import TRADE_HEADER, Dataset, generate
 from benchmarks.measure import ProcessRun, percentile, run_process, stocksbot_command, summarize, time_calls
+from benchmarks.portfolio import add_portfolio
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -61,6 +62,7 @@ BASELINE_LABELS = {
     "read.baseline_select": "raw SELECT",
     "price.baseline_point_query": "raw point query",
     "api.baseline_insert_commit": "raw insert+commit",
+    "position.rebuild": "plain-database rebuild",
 }
 
 
@@ -147,8 +149,15 @@ API_TARGET = Target("rate_min", "api.baseline_insert_commit", 0.027,
                     "2,000/s / (18,639/s x 3.86, the executemany bridge) = 0.0278x, rounded down",
                     absolute=">= 2,000 trades/s")
 
+# The portfolio database's rebuild (splits, deposits, dividends, a second account) against the plain database's,
+# both measured in this run, round-robin: the issue's "within 1.2x of today's rebuild".
+PORTFOLIO_REBUILD_TARGET = Target("median_max", "position.rebuild", 1.2,
+                                  "set by the issue: within 1.2x of the plain database's rebuild, measured in the "
+                                  "same run", also=("import.baseline_executemany", "read.baseline_select"))
+
 TARGETS = {"help.*": HELP_TARGET, "startup.*": STARTUP_TARGET, "import.trades": IMPORT_TARGET,
-           "position.list, summary": READ_TARGET, "position.rebuild": REBUILD_TARGET, "price.*": PRICE_TARGET,
+           "position.list, summary, account.list, portfolio.*_list, portfolio.summary": READ_TARGET,
+           "position.rebuild": REBUILD_TARGET, "portfolio.rebuild": PORTFOLIO_REBUILD_TARGET, "price.*": PRICE_TARGET,
            "api.*": API_TARGET}
 
 
@@ -186,6 +195,10 @@ class Backend:
 
     def scratch(self, label: str) -> str:
         """An empty database (no schema) for a baseline's own table."""
+        raise NotImplementedError
+
+    def copy(self, url: str, label: str) -> str:
+        """A new database with everything `url` holds (nothing may be writing to it)."""
         raise NotImplementedError
 
     @staticmethod
@@ -226,6 +239,20 @@ class SqliteBackend(Backend):
         self.counter += 1
         return f"sqlite:///{self.folder / f'{label}-{self.counter}.db'}"
 
+    def copy(self, url: str, label: str) -> str:
+        self.counter += 1
+        path = self.folder / f"{label}-{self.counter}.db"
+        source = sqlite3.connect(url.removeprefix("sqlite:///"))
+        try:
+            target = sqlite3.connect(path)
+            try:
+                source.backup(target)
+            finally:
+                target.close()
+        finally:
+            source.close()
+        return f"sqlite:///{path}"
+
     def drop(self, url: str) -> None:
         path = Path(url.removeprefix("sqlite:///"))
         for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
@@ -260,11 +287,28 @@ class PostgresBackend(Backend):
     def scratch(self, label: str) -> str:
         return self.server.url(self.server.create_database())
 
+    def copy(self, url: str, label: str) -> str:
+        return self.server.url(self.server.create_database(template=url.rsplit("/", 1)[1]))
+
     def drop(self, url: str) -> None:
         self.server.drop_database(url.rsplit("/", 1)[1])
 
     def close(self) -> None:
         self.server.stop()
+
+
+def check_code(env: dict[str, str]) -> dict[str, str]:
+    """Where stocksbot comes from, in this process and in the children: both must be this checkout's."""
+    import stocksbot
+
+    here = str(Path(stocksbot.__file__).resolve())
+    child = subprocess.run([sys.executable, "-c", "import stocksbot; print(stocksbot.__file__)"], env=env,
+                           cwd=tempfile.gettempdir(), capture_output=True, text=True, timeout=120).stdout.strip()
+    expected = str(REPO_ROOT / "stocksbot" / "__init__.py")
+    if here != expected or str(Path(child).resolve()) != expected:
+        raise RuntimeError(f"stocksbot is not this checkout's ({expected}): the harness imports {here}, the "
+                           f"children {child or '(nothing)'}; run from the repository root")
+    return {"in_process": here, "children": child}
 
 
 def compile_stocksbot() -> None:
@@ -292,7 +336,12 @@ class Bench:
         self.env = {k: v for k, v in os.environ.items()
                     if k not in ("DATABASE_URL", "SQL_ECHO", "STOCKSBOT_QUERY_TIMEOUT", "STOCKSBOT_DEBUG")}
         self.env.update({"STOCKSBOT_HOME": str(self.home), "NO_COLOR": "1", "COLUMNS": "160"})
+        # The children run the stocksbot this harness imports (the checkout it lives in): the
+        # `stocksbot` script next to the interpreter may belong to an editable install of another
+        # checkout, which would otherwise be what gets measured.
+        self.env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
         self.stocksbot = stocksbot_command()
+        self.code = check_code(self.env)
         compile_stocksbot()
         self.heavy_repeat = args.heavy_repeat or (min(args.repeat, 2) if args.trades >= HEAVY_ABOVE else args.repeat)
         self.data: Dataset | None = None
@@ -365,20 +414,6 @@ class Bench:
             raise RuntimeError(f"expected {expect!r} in the output, got: {run.stdout[:500]!r}")
         return run
 
-    def process_samples(self, argv: Sequence[str], label: str, *, runs: int, warmup: int,
-                        expect: str | None = None, before_each: Callable[[], None] | None = None) -> dict[str, Any]:
-        for _ in range(warmup):
-            self.process(argv, label, expect=expect)
-        samples, rss = [], []
-        for _ in range(runs):
-            if before_each is not None:
-                before_each()
-            run = self.process(argv, label, expect=expect)
-            samples.append(run.seconds)
-            rss.append(run.peak_rss_mb)
-        return {"runs": runs, "warmup": warmup, "samples_s": samples, **summarize(samples),
-                "peak_rss_mb": max(rss), "rss_samples_mb": rss}
-
     # -- scenarios --
 
     def run(self) -> None:
@@ -405,9 +440,12 @@ class Bench:
             finally:
                 backend.close()
 
-    def interleaved(self, commands: dict[str, Command], *, runs: int, warmup: int) -> dict[str, Callable[[], dict]]:
+    def interleaved(self, commands: dict[str, Command], *, runs: int, warmup: int,
+                    alternate: bool = False) -> dict[str, Callable[[], dict]]:
         """Run several commands round-robin (one warm-up each, then `runs` rounds) and hand back, per
-        command, a `measure` for `record` that returns its figures or raises its error.
+        command, a `measure` for `record` that returns its figures or raises its error. With
+        `alternate`, every other round runs the commands in reverse order (A B, B A, ...), so
+        that without a warm-up neither is always the first on a cold cache.
 
         Round-robin rather than one command's runs after another's: on a shared machine the load
         drifts over seconds, and a ratio is only fair when the scenario and its baseline saw the
@@ -433,8 +471,8 @@ class Bench:
         for _ in range(warmup):
             for name in commands:
                 attempt(name, timed=False)
-        for _ in range(runs):
-            for name in commands:
+        for round_ in range(runs):
+            for name in (reversed(commands) if alternate and round_ % 2 else commands):
                 attempt(name, timed=True)
 
         def measure(name: str) -> dict[str, Any]:
@@ -605,20 +643,57 @@ class Bench:
                     "transaction per symbol (setup for the next scenarios; no target)", None, import_prices,
                     backend=name)
 
+        # The portfolio database: a copy of the imported one (trades and prices) with splits,
+        # deposits, dividends and a second account added (benchmarks/portfolio.py).
+        portfolio_db: list[str] = []
+
+        def make_portfolio() -> dict[str, Any]:
+            started = time.perf_counter()
+            portfolio_db.append(backend.copy(need_db(), "portfolio"))
+            copied = time.perf_counter() - started
+            steps = add_portfolio(portfolio_db[0], data)
+            seconds = sum(step["seconds"] for step in steps.values())
+            return {"runs": 1, "warmup": 0, "samples_s": [seconds], **summarize([seconds]), "copy_s": copied,
+                    "steps": steps, "database_bytes": database_size(portfolio_db[0]), "detail": portfolio_detail(steps)}
+
+        result = self.record("setup.portfolio", "a copy of the imported database, then one split per 20 symbols "
+                             "(API), a deposit a month and a dividend a quarter per symbol held (one each through "
+                             "the API, the rest in bulk), a second account with 70 trades (API); time of adding "
+                             "them, copy excluded (setup for the portfolio.* scenarios; no target)", None,
+                             make_portfolio, backend=name)
+        purl = portfolio_db[0] if portfolio_db and "error" not in result else None
+        no_db = failing("no imported database (the import scenario failed)")
+        no_portfolio = failing("no portfolio database (setup.portfolio failed)")
+
         # The reads run round-robin with their baseline, re-measured here so that it sees the same load.
         reads = {"startup.baseline_import_sqlalchemy": Command(lambda: [sys.executable, "-c", "import sqlalchemy"],
                                                                "sqlalchemy")}
+        read_commands = (("position.list", ["position", "list"], None), ("summary", ["summary"], None),
+                         ("account.list", ["account", "list"], "main"))
+        def argv(database: str, command: list[str]) -> Callable[[], list[str]]:
+            return lambda: [*self.stocksbot, "--db", database, *command]
+
         if url is not None:
-            reads["position.list"] = Command(lambda: [*self.stocksbot, "--db", url, "position", "list"], "read")
-            reads["summary"] = Command(lambda: [*self.stocksbot, "--db", url, "summary"], "read")
+            for scenario, command, expect in read_commands:
+                reads[scenario] = Command(argv(url, command), "read", expect)
+        if purl is not None:
+            for scenario, command, expect in read_commands:
+                reads["portfolio." + scenario.replace(".", "_")] = Command(argv(purl, command), "read",
+                                                                           "second" if expect else None)
         measures = self.interleaved(reads, runs=args.repeat, warmup=1)
         self.record("startup.baseline_import_sqlalchemy", '`python -c "import sqlalchemy"`, run round-robin with '
                     "the reads below (subprocess, wall)", None, measures["startup.baseline_import_sqlalchemy"],
-                    backend=name, baseline_of="position.list, summary")
-        for scenario, text in (("position.list", "`stocksbot position list`"), ("summary", "`stocksbot summary`")):
+                    backend=name, baseline_of="position.list, summary, account.list, portfolio.*")
+        texts = {"position.list": "`stocksbot position list`", "summary": "`stocksbot summary`",
+                 "account.list": "`stocksbot account list`"}
+        for scenario, text in texts.items():
             self.record(scenario, f"{text} on the {n:,}-trade database (subprocess, wall)", READ_TARGET,
-                        measures.get(scenario) or failing("no imported database (the import scenario failed)"),
-                        backend=name)
+                        measures.get(scenario) or no_db, backend=name)
+        for scenario, text in texts.items():
+            portfolio_scenario = "portfolio." + scenario.replace(".", "_")
+            self.record(portfolio_scenario, f"{text} on the portfolio database ({n:,} trades with splits, "
+                        "deposits, dividends and a second account; subprocess, wall)", READ_TARGET,
+                        measures.get(portfolio_scenario) or no_portfolio, backend=name)
 
         priced = list(data.price_files)
         five = [priced[i * len(priced) // 5] for i in range(5)] if len(priced) >= 5 else priced
@@ -632,12 +707,21 @@ class Bench:
                     "in-process)", PRICE_TARGET,
                     lambda: price_history(need_db(), priced, data.last_day, args.iterations), backend=name)
 
-        self.record(
-            "position.rebuild", f"`stocksbot position rebuild` of {n:,} trades (subprocess, wall)", REBUILD_TARGET,
-            lambda: self.process_samples([*self.stocksbot, "--db", need_db(), "position", "rebuild"], "rebuild",
-                                         runs=heavy, warmup=0, expect="rebuilt positions"),
-            backend=name,
-        )
+        # Both rebuilds round-robin (plain, portfolio, then portfolio, plain, ...), so that their ratio
+        # compares runs under the same load.
+        rebuilds = {}
+        if url is not None:
+            rebuilds["position.rebuild"] = Command(argv(url, ["position", "rebuild"]), "rebuild", "rebuilt positions")
+        if purl is not None:
+            rebuilds["portfolio.rebuild"] = Command(argv(purl, ["position", "rebuild"]), "rebuild",
+                                                    "rebuilt positions")
+        measures = self.interleaved(rebuilds, runs=heavy, warmup=0, alternate=True)
+        self.record("position.rebuild", f"`stocksbot position rebuild` of {n:,} trades (subprocess, wall)",
+                    REBUILD_TARGET, measures.get("position.rebuild") or no_db, backend=name)
+        self.record("portfolio.rebuild", f"`stocksbot position rebuild` of the portfolio database ({n:,} trades "
+                    "with splits, deposits, dividends and a second account; run round-robin with position.rebuild; "
+                    "subprocess, wall)", PORTFOLIO_REBUILD_TARGET, measures.get("portfolio.rebuild") or no_portfolio,
+                    backend=name)
 
         batches = min(args.repeat, 3)
         self.record("api.baseline_insert_commit", f"raw {'sqlite3' if name == 'sqlite' else 'psycopg'}: one-row "
@@ -658,6 +742,8 @@ class Bench:
                         item["database_bytes_after_all_scenarios"] = size
         while main_db:
             backend.drop(main_db.pop())
+        while portfolio_db:
+            backend.drop(portfolio_db.pop())
 
     # -- report --
 
@@ -674,6 +760,7 @@ class Bench:
             "started_at": datetime.fromtimestamp(self.started, timezone.utc).isoformat(),
             "duration_s": time.time() - self.started,
             "machine": self.machine,
+            "stocksbot_code": self.code,
             "parameters": {"trades": args.trades, "symbols": args.symbols, "bars": args.bars, "repeat": args.repeat,
                            "heavy_repeat": self.heavy_repeat, "iterations": args.iterations,
                            "api_trades": args.api_trades, "seed": args.seed, "quick": args.quick,
@@ -864,6 +951,25 @@ def postgres_baseline(backend: PostgresBackend, csv_path: Path, runs: int) -> di
     return {"runs": runs, "warmup": 0, "samples_s": samples, **summarize(samples)}
 
 
+def portfolio_detail(steps: dict[str, dict[str, Any]]) -> str:
+    """What the portfolio step added and how long each kind took, for the table."""
+    parts = []
+    if "splits" in steps:
+        parts.append(f"{steps['splits']['count']} splits {fmt_s(steps['splits']['seconds'])}")
+    if "deposits" in steps:
+        deposits = steps["deposits"]
+        parts.append(f"{deposits['count']} deposits {fmt_s(deposits['seconds'])} "
+                     f"(the API one {fmt_s(deposits['deposit_api_one_s'])})")
+    if "dividends" in steps:
+        dividends = steps["dividends"]
+        parts.append(f"{dividends['count']} dividends {fmt_s(dividends['seconds'])} "
+                     f"(the API one {fmt_s(dividends['dividend_api_one_s'])})")
+    if "second_account" in steps:
+        parts.append(f"2nd account {steps['second_account']['trades']} trades "
+                     f"{fmt_s(steps['second_account']['seconds'])}")
+    return "; ".join(parts)
+
+
 def failing(message: str) -> Callable[[], dict[str, Any]]:
     """A `measure` that reports a setup failure as the scenario's error."""
 
@@ -1021,6 +1127,8 @@ def markdown_table(results: list[dict[str, Any]], *, show_source: bool = False) 
             extra.append(f"call p95 {r['per_call_ms']['p95']:.2f} ms")
         if r.get("peak_rss_mb") is not None:
             extra.append(f"RSS {r['peak_rss_mb']:.0f} MB")
+        if r.get("detail"):
+            extra.append(r["detail"])
         # The judged ratio first, then the others reported for information.
         ratios = [f"{value:.3g}x {BASELINE_LABELS.get(name, name)}" for name, value in (r.get("ratios") or {}).items()]
         rows.append([r["scenario"], r["backend"] or "-", str(r["runs"]), r["target"] or "-", fmt_s(r["median_s"]),

@@ -44,10 +44,11 @@ def test_quick_benchmark_reports_every_scenario(tmp_path: Path, capsys: pytest.C
         "startup.trade_add", "startup.position_list", "startup.summary", "startup.config_get",
         *(f"{name}@sqlite" for name in (
             "import.trades", "position.list", "summary", "price.latest_5", "price.history_30d", "position.rebuild",
-            "api.trade_add", "api.order_fill",
+            "api.trade_add", "api.order_fill", "account.list", "portfolio.position_list", "portfolio.summary",
+            "portfolio.account_list", "portfolio.rebuild",
         )),
     }
-    expected = baselines | judged | {"setup.price_import@sqlite"}
+    expected = baselines | judged | {"setup.price_import@sqlite", "setup.portfolio@sqlite"}
     by_id = {s["id"]: s for s in report["scenarios"]}
     assert expected <= by_id.keys(), f"missing scenarios: {sorted(expected - by_id.keys())}"
     for ident in expected:
@@ -63,7 +64,8 @@ def test_quick_benchmark_reports_every_scenario(tmp_path: Path, capsys: pytest.C
     for ident in judged:
         scenario = by_id[ident]
         assert scenario["verdict"] == "PASS" or scenario["verdict"].startswith("FAIL"), (ident, scenario["verdict"])
-        assert scenario["ratio_to"] in {b.split("@")[0] for b in baselines}, ident
+        # The portfolio database's rebuild is judged against the plain database's, of the same run.
+        assert scenario["ratio_to"] in {b.split("@")[0] for b in baselines} | {"position.rebuild"}, ident
         assert scenario["ratio_limit"] > 0 and scenario["calibration"], ident
         ratio = scenario["ratio"]
         assert isinstance(ratio, float) and math.isfinite(ratio) and ratio > 0, (ident, ratio)
@@ -76,6 +78,22 @@ def test_quick_benchmark_reports_every_scenario(tmp_path: Path, capsys: pytest.C
     assert by_id["startup.trade_add"]["ratio_limit"] == 1.3 and by_id["help.root"]["ratio_limit"] == 1.5
     assert by_id["import.trades@sqlite"]["ratio_to"] == "import.baseline_schema"
     assert by_id["import.trades@sqlite"]["ratio_limit"] == 0.5
+    for ident in ("account.list@sqlite", "portfolio.position_list@sqlite", "portfolio.summary@sqlite",
+                  "portfolio.account_list@sqlite"):
+        assert by_id[ident]["ratio_to"] == "startup.baseline_import_sqlalchemy", ident
+        assert by_id[ident]["ratio_limit"] == 2.3, ident
+    rebuild = by_id["portfolio.rebuild@sqlite"]
+    assert rebuild["ratio_to"] == "position.rebuild" and rebuild["ratio_limit"] == 1.2
+    assert rebuild["ratio"] == rebuild["median_s"] / by_id["position.rebuild@sqlite"]["median_s"]
+    steps = by_id["setup.portfolio@sqlite"]["steps"]
+    assert steps["splits"]["count"] == 1  # one per 20 symbols
+    assert steps["deposits"]["count"] >= 3  # one a month: 100 business days of history
+    assert steps["dividends"]["count"] >= 1  # a quarter per symbol held: one ex-date in the history
+    assert steps["second_account"]["trades"] == 70
+    # The harness and the stocksbot commands it times run this checkout's code.
+    code = report["stocksbot_code"]
+    assert code["in_process"] == code["children"] == str(Path(run.__file__).resolve().parent.parent / "stocksbot"
+                                                          / "__init__.py")
     assert report["schema"] == 2 and report["targets"]["startup.*"]["limit"] == 1.3
     for ident in ("import.trades@sqlite", "api.trade_add@sqlite", "api.order_fill@sqlite",
                   "api.baseline_insert_commit@sqlite", "read.baseline_select@sqlite"):
