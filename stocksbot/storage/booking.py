@@ -166,8 +166,8 @@ _OPEN_STATE = (
     select(_LAST.c.last_trade, _LAST.c.last_split, _LAST.c.last_transfer, _LAST.c.last_change, POSITIONS,
            *(LOTS.c[name].label(f"lot_{name}") for name in _LOT_FIELDS))
     .select_from(_LAST)
-    .outerjoin(POSITIONS, (POSITIONS.c.symbol == bindparam("symbol"))
-               & (POSITIONS.c.account_id == bindparam("account_id")) & (POSITIONS.c.status == "open"))
+    .outerjoin(POSITIONS, (POSITIONS.c.account_id == bindparam("account_id"))
+               & (tables.OPEN_POSITION_SYMBOL == bindparam("symbol")))
     .outerjoin(LOTS, LOTS.c.position_id == POSITIONS.c.id)
     .order_by(LOTS.c.seq)
 )
@@ -175,8 +175,7 @@ _OPEN_STATE = (
 # no read of the trades table at all.
 _OPEN_RUN = (
     select(POSITIONS, *(LOTS.c[name].label(f"lot_{name}") for name in _LOT_FIELDS))
-    .where(POSITIONS.c.symbol == bindparam("symbol"), POSITIONS.c.account_id == bindparam("account_id"),
-           POSITIONS.c.status == "open")
+    .where(POSITIONS.c.account_id == bindparam("account_id"), tables.OPEN_POSITION_SYMBOL == bindparam("symbol"))
     .outerjoin(LOTS, LOTS.c.position_id == POSITIONS.c.id)
     .order_by(LOTS.c.seq)
 )

@@ -221,8 +221,7 @@ class TradeRepository(Repository):
 class PositionRepository(Repository):
     def open_for(self, account_id: int, symbol: str) -> Row[Any] | None:
         return self.conn.execute(
-            select(POSITIONS).where(POSITIONS.c.symbol == symbol, POSITIONS.c.account_id == account_id,
-                                    POSITIONS.c.status == "open")
+            select(POSITIONS).where(POSITIONS.c.account_id == account_id, tables.OPEN_POSITION_SYMBOL == symbol)
         ).first()
 
     def latest_for(self, symbol: str, account_id: int | None = None) -> Sequence[Row[Any]]:

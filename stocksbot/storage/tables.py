@@ -30,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     case,
     column,
+    literal_column,
 )
 
 from stocksbot.storage.types import ExactDecimal, UTCDateTime
@@ -219,6 +220,12 @@ positions = Table(
           unique=True),
     Index("ix_positions_status_symbol", "status", "symbol"),
 )
+
+#: The expression `uq_positions_open_account_symbol` indexes, to look an open position up by:
+#: `account_id == A AND OPEN_POSITION_SYMBOL == S`. Written like the index (the literal 'open',
+#: not a parameter) so that both databases' planners use it; a lookup by symbol and status
+#: instead lets SQLite use only the index's account_id and read every position of the account.
+OPEN_POSITION_SYMBOL = case((positions.c.status == literal_column("'open'"), positions.c.symbol))
 
 # An open lot of a position: what remains of one opening trade (or the pooled average lot).
 lots = Table(
