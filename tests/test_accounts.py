@@ -114,3 +114,24 @@ def test_import_with_accounts_and_currencies(storage, tmp_path) -> None:
     with pytest.raises(StocksbotError, match="line 2: SAP trades in EUR, not USD"):
         storage.import_trades(bad)
     assert len(storage.list_trades()) == 3
+
+
+def test_summary_narrowed_to_one_account(storage) -> None:
+    storage.add_account("ira")
+    storage.record_trade(side="buy", symbol="A", quantity="10", price="10", executed_at="2024-01-02T15:00Z")
+    storage.record_trade(side="sell", symbol="A", quantity="10", price="12", executed_at="2024-01-03T15:00Z")
+    storage.record_trade(side="buy", symbol="B", quantity="5", price="20", executed_at="2024-01-04T15:00Z",
+                         account="ira")
+    storage.record_trade(side="sell", symbol="B", quantity="2", price="25", executed_at="2024-01-05T15:00Z",
+                         account="ira", commission="1")
+    storage.add_price("B", "30")
+    whole, ira = storage.summary(), storage.summary(account="ira")
+    assert (whole.total.realized_pnl, whole.total.open_positions) == (D(29), 1)
+    assert (ira.total.realized_pnl, ira.total.costs, ira.total.open_positions) == (D(9), D(1), 1)
+    assert (ira.total.market_value, ira.total.unrealized_pnl) == (D(90), D(30))
+    assert [line.account for line in ira.by_account] == ["ira"]
+    assert ira.cash == {"USD": D(49)}  # implicit deposit 100, sale 50 - 1
+    main = storage.summary(account="main")
+    assert (main.total.realized_pnl, main.total.open_positions, main.cash) == (D(20), 0, {"USD": D(120)})
+    with pytest.raises(StocksbotError, match="unknown account"):
+        storage.summary(account="nope")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.context import AppContext, account_option, pass_app
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -18,8 +18,9 @@ ACCOUNT_COLUMNS = ["account", "open", "cash", "cash value", "market value", "inc
 
 
 @click.command("summary")
+@account_option(writes=False)
 @pass_app
-def summary_command(app: AppContext) -> None:
+def summary_command(app: AppContext, account: str | None) -> None:
     """Cost, market value, realized and unrealized P&L and costs paid, in total and by strategy;
     cash, income and total value (market value + cash) in total and by account.
 
@@ -32,6 +33,7 @@ def summary_command(app: AppContext) -> None:
     \b
     Example:
       stocksbot summary
+      stocksbot summary --account ira
       stocksbot --json summary
     """
     from stocksbot.cli.output import (
@@ -43,7 +45,7 @@ def summary_command(app: AppContext) -> None:
     )
     from stocksbot.services import positions
 
-    summary = positions.summary(app.uow())
+    summary = positions.summary(app.uow(), account=account)
     if app.json:
         print_json(summary.to_json())
         return

@@ -55,6 +55,11 @@ _LATEST_CLOSE = (
 _OPEN_COSTS = select(
     POSITIONS.c.strategy_id, POSITIONS.c.realized_pnl, POSITIONS.c.costs, POSITIONS.c.symbol, POSITIONS.c.account_id
 ).where(POSITIONS.c.status == OPEN)
+# Every run of one account, open and closed: what `summary --account` sums its realized P&L
+# and costs from (the running totals of closed runs are kept for all accounts together).
+_ACCOUNT_RUNS = select(
+    POSITIONS.c.strategy_id, POSITIONS.c.realized_pnl, POSITIONS.c.costs, POSITIONS.c.symbol, POSITIONS.c.account_id
+).where(POSITIONS.c.account_id == bindparam("account_id"))
 # The closed runs of the symbols named, summed per (strategy, symbol): the part of the running
 # totals that is in another currency than the reporting one (an index range scan per symbol).
 _CLOSED_OF_SYMBOLS = (
@@ -200,9 +205,12 @@ def _summary_line(
     )
 
 
-def summary(uow: UnitOfWork) -> Summary:
+def summary(uow: UnitOfWork, *, account: str | None = None) -> Summary:
     """Cost, value, realized and unrealized P&L and costs paid, in total and by strategy; cash,
     income and total value, in total and by account; all in the reporting currency.
+
+    `account` narrows everything to one account; its realized P&L and costs are then summed
+    from its positions, closed and open (the running totals are kept for all accounts).
 
     By strategy means by the strategy of the position (of the trade that opened it).
     Realized P&L and costs are those of the closed runs (kept as running totals) plus the
@@ -215,7 +223,8 @@ def summary(uow: UnitOfWork) -> Summary:
         strategy_names = repos.strategies.names()
         names = Names(repos)
         convert, _chosen = _converter(conn)
-        positions = _valued(repos, OPEN, None, names=names, convert=convert)
+        only = repos.accounts.require(account).id if account is not None else None
+        positions = _valued(repos, OPEN, None, account, names=names, convert=convert)
         realized_costs: dict[str | None, tuple[Decimal | None, Decimal | None]] = {}
 
         def credit(strategy_id: int | None, realized: Decimal | None, costs: Decimal | None) -> None:
@@ -223,20 +232,25 @@ def summary(uow: UnitOfWork) -> Summary:
             old_realized, old_costs = realized_costs.get(name, (ZERO, ZERO))
             realized_costs[name] = (_plus(old_realized, realized), _plus(old_costs, costs))
 
-        for key, (_runs, realized, costs) in totals.stored(conn).items():
-            credit(totals.strategy_of(key), realized, costs)
-        # The running totals add every currency up: the closed runs of symbols in another
-        # currency are taken out of them and put back converted.
-        foreign = sorted(symbol for symbol, currency in names.currencies.items() if currency != convert.to_ccy)
-        for strategy_id, symbol, realized, costs in (
-            conn.execute(_CLOSED_OF_SYMBOLS, {"symbols": foreign}).all() if foreign else ()
-        ):
-            currency = names.currencies[symbol]
-            credit(strategy_id, realized.copy_negate(), costs.copy_negate())
-            credit(strategy_id, convert(realized, currency), convert(costs, currency))
-        for strategy_id, realized, costs, symbol, account_id in conn.execute(_OPEN_COSTS):
-            currency = names.currencies.get(symbol) or names.account_currency(account_id)
-            credit(strategy_id, convert(realized, currency), convert(costs, currency))
+        if only is not None:
+            for strategy_id, realized, costs, symbol, account_id in conn.execute(_ACCOUNT_RUNS, {"account_id": only}):
+                currency = names.currencies.get(symbol) or names.account_currency(account_id)
+                credit(strategy_id, convert(realized, currency), convert(costs, currency))
+        else:
+            for key, (_runs, realized, costs) in totals.stored(conn).items():
+                credit(totals.strategy_of(key), realized, costs)
+            # The running totals add every currency up: the closed runs of symbols in another
+            # currency are taken out of them and put back converted.
+            foreign = sorted(symbol for symbol, currency in names.currencies.items() if currency != convert.to_ccy)
+            for strategy_id, symbol, realized, costs in (
+                conn.execute(_CLOSED_OF_SYMBOLS, {"symbols": foreign}).all() if foreign else ()
+            ):
+                currency = names.currencies[symbol]
+                credit(strategy_id, realized.copy_negate(), costs.copy_negate())
+                credit(strategy_id, convert(realized, currency), convert(costs, currency))
+            for strategy_id, realized, costs, symbol, account_id in conn.execute(_OPEN_COSTS):
+                currency = names.currencies.get(symbol) or names.account_currency(account_id)
+                credit(strategy_id, convert(realized, currency), convert(costs, currency))
         by_strategy: dict[str | None, list[PositionRecord]] = defaultdict(list)
         for position in positions:
             by_strategy[position.strategy].append(position)
@@ -249,7 +263,7 @@ def summary(uow: UnitOfWork) -> Summary:
             valuation.sum_known(line.costs for line in lines),
             names, convert,
         )
-        by_account, cash, income = _accounts(conn, positions, convert)
+        by_account, cash, income = _accounts(conn, positions, convert, only)
         cash_value = valuation.converted_total(cash, convert)
         unpriced = sorted({p.symbol for p in positions if p.market_value is None})
         return Summary(
@@ -261,17 +275,22 @@ def summary(uow: UnitOfWork) -> Summary:
 
 
 def _accounts(
-    conn: Connection, positions: list[PositionRecord], convert: Converter
+    conn: Connection, positions: list[PositionRecord], convert: Converter, only: int | None = None
 ) -> tuple[list[AccountSummary], dict[str, Decimal], dict[str, Decimal]]:
-    """Each account's line of the summary (closed accounts that hold nothing left out), and the
-    cash and income of all of them per currency."""
+    """Each account's line of the summary (closed accounts that hold nothing left out; only the
+    account `only` when given), and the cash and income of all of them per currency."""
     cash = valuation.cash_by_account(conn)
     income = valuation.income_by_account(conn)
+    if only is not None:
+        cash = {only: cash.get(only, {})}
+        income = {only: income.get(only, {})}
     held: dict[str, list[PositionRecord]] = defaultdict(list)
     for position in positions:
         held[position.account].append(position)
     lines = []
     for account_id, name, currency, status in conn.execute(_ACCOUNT_ROWS):
+        if only is not None and account_id != only:
+            continue
         own_cash, own_income, own = cash.get(account_id, {}), income.get(account_id, {}), held.get(name, [])
         if status == CLOSED and not (own_cash or own_income or own):
             continue
