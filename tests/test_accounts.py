@@ -135,3 +135,16 @@ def test_summary_narrowed_to_one_account(storage) -> None:
     assert (main.total.realized_pnl, main.total.open_positions, main.cash) == (D(20), 0, {"USD": D(120)})
     with pytest.raises(StocksbotError, match="unknown account"):
         storage.summary(account="nope")
+
+
+def test_strategy_list_narrowed_to_one_account(run, data) -> None:
+    run("account", "add", "ira")
+    run("strategy", "add", "momo")
+    run("trade", "add", "buy", "A", "10", "--price", "10", "--strategy", "momo", "--at", "2024-01-02")
+    run("trade", "add", "sell", "A", "10", "--price", "12", "--strategy", "momo", "--at", "2024-01-03")
+    run("trade", "add", "buy", "B", "5", "--price", "20", "--strategy", "momo", "--account", "ira")
+    [every] = data("strategy", "list")
+    [ira] = data("strategy", "list", "--account", "ira")
+    assert (every["trades"], every["realized_pnl"], every["open_positions"]) == (3, "20", 1)
+    assert (ira["trades"], ira["realized_pnl"], ira["open_positions"]) == (1, "0", 1)
+    assert run("strategy", "list", "--account", "nope").exit_code == 1

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.context import AppContext, account_option, pass_app
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import StrategyRecord
@@ -63,8 +63,9 @@ def strategy_add(app: AppContext, name: str, description: str | None, params: tu
 
 
 @strategy_group.command("list")
+@account_option(writes=False)
 @pass_app
-def strategy_list(app: AppContext) -> None:
+def strategy_list(app: AppContext, account: str | None = None) -> None:
     """List strategies with their trades, win rate and P&L.
 
     \b
@@ -82,7 +83,7 @@ def strategy_list(app: AppContext) -> None:
     )
     from stocksbot.services import strategies
 
-    found = strategies.list_strategies(app.uow())
+    found = strategies.list_strategies(app.uow(), account=account)
     if app.json:
         print_json([s.to_json() for s in found])
         return

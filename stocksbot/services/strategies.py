@@ -87,11 +87,14 @@ def add_strategy(
         return _record_of(repos, name)
 
 
-def list_strategies(uow: UnitOfWork) -> list[StrategyRecord]:
+def list_strategies(uow: UnitOfWork, *, account: str | None = None) -> list[StrategyRecord]:
+    """Every strategy with its metrics from the ledger (from one account's trades and positions
+    when `account` is given)."""
     with uow.reading() as conn:
         repos = Repositories(conn)
-        metrics = repos.strategies.metrics()
-        open_counts = repos.strategies.open_position_counts()
+        account_id = repos.accounts.require(account).id if account is not None else None
+        metrics = repos.strategies.metrics(account_id)
+        open_counts = repos.strategies.open_position_counts(account_id)
         return [_record(s, metrics.get(s.id), open_counts.get(s.id, 0)) for s in repos.strategies.list()]
 
 

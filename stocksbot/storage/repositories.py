@@ -129,8 +129,9 @@ class StrategyRepository(Repository):
             for name, table in (("trades", TRADES), ("orders", ORDERS), ("positions", POSITIONS))
         }
 
-    def metrics(self) -> dict[int, tuple[Any, ...]]:
-        """Per strategy id: trades, closing trades, winning trades, realized, commissions, fees.
+    def metrics(self, account_id: int | None = None) -> dict[int, tuple[Any, ...]]:
+        """Per strategy id: trades, closing trades, winning trades, realized, commissions, fees
+        (of one account's trades when `account_id` is given).
 
         Computed in SQL with exact sums; the win test compares the sign only, which a cast
         to NUMERIC keeps on both backends.
@@ -149,14 +150,18 @@ class StrategyRepository(Repository):
             .where(TRADES.c.strategy_id.is_not(None))
             .group_by(TRADES.c.strategy_id)
         )
+        if account_id is not None:
+            query = query.where(TRADES.c.account_id == account_id)
         return {row[0]: tuple(row[1:]) for row in self.conn.execute(query)}
 
-    def open_position_counts(self) -> dict[int, int]:
+    def open_position_counts(self, account_id: int | None = None) -> dict[int, int]:
         query = (
             select(POSITIONS.c.strategy_id, func.count())
             .where(POSITIONS.c.status == "open", POSITIONS.c.strategy_id.is_not(None))
             .group_by(POSITIONS.c.strategy_id)
         )
+        if account_id is not None:
+            query = query.where(POSITIONS.c.account_id == account_id)
         return {row[0]: row[1] for row in self.conn.execute(query)}
 
 
