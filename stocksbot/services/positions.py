@@ -26,7 +26,7 @@ from stocksbot.ledger import divide, format_decimal
 from stocksbot.ledger.inputs import parse_symbol
 from stocksbot.ledger.numbers import ZERO, add, multiply, subtract
 from stocksbot.services import valuation
-from stocksbot.services.fx import Converter, Rates, reporting_currency
+from stocksbot.services.fx import Converter, Rates, latest_close, reporting_currency
 from stocksbot.storage import tables, totals
 from stocksbot.storage.records import (
     AccountSummary,
@@ -45,13 +45,6 @@ from stocksbot.storage.unit_of_work import UnitOfWork
 from stocksbot.vocabulary import CLOSED, LONG, OPEN
 
 POSITIONS = tables.positions
-BARS = tables.price_bars
-_LATEST_CLOSE = (
-    select(BARS.c.close)
-    .where(BARS.c.symbol == bindparam("symbol"), BARS.c.timestamp <= bindparam("at"))
-    .order_by(BARS.c.timestamp.desc(), BARS.c.interval)
-    .limit(1)
-)
 _OPEN_COSTS = select(
     POSITIONS.c.strategy_id, POSITIONS.c.realized_pnl, POSITIONS.c.costs, POSITIONS.c.symbol, POSITIONS.c.account_id
 ).where(POSITIONS.c.status == OPEN)
@@ -76,7 +69,7 @@ def latest_closes(conn: Connection, symbols: Sequence[str], at: datetime) -> dic
     """The close of each symbol's most recent bar at or before `at` (one index probe each)."""
     closes = {}
     for symbol in symbols:
-        close = conn.execute(_LATEST_CLOSE, {"symbol": symbol, "at": at}).scalar()
+        close = latest_close(conn, symbol, at)
         if close is not None:
             closes[symbol] = close
     return closes
