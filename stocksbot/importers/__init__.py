@@ -1,0 +1,1 @@
+"""Broker statement formats for `stocksbot import` (docs/brokers.md)."""
