@@ -486,6 +486,31 @@ class BookingStore:
                 self._corporate_event(symbol, states, (moment, rank, event), [])
         return states
 
+    def bookings(self, symbol: str) -> list[tuple[int, int | None, int, Booking]]:
+        """Every trade of `symbol` booked again in memory, in booking order, as (trade id, the
+        trade's strategy id, account id, its booking); writes nothing.
+
+        The bookings' closed portions name the trades that opened the lots they closed: what
+        the attribution of realized P&L to strategies needs (docs/ledger.md §8.3).
+        """
+        states: dict[int, OpenState] = {}
+        events = self._other_events(symbol)
+        events += [(trade[6], _TRADE, trade) for trade in symbol_trades(self.conn, symbol)]
+        events.sort(key=lambda event: (event[0], event[1]))  # stable: trades keep their (time, id) order
+        result: list[tuple[int, int | None, int, Booking]] = []
+        for moment, rank, event in events:
+            if rank != _TRADE:
+                self._corporate_event(symbol, states, (moment, rank, event), [])
+                continue
+            trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, _realized, owner = event
+            state = states.get(owner)
+            if state is None:
+                state = states[owner] = OpenState(Book(symbol, self.method), None, [], owner)
+            booking, _closed = state.apply(Fill(side, quantity, price, commission, fees, executed_at, trade_id),
+                                           strategy_id, allow_short=True)
+            result.append((trade_id, strategy_id, owner, booking))
+        return result
+
     def _other_events(self, symbol: str) -> list[tuple[datetime, int, Any]]:
         """A symbol's booking events other than its trades, in booking order.
 

@@ -1,0 +1,159 @@
+"""Which strategy a realized P&L belongs to: one rule for `strategy list` and `summary`.
+
+The rule (docs/ledger.md §8.3): realized P&L belongs to the strategy of the closing trade;
+a closing trade with no strategy gives each lot portion it closed to the strategy of the
+trade that opened that lot (none when that trade had none either).
+
+A trade stores its realized P&L as one number, not per lot, so the part of the rule that
+looks at lots (untagged closing trades) re-books the symbols concerned in memory (the
+booking store's `bookings`); nothing is written. Only symbols where a strategy appears at
+all can attribute anything to one: a ledger without strategies reads no trade here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import Connection, select
+
+from stocksbot.ledger.numbers import ZERO, add
+from stocksbot.storage import tables
+from stocksbot.storage.types import exact_sum
+
+TRADES = tables.trades
+POSITIONS = tables.positions
+CHANGES = tables.symbol_changes
+
+#: (strategy id or None, symbol, account id) -> realized P&L
+Realized = dict[tuple[int | None, str, int], Decimal]
+
+
+@dataclass(frozen=True)
+class Share:
+    """The part of an untagged closing trade's realized P&L that belongs to one strategy."""
+
+    trade_id: int
+    account_id: int
+    symbol: str
+    strategy_id: int | None
+    realized: Decimal
+
+
+def strategy_symbols(conn: Connection) -> list[str]:
+    """The symbols whose realized P&L may belong to a strategy: those with a trade that names
+    one, and the later names of those symbols (their lots carry over, docs/ledger.md §12.6)."""
+    symbols = set(
+        conn.execute(select(TRADES.c.symbol).where(TRADES.c.strategy_id.is_not(None)).distinct()).scalars()
+    )
+    renames = {old: new for old, new in conn.execute(select(CHANGES.c.old_symbol, CHANGES.c.new_symbol))}
+    pending = list(symbols)
+    while pending:
+        new = renames.get(pending.pop())
+        if new is not None and new not in symbols:
+            symbols.add(new)
+            pending.append(new)
+    return sorted(symbols)
+
+
+def _untagged_closing_symbols(conn: Connection, symbols: list[str]) -> list[str]:
+    query = (
+        select(TRADES.c.symbol).distinct()
+        .where(TRADES.c.strategy_id.is_(None), TRADES.c.realized_pnl.is_not(None), TRADES.c.symbol.in_(symbols))
+    )
+    return sorted(conn.execute(query).scalars())
+
+
+def untagged_shares(conn: Connection, method: str, symbols: list[str] | None = None) -> list[Share]:
+    """How the realized P&L of each closing trade without a strategy splits over the strategies
+    of the lots it closed (of `symbols`, by default every symbol where a strategy appears)."""
+    from stocksbot.storage.booking import BookingStore  # re-booking code, only when needed
+
+    candidates = strategy_symbols(conn) if symbols is None else symbols
+    if not candidates:
+        return []
+    store = BookingStore(conn, method)
+    shares: list[Share] = []
+    for symbol in _untagged_closing_symbols(conn, candidates):
+        bookings = store.bookings(symbol)
+        strategy_of: dict[object, int | None] = {trade_id: strategy_id for trade_id, strategy_id, _a, _b in bookings}
+        parts: list[tuple[int, int, object, Decimal]] = [
+            (trade_id, account_id, portion.trade_id, portion.realized)
+            for trade_id, strategy_id, account_id, booking in bookings
+            if strategy_id is None and booking.realized_pnl is not None
+            for portion in booking.closed
+        ]
+        # Lots that came over from a symbol's old name were opened by trades of that name.
+        missing = {lot_trade for _t, _a, lot_trade, _r in parts if lot_trade not in strategy_of}
+        if missing:
+            query = select(TRADES.c.id, TRADES.c.strategy_id).where(TRADES.c.id.in_(missing))
+            strategy_of.update({trade_id: strategy_id for trade_id, strategy_id in conn.execute(query)})
+        summed: dict[tuple[int, int, int | None], Decimal] = {}
+        for trade_id, account_id, lot_trade, realized in parts:
+            key = (trade_id, account_id, strategy_of.get(lot_trade))
+            summed[key] = add(summed.get(key, ZERO), realized)
+        shares += [Share(trade_id, account_id, symbol, strategy_id, realized)
+                   for (trade_id, account_id, strategy_id), realized in summed.items()]
+    return shares
+
+
+def _credit(result: Realized, key: tuple[int | None, str, int], amount: Decimal) -> None:
+    result[key] = add(result.get(key, ZERO), amount)
+
+
+def realized_by_rule(conn: Connection, method: str, symbols: list[str], account_id: int | None = None) -> Realized:
+    """The realized P&L of `symbols` per (strategy, symbol, account) by the attribution rule."""
+    result: Realized = {}
+    if not symbols:
+        return result
+    query = (
+        select(TRADES.c.strategy_id, TRADES.c.symbol, TRADES.c.account_id, exact_sum(TRADES.c.realized_pnl))
+        .where(TRADES.c.strategy_id.is_not(None), TRADES.c.realized_pnl.is_not(None), TRADES.c.symbol.in_(symbols))
+        .group_by(TRADES.c.strategy_id, TRADES.c.symbol, TRADES.c.account_id)
+    )
+    if account_id is not None:
+        query = query.where(TRADES.c.account_id == account_id)
+    for strategy_id, symbol, owner, realized in conn.execute(query):
+        _credit(result, (strategy_id, symbol, owner), realized)
+    for share in untagged_shares(conn, method, symbols):
+        if account_id is None or share.account_id == account_id:
+            _credit(result, (share.strategy_id, share.symbol, share.account_id), share.realized)
+    return result
+
+
+def realized_by_position(conn: Connection, symbols: list[str], account_id: int | None = None) -> Realized:
+    """The realized P&L of `symbols`' positions, open and closed, per (position strategy, symbol, account)."""
+    result: Realized = {}
+    if not symbols:
+        return result
+    query = (
+        select(POSITIONS.c.strategy_id, POSITIONS.c.symbol, POSITIONS.c.account_id, exact_sum(POSITIONS.c.realized_pnl))
+        .where(POSITIONS.c.symbol.in_(symbols))
+        .group_by(POSITIONS.c.strategy_id, POSITIONS.c.symbol, POSITIONS.c.account_id)
+    )
+    if account_id is not None:
+        query = query.where(POSITIONS.c.account_id == account_id)
+    for strategy_id, symbol, owner, realized in conn.execute(query):
+        _credit(result, (strategy_id, symbol, owner), realized)
+    return result
+
+
+def corrections(conn: Connection, method: str, account_id: int | None = None) -> Realized:
+    """What moves realized P&L from the positions' strategies (docs/ledger.md §5.5) to the
+    strategies the rule gives it to: per (strategy, symbol, account), the rule's figure minus
+    the positions'. Each symbol's corrections add up to zero; only symbols where a strategy
+    appears are read, since elsewhere every position and trade has none."""
+    symbols = strategy_symbols(conn)
+    result = realized_by_rule(conn, method, symbols, account_id)
+    for key, realized in realized_by_position(conn, symbols, account_id).items():
+        _credit(result, key, realized.copy_negate())
+    return {key: amount for key, amount in result.items() if amount}
+
+
+def by_strategy(rows: Iterable[Share]) -> dict[int | None, list[Share]]:
+    """Shares grouped by strategy."""
+    grouped: dict[int | None, list[Share]] = {}
+    for share in rows:
+        grouped.setdefault(share.strategy_id, []).append(share)
+    return grouped
