@@ -97,3 +97,19 @@ def test_a_ledger_without_strategies_is_unchanged(run, data) -> None:  # type: i
     summary = data("summary")
     assert (summary["realized_pnl"], _realized_by_summary(data)) == ("8", {None: "8"})
     assert data("strategy", "list") == []
+
+
+def test_lots_keep_their_opening_strategy_across_a_transfer_and_a_rename(two_strategies, run, data) -> None:  # type: ignore[no-untyped-def]
+    """Lots moved to another account (docs/ledger.md §12.4) or carried to a symbol's new name
+    (§12.6) still belong to the trade that opened them."""
+    assert run("account", "add", "ira", "--currency", "USD").exit_code == 0
+    _trade(run, "buy", "T", "10", "--price", "10", "--strategy", "s1", "--at", "2024-01-02")
+    assert run("transfer", "T", "10", "--from", "main", "--to", "ira", "--at", "2024-01-03").exit_code == 0
+    _trade(run, "sell", "T", "10", "--price", "13", "--account", "ira", "--at", "2024-01-04")
+    _trade(run, "buy", "OLD", "5", "--price", "20", "--strategy", "s2", "--at", "2024-01-02")
+    result = run("symbol", "rename", "OLD", "NEW", "--at", "2024-02-01")
+    assert result.exit_code == 0, result.output
+    _trade(run, "sell", "NEW", "5", "--price", "18", "--at", "2024-02-02")
+    assert _realized_by_list(data) == {"s1": "30", "s2": "-10"}
+    assert _realized_by_summary(data) == {"s1": "30", "s2": "-10"}
+    assert _realized_by_summary(data, "--account", "ira") == {"s1": "30"}
