@@ -113,3 +113,13 @@ def test_lots_keep_their_opening_strategy_across_a_transfer_and_a_rename(two_str
     assert _realized_by_list(data) == {"s1": "30", "s2": "-10"}
     assert _realized_by_summary(data) == {"s1": "30", "s2": "-10"}
     assert _realized_by_summary(data, "--account", "ira") == {"s1": "30"}
+
+
+def test_a_flip_opens_a_lot_under_the_closing_trades_strategy(two_strategies, run, data) -> None:  # type: ignore[no-untyped-def]
+    """An untagged sell beyond the long closes s1's lot and opens a short lot of its own (no
+    strategy): the buy that covers that short gives its P&L to no strategy, not to s1."""
+    _trade(run, "buy", "V", "10", "--price", "10", "--strategy", "s1", "--at", "2024-01-02")
+    _trade(run, "sell", "V", "15", "--price", "12", "--allow-short", "--at", "2024-01-03")
+    _trade(run, "buy", "V", "5", "--price", "11", "--at", "2024-01-04")
+    assert _realized_by_list(data) == {"s1": "20", "s2": "0"}
+    assert _realized_by_summary(data) == {"s1": "20", None: "5"}

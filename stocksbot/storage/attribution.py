@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, exists, select
 
 from stocksbot.ledger.numbers import ZERO, add
 from stocksbot.storage import tables
@@ -25,6 +25,7 @@ from stocksbot.storage.types import exact_sum
 TRADES = tables.trades
 POSITIONS = tables.positions
 CHANGES = tables.symbol_changes
+TRANSFERS = tables.share_transfers
 
 #: (strategy id or None, symbol, account id) -> realized P&L
 Realized = dict[tuple[int | None, str, int], Decimal]
@@ -67,35 +68,77 @@ def _untagged_closing_symbols(conn: Connection, symbols: list[str]) -> list[str]
 
 def untagged_shares(conn: Connection, method: str, symbols: list[str] | None = None) -> list[Share]:
     """How the realized P&L of each closing trade without a strategy splits over the strategies
-    of the lots it closed (of `symbols`, by default every symbol where a strategy appears)."""
+    of the lots it closed (of `symbols`, by default every symbol where a strategy appears).
+
+    Where every lot of (account, symbol) was opened under one strategy (or none), the answer
+    needs no lots: all of an untagged close goes there. That holds when the trades that open
+    lots (those that closed nothing) share one strategy, no run was opened by a closing trade
+    (a flip, whose rest opens a lot under the closing trade's strategy) and no lot came in
+    from another account or an old name. Other symbols are re-booked in memory.
+    """
+    candidates = strategy_symbols(conn) if symbols is None else symbols
+    untagged = _untagged_closing_symbols(conn, candidates) if candidates else []
+    if not untagged:
+        return []
+    openers: dict[tuple[int, str], set[int | None]] = {}
+    for account_id, symbol, strategy_id in conn.execute(
+        select(TRADES.c.account_id, TRADES.c.symbol, TRADES.c.strategy_id).distinct()
+        .where(TRADES.c.realized_pnl.is_(None), TRADES.c.symbol.in_(untagged))
+    ):
+        openers.setdefault((account_id, symbol), set()).add(strategy_id)
+    closers = conn.execute(
+        select(TRADES.c.id, TRADES.c.account_id, TRADES.c.symbol, TRADES.c.realized_pnl)
+        .where(TRADES.c.strategy_id.is_(None), TRADES.c.realized_pnl.is_not(None), TRADES.c.symbol.in_(untagged))
+    ).all()
+    replayed = _moved_or_flipped(conn, untagged)
+    replayed |= {symbol for _id, account_id, symbol, _r in closers if len(openers.get((account_id, symbol), ())) != 1}
+    shares = [Share(trade_id, account_id, symbol, next(iter(openers[(account_id, symbol)])), realized)
+              for trade_id, account_id, symbol, realized in closers if symbol not in replayed]
+    for symbol in sorted(replayed):
+        shares += _replayed_shares(conn, method, symbol)
+    return shares
+
+
+def _moved_or_flipped(conn: Connection, symbols: list[str]) -> set[str]:
+    """The symbols whose lots may come from elsewhere (a share transfer, a symbol change) or
+    from a closing trade (a run opened at the moment a trade closed something: a flip)."""
+    moved = set(conn.execute(select(TRANSFERS.c.symbol).where(TRANSFERS.c.symbol.in_(symbols))).scalars())
+    for old, new in conn.execute(select(CHANGES.c.old_symbol, CHANGES.c.new_symbol)):
+        moved |= {old, new}
+    flip = (
+        select(POSITIONS.c.symbol).distinct()
+        .where(POSITIONS.c.symbol.in_(symbols))
+        # Any account's closing trade at that moment counts (conservative): without the account,
+        # both databases look the trade up by the (symbol, executed_at) index.
+        .where(exists().where(TRADES.c.symbol == POSITIONS.c.symbol, TRADES.c.executed_at == POSITIONS.c.opened_at,
+                              TRADES.c.realized_pnl.is_not(None)))
+    )
+    return (moved & set(symbols)) | set(conn.execute(flip).scalars())
+
+
+def _replayed_shares(conn: Connection, method: str, symbol: str) -> list[Share]:
+    """`untagged_shares` of one symbol, from its closing trades' closed portions (re-booked in memory)."""
     from stocksbot.storage.booking import BookingStore  # re-booking code, only when needed
 
-    candidates = strategy_symbols(conn) if symbols is None else symbols
-    if not candidates:
-        return []
-    store = BookingStore(conn, method)
-    shares: list[Share] = []
-    for symbol in _untagged_closing_symbols(conn, candidates):
-        bookings = store.bookings(symbol)
-        strategy_of: dict[object, int | None] = {trade_id: strategy_id for trade_id, strategy_id, _a, _b in bookings}
-        parts: list[tuple[int, int, object, Decimal]] = [
-            (trade_id, account_id, portion.trade_id, portion.realized)
-            for trade_id, strategy_id, account_id, booking in bookings
-            if strategy_id is None and booking.realized_pnl is not None
-            for portion in booking.closed
-        ]
-        # Lots that came over from a symbol's old name were opened by trades of that name.
-        missing = {lot_trade for _t, _a, lot_trade, _r in parts if lot_trade not in strategy_of}
-        if missing:
-            query = select(TRADES.c.id, TRADES.c.strategy_id).where(TRADES.c.id.in_(missing))
-            strategy_of.update({trade_id: strategy_id for trade_id, strategy_id in conn.execute(query)})
-        summed: dict[tuple[int, int, int | None], Decimal] = {}
-        for trade_id, account_id, lot_trade, realized in parts:
-            key = (trade_id, account_id, strategy_of.get(lot_trade))
-            summed[key] = add(summed.get(key, ZERO), realized)
-        shares += [Share(trade_id, account_id, symbol, strategy_id, realized)
-                   for (trade_id, account_id, strategy_id), realized in summed.items()]
-    return shares
+    bookings = BookingStore(conn, method).bookings(symbol)
+    strategy_of: dict[object, int | None] = {trade_id: strategy_id for trade_id, strategy_id, _a, _b in bookings}
+    parts: list[tuple[int, int, object, Decimal]] = [
+        (trade_id, account_id, portion.trade_id, portion.realized)
+        for trade_id, strategy_id, account_id, booking in bookings
+        if strategy_id is None and booking.realized_pnl is not None
+        for portion in booking.closed
+    ]
+    # Lots that came over from a symbol's old name were opened by trades of that name.
+    missing = {lot_trade for _t, _a, lot_trade, _r in parts if lot_trade not in strategy_of}
+    if missing:
+        query = select(TRADES.c.id, TRADES.c.strategy_id).where(TRADES.c.id.in_(missing))
+        strategy_of.update({trade_id: strategy_id for trade_id, strategy_id in conn.execute(query)})
+    summed: dict[tuple[int, int, int | None], Decimal] = {}
+    for trade_id, account_id, lot_trade, realized in parts:
+        key = (trade_id, account_id, strategy_of.get(lot_trade))
+        summed[key] = add(summed.get(key, ZERO), realized)
+    return [Share(trade_id, account_id, symbol, strategy_id, realized)
+            for (trade_id, account_id, strategy_id), realized in summed.items()]
 
 
 def _credit(result: Realized, key: tuple[int | None, str, int], amount: Decimal) -> None:
