@@ -28,6 +28,7 @@ def two_strategies(run) -> None:  # type: ignore[no-untyped-def]
         assert run("strategy", "add", name).exit_code == 0
 
 
+@pytest.mark.slow  # several CLI runs: over a second
 def test_the_issue_example_agrees_in_both_commands(two_strategies, run, data) -> None:  # type: ignore[no-untyped-def]
     """Issue 11 §2.2: buy E with s1, sell it with s2 at a loss; buy F with s2, sell it untagged at a gain."""
     _trade(run, "buy", "E", "10", "--price", "10", "--strategy", "s1", "--at", "2024-01-02")
@@ -58,6 +59,7 @@ def test_untagged_partial_close_goes_to_the_opening_strategy(two_strategies, run
     assert (s1["trades"], s1["closing_trades"], s1["win_rate"], s1["costs"]) == (1, 1, "1", "1")
 
 
+@pytest.mark.slow  # several CLI runs: over a second
 def test_one_untagged_sell_splits_over_the_lots_strategies(two_strategies, run, data) -> None:  # type: ignore[no-untyped-def]
     """An untagged sell that closes lots of two strategies splits its realized P&L lot by lot,
     in every cost-basis method; an untagged lot's share goes to no strategy."""
@@ -99,6 +101,7 @@ def test_a_ledger_without_strategies_is_unchanged(run, data) -> None:  # type: i
     assert data("strategy", "list") == []
 
 
+@pytest.mark.slow  # several CLI runs: over a second
 def test_lots_keep_their_opening_strategy_across_a_transfer_and_a_rename(two_strategies, run, data) -> None:  # type: ignore[no-untyped-def]
     """Lots moved to another account (docs/ledger.md §12.4) or carried to a symbol's new name
     (§12.6) still belong to the trade that opened them."""

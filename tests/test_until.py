@@ -32,6 +32,7 @@ def test_a_bare_date_ends_at_the_last_microsecond_of_the_local_day(new_york) -> 
     assert parse_time("2024-03-15") == datetime(2024, 3, 15, 4, tzinfo=timezone.utc)
 
 
+@pytest.mark.slow  # a dozen CLI runs: over a second
 def test_until_a_date_includes_that_whole_day_in_every_command(run, data) -> None:  # type: ignore[no-untyped-def]
     assert run("cash", "deposit", "1000", "--at", "2024-03-15T09:00").exit_code == 0
     for at, price in (("2024-03-14T10:00", "10"), ("2024-03-15T15:30", "11"), ("2024-03-15T23:59:59", "12"),
