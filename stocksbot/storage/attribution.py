@@ -12,7 +12,6 @@ all can attribute anything to one: a ledger without strategies reads no trade he
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -45,9 +44,13 @@ class Share:
 def strategy_symbols(conn: Connection) -> list[str]:
     """The symbols whose realized P&L may belong to a strategy: those with a trade that names
     one, and the later names of those symbols (their lots carry over, docs/ledger.md §12.6)."""
-    symbols = set(
-        conn.execute(select(TRADES.c.symbol).where(TRADES.c.strategy_id.is_not(None)).distinct()).scalars()
-    )
+    if conn.execute(select(TRADES.c.id).where(TRADES.c.strategy_id.is_not(None)).limit(1)).first() is None:
+        return []  # no strategy anywhere (the strategy_id index answers at once)
+    # Every traded symbol has positions; each is asked for one tagged trade through the
+    # (symbol, executed_at) index, which stops at the first, rather than grouping the trades.
+    held = select(POSITIONS.c.symbol).distinct().subquery()
+    tagged = exists().where(TRADES.c.symbol == held.c.symbol, TRADES.c.strategy_id.is_not(None))
+    symbols = set(conn.execute(select(held.c.symbol).where(tagged)).scalars())
     renames = {old: new for old, new in conn.execute(select(CHANGES.c.old_symbol, CHANGES.c.new_symbol))}
     pending = list(symbols)
     while pending:
@@ -185,18 +188,35 @@ def realized_by_position(conn: Connection, symbols: list[str], account_id: int |
 def corrections(conn: Connection, method: str, account_id: int | None = None) -> Realized:
     """What moves realized P&L from the positions' strategies (docs/ledger.md §5.5) to the
     strategies the rule gives it to: per (strategy, symbol, account), the rule's figure minus
-    the positions'. Each symbol's corrections add up to zero; only symbols where a strategy
-    appears are read, since elsewhere every position and trade has none."""
-    symbols = strategy_symbols(conn)
+    the positions'. Each symbol's corrections add up to zero.
+
+    Only symbols where a strategy appears are read, and of those only the ones where the two
+    can differ: where every opening trade of each account has one strategy X (or none), every
+    closing trade has X or none, and no lot came from a flip, a transfer or an old name, every
+    position and every closed lot belongs to X, so nothing moves.
+    """
+    symbols = _differing_symbols(conn, strategy_symbols(conn))
     result = realized_by_rule(conn, method, symbols, account_id)
     for key, realized in realized_by_position(conn, symbols, account_id).items():
         _credit(result, key, realized.copy_negate())
     return {key: amount for key, amount in result.items() if amount}
 
 
-def by_strategy(rows: Iterable[Share]) -> dict[int | None, list[Share]]:
-    """Shares grouped by strategy."""
-    grouped: dict[int | None, list[Share]] = {}
-    for share in rows:
-        grouped.setdefault(share.strategy_id, []).append(share)
-    return grouped
+def _differing_symbols(conn: Connection, symbols: list[str]) -> list[str]:
+    """Of `symbols`, those where the rule and the positions' strategies may attribute differently."""
+    if not symbols:
+        return []
+    opening: dict[tuple[int, str], set[int | None]] = {}
+    closing: dict[tuple[int, str], set[int | None]] = {}
+    query = (
+        select(TRADES.c.account_id, TRADES.c.symbol, TRADES.c.strategy_id, TRADES.c.realized_pnl.is_(None)).distinct()
+        .where(TRADES.c.symbol.in_(symbols))
+    )
+    for account_id, symbol, strategy_id, opens in conn.execute(query):
+        (opening if opens else closing).setdefault((account_id, symbol), set()).add(strategy_id)
+    differing = _moved_or_flipped(conn, symbols)
+    for pair in opening.keys() | closing.keys():
+        openers = opening.get(pair, set())
+        if len(openers) != 1 or not closing.get(pair, set()) <= openers | {None}:
+            differing.add(pair[1])
+    return sorted(differing)
