@@ -24,6 +24,7 @@ from stocksbot.ledger.lots import (
     Fill,
     Lot,
     RunSummary,
+    realized_by_opener,
     replay,
 )
 from stocksbot.ledger.numbers import (
@@ -83,6 +84,7 @@ __all__ = [
     "Lot",
     "OrderFillResult",
     "RunSummary",
+    "realized_by_opener",
     "add",
     "apply_fill",
     "canonical",

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Callable, NamedTuple, TypeVar
 
 from stocksbot.ledger.errors import LedgerError
 from stocksbot.ledger.numbers import (
@@ -717,6 +717,25 @@ class Book:
                 f"trade at {executed_at.isoformat()} is earlier than the last booked trade of "
                 f"{self.symbol} ({last.isoformat()}): rebuild the symbol from its trades"
             )
+
+
+def realized_by_opener(
+    closed: Iterable[ClosedPortion], strategy_of: Callable[[object | None], int | None]
+) -> dict[int | None, Decimal]:
+    """A closing fill's realized P&L per strategy of the trades that opened the lots it closed.
+
+    The attribution rule of docs/ledger.md §8.3 gives an untagged closing trade's realized P&L
+    to those strategies; the portions name their lot's opening trade, and `strategy_of` says
+    which strategy that trade had (the caller knows the trades; the ledger knows the lots).
+    Each figure is the exact sum of its portions in closing order, in canonical form; with
+    the average method the pooled lot belongs to the trade that opened it.
+    """
+    sums: dict[int | None, Decimal] = {}
+    for portion in closed:
+        strategy_id = strategy_of(portion.trade_id)
+        before = sums.get(strategy_id)
+        sums[strategy_id] = portion.realized if before is None else _add(before, portion.realized)
+    return {strategy_id: _tidy(total) for strategy_id, total in sums.items()}
 
 
 def replay(

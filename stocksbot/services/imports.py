@@ -139,6 +139,11 @@ class TradeImport:
         self.imported = 0
         self.symbols: dict[tuple[int, str], _SymbolRun] = {}
         self.closed_runs: list[PositionState] = []
+        # The strategies of this import's trades (their lots' opening strategies), and the
+        # realized shares of its untagged closing trades waiting for their batch to be written
+        # (docs/ledger.md §8.3).
+        self.strategy_of: dict[object, int | None] = {}
+        self.shares: list[dict[str, Any]] = []
         self.first_id = self._first_free_id()
         self.trade_writer = BulkInserter(conn, TRADES, _TRADE_COLUMNS)
         self.now = datetime.now(timezone.utc)
@@ -248,6 +253,8 @@ class TradeImport:
             self.imported += len(values)
             self.cash.add_trades(map(_CASH_FIELDS, values), self.margins)
             self.cash.flush()  # implicit deposits refer to their trades, written now
+            self.store.save_shares(self.shares)  # they refer to their trades too
+            self.shares.clear()
         if len(self.closed_runs) >= BATCH:
             self._flush_closed_runs()
 
@@ -272,6 +279,9 @@ class TradeImport:
             return False
         if closed is not None:
             self.closed_runs.append(closed)
+        self.strategy_of[trade_id] = strategy_id
+        if strategy_id is None and booking.closed:
+            self.shares += self.store.shares_of(trade_id, booking.closed, self.strategy_of)
         return booking.realized_pnl
 
     def _flush_closed_runs(self) -> None:

@@ -21,7 +21,6 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from stocksbot import settings
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import divide, format_decimal
 from stocksbot.ledger.inputs import parse_symbol
@@ -247,8 +246,7 @@ def summary(uow: UnitOfWork, *, account: str | None = None) -> Summary:
                 currency = names.currencies.get(symbol) or names.account_currency(account_id)
                 credit(strategy_id, convert(realized, currency), convert(costs, currency))
         # Realized P&L by the attribution rule rather than by the positions' strategies (§8.3).
-        method = str(settings.known_value("accounting.cost_basis", repos.config.text("accounting.cost_basis")))
-        for (strategy_id, symbol, account_id), moved in attribution.corrections(conn, method, only).items():
+        for (strategy_id, symbol, account_id), moved in attribution.corrections(conn, only).items():
             credit(strategy_id, convert(moved, names.currencies.get(symbol) or names.account_currency(account_id)),
                    ZERO)
         by_strategy: dict[str | None, list[PositionRecord]] = defaultdict(list)

@@ -11,7 +11,6 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from stocksbot import settings
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import add, divide
 from stocksbot.storage import attribution
@@ -63,14 +62,11 @@ def _metrics(repos: Repositories, account_id: int | None = None) -> dict[int, tu
     (docs/ledger.md §8.2-§8.3); its trade and costs count for no strategy.
     """
     metrics = repos.strategies.metrics(account_id)
-    method = str(settings.known_value("accounting.cost_basis", repos.config.text("accounting.cost_basis")))
-    for share in attribution.untagged_shares(repos.conn, method):
-        if share.strategy_id is None or (account_id is not None and share.account_id != account_id):
-            continue
-        trades, closing, won, realized, commissions, fees = metrics.get(share.strategy_id, (0, 0, 0, None, None, None))
-        metrics[share.strategy_id] = (
-            trades, int(closing) + 1, int(won) + (1 if share.realized > 0 else 0),
-            add(realized if realized is not None else ZERO, share.realized), commissions, fees,
+    for strategy_id, (shares, won_shares, shared) in attribution.share_metrics(repos.conn, account_id).items():
+        trades, closing, won, realized, commissions, fees = metrics.get(strategy_id, (0, 0, 0, None, None, None))
+        metrics[strategy_id] = (
+            trades, int(closing) + shares, int(won) + won_shares,
+            add(realized if realized is not None else ZERO, shared), commissions, fees,
         )
     return metrics
 

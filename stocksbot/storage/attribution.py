@@ -4,18 +4,19 @@ The rule (docs/ledger.md §8.3): realized P&L belongs to the strategy of the clo
 a closing trade with no strategy gives each lot portion it closed to the strategy of the
 trade that opened that lot (none when that trade had none either).
 
-A trade stores its realized P&L as one number, not per lot, so the part of the rule that
-looks at lots (untagged closing trades) re-books the symbols concerned in memory (the
-booking store's `bookings`); nothing is written. Only symbols where a strategy appears at
-all can attribute anything to one: a ledger without strategies reads no trade here.
+A trade stores its realized P&L as one number; the part of the rule that looks at lots
+(untagged closing trades) is stored by booking in `realized_shares`, one row per (trade,
+opening strategy), for every untagged closing trade that closed a lot opened under a
+strategy (`BookingStore.shares_of`). So everything here is a grouped SQL sum, exact on both
+backends (`exact_sum`), and nothing is re-booked on a read. Only symbols where a strategy
+appears at all can attribute anything to one: a ledger without strategies reads no trade here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Connection, exists, select
+from sqlalchemy import Connection, Numeric, case, cast, exists, func, select
 
 from stocksbot.ledger.numbers import ZERO, add
 from stocksbot.storage import tables
@@ -24,21 +25,11 @@ from stocksbot.storage.types import exact_sum
 TRADES = tables.trades
 POSITIONS = tables.positions
 CHANGES = tables.symbol_changes
+SHARES = tables.realized_shares
 TRANSFERS = tables.share_transfers
 
 #: (strategy id or None, symbol, account id) -> realized P&L
 Realized = dict[tuple[int | None, str, int], Decimal]
-
-
-@dataclass(frozen=True)
-class Share:
-    """The part of an untagged closing trade's realized P&L that belongs to one strategy."""
-
-    trade_id: int
-    account_id: int
-    symbol: str
-    strategy_id: int | None
-    realized: Decimal
 
 
 def strategy_symbols(conn: Connection) -> list[str]:
@@ -61,45 +52,19 @@ def strategy_symbols(conn: Connection) -> list[str]:
     return sorted(symbols)
 
 
-def _untagged_closing_symbols(conn: Connection, symbols: list[str]) -> list[str]:
+def share_metrics(conn: Connection, account_id: int | None = None) -> dict[int, tuple[int, int, Decimal]]:
+    """Per strategy id: the untagged closing trades that closed lots it opened, how many of
+    them gave it a positive share, and the sum of those shares (of one account's trades when
+    `account_id` is given). Aggregated in SQL from `realized_shares`; exact on both backends."""
+    won = case((cast(SHARES.c.realized_pnl, Numeric()) > 0, 1), else_=0)
     query = (
-        select(TRADES.c.symbol).distinct()
-        .where(TRADES.c.strategy_id.is_(None), TRADES.c.realized_pnl.is_not(None), TRADES.c.symbol.in_(symbols))
+        select(SHARES.c.strategy_id, func.count(), func.coalesce(func.sum(won), 0), exact_sum(SHARES.c.realized_pnl))
+        .where(SHARES.c.strategy_id.is_not(None))
+        .group_by(SHARES.c.strategy_id)
     )
-    return sorted(conn.execute(query).scalars())
-
-
-def untagged_shares(conn: Connection, method: str, symbols: list[str] | None = None) -> list[Share]:
-    """How the realized P&L of each closing trade without a strategy splits over the strategies
-    of the lots it closed (of `symbols`, by default every symbol where a strategy appears).
-
-    Where every lot of (account, symbol) was opened under one strategy (or none), the answer
-    needs no lots: all of an untagged close goes there. That holds when the trades that open
-    lots (those that closed nothing) share one strategy, no run was opened by a closing trade
-    (a flip, whose rest opens a lot under the closing trade's strategy) and no lot came in
-    from another account or an old name. Other symbols are re-booked in memory.
-    """
-    candidates = strategy_symbols(conn) if symbols is None else symbols
-    untagged = _untagged_closing_symbols(conn, candidates) if candidates else []
-    if not untagged:
-        return []
-    openers: dict[tuple[int, str], set[int | None]] = {}
-    for account_id, symbol, strategy_id in conn.execute(
-        select(TRADES.c.account_id, TRADES.c.symbol, TRADES.c.strategy_id).distinct()
-        .where(TRADES.c.realized_pnl.is_(None), TRADES.c.symbol.in_(untagged))
-    ):
-        openers.setdefault((account_id, symbol), set()).add(strategy_id)
-    closers = conn.execute(
-        select(TRADES.c.id, TRADES.c.account_id, TRADES.c.symbol, TRADES.c.realized_pnl)
-        .where(TRADES.c.strategy_id.is_(None), TRADES.c.realized_pnl.is_not(None), TRADES.c.symbol.in_(untagged))
-    ).all()
-    replayed = _moved_or_flipped(conn, untagged)
-    replayed |= {symbol for _id, account_id, symbol, _r in closers if len(openers.get((account_id, symbol), ())) != 1}
-    shares = [Share(trade_id, account_id, symbol, next(iter(openers[(account_id, symbol)])), realized)
-              for trade_id, account_id, symbol, realized in closers if symbol not in replayed]
-    for symbol in sorted(replayed):
-        shares += _replayed_shares(conn, method, symbol)
-    return shares
+    if account_id is not None:
+        query = query.join(TRADES, TRADES.c.id == SHARES.c.trade_id).where(TRADES.c.account_id == account_id)
+    return {strategy_id: (int(closing), int(won), realized) for strategy_id, closing, won, realized in conn.execute(query)}
 
 
 def _moved_or_flipped(conn: Connection, symbols: list[str]) -> set[str]:
@@ -119,52 +84,32 @@ def _moved_or_flipped(conn: Connection, symbols: list[str]) -> set[str]:
     return (moved & set(symbols)) | set(conn.execute(flip).scalars())
 
 
-def _replayed_shares(conn: Connection, method: str, symbol: str) -> list[Share]:
-    """`untagged_shares` of one symbol, from its closing trades' closed portions (re-booked in memory)."""
-    from stocksbot.storage.booking import BookingStore  # re-booking code, only when needed
-
-    bookings = BookingStore(conn, method).bookings(symbol)
-    strategy_of: dict[object, int | None] = {trade_id: strategy_id for trade_id, strategy_id, _a, _b in bookings}
-    parts: list[tuple[int, int, object, Decimal]] = [
-        (trade_id, account_id, portion.trade_id, portion.realized)
-        for trade_id, strategy_id, account_id, booking in bookings
-        if strategy_id is None and booking.realized_pnl is not None
-        for portion in booking.closed
-    ]
-    # Lots that came over from a symbol's old name were opened by trades of that name.
-    missing = {lot_trade for _t, _a, lot_trade, _r in parts if lot_trade not in strategy_of}
-    if missing:
-        query = select(TRADES.c.id, TRADES.c.strategy_id).where(TRADES.c.id.in_(missing))
-        strategy_of.update({trade_id: strategy_id for trade_id, strategy_id in conn.execute(query)})
-    summed: dict[tuple[int, int, int | None], Decimal] = {}
-    for trade_id, account_id, lot_trade, realized in parts:
-        key = (trade_id, account_id, strategy_of.get(lot_trade))
-        summed[key] = add(summed.get(key, ZERO), realized)
-    return [Share(trade_id, account_id, symbol, strategy_id, realized)
-            for (trade_id, account_id, strategy_id), realized in summed.items()]
-
-
 def _credit(result: Realized, key: tuple[int | None, str, int], amount: Decimal) -> None:
     result[key] = add(result.get(key, ZERO), amount)
 
 
-def realized_by_rule(conn: Connection, method: str, symbols: list[str], account_id: int | None = None) -> Realized:
-    """The realized P&L of `symbols` per (strategy, symbol, account) by the attribution rule."""
+def realized_by_rule(conn: Connection, symbols: list[str], account_id: int | None = None) -> Realized:
+    """The realized P&L of `symbols` per (strategy, symbol, account) by the attribution rule, in
+    three grouped sums: closing trades with a strategy, untagged ones with no stored shares
+    (all of it belongs to no strategy), and the stored shares of the others."""
     result: Realized = {}
     if not symbols:
         return result
-    query = (
-        select(TRADES.c.strategy_id, TRADES.c.symbol, TRADES.c.account_id, exact_sum(TRADES.c.realized_pnl))
-        .where(TRADES.c.strategy_id.is_not(None), TRADES.c.realized_pnl.is_not(None), TRADES.c.symbol.in_(symbols))
-        .group_by(TRADES.c.strategy_id, TRADES.c.symbol, TRADES.c.account_id)
-    )
-    if account_id is not None:
-        query = query.where(TRADES.c.account_id == account_id)
-    for strategy_id, symbol, owner, realized in conn.execute(query):
-        _credit(result, (strategy_id, symbol, owner), realized)
-    for share in untagged_shares(conn, method, symbols):
-        if account_id is None or share.account_id == account_id:
-            _credit(result, (share.strategy_id, share.symbol, share.account_id), share.realized)
+    t = TRADES.c
+    shared = exists().where(SHARES.c.trade_id == t.id)
+    queries = [
+        select(t.strategy_id, t.symbol, t.account_id, exact_sum(t.realized_pnl))
+        .where(t.realized_pnl.is_not(None), t.symbol.in_(symbols), t.strategy_id.is_not(None) | ~shared)
+        .group_by(t.strategy_id, t.symbol, t.account_id),
+        select(SHARES.c.strategy_id, t.symbol, t.account_id, exact_sum(SHARES.c.realized_pnl))
+        .join(TRADES, t.id == SHARES.c.trade_id).where(t.symbol.in_(symbols))
+        .group_by(SHARES.c.strategy_id, t.symbol, t.account_id),
+    ]
+    for query in queries:
+        if account_id is not None:
+            query = query.where(t.account_id == account_id)
+        for strategy_id, symbol, owner, realized in conn.execute(query):
+            _credit(result, (strategy_id, symbol, owner), realized)
     return result
 
 
@@ -185,7 +130,7 @@ def realized_by_position(conn: Connection, symbols: list[str], account_id: int |
     return result
 
 
-def corrections(conn: Connection, method: str, account_id: int | None = None) -> Realized:
+def corrections(conn: Connection, account_id: int | None = None) -> Realized:
     """What moves realized P&L from the positions' strategies (docs/ledger.md §5.5) to the
     strategies the rule gives it to: per (strategy, symbol, account), the rule's figure minus
     the positions'. Each symbol's corrections add up to zero.
@@ -196,7 +141,7 @@ def corrections(conn: Connection, method: str, account_id: int | None = None) ->
     position and every closed lot belongs to X, so nothing moves.
     """
     symbols = _differing_symbols(conn, strategy_symbols(conn))
-    result = realized_by_rule(conn, method, symbols, account_id)
+    result = realized_by_rule(conn, symbols, account_id)
     for key, realized in realized_by_position(conn, symbols, account_id).items():
         _credit(result, key, realized.copy_negate())
     return {key: amount for key, amount in result.items() if amount}

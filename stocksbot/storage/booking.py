@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 
-from stocksbot.ledger import Book, Booking, Fill, LedgerError, RunSummary
+from stocksbot.ledger import Book, Booking, ClosedPortion, Fill, LedgerError, RunSummary, realized_by_opener
 from stocksbot.ledger import Lot as LedgerLot
 from stocksbot.storage import tables, totals
 from stocksbot.storage.database import driver_connection
@@ -134,6 +134,7 @@ SPLITS = tables.splits
 TRANSFERS = tables.share_transfers
 CHANGES = tables.symbol_changes
 LOTS = tables.lots
+SHARES = tables.realized_shares
 # Built once: the statements of the single-trade hot path, so each execution reuses the
 # compiled form (a bot may record thousands of fills a minute).
 #
@@ -222,6 +223,11 @@ _DELETE_SYMBOL_LOTS = delete(LOTS).where(LOTS.c.position_id.in_(select(POSITIONS
 _DELETE_SYMBOL_POSITIONS = delete(POSITIONS).where(_SYMBOL_POSITIONS)
 _SYMBOLS = select(TRADES.c.symbol).distinct().order_by(TRADES.c.symbol)
 _NEW_NAMES = select(CHANGES.c.new_symbol)
+_TRADE_STRATEGIES = select(TRADES.c.id, TRADES.c.strategy_id).where(
+    TRADES.c.id.in_(bindparam("trade_ids", expanding=True)))
+_DELETE_SYMBOL_SHARES = delete(SHARES).where(
+    SHARES.c.trade_id.in_(select(TRADES.c.id).where(TRADES.c.symbol == bindparam("symbol"))))
+_INSERT_SHARES = insert(SHARES)
 
 
 @dataclass
@@ -250,8 +256,8 @@ class BookingStore:
     """The one place where booking state is loaded and saved, on the unit of work's connection.
 
     `trade add` and `order fill` (`book_trade`), `trade import` (`load`, `save_closed`,
-    `save_open`, `replay`), `position rebuild` and `db check` (`rebuild_all`) all go through
-    it, so positions, lots and closed-run totals are written one way. The ledger rules
+    `save_open`, `replay`, `shares_of`), `position rebuild` and `db check` (`rebuild_all`) all go
+    through it, so positions, lots, closed-run totals and realized shares are written one way. The ledger rules
     themselves are in `stocksbot.ledger` (docs/ledger.md).
     """
 
@@ -352,6 +358,31 @@ class BookingStore:
         if changes:
             self.conn.execute(_SET_REALIZED, list(changes))
 
+    def shares_of(
+        self, trade_id: int, closed: Sequence[ClosedPortion], strategy_of: Mapping[object, int | None]
+    ) -> list[dict[str, Any]]:
+        """The `realized_shares` rows of an untagged closing trade (docs/ledger.md §8.3): none when
+        every lot it closed was opened without a strategy.
+
+        `strategy_of` holds the strategies of the opening trades the caller has seen (a replay
+        or an import knows them); the others are read by primary key, in one query.
+        """
+        missing = [portion.trade_id for portion in closed
+                   if portion.trade_id is not None and portion.trade_id not in strategy_of]
+        known: Mapping[object, int | None] = strategy_of
+        if missing:
+            known = {**strategy_of, **dict(self.conn.execute(_TRADE_STRATEGIES, {"trade_ids": missing}).tuples())}
+        shares = realized_by_opener(closed, known.get)
+        if all(strategy_id is None for strategy_id in shares):
+            return []
+        return [{"trade_id": trade_id, "strategy_id": strategy_id, "realized_pnl": realized}
+                for strategy_id, realized in shares.items()]
+
+    def save_shares(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store `realized_shares` rows (from `shares_of`)."""
+        if rows:
+            self.conn.execute(_INSERT_SHARES, list(rows))
+
     def _insert_lots(self, position_id: int, lots: Iterable[LedgerLot], *, first_seq: int) -> None:
         rows = [{"position_id": position_id, "trade_id": lot.trade_id, "seq": seq, "quantity": lot.quantity,
                  "amount": lot.amount, "opened_at": lot.opened_at} for seq, lot in enumerate(lots, first_seq)]
@@ -396,6 +427,8 @@ class BookingStore:
         booking, closed = state.apply(fill, strategy_id, allow_short=allow_short)
         if booking.realized_pnl is not None:
             self.set_realized([{"trade_id": trade_id, "realized": booking.realized_pnl}])
+            if strategy_id is None:
+                self.save_shares(self.shares_of(trade_id, booking.closed, {}))
         if closed is not None:
             self.save_closed([closed])
         self.save_open(state)
@@ -417,11 +450,14 @@ class BookingStore:
         conn = self.conn
         if not cleared:
             totals.apply(conn, totals.negated(totals.from_positions(conn, POSITIONS.c.symbol == symbol)))
+            conn.execute(_DELETE_SYMBOL_SHARES, {"symbol": symbol})
             conn.execute(_DELETE_SYMBOL_LOTS, {"symbol": symbol})
             conn.execute(_DELETE_SYMBOL_POSITIONS, {"symbol": symbol})
         states: dict[int, OpenState] = {}
         finished: list[PositionState] = []
         realized_changes: list[dict[str, Any]] = []
+        strategy_of: dict[object, int | None] = {}  # every trade of the symbol so far
+        untagged_closes: list[tuple[int, list[ClosedPortion]]] = []
         events = self._other_events(symbol)
         next_event = 0
         for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, stored_realized, account_id \
@@ -439,6 +475,9 @@ class BookingStore:
                 )
             except LedgerError as exc:
                 raise BookingError(trade_id, str(exc)) from None
+            strategy_of[trade_id] = strategy_id
+            if strategy_id is None and booking.closed:
+                untagged_closes.append((trade_id, booking.closed))
             if closed is not None:
                 finished.append(closed)
             if booking.realized_pnl != stored_realized:
@@ -447,6 +486,8 @@ class BookingStore:
             self._corporate_event(symbol, states, event, finished)
         self.save_closed(finished, count_totals=not cleared)
         self.set_realized(realized_changes)
+        self.save_shares([row for trade_id, closed in untagged_closes
+                          for row in self.shares_of(trade_id, closed, strategy_of)])
         for state in states.values():
             self.save_open(state)
         if not cleared:  # the new name's positions start from this symbol's lots at the change
@@ -577,11 +618,12 @@ class BookingStore:
         _start_run(target, symbol, "long", at, strategy_id)
 
     def rebuild_all(self) -> int:
-        """Recompute every position, lot and closed-run total from the trades; the number of symbols.
+        """Recompute every position, lot, closed-run total and realized share from the trades; the number of symbols.
 
         The caller holds the ledger lock (`lock_ledger`).
         """
         symbols = sorted(set(self.conn.execute(_SYMBOLS).scalars()) | set(self.conn.execute(_NEW_NAMES).scalars()))
+        self.conn.execute(delete(SHARES))
         self.conn.execute(delete(LOTS))
         self.conn.execute(delete(POSITIONS))
         for symbol in symbols:

@@ -23,10 +23,12 @@ TRADES = tables.trades
 ORDERS = tables.orders
 CASH_BALANCES = tables.cash_balances
 CASH_MOVEMENTS = tables.cash_movements
+SHARES = tables.realized_shares
 
 
 def ledger_snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
-    """What booking derives from the trades: positions (without ids), lots, realized P&L per trade, totals."""
+    """What booking derives from the trades: positions (without ids), lots, realized P&L per trade, totals,
+    realized shares."""
     p = POSITIONS.c
     positions = sorted(
         (tuple(row) for row in conn.execute(select(
@@ -49,7 +51,11 @@ def ledger_snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
     lots.sort(key=repr)
     realized = sorted((tuple(row) for row in conn.execute(select(TRADES.c.id, TRADES.c.realized_pnl))), key=repr)
     closed = sorted((key, *values) for key, values in totals.stored(conn).items())
-    return {"positions": positions, "lots": lots, "realized": realized, "totals": closed, **cash_snapshot(conn)}
+    # Untagged closing trades' realized P&L per opening strategy (docs/ledger.md §8.3), without ids.
+    shares = sorted((tuple(row) for row in conn.execute(
+        select(SHARES.c.trade_id, SHARES.c.strategy_id, SHARES.c.realized_pnl))), key=repr)
+    return {"positions": positions, "lots": lots, "realized": realized, "totals": closed, "shares": shares,
+            **cash_snapshot(conn)}
 
 
 def cash_snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
@@ -111,6 +117,7 @@ def ledger_findings(before: dict[str, list[tuple[Any, ...]]], after: dict[str, l
     findings = []
     labels = {"positions": "position", "lots": "lot", "realized": "trade realized P&L",
               "totals": "closed-run total (strategy key, runs, realized P&L, costs)",
+              "shares": "realized share (trade, opening strategy, realized P&L)",
               "cash": "cash balance (account id, currency, balance, last event)",
               "implicit": "cash movement of kind implicit_deposit (account id, currency, at, amount, trade, dividend, rank)"}
     for kind, label in labels.items():

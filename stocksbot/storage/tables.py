@@ -380,3 +380,17 @@ cash_balances = Table(
     _money("balance"),
     _time("last_at", nullable=True),
 )
+
+# The realized P&L of a closing trade without a strategy, per strategy of the trades that
+# opened the lots it closed (docs/ledger.md §8.3): one row per (trade, opening strategy), the
+# rows of a trade adding up to its realized P&L; a row with no strategy holds what lots opened
+# without one gave. Written by booking only for trades that closed a lot opened under a
+# strategy (any other untagged close belongs to no strategy as a whole), replaced whenever
+# the symbol is re-booked; rebuildable, and `db check` compares.
+realized_shares = Table(
+    "realized_shares", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("trade_id", ForeignKey("trades.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("strategy_id", ForeignKey("strategies.id"), nullable=True),
+    _money("realized_pnl"),
+)
