@@ -371,7 +371,7 @@ class BookingStore:
                    if portion.trade_id is not None and portion.trade_id not in strategy_of]
         known: Mapping[object, int | None] = strategy_of
         if missing:
-            known = {**strategy_of, **dict(self.conn.execute(_TRADE_STRATEGIES, {"trade_ids": missing}).tuples())}
+            known = {**strategy_of, **{row[0]: row[1] for row in self.conn.execute(_TRADE_STRATEGIES, {"trade_ids": missing})}}
         shares = realized_by_opener(closed, known.get)
         if all(strategy_id is None for strategy_id in shares):
             return []
