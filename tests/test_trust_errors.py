@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 from stocksbot.cli.main import cli
 from stocksbot.errors import StocksbotError
 from stocksbot.storage.database import ConnectionSettings, driver_connection, mask_url
+from stocksbot.storage.migrations import HEAD_REVISION
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,7 +95,7 @@ def test_restore_refuses_a_backup_without_the_schema_of_its_revision(ledger: tup
     conn.commit()
     conn.close()
     assert one_line(invoke("--db", url, "db", "restore", str(backup))) == (
-        f"Error: {backup} does not have the schema of revision 0005 (table share_transfers is missing): "
+        f"Error: {backup} does not have the schema of revision {HEAD_REVISION} (table share_transfers is missing): "
         "restore refused\n"
     )
 
@@ -189,13 +190,13 @@ def _stamp(url: str, revision: str) -> None:
 
 def test_a_newer_schema_says_upgrade_stocksbot(migrated_url: str) -> None:
     _stamp(migrated_url, "0099")
-    expected = "Error: database schema 0099 is newer than this stocksbot (head 0005): upgrade stocksbot\n"
+    expected = f"Error: database schema 0099 is newer than this stocksbot (head {HEAD_REVISION}): upgrade stocksbot\n"
     for args in (["db", "upgrade"], ["db", "downgrade", "0004"], ["position", "list"]):
         assert one_line(invoke("--db", migrated_url, *args)) == expected, args
     current = invoke("--db", migrated_url, "db", "current")
-    assert (current.exit_code, current.output) == (0, "0099 (newer than this stocksbot's head 0005: upgrade stocksbot)\n")
+    assert (current.exit_code, current.output) == (0, f"0099 (newer than this stocksbot's head {HEAD_REVISION}: upgrade stocksbot)\n")
     assert "behind" not in current.output
-    assert _json(migrated_url, "db", "current") == {"revision": "0099", "head": "0005", "is_head": False}
+    assert _json(migrated_url, "db", "current") == {"revision": "0099", "head": HEAD_REVISION, "is_head": False}
 
 
 # -- §2.4: the deadline on the driver's own paths --------------------------------------------------
