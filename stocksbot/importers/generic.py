@@ -1,4 +1,4 @@
-"""Any CSV, with its columns named by `--map` (docs/brokers.md, "The generic format").
+"""Any CSV, with its columns named by `--map` (docs/brokers.md §10).
 
 Never detected: a user chooses it with `--from generic`. Each row's action (the `kind`
 column when it has a value, else `side`) says what it is: buy/bought and sell/sold are

@@ -1,5 +1,5 @@
 """What every broker format needs to read its rows: columns by name with `--map`, and the
-numbers and dates brokers write (docs/brokers.md, "Reading columns, numbers and dates").
+numbers and dates brokers write (docs/brokers.md §8).
 
 Brokers disagree on everything a CSV leaves open: `$1,234.56` and `-$5.00` (Schwab),
 `(5.00)` for a negative amount (accounting style), `1.234,56` (Degiro, with a decimal

@@ -1,4 +1,4 @@
-"""`stocksbot import`: a broker statement into the ledger, all or nothing (docs/brokers.md).
+"""`stocksbot import`: a broker statement into the ledger, all or nothing (docs/brokers.md §3-§7).
 
 A format (stocksbot/importers/) turns the file into entries; this module books them. First
 every row is parsed and checked: any problem, or an unknown action without `--skip-unknown`,
@@ -69,7 +69,7 @@ KINDS: tuple[str, ...] = ("trades", "dividends", "cash", "splits", "prices")
 OUTFLOWS = frozenset({"withdraw", "fee", "tax"})
 #: The interval of the bars exchange rates are stored as.
 RATE_INTERVAL = "1d"
-#: Booking order of entries at one instant (docs/brokers.md, "Order"): rates, splits (they
+#: Booking order of entries at one instant (docs/brokers.md §4.1): rates, splits (they
 #: apply from the start of their day, before its trades), trades, then the cash records,
 #: whose order among themselves the cash book decides (credits before debits, docs/ledger.md §13).
 _RANK = {RateEntry: 0, SplitEntry: 1, TradeEntry: 2, DividendEntry: 3, TaxEntry: 4, CashEntry: 5}
@@ -190,7 +190,8 @@ def content(entry: Entry, account: str) -> tuple[str, ...]:
 
 
 def fingerprint(values: tuple[str, ...], occurrence: int) -> str:
-    """The key of an entry without a broker id: `fp:` and 40 hex digits of a SHA-256 of its content.
+    """The key of an entry without a broker id: `fp:` and 40 hex digits of a SHA-256 of its content
+    (docs/brokers.md §5).
 
     `occurrence` counts the earlier rows of the same file with the same content, so two
     identical fills in one file are two trades, and importing the file again skips both.
@@ -255,7 +256,8 @@ class _Booking:
 
     def resolve(self, entries: list[Entry]) -> list[_Entry]:
         """Each entry's symbol (an ISIN mapped by `symbol set --isin`, else the symbol, else the
-        ISIN itself), account and key, checked; the problems are collected in `errors`."""
+        ISIN itself: docs/brokers.md §6), account (§7) and key (§5), checked; the problems are
+        collected in `errors`."""
         wanted = sorted({e.isin.strip().upper() for e in entries if getattr(e, "isin", None)})  # type: ignore[union-attr]
         for start in range(0, len(wanted), _LOOKUP):
             chunk = wanted[start:start + _LOOKUP]
@@ -342,7 +344,8 @@ class _Booking:
             parse_currency(entry.quote)
 
     def create_accounts(self) -> None:
-        """Create the accounts entries name that do not exist (in the entry's currency, else the reporting one)."""
+        """Create the accounts entries name that do not exist, in the entry's currency, else the
+        reporting one (docs/brokers.md §7)."""
         if not self.new_currencies:
             return
         reporting = fx.reporting_currency(self.conn)[0]
@@ -365,8 +368,10 @@ class _Booking:
         splits = [i for i in items if isinstance(i.entry, SplitEntry)]
         trades = [i for i in items if isinstance(i.entry, TradeEntry)]
         split_symbols = {i.symbol for i in splits if i.symbol is not None}
+        # Every row names its account (resolved above), so TradeImport's default is only a formality.
         run = TradeImport(self.conn, self.method, self.allow_short, expected_rows=len(trades),
-                          account=self.default_name, rebook=split_symbols)
+                          account=self.default_name if self.default_name in self.accounts else None,
+                          rebook=split_symbols)
         total = len(trades)
         booked = 0
 
@@ -410,7 +415,8 @@ class _Booking:
             yield row
 
     def _rates(self, rates: list[_Entry]) -> None:
-        """Exchange rates as bars of `BASE/QUOTE` (docs/ledger.md §15); an equal bar stored already is skipped."""
+        """Exchange rates as bars of `BASE/QUOTE` (docs/brokers.md §4.6, docs/ledger.md §15); an equal bar
+        stored already is skipped."""
         rows = []
         for item in rates:
             e = item.entry
@@ -427,7 +433,8 @@ class _Booking:
 
     def _splits(self, splits: list[_Entry]) -> None:
         """Store the splits in time order; a split given as shares added gets its exact ratio from
-        the holding of its account just before it (the file's earlier trades and splits counted)."""
+        the holding of its account just before it (the file's earlier trades and splits counted:
+        docs/brokers.md §4.3)."""
         store = BookingStore(self.conn, self.method)
         days: dict[tuple[str, datetime], int] = {}
         for item in splits:
@@ -466,7 +473,8 @@ class _Booking:
         return known
 
     def _cash(self, items: list[_Entry]) -> None:
-        """Dividends (each with the tax rows paired with it), cash movements, and the cash they move."""
+        """Dividends (each with the tax rows paired with it), cash movements, and the cash they move
+        (docs/brokers.md §4.4, §4.5)."""
         currencies = {row.symbol: row.currency for row in self.conn.execute(select(INSTRUMENTS.c.symbol,
                                                                                     INSTRUMENTS.c.currency))}
 
