@@ -491,6 +491,8 @@ class _Booking:
                                                 and i.key])
         # A withholding tax pairs with the first dividend of its account, symbol, pay day and currency.
         dividends: dict[tuple[str, str | None, str, str], list[Any]] = {}
+        # A tax row that names no currency pairs with a dividend of any currency (and takes its currency).
+        any_currency: dict[tuple[str, str | None, str], list[Any]] = {}
         rows: list[dict[str, Any]] = []
         seen: dict[str, int] = {}
         for item in items:
@@ -508,6 +510,7 @@ class _Booking:
                        "ex_date": start_of_day(e.ex_date if e.ex_date is not None else e.paid_at),
                        "paid_at": e.paid_at, "per_share": None, "note": e.note, "external_id": item.key}
                 dividends.setdefault(pair_key, []).append(row)
+                any_currency.setdefault(pair_key[:3], []).append(row)
                 rows.append(row)
         movements: list[dict[str, Any]] = []
         for item in items:
@@ -517,7 +520,9 @@ class _Booking:
             code = currency_of(item)
             note: str | None
             if isinstance(e, TaxEntry):
-                paired = dividends.get((item.account, item.symbol, e.at.astimezone().date().isoformat(), code))
+                day = e.at.astimezone().date().isoformat()
+                paired = dividends.get((item.account, item.symbol, day, code)) or \
+                    (any_currency.get((item.account, item.symbol, day)) if e.currency is None else None)
                 if paired:
                     target = paired[0]
                     if target["stored"]:

@@ -121,6 +121,7 @@ def test_bad_files_are_refused_one_line_per_problem_writing_nothing(run, data, t
           "line 4: expected 9 fields, got 4 (a truncated row?)",
           "line 5: unknown action 'Journal'"]),
         (["import", NATIVE, "--from", "generic", "--map", "nope=x"], ["--map: no field 'nope'"]),
+        (["import", GENERIC, "--from", "stocksbot"], ["line 1:", "header has missing executed_at"]),
         (["import", NATIVE, "--map", "bogus"], ["--map takes FIELD=COLUMN pairs"]),
     ]
     for args, expected in cases:
