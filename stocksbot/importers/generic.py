@@ -20,11 +20,21 @@ from stocksbot.importers.entries import (
     Item,
     ParseOptions,
     Problem,
+    SplitEntry,
     TaxEntry,
     TradeEntry,
     Unknown,
 )
-from stocksbot.importers.reading import Columns, DateFormat, Remembered, csv_rows, parse_quantity, parse_when
+from stocksbot.importers.reading import (
+    Columns,
+    DateFormat,
+    Remembered,
+    csv_rows,
+    parse_amount,
+    parse_quantity,
+    parse_when,
+)
+from stocksbot.ledger.numbers import multiply
 
 #: Each field of the format and the column names it is found by without `--map`.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -50,6 +60,8 @@ CASH_WORDS = {"deposit": "deposit", "withdraw": "withdraw", "withdrawal": "withd
               "fee": "fee", "fees": "fee"}
 DIVIDEND_WORDS = frozenset({"dividend", "dividends"})
 TAX_WORDS = frozenset({"tax", "withholding", "withholding tax"})
+SPLIT_WORDS = frozenset({"split", "stock split"})
+TRANSFER_WORDS = frozenset({"transfer", "cash transfer"})
 
 
 class GenericFormat:
@@ -104,6 +116,7 @@ class _RowReader:
         self.numbers = {name: _number_reader(name, comma)
                         for name in ("quantity", "price", "commission", "fees", "tax", "amount")}
         self.width = width
+        self.comma = comma
 
     def text(self, values: list[str], name: str) -> str:
         position = self.at[name]
@@ -126,7 +139,7 @@ class _RowReader:
         action = text(values, "kind") or text(values, "side")
         word = _WORDS.get(action)
         if word is None:
-            word = _WORDS[action] = " ".join(action.lower().split())
+            word = _WORDS[action] = " ".join(action.lower().replace("_", " ").split())
         if not word:
             raise StocksbotError("no action: the side (or kind) is empty")
         when: datetime = self.when(text(values, "date"))
@@ -145,13 +158,33 @@ class _RowReader:
         if word in DIVIDEND_WORDS:
             if not symbol and not isin:
                 raise StocksbotError("a dividend needs a symbol (or an ISIN)")
-            return DividendEntry(line=line, paid_at=when, symbol=symbol,
-                                 gross=self.number(values, "amount", required=True),
+            if not text(values, "amount") and text(values, "quantity") and text(values, "price"):
+                # shares x amount per share, exactly (ledger.numbers.multiply)
+                gross = multiply(self.number(values, "quantity"), self.number(values, "price"))
+            else:
+                gross = self.number(values, "amount", required=True)
+            return DividendEntry(line=line, paid_at=when, symbol=symbol, gross=gross,
                                  tax=self.number(values, "tax"), fee=self.number(values, "fees"),
                                  currency=currency, account=account, key=key, isin=isin, note=note)
         if word in TAX_WORDS and (symbol or isin):  # withholding on a dividend (its sign is ignored)
             return TaxEntry(line=line, at=when, symbol=symbol, amount=self.number(values, "amount", required=True),
                             currency=currency, account=account, key=key, isin=isin, note=note)
+        if word in SPLIT_WORDS:  # the shares the split added (as cgt-calc's "raw" CSV gives them)
+            if not symbol and not isin:
+                raise StocksbotError("a split needs a symbol (or an ISIN)")
+            return SplitEntry(line=line, at=when, symbol=symbol, added=self.number(values, "quantity", required=True),
+                              account=account, key=key, isin=isin)
+        if word in TRANSFER_WORDS:  # cash in (positive) or out (negative): the amount, else quantity x price
+            if text(values, "amount"):
+                signed = parse_amount(text(values, "amount"), field="amount", decimal_comma=self.comma)
+            else:
+                signed = multiply(parse_amount(text(values, "quantity") or "", field="quantity",
+                                               decimal_comma=self.comma),
+                                  parse_amount(text(values, "price") or "", field="price", decimal_comma=self.comma))
+            if not signed:
+                raise StocksbotError("a transfer of 0")
+            return CashEntry(line=line, at=when, kind="deposit" if signed > 0 else "withdraw", amount=abs(signed),
+                             currency=currency, account=account, key=key, note=note)
         kind = CASH_WORDS.get(word) or ("tax" if word in TAX_WORDS else None)
         if kind is not None:
             return CashEntry(line=line, at=when, kind=kind, amount=self.number(values, "amount", required=True),

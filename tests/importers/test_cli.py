@@ -144,3 +144,19 @@ def test_map_renames_a_column_of_stocksbots_own_format(data, tmp_path: Path) -> 
     assert result["imported"]["trades"] == 1
     (trade,) = data("trade", "list")
     assert (trade["external_id"], trade["quantity"]) == ("r-1", "3")
+
+
+@pytest.mark.slow  # several commands a test
+def test_a_raw_style_generic_file_newest_first_with_a_split_by_shares_added(data) -> None:
+    raw = str(FIXTURES / "generic-raw.csv")
+    result = data("import", raw, "--from", "generic")
+    assert result["imported"] == {"trades": 3, "dividends": 1, "cash": 2, "splits": 1, "prices": 0}
+    (split,) = data("split", "list")
+    assert split["ratio"] == "4:1"  # 10 held, 30 added
+    (widg,) = data("position", "list")
+    # 30 x 12.50 - 1, less the first lot (20 shares after the split, 210.50) and half the second (105.25)
+    assert (widg["quantity"], widg["realized_pnl"]) == ("10", "58.25")
+    # 1000 in, 2 x 210.50 out, 100 withdrawn, 40 x 0.10 dividend, 30 x 12.50 - 1 sold
+    assert data("cash", "balance") == [{"account": "main", "currency": "USD", "balance": "857"}]
+    again = data("import", raw, "--from", "generic")
+    assert again["imported"] == dict.fromkeys(again["imported"], 0) and again["skipped"] == 7

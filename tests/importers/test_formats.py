@@ -14,6 +14,7 @@ from stocksbot.importers.entries import (
     DividendEntry,
     ParseOptions,
     Problem,
+    SplitEntry,
     TaxEntry,
     TradeEntry,
     Unknown,
@@ -59,6 +60,7 @@ def test_generic_is_never_detected_and_reads_every_kind() -> None:
             "2024-01-02,Buy,aapl,,10,$150.25,1,,USD,ira,a1\n"
             "2024-01-03,SOLD,,US0378331005,-4,160,,,,,\n"
             "2024-01-04,Dividend,AAPL,,,,,2.40,USD,,\n"
+            "2024-01-04,dividends,MSFT,,30,0.75,,,USD,,\n"
             "2024-01-04,Withholding Tax,AAPL,,,,,-0.36,USD,,\n"
             "2024-01-05,Deposit,,,,,,\"1,000.00\",USD,,\n"
             "2024-01-06,tax,,,,,,5,,,\n"
@@ -72,12 +74,14 @@ def test_generic_is_never_detected_and_reads_every_kind() -> None:
     assert isinstance(items[1], TradeEntry) and (items[1].side, items[1].quantity, items[1].isin) == (
         "sell", D(4), "US0378331005")
     assert isinstance(items[2], DividendEntry) and items[2].gross == D("2.4")
+    per_share = items.pop(3)
+    assert isinstance(per_share, DividendEntry) and per_share.gross == D("22.5")  # 30 shares x 0.75
     assert isinstance(items[3], TaxEntry) and items[3].amount == D("0.36")
     assert isinstance(items[4], CashEntry) and (items[4].kind, items[4].amount) == ("deposit", D(1000))
     assert isinstance(items[5], CashEntry) and items[5].kind == "tax"  # no symbol: a cash tax
-    assert items[6] == Unknown(8, "Journal")
-    assert items[7] == Problem(9, "no action: the side (or kind) is empty")
-    assert items[8] == Problem(10, "expected 11 fields, got 5 (a truncated row?)")
+    assert items[6] == Unknown(9, "Journal")
+    assert items[7] == Problem(10, "no action: the side (or kind) is empty")
+    assert items[8] == Problem(11, "expected 11 fields, got 5 (a truncated row?)")
 
 
 def test_generic_needs_a_date_and_an_action_column() -> None:
@@ -130,3 +134,16 @@ def test_remembered_parses_once_and_forgets_failures() -> None:
         remembered("x")
     remembered("3")  # full: starts over
     assert remembered("1") == 1 and calls[-1] == "1"
+
+
+def test_generic_splits_by_shares_added_and_transfers_by_sign() -> None:
+    text = ("date,action,symbol,quantity,price,fees,currency\n"
+            "2022-06-06,STOCK_SPLIT,AMZN,209,0.00,0.00,USD\n"
+            "2022-06-07,TRANSFER,,1,-500.5,0,USD\n"
+            "2022-06-08,Transfer,,1,2000,0,USD\n"
+            "2022-06-09,transfer,,0,10,0,USD\n")
+    split, out, into, zero = read(generic.FORMAT, text)
+    assert isinstance(split, SplitEntry) and (split.symbol, split.added, split.numerator) == ("AMZN", D(209), None)
+    assert isinstance(out, CashEntry) and (out.kind, out.amount) == ("withdraw", D("500.5"))
+    assert isinstance(into, CashEntry) and (into.kind, into.amount) == ("deposit", D(2000))
+    assert zero == Problem(5, "a transfer of 0")
