@@ -11,7 +11,7 @@ from stocksbot.importers import CHOICES, HEAD_SIZE
 
 #: What a `--map` field may be called (docs/brokers.md §10).
 MAP_HELP = ("FIELD=COLUMN[,FIELD=COLUMN...]: the file's column for a stocksbot field (date, side, symbol, quantity, "
-            "price, commission, fees, currency, account, id, isin, amount, kind, note); repeatable.")
+            "price, commission, fees, tax, amount, currency, account, id, isin, kind, note); repeatable.")
 
 
 def parse_map(values: tuple[str, ...]) -> dict[str, str]:
