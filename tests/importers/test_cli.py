@@ -75,14 +75,14 @@ def test_standard_input_is_recognised_and_read(migrated_url: str, data) -> None:
 def test_the_generic_format_with_map_books_every_kind(run, data) -> None:
     refused = run("import", GENERIC, *GENERIC_OPTIONS, "--account", "degiro")
     assert refused.exit_code == 1
-    assert "line 9: unknown action 'Transfer'" in refused.output and "--skip-unknown" in refused.output
+    assert "line 9: unknown action 'Corporate Action'" in refused.output and "--skip-unknown" in refused.output
     result = run("import", GENERIC, *GENERIC_OPTIONS, "--account", "degiro", "--skip-unknown")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "imported from generic CSV (--map): 4 trade(s), 1 dividend(s), 2 cash movement(s), 0 split(s), "
         "0 price(s); skipped 2",
         "line 7: skipped: withholding tax booked with the dividend on line 6",
-        "line 9: skipped: unknown action 'Transfer'",
+        "line 9: skipped: unknown action 'Corporate Action'",
         "created accounts: degiro",
     ]
     accounts = {a["name"]: a for a in data("account", "list")}
