@@ -160,9 +160,9 @@ class SchwabFormat:
         records: list[_Record | Item] = []
         for row in rows:
             records.append(self._read(row, columns, width, options))
-        if not any(isinstance(record, _Record) for record in records):
-            yield Problem(header.line, "no transactions after the header")
         yield from _entries(records)
+        if all(isinstance(record, Skipped) for record in records):
+            yield Problem(header.line, "no transactions after the header")
 
     def _read(self, row: Row, columns: Columns, width: int, options: ParseOptions) -> _Record | Item:
         """One row as a _Record, or at once a skip (blank, total) or a problem."""
