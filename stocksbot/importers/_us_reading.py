@@ -115,6 +115,16 @@ def header_names(head: str, limit: int = 50) -> list[set[str]]:
     return found
 
 
+#: `--map` names of the generic format that mean a field of these formats (docs/brokers-schwab.md §1):
+#: the side of a trade is read from the Action.
+MAP_ALIASES = {"side": "action"}
+
+
+def mapped(columns: Mapping[str, str]) -> dict[str, str]:
+    """`--map` field -> column, with the generic format's field names turned into ours."""
+    return {MAP_ALIASES.get(field, field): column for field, column in columns.items()}
+
+
 class Columns:
     """Where each field is in the header: by the format's names, `--map field=Column` first."""
 

@@ -28,6 +28,7 @@ from stocksbot.importers._us_reading import (
     RowError,
     find_header,
     header_names,
+    mapped,
     parse_money,
     parse_us_date,
     positive,
@@ -167,8 +168,9 @@ class FidelityFormat:
 
     def _parse(self, lines: Iterable[str], options: ParseOptions) -> Iterator[Item]:
         rows = read_rows(lines, options.delimiter)
+        overrides = mapped(options.columns)
         before: list[Row] = []
-        wanted = [[options.columns[field]] if field in options.columns else list(COLUMNS[field]) for field in REQUIRED]
+        wanted = [[overrides[field]] if field in overrides else list(COLUMNS[field]) for field in REQUIRED]
         header = find_header(rows, wanted, before)
         if header is None:
             if not before or all(row.blank for row in before):
@@ -181,7 +183,7 @@ class FidelityFormat:
         for row in before:
             yield Skipped(row.line, "blank line" if row.blank else "title line before the header")
         try:
-            columns = Columns(header, COLUMNS, options.columns)
+            columns = Columns(header, COLUMNS, overrides)
         except RowError as error:
             yield Problem(header.line, str(error))
             return

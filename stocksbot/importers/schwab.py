@@ -24,6 +24,7 @@ from stocksbot.importers._us_reading import (
     RowError,
     find_header,
     header_names,
+    mapped,
     parse_money,
     parse_us_date,
     positive,
@@ -137,8 +138,9 @@ class SchwabFormat:
 
     def _parse(self, lines: Iterable[str], options: ParseOptions) -> Iterator[Item]:
         rows = read_rows(lines, options.delimiter)
+        overrides = mapped(options.columns)
         before: list[Row] = []
-        wanted = [[options.columns.get(field, COLUMNS[field][0])] if field in options.columns else list(COLUMNS[field])
+        wanted = [[overrides[field]] if field in overrides else list(COLUMNS[field])
                   for field in REQUIRED]
         header = find_header(rows, wanted, before)
         if header is None:
@@ -152,7 +154,7 @@ class SchwabFormat:
         for row in before:
             yield Skipped(row.line, "blank line" if row.blank else "title line before the header")
         try:
-            columns = Columns(header, COLUMNS, options.columns)
+            columns = Columns(header, COLUMNS, overrides)
         except RowError as error:
             yield Problem(header.line, str(error))
             return

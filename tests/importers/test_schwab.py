@@ -222,6 +222,9 @@ def test_map_renames_one_column_and_date_format_reads_another_form() -> None:
     items = parse(text, columns={"amount": "Net Amount"}, date_format="%Y-%m-%d")
     assert items == [TradeEntry(2, day("2024-03-01"), "buy", "ACME", D("10"), D("5.00"), D("0"), D("0"), "USD",
                                 note="Schwab Buy: ACME CORP")]
+    # The generic format's field `side` names the Action column here.
+    renamed = text.replace("Action", "Type")
+    assert parse(renamed, columns={"amount": "Net Amount", "side": "Type"}, date_format="%Y-%m-%d") == items
     (problem,) = parse(text, columns={"amount": "Net Amount", "colour": "Red"})
     assert isinstance(problem, Problem) and problem.line == 1 and "no field 'colour'" in problem.message
 
