@@ -149,6 +149,8 @@ class FidelityFormat:
     """Fidelity account history CSV (Accounts & Trade > Activity & Orders > Download)."""
 
     name = NAME
+    #: Rows are newest first, within a day too: the booking books the rows of one day bottom-up.
+    newest_first = True
     title = "Fidelity account history CSV"
 
     def detect(self, head: str) -> bool:

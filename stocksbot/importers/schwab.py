@@ -119,6 +119,8 @@ class SchwabFormat:
     """Charles Schwab transactions CSV (History > Export)."""
 
     name = NAME
+    #: Rows are newest first, within a day too: the booking books the rows of one day bottom-up.
+    newest_first = True
     title = "Charles Schwab transactions CSV"
 
     def detect(self, head: str) -> bool:

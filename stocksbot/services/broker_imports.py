@@ -220,6 +220,12 @@ def _sort_key(item: _Entry) -> tuple[datetime, int, int]:
     return item.at, _RANK[type(item.entry)], item.entry.line
 
 
+def _newest_first_key(item: _Entry) -> tuple[datetime, int, int]:
+    """For a format that lists newest first (`newest_first`, Schwab and Fidelity), rows of one
+    instant are booked bottom-up: a same-day buy listed below a sell came first."""
+    return item.at, _RANK[type(item.entry)], -item.entry.line
+
+
 class _Booking:
     """One import over an open transaction that holds the ledger lock."""
 
@@ -356,7 +362,7 @@ class _Booking:
     # -- the kinds ----------------------------------------------------------------------------
 
     def book(self, items: list[_Entry]) -> None:
-        items.sort(key=_sort_key)
+        items.sort(key=_newest_first_key if getattr(self.fmt, "newest_first", False) else _sort_key)
         self._named = {item.account for item in items if item.account}
         self.create_accounts()
         self._rates([i for i in items if isinstance(i.entry, RateEntry)])

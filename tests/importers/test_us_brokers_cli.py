@@ -99,3 +99,18 @@ def test_the_2025_fidelity_layout_with_a_bond(run: Any) -> None:
     before = state(run)
     assert call(run, "import", path)["imported"] == NOTHING
     assert state(run) == before
+
+
+def test_rows_of_one_day_are_booked_bottom_up(run: Any, tmp_path: Path) -> None:
+    """Schwab lists newest first within a day too: a buy below a sell of the same day came first."""
+    path = tmp_path / "same-day.csv"
+    path.write_text("Date,Action,Symbol,Description,Price,Quantity,Fees & Comm,Amount\n"
+                    "03/02/2021,Cash Merger,FOO,FOO INC,,,,$1000\n"
+                    "03/02/2021,Cash Merger Adj,FOO,FOO INC,,-100,,\n"
+                    "03/02/2021,Sell,FOO,FOO INC,$26,50,$1,$1299\n"
+                    "03/02/2021,Buy,FOO,FOO INC,$25,150,$6,-$3756\n"
+                    "03/01/2021,MoneyLink Transfer,,Tfr BANK,,,,$3756.00\n", encoding="utf-8")
+    result = call(run, "import", str(path))
+    assert result["imported"]["trades"] == 3
+    assert holdings(run) == {}
+    assert cash(run) == {"main": D("2299")}
