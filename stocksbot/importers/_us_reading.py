@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from functools import lru_cache
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from stocksbot.errors import StocksbotError
@@ -30,6 +31,8 @@ _PRICE_QUANTUM = Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
 _US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 _AS_OF = re.compile(r"^(?P<posted>\S+)\s+as\s+of\s+(?P<effective>\S+)$", re.IGNORECASE)
 _GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+#: The usual amount, read without the general path: `-$1234.56`, `$-0.88`, `12.5`.
+_PLAIN_MONEY = re.compile(r"(-?)\$?(-?)(\d+(?:\.\d+)?)")
 #: A CUSIP: 9 characters, letters and digits, at least one digit among the first 8 and a check digit.
 _CUSIP = re.compile(r"(?=[A-Z]*\d)[0-9A-Z]{8}\d")
 
@@ -171,6 +174,13 @@ def parse_money(text: str, field: str, *, decimal_comma: bool = False) -> Decima
     raw = text.strip()
     if raw in ("", "--"):
         return None
+    plain = None if decimal_comma else _PLAIN_MONEY.fullmatch(raw)
+    if plain:
+        try:
+            value = parse_decimal(plain[3], field=field)
+        except StocksbotError as error:
+            raise RowError(str(error)) from None
+        return value.copy_negate() if (plain[1] or plain[2]) and value else value
     body = raw
     negative = False
     if body.startswith("(") and body.endswith(")"):
@@ -195,6 +205,21 @@ def parse_money(text: str, field: str, *, decimal_comma: bool = False) -> Decima
     except StocksbotError as error:
         raise RowError(str(error)) from None
     return value.copy_negate() if negative and value else value
+
+
+class Dates:
+    """`parse_us_date` remembered for one file: a statement has many rows a day, and the time
+    zone lookup is the slow part (not cached across files: the local zone may change)."""
+
+    def __init__(self, date_format: str | None) -> None:
+        self.date_format = date_format
+        self._seen: dict[str, datetime] = {}
+
+    def read(self, text: str, field: str) -> datetime:
+        found = self._seen.get(text)
+        if found is None:
+            found = self._seen[text] = parse_us_date(text, field, self.date_format)
+        return found
 
 
 def parse_us_date(text: str, field: str, date_format: str | None = None) -> datetime:
@@ -225,8 +250,9 @@ def split_as_of(text: str) -> tuple[str, str | None]:
     return text.strip(), None
 
 
+@lru_cache(maxsize=4096)
 def read_symbol(text: str) -> str:
-    """An upper-cased symbol (docs/ledger.md §2), or a RowError."""
+    """An upper-cased symbol (docs/ledger.md §2), or a RowError (cached: a pure function)."""
     try:
         return parse_symbol(text)
     except StocksbotError as error:

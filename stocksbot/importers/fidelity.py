@@ -24,13 +24,13 @@ from typing import Iterable, Iterator
 from stocksbot.errors import StocksbotError
 from stocksbot.importers._us_reading import (
     Columns,
+    Dates,
     Row,
     RowError,
     find_header,
     header_names,
     mapped,
     parse_money,
-    parse_us_date,
     positive,
     read_rows,
     read_symbol,
@@ -191,6 +191,7 @@ class FidelityFormat:
             return
         width = max(columns.index[field] for field in REQUIRED) + 1
         rows_seen = False
+        dates = Dates(options.date_format)
         after_blank = False
         for row in rows:
             if row.blank:
@@ -207,7 +208,7 @@ class FidelityFormat:
                                         "a truncated row?")
                 continue
             try:
-                record = _read(row, columns, options)
+                record = _read(row, columns, options, dates)
                 yield from _entries(record)
             except RowError as error:
                 yield Problem(row.line, str(error))
@@ -215,7 +216,7 @@ class FidelityFormat:
             yield Problem(header.line, "no transactions after the header")
 
 
-def _read(row: Row, columns: Columns, options: ParseOptions) -> _Record:
+def _read(row: Row, columns: Columns, options: ParseOptions, dates: Dates) -> _Record:
     action = columns.get(row, "action")
     if not action:
         raise RowError("no Action")
@@ -226,7 +227,7 @@ def _read(row: Row, columns: Columns, options: ParseOptions) -> _Record:
     except StocksbotError as error:
         raise RowError(str(error)) from None
     return _Record(
-        row=row, action=action, at=parse_us_date(columns.get(row, "date"), "Run Date", options.date_format),
+        row=row, action=action, at=dates.read(columns.get(row, "date"), "Run Date"),
         account=_account(row, columns), symbol=columns.get(row, "symbol"),
         description=columns.get(row, "description"),
         quantity=parse_money(columns.get(row, "quantity"), "Quantity", decimal_comma=comma),

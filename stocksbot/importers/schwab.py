@@ -20,13 +20,13 @@ from typing import Iterable, Iterator
 
 from stocksbot.importers._us_reading import (
     Columns,
+    Dates,
     Row,
     RowError,
     find_header,
     header_names,
     mapped,
     parse_money,
-    parse_us_date,
     positive,
     read_rows,
     read_symbol,
@@ -162,13 +162,14 @@ class SchwabFormat:
             return
         width = max(columns.index[field] for field in REQUIRED) + 1
         records: list[_Record | Item] = []
+        dates = Dates(options.date_format)
         for row in rows:
-            records.append(self._read(row, columns, width, options))
+            records.append(self._read(row, columns, width, options, dates))
         yield from _entries(records)
         if all(isinstance(record, Skipped) for record in records):
             yield Problem(header.line, "no transactions after the header")
 
-    def _read(self, row: Row, columns: Columns, width: int, options: ParseOptions) -> _Record | Item:
+    def _read(self, row: Row, columns: Columns, width: int, options: ParseOptions, dates: Dates) -> _Record | Item:
         """One row as a _Record, or at once a skip (blank, total) or a problem."""
         if row.blank:
             return Skipped(row.line, "blank line")
@@ -182,8 +183,8 @@ class SchwabFormat:
             if not action:
                 raise RowError("no Action")
             posted_text, effective_text = split_as_of(columns.get(row, "date"))
-            posted = parse_us_date(posted_text, "Date", options.date_format)
-            effective = parse_us_date(effective_text, "Date", options.date_format) if effective_text else posted
+            posted = dates.read(posted_text, "Date")
+            effective = dates.read(effective_text, "Date") if effective_text else posted
             comma = options.decimal_comma
             return _Record(
                 row=row, action=action, posted=posted, effective=effective, as_of=effective_text is not None,
