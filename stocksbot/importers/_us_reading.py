@@ -32,7 +32,7 @@ _US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 _AS_OF = re.compile(r"^(?P<posted>\S+)\s+as\s+of\s+(?P<effective>\S+)$", re.IGNORECASE)
 _GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d*)?")
 #: The usual amount, read without the general path: `-$1234.56`, `$-0.88`, `12.5`.
-_PLAIN_MONEY = re.compile(r"(-?)\$?(-?)(\d+(?:\.\d+)?)")
+_PLAIN_MONEY = re.compile(r"(-?\$?|\$-)(\d+(?:\.\d+)?)")
 #: A CUSIP: 9 characters, letters and digits, at least one digit among the first 8 and a check digit.
 _CUSIP = re.compile(r"(?=[A-Z]*\d)[0-9A-Z]{8}\d")
 
@@ -177,19 +177,19 @@ def parse_money(text: str, field: str, *, decimal_comma: bool = False) -> Decima
     plain = None if decimal_comma else _PLAIN_MONEY.fullmatch(raw)
     if plain:
         try:
-            value = parse_decimal(plain[3], field=field)
+            value = parse_decimal(plain[2], field=field)
         except StocksbotError as error:
             raise RowError(str(error)) from None
-        return value.copy_negate() if (plain[1] or plain[2]) and value else value
+        return value.copy_negate() if "-" in plain[1] and value else value
     body = raw
     negative = False
     if body.startswith("(") and body.endswith(")"):
         negative, body = True, body[1:-1].strip()
-    if body[:1] in "+-":
+    if body.startswith(("+", "-")):
         negative, body = negative or body[0] == "-", body[1:]
     if body.startswith("$"):
         body = body[1:]
-        if body[:1] in "+-":
+        if body.startswith(("+", "-")):
             negative, body = negative or body[0] == "-", body[1:]
     if decimal_comma:
         body = body.replace(".", "").replace(",", ".") if re.fullmatch(r"\d{1,3}(?:\.\d{3})*(?:,\d*)?", body) \
@@ -198,7 +198,7 @@ def parse_money(text: str, field: str, *, decimal_comma: bool = False) -> Decima
         if not _GROUPED.fullmatch(body):
             raise RowError(f"{field} {raw!r} is not a number (a comma must separate thousands, as in 1,234.56)")
         body = body.replace(",", "")
-    if not body or body[:1] in "+-" or not re.fullmatch(r"[0-9.eE+-]+", body):
+    if not body or body.startswith(("+", "-")) or not re.fullmatch(r"[0-9.eE+-]+", body):
         raise RowError(f"{field} {raw!r} is not a number")
     try:
         value = parse_decimal(body, field=field)
