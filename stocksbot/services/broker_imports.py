@@ -76,6 +76,7 @@ _RANK = {RateEntry: 0, SplitEntry: 1, TradeEntry: 2, DividendEntry: 3, TaxEntry:
 #: How many keys one lookup asks for (within SQLite's limit of parameters).
 _LOOKUP = 900
 
+_TRADE_ROW_FIELDS = tuple(TradeRow.__dataclass_fields__)
 #: Told how many of the file's trades are booked so far, and how many there are.
 BookingProgress = Callable[[int, int], None]
 
@@ -226,6 +227,11 @@ def _newest_first_key(item: _Entry) -> tuple[datetime, int, int]:
     return item.at, _RANK[type(item.entry)], -item.entry.line
 
 
+def _positive(name: str, value: Decimal, *, zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not zero):
+        raise StocksbotError(f"{name} must be {'0 or more' if zero else 'greater than 0'}, got {format_decimal(value)}")
+
+
 class _Booking:
     """One import over an open transaction that holds the ledger lock."""
 
@@ -249,6 +255,7 @@ class _Booking:
         self.default_name = parse_account_name(account) if account is not None else self.repos.accounts.default().name
         self.new_currencies: dict[str, str | None] = {}
         self.isins: dict[str, str] = {}
+        self.codes: set[str] = set()  # currency texts checked already
 
     # -- resolving and checking -------------------------------------------------------------
 
@@ -280,7 +287,8 @@ class _Booking:
                 self.new_currencies[parse_account_name(account)] = None
             currency = getattr(entry, "currency", None)
             if currency is not None:
-                parse_currency(currency)
+                if currency not in self.codes:
+                    self.codes.add(parse_currency(currency) and currency)
                 if self.new_currencies.get(account, "") is None:
                     self.new_currencies[account] = currency
         else:
@@ -307,30 +315,25 @@ class _Booking:
     @staticmethod
     def _check(entry: Entry) -> None:
         """The ledger's limits on an entry's values (a format's bug must not reach the database)."""
-        def positive(name: str, value: Decimal, *, zero: bool = False) -> None:
-            if value < 0 or (value == 0 and not zero):
-                raise StocksbotError(f"{name} must be {'0 or more' if zero else 'greater than 0'}, "
-                                     f"got {format_decimal(value)}")
-
         if isinstance(entry, TradeEntry):
             if entry.side not in TRADE_SIDES:
                 raise StocksbotError(f"side must be buy or sell, got {entry.side!r}")
-            positive("quantity", entry.quantity)
-            positive("price", entry.price, zero=True)
-            positive("commission", entry.commission, zero=True)
-            positive("fees", entry.fees, zero=True)
+            if entry.quantity <= 0 or entry.price < 0 or entry.commission < 0 or entry.fees < 0:
+                _positive("quantity", entry.quantity)
+                for name, zero_ok in (("price", entry.price), ("commission", entry.commission), ("fees", entry.fees)):
+                    _positive(name, zero_ok, zero=True)
         elif isinstance(entry, DividendEntry):
-            positive("dividend", entry.gross)
-            positive("tax", entry.tax, zero=True)
-            positive("fee", entry.fee, zero=True)
+            _positive("dividend", entry.gross)
+            _positive("tax", entry.tax, zero=True)
+            _positive("fee", entry.fee, zero=True)
             if entry.ex_date is not None and start_of_day(entry.ex_date) > entry.paid_at:
                 raise StocksbotError("the ex-date is after the pay date")
         elif isinstance(entry, TaxEntry):
-            positive("tax", entry.amount)
+            _positive("tax", entry.amount)
         elif isinstance(entry, CashEntry):
             if entry.kind not in CASH_KINDS:
                 raise StocksbotError(f"cash kind must be one of {', '.join(CASH_KINDS)}, got {entry.kind!r}")
-            positive(entry.kind, entry.amount)
+            _positive(entry.kind, entry.amount)
         elif isinstance(entry, SplitEntry):
             if entry.added is None:
                 if entry.numerator is None or entry.denominator is None or entry.numerator < 1 or \
@@ -338,9 +341,9 @@ class _Booking:
                     raise StocksbotError("a split needs two different whole numbers of at least 1 (N:D) or the "
                                          "shares added")
             else:
-                positive("shares added", entry.added)
+                _positive("shares added", entry.added)
         else:
-            positive("rate", entry.rate)
+            _positive("rate", entry.rate)
             parse_currency(entry.base)
             parse_currency(entry.quote)
 
@@ -396,11 +399,21 @@ class _Booking:
         _refuse(self.errors)
 
     def _trade_rows(self, trades: list[_Entry]) -> Iterator[TradeRow]:
+        """The trades as `trade import` reads them (built without the frozen dataclass's __init__,
+        which costs more than the rest of the conversion; the same object)."""
+        new, fields = object.__new__, _TRADE_ROW_FIELDS
+        codes: dict[str, str] = {}
         for item in trades:
             e = item.entry
-            assert isinstance(e, TradeEntry) and item.symbol is not None
-            yield TradeRow(e.line, e.at, e.side, item.symbol, e.quantity, e.price, e.commission, e.fees, e.strategy,
-                           item.key, e.note, item.account, parse_currency(e.currency) if e.currency else None)
+            assert isinstance(e, TradeEntry)
+            currency = e.currency
+            if currency is not None:
+                code = codes.get(currency)
+                currency = code if code is not None else codes.setdefault(currency, parse_currency(currency))
+            row = new(TradeRow)
+            row.__dict__.update(zip(fields, (e.line, e.at, e.side, item.symbol, e.quantity, e.price, e.commission,
+                                             e.fees, e.strategy, item.key, e.note, item.account, currency)))
+            yield row
 
     def _rates(self, rates: list[_Entry]) -> None:
         """Exchange rates as bars of `BASE/QUOTE` (docs/ledger.md §15); an equal bar stored already is skipped."""
