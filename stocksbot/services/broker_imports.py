@@ -222,6 +222,12 @@ def _sort_key(item: _Entry) -> tuple[datetime, int, int]:
     return item.at, _RANK[type(item.entry)], item.entry.line
 
 
+def _newest_first_key(item: _Entry) -> tuple[datetime, int, int]:
+    """For a format that lists newest first (`newest_first`, Schwab and Fidelity), rows of one
+    instant are booked bottom-up: a same-day buy listed below a sell came first."""
+    return item.at, _RANK[type(item.entry)], -item.entry.line
+
+
 def _positive(name: str, value: Decimal, *, zero: bool = False) -> None:
     if value < 0 or (value == 0 and not zero):
         raise StocksbotError(f"{name} must be {'0 or more' if zero else 'greater than 0'}, got {format_decimal(value)}")
@@ -358,7 +364,7 @@ class _Booking:
     # -- the kinds ----------------------------------------------------------------------------
 
     def book(self, items: list[_Entry]) -> None:
-        items.sort(key=_sort_key)
+        items.sort(key=_newest_first_key if getattr(self.fmt, "newest_first", False) else _sort_key)
         named = {item.account for item in items if item.account}
         for row in self.accounts.values():
             if row.status == CLOSED and row.name in named:
