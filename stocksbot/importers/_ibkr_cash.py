@@ -54,7 +54,11 @@ def is_forex_symbol(symbol: str | None) -> bool:
 def _security(symbol: str | None, isin: str | None, description: str) -> tuple[str, str | None] | None:
     """The security a cash row is about: its Symbol, else its ISIN, else the one its description names."""
     if not is_empty(symbol) or not is_empty(isin):
-        return instrument(symbol, isin)
+        found, isin_code = instrument(symbol, isin)
+        named = symbol_from_description(description)
+        if isin_code is None and named is not None and named[0] == found:
+            isin_code = named[1]  # `VT(US9220427424) ...`: the ISIN of the row's own symbol
+        return found, isin_code
     return symbol_from_description(description)
 
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from stocksbot.importers.entries import DividendEntry, Item, Skipped, TaxEntry, Unknown
 from stocksbot.ledger.inputs import parse_time
+from stocksbot.ledger.numbers import canonical
 
 #: IBKR stamps statement times in US Eastern time (docs/brokers.md, IBKR "Times").
 IBKR_ZONE = ZoneInfo("America/New_York")
@@ -63,7 +64,7 @@ def read_decimal(text: str | None, field: str) -> Decimal | None:
         value = Decimal(cleaned)
     except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
         raise RowError(f"{field}: {text.strip()!r} is not a number") from None
-    return value.normalize() if value else Decimal(0)
+    return canonical(value)
 
 
 def require_decimal(text: str | None, field: str) -> Decimal:
