@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
-from stocksbot.importers.entries import DividendEntry, Item, Skipped, TaxEntry, Unknown
+from stocksbot.importers.entries import DividendEntry, Item, Skipped, SplitEntry, TaxEntry, TradeEntry, Unknown
 from stocksbot.ledger.inputs import parse_time
 from stocksbot.ledger.numbers import canonical
 
@@ -237,3 +237,45 @@ def tax_entry(line: int, at: datetime, symbol: str, amount: Decimal, **fields: o
     """A withholding-tax row: a negative amount is withheld, a positive one refunded."""
     entry = TaxEntry(line=line, at=at, symbol=symbol, amount=magnitude(amount))
     return replace(entry, refund=amount > 0, **fields)  # type: ignore[arg-type]
+
+
+def one_split_each(items: list[Item]) -> list[Item]:
+    """IBKR shows a reverse split as two rows (old shares out, new in): one split is kept."""
+    seen: dict[tuple[str, datetime, int | None, int | None], int] = {}
+    result: list[Item] = []
+    for item in items:
+        if isinstance(item, SplitEntry):
+            identity = (item.isin or item.symbol, item.at, item.numerator, item.denominator)
+            if identity in seen:
+                result.append(Skipped(item.line, f"the same split as line {seen[identity]}"))
+                continue
+            seen[identity] = item.line
+        result.append(item)
+    return result
+
+
+def pair_cancellations(items: list[Item], cancels: Iterable[tuple[TradeEntry, str | None]]) -> list[Item]:
+    """Each trade cancellation with the trade it cancels: both are reported as skipped.
+
+    The cancelled trade is the one whose key is the cancellation's original trade id, or
+    without that id the trade of the same symbol, quantity and price. A cancellation of a
+    trade that is not in the file (an earlier statement's) is an unknown action: the import
+    stops unless `--skip-unknown`, and the user removes that trade (docs/brokers.md).
+    """
+    result = list(items)
+    for cancel, orig_key in cancels:
+        match_at = None
+        for position, item in enumerate(result):
+            if isinstance(item, TradeEntry) and ((orig_key is not None and item.key == orig_key) or (
+                    orig_key is None and item.symbol == cancel.symbol and item.quantity == cancel.quantity
+                    and item.price == cancel.price)):
+                match_at = position
+                break
+        if match_at is None:
+            result.append(Unknown(cancel.line, "trade cancellation of a trade not in this file"))
+            continue
+        original = result[match_at]
+        result[match_at] = Skipped(original.line, f"trade cancelled by line {cancel.line}")
+        result.append(Skipped(cancel.line, f"cancels the trade of line {original.line}"))
+    result.sort(key=lambda item: item.line)
+    return result

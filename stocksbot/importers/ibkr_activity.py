@@ -26,6 +26,7 @@ from stocksbot.importers._ibkr_reading import (
     instrument,
     is_empty,
     magnitude,
+    one_split_each,
     pair_dividend_reversals,
     read_currency,
     read_date,
@@ -170,22 +171,7 @@ class IbkrActivityCsv:
                 items.append(Problem(line, str(error)))
         if not headers:
             items.append(Problem(1, "not an IBKR activity statement: no Section,Header,... line"))
-        yield from _one_split_each(pair_dividend_reversals(items, reversals))
-
-
-def _one_split_each(items: list[Item]) -> list[Item]:
-    """IBKR shows a reverse split as two rows (old shares out, new in): one split is kept."""
-    seen: dict[tuple[str, datetime, int | None, int | None], int] = {}
-    result: list[Item] = []
-    for item in items:
-        if isinstance(item, SplitEntry):
-            identity = (item.isin or item.symbol, item.at, item.numerator, item.denominator)
-            if identity in seen:
-                result.append(Skipped(item.line, f"the same split as line {seen[identity]}"))
-                continue
-            seen[identity] = item.line
-        result.append(item)
-    return result
+        yield from one_split_each(pair_dividend_reversals(items, reversals))
 
 
 def _clean(lines: Iterable[str]) -> Iterator[str]:

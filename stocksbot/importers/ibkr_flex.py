@@ -29,6 +29,7 @@ from stocksbot.importers._ibkr_reading import (
     RowError,
     is_empty,
     magnitude,
+    pair_cancellations,
     pair_dividend_reversals,
     read_currency,
     read_date,
@@ -223,7 +224,7 @@ def _read_rows(rows: list[_Row], options: ParseOptions) -> list[Item]:
                 items.extend(_rate_items(row, options))
         except RowError as error:
             items.append(Problem(row.line, str(error)))
-    items = _pair_cancels(items, cancels)
+    items = pair_cancellations(items, [(entry, _key(row.get("orig_id"))) for row, entry in cancels])
     return pair_dividend_reversals(items, reversals)
 
 
@@ -281,6 +282,10 @@ def _trade_items(row: _Row, options: ParseOptions, cancels: list[tuple[_Row, Tra
     return [entry, *extra]
 
 
+def _key(text: str | None) -> str | None:
+    return None if is_empty(text) else KEY_PREFIX + (text or "").strip()
+
+
 def _sub(key: str | None, part: str) -> str | None:
     """The key of a second entry drawn from one row (its commission, a rebate)."""
     return None if key is None else f"{key}:{part}"
@@ -308,28 +313,6 @@ def _forex_items(row: _Row, at: datetime, symbol_text: str, price: Decimal, curr
                                note=f"IBKR commission of a {base}.{quote} conversion"))
     if not items:
         items.append(Skipped(row.line, "forex trade at price 0 without commission"))
-    return items
-
-
-def _pair_cancels(items: list[Item], cancels: list[tuple[_Row, TradeEntry]]) -> list[Item]:
-    """A cancellation row and the trade it cancels are both skipped (docs/brokers.md)."""
-    for row, cancel in cancels:
-        orig_id = None if is_empty(row.get("orig_id")) else KEY_PREFIX + (row.get("orig_id") or "").strip()
-        match_at = None
-        for position, item in enumerate(items):
-            if not isinstance(item, TradeEntry):
-                continue
-            if (orig_id is not None and item.key == orig_id) or (orig_id is None and item.symbol == cancel.symbol
-                                                                 and item.quantity == cancel.quantity
-                                                                 and item.price == cancel.price):
-                match_at = position
-                break
-        if match_at is None:
-            items.append(Unknown(cancel.line, "trade cancellation of a trade not in this file"))
-            continue
-        original = items[match_at]
-        items[match_at] = Skipped(original.line, f"trade cancelled by line {cancel.line}")
-        items.append(Skipped(cancel.line, f"cancels the trade of line {original.line}"))
     return items
 
 
