@@ -150,7 +150,7 @@ class IbkrActivityCsv:
             if kind == "Header":
                 headers[section] = data
                 continue
-            if section == "Summary" and len(data) >= 2 and data[0].strip() == "Base Currency":
+            if section in ("Summary", "Account Information") and len(data) >= 2 and data[0].strip() == "Base Currency":
                 try:
                     base = read_currency(data[1], "Base Currency")
                 except RowError as error:
@@ -159,8 +159,8 @@ class IbkrActivityCsv:
             if section not in headers:
                 items.append(Problem(line, f"{section!r} row before its Header row"))
                 continue
-            if kind.upper() in _SUMMARY_KINDS:
-                items.append(Skipped(line, f"{section} {kind.lower()} row"))
+            if kind.upper() in _SUMMARY_KINDS or (data and data[0].strip().startswith("Total")):
+                items.append(Skipped(line, f"{section} {'total' if kind == 'Data' else kind.lower()} row"))
                 continue
             if kind != "Data":
                 items.append(Skipped(line, f"{section} {kind} row (not a record)"))
@@ -187,7 +187,7 @@ def _data_row(line: int, section: str, header: Sequence[str], data: Sequence[str
     if section == HISTORY:
         return _history_row(line, Columns(header, HISTORY_COLUMNS, options.columns), data, base, options, reversals)
     if section == "Trades":
-        return _trade_row(line, Columns(header, TRADE_COLUMNS, options.columns), data, options)
+        return _trade_row(line, Columns(header, TRADE_COLUMNS, options.columns), data, base, options)
     if section in CASH_SECTIONS:
         return _cash_section_row(line, section, Columns(header, CASH_COLUMNS, options.columns), data, options, reversals)
     if section == "Corporate Actions":
@@ -206,12 +206,12 @@ def _history_row(line: int, columns: Columns, data: Sequence[str], base: str | N
     upper = action.upper()
     if upper in ("BUY", "SELL"):
         return _history_trade(line, upper.lower(), columns, data, at, base)
-    amount = require_decimal(columns.get(data, "amount"), "Net Amount")
-    if upper == "FOREX TRADE COMPONENT":
-        return _forex_component(line, columns, data, at, amount, base, description)
     category = HISTORY_TYPES.get(upper)
-    if category is None:
+    if category is None and upper != "FOREX TRADE COMPONENT":
         return [Unknown(line, f"Transaction Type {action!r}")]
+    amount = require_decimal(columns.get(data, "amount"), "Net Amount")
+    if category is None:
+        return _forex_component(line, columns, data, at, amount, base, description)
     symbol = columns.get(data, "symbol")
     return cash_items(line=line, category=category, action=action, at=at, amount=amount, currency=base, symbol=symbol,
                       isin=None, description=description, key=None, ex_date=None, reversals=reversals)
@@ -271,7 +271,7 @@ def _forex_component(line: int, columns: Columns, data: Sequence[str], at: datet
     return items
 
 
-def _trade_row(line: int, columns: Columns, data: Sequence[str], options: ParseOptions) -> list[Item]:
+def _trade_row(line: int, columns: Columns, data: Sequence[str], base: str | None, options: ParseOptions) -> list[Item]:
     """A classic statement's Trades row: `Order` rows are the trades, `ClosedLot` rows are not."""
     discriminator = (columns.get(data, "discriminator") or "Order").strip()
     if discriminator.upper() == "CLOSEDLOT":
@@ -295,7 +295,7 @@ def _trade_row(line: int, columns: Columns, data: Sequence[str], options: ParseO
         from_currency, to_currency = symbol_text.upper().split(".")
         items: list[Item] = [RateEntry(line, at, from_currency, to_currency, price)] if price else []
         if commission_value:
-            items.append(CashEntry(line, at, "fee", magnitude(commission_value), None,
+            items.append(CashEntry(line, at, "fee", magnitude(commission_value), base,
                                    note=f"IBKR commission of a {from_currency}.{to_currency} conversion (base currency)"))
         return items or [Skipped(line, "forex trade at price 0 without commission")]
     symbol, _ = instrument(symbol_text, None)
