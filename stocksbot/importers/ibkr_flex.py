@@ -94,7 +94,7 @@ _REQUIRED = {
 _LAYOUTS = {"trades": TRADE_COLUMNS, "cash": CASH_COLUMNS, "rates": RATE_COLUMNS}
 #: Flex "header and trailer records" (begin/end of file, account, section).
 _MARKERS = {"BOF", "BOA", "BOS", "EOS", "EOA", "EOF"}
-_SUMMARY_LEVELS = {"SYMBOL_SUMMARY", "ASSET_SUMMARY", "SUMMARY"}
+_SUMMARY_LEVELS = {"SYMBOL_SUMMARY", "ASSET_SUMMARY"}
 _CANCEL_TYPES = {"TRADECANCEL", "FRACSHARECANCEL"}
 
 

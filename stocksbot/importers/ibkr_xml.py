@@ -52,7 +52,7 @@ from stocksbot.importers.entries import (
 #: Containers of a <FlexStatement> whose elements become records.
 IMPORTED = ("Trades", "CashTransactions", "CorporateActions", "ConversionRates")
 _SPLIT = re.compile(r"\bSPLIT\s+(\d+)\s+FOR\s+(\d+)\b", re.IGNORECASE)
-_SUMMARY_LEVELS = {"SYMBOL_SUMMARY", "ASSET_SUMMARY", "SUMMARY"}
+_SUMMARY_LEVELS = {"SYMBOL_SUMMARY", "ASSET_SUMMARY"}
 
 
 def _ibflex() -> Any:
@@ -160,6 +160,13 @@ def _container(container: ET.Element, where: dict[ET.Element, int], parser: Any,
             continue
         if level in _SUMMARY_LEVELS or element.tag in ("SymbolSummary", "AssetSummary"):
             items.append(Skipped(line, f"<{element.tag}> {level or 'summary'} row: a summary of trades"))
+            continue
+        raw_type = (element.get("type") or "").strip()
+        if element.tag == "CashTransaction" and FLEX_CASH_TYPES.get(raw_type.upper()) is None:
+            items.append(Unknown(line, f"cash transaction type {raw_type!r}"))  # before ibflex refuses the enum
+            continue
+        if element.tag == "CorporateAction" and raw_type not in ("FS", "RS"):
+            items.append(Unknown(line, f"corporate action {raw_type or '?'}: {(element.get('description') or '').strip()}"))
             continue
         try:
             with warnings.catch_warnings():
