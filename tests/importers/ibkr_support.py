@@ -35,11 +35,13 @@ def fixture(format_dir: str, name: str) -> str:
 
 
 def other_fixture_heads(mine: Iterable[str]) -> list[tuple[str, str]]:
-    """The first 4 KiB of every fixture file of the other formats (those present on this branch)."""
+    """The first 4 KiB of every fixture file of the other formats (in a folder of their own or not)."""
     heads = []
-    for path in sorted(FIXTURES.glob("*/*")):
-        if path.parent.name not in mine and path.is_file():
-            heads.append((f"{path.parent.name}/{path.name}", path.read_text(encoding="utf-8", errors="replace")[:4096]))
+    for path in sorted(FIXTURES.rglob("*")):
+        relative = path.relative_to(FIXTURES)
+        owner = relative.parts[0] if len(relative.parts) > 1 else path.stem
+        if owner not in mine and path.is_file():
+            heads.append((relative.as_posix(), path.read_text(encoding="utf-8", errors="replace")[:4096]))
     return heads
 
 
