@@ -13,7 +13,6 @@ These helpers are private to the IBKR formats; the lead will fold the general on
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Iterable, Mapping, Sequence
@@ -183,12 +182,12 @@ class Columns:
         positions = {cell.strip().lower(): index for index, cell in reversed(list(enumerate(header)))}
         self.width = len(header)
         self.index: dict[str, int] = {}
+        self.fallbacks: dict[str, list[int]] = {}
         for field, candidates in names.items():
             wanted = [overrides[field]] if field in overrides else list(candidates)
-            for name in wanted:
-                if name.strip().lower() in positions:
-                    self.index[field] = positions[name.strip().lower()]
-                    break
+            found = [positions[name.strip().lower()] for name in wanted if name.strip().lower() in positions]
+            if found:
+                self.index[field], self.fallbacks[field] = found[0], found
         for field, name in overrides.items():
             if field not in self.index and name.strip().lower() in positions:
                 self.index[field] = positions[name.strip().lower()]
@@ -204,6 +203,15 @@ class Columns:
         if position >= len(row):
             raise RowError(f"the row is truncated: {len(row)} cells, the header has {self.width}")
         return row[position]
+
+    def first(self, row: Sequence[str], field: str) -> str | None:
+        """The first non-empty cell among the field's columns (`DateTime`, else `TradeDate`)."""
+        for position in self.fallbacks.get(field, []):
+            if position >= len(row):
+                raise RowError(f"the row is truncated: {len(row)} cells, the header has {self.width}")
+            if not is_empty(row[position]):
+                return row[position]
+        return self.get(row, field)
 
 
 def pair_dividend_reversals(items: Iterable[Item], reversals: Iterable[tuple[DividendEntry, str]]) -> list[Item]:
@@ -233,10 +241,11 @@ def pair_dividend_reversals(items: Iterable[Item], reversals: Iterable[tuple[Div
     return result
 
 
-def tax_entry(line: int, at: datetime, symbol: str, amount: Decimal, **fields: object) -> TaxEntry:
+def tax_entry(line: int, at: datetime, symbol: str, amount: Decimal, *, currency: str | None, key: str | None,
+              isin: str | None, note: str | None) -> TaxEntry:
     """A withholding-tax row: a negative amount is withheld, a positive one refunded."""
-    entry = TaxEntry(line=line, at=at, symbol=symbol, amount=magnitude(amount))
-    return replace(entry, refund=amount > 0, **fields)  # type: ignore[arg-type]
+    return TaxEntry(line=line, at=at, symbol=symbol, amount=magnitude(amount), currency=currency, key=key, isin=isin,
+                    refund=amount > 0, note=note)
 
 
 def one_split_each(items: list[Item]) -> list[Item]:

@@ -108,6 +108,9 @@ class _Row:
     def get(self, field: str) -> str | None:
         return self.columns.get(self.cells, field)
 
+    def first(self, field: str) -> str | None:
+        return self.columns.first(self.cells, field)
+
     def upper(self, field: str) -> str:
         return (self.get(field) or "").strip().upper()
 
@@ -234,7 +237,7 @@ def _trade_items(row: _Row, options: ParseOptions, cancels: list[tuple[_Row, Tra
     side = side_text.replace("(CA.)", "").strip()
     if side not in ("BUY", "SELL"):
         return [Unknown(row.line, f"Buy/Sell {side_text!r}")]
-    at = read_moment(row.get("date"), "date", options.date_format)
+    at = read_moment(row.first("date"), "date", options.date_format)
     quantity = magnitude(require_decimal(row.get("quantity"), "Quantity"))
     price = require_decimal(row.get("price"), "TradePrice")
     if not quantity:
@@ -321,7 +324,7 @@ def _cash_row(row: _Row, options: ParseOptions, reversals: list[tuple[DividendEn
     category = FLEX_CASH_TYPES.get(action.upper())
     if category is None:
         return [Unknown(row.line, f"Type {action!r}")]
-    at = read_moment(row.get("date"), "date", options.date_format)
+    at = read_moment(row.first("date"), "date", options.date_format)
     amount = require_decimal(row.get("amount"), "Amount")
     ex_text = row.get("ex_date")
     ex_date = None if is_empty(ex_text) else read_date(ex_text, "ExDate", options.date_format)

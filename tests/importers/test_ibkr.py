@@ -188,3 +188,10 @@ def test_lines_without_line_ends_and_a_byte_order_mark() -> None:
     [trade] = list(FORMAT.parse(lines, ParseOptions()))
     assert isinstance(trade, TradeEntry)
     assert (trade.symbol, trade.quantity, trade.price, trade.line) == ("IE00B3RBWM25", Decimal("10"), Decimal("150"), 2)
+
+
+def test_an_empty_datetime_falls_back_to_the_trade_date() -> None:
+    text = ('"Buy/Sell","DateTime","TradeDate","Symbol","Quantity","TradePrice","CurrencyPrimary","TradeID"\n'
+            '"BUY","","20240105","aapl","1","180","USD","77"\n')
+    assert parse(FORMAT, text) == [TradeEntry(line=2, at=day("2024-01-05"), side="buy", symbol="AAPL", quantity=Decimal("1"),
+                                              price=Decimal("180"), currency="USD", key="ibkr:77")]
