@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
@@ -79,8 +80,12 @@ def magnitude(value: Decimal) -> Decimal:
     return value.copy_abs()
 
 
+@lru_cache(maxsize=4096)
 def _iso_day(text: str, date_format: str | None) -> str:
-    """The ISO form of one of IBKR's date formats (`YYYYMMDD`, `YYYY-MM-DD`, `MM/DD/YYYY`)."""
+    """The ISO form of one of IBKR's date formats (`YYYYMMDD`, `YYYY-MM-DD`, `MM/DD/YYYY`).
+
+    Cached: a statement has many rows per day, and a day is read the same way every time.
+    """
     stripped = text.strip()
     if date_format:
         try:
@@ -105,7 +110,12 @@ def read_date(text: str | None, field: str, date_format: str | None = None) -> d
     if is_empty(text):
         raise RowError(f"{field} is empty")
     assert text is not None
-    return parse_time(_iso_day(text, date_format), field=field)
+    return _local_midnight(_iso_day(text, date_format), field)
+
+
+@lru_cache(maxsize=4096)
+def _local_midnight(iso_day: str, field: str) -> datetime:
+    return parse_time(iso_day, field=field)
 
 
 def read_moment(text: str | None, field: str, date_format: str | None = None) -> datetime:

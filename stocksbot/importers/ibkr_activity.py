@@ -112,6 +112,9 @@ ACTION_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 #: Sections that hold money or shares stocksbot does not import yet: an unknown action each.
 UNSUPPORTED_SECTIONS = {"Transfers", "Option Exercises, Assignments and Expirations", "Bonds"}
+#: The column layouts a section's header is read with (each section uses one).
+_LAYOUTS: dict[str, dict[str, tuple[str, ...]]] = {
+    "history": HISTORY_COLUMNS, "trades": TRADE_COLUMNS, "cash": CASH_COLUMNS, "actions": ACTION_COLUMNS}
 _SPLIT = re.compile(r"\bSplit\s+(\d+)\s+for\s+(\d+)\b", re.IGNORECASE)
 _SUMMARY_KINDS = {"TOTAL", "SUBTOTAL"}
 
@@ -132,7 +135,7 @@ class IbkrActivityCsv:
 
     def parse(self, lines: Iterable[str], options: ParseOptions) -> Iterator[Item]:
         """The statement's rows as entries, skips, unknown actions and problems, in file order."""
-        headers: dict[str, Sequence[str]] = {}
+        headers: dict[str, dict[str, Columns]] = {}
         base: str | None = None
         items: list[Item] = []
         reversals: list[tuple[DividendEntry, str]] = []
@@ -148,7 +151,7 @@ class IbkrActivityCsv:
             section, kind = cells[0].strip(), cells[1].strip()
             data = cells[2:]
             if kind == "Header":
-                headers[section] = data
+                headers[section] = {name: Columns(data, layout, options.columns) for name, layout in _LAYOUTS.items()}
                 continue
             if section in ("Summary", "Account Information") and len(data) >= 2 and data[0].strip() == "Base Currency":
                 try:
@@ -182,16 +185,16 @@ def _clean(lines: Iterable[str]) -> Iterator[str]:
         yield text.rstrip("\r\n")
 
 
-def _data_row(line: int, section: str, header: Sequence[str], data: Sequence[str], base: str | None,
+def _data_row(line: int, section: str, header: dict[str, Columns], data: Sequence[str], base: str | None,
               options: ParseOptions, reversals: list[tuple[DividendEntry, str]]) -> list[Item]:
     if section == HISTORY:
-        return _history_row(line, Columns(header, HISTORY_COLUMNS, options.columns), data, base, options, reversals)
+        return _history_row(line, header["history"], data, base, options, reversals)
     if section == "Trades":
-        return _trade_row(line, Columns(header, TRADE_COLUMNS, options.columns), data, base, options)
+        return _trade_row(line, header["trades"], data, base, options)
     if section in CASH_SECTIONS:
-        return _cash_section_row(line, section, Columns(header, CASH_COLUMNS, options.columns), data, options, reversals)
+        return _cash_section_row(line, section, header["cash"], data, options, reversals)
     if section == "Corporate Actions":
-        return _action_row(line, Columns(header, ACTION_COLUMNS, options.columns), data, options)
+        return _action_row(line, header["actions"], data, options)
     if section in UNSUPPORTED_SECTIONS:
         return [Unknown(line, f"{section} row")]
     return [Skipped(line, f"{section} section: information, not a record")]

@@ -124,11 +124,20 @@ def _header_layout(cells: Sequence[str], options: ParseOptions) -> tuple[str, Co
     return None
 
 
+#: Field names only a Flex header row holds (lower-cased): a row with none of them is data.
+_ACCOUNT_FIELDS = {"clientaccountid", "currencyprimary", "accountalias", "conid", "assetclass"}
+
+
+def _anchors(options: ParseOptions) -> set[str]:
+    """The lower-cased names that make a row a candidate header of a section stocksbot reads."""
+    names = {name.lower() for layout, fields in _LAYOUTS.items() for field in _REQUIRED[layout] for name in fields[field]}
+    return names | {name.strip().lower() for name in options.columns.values()}
+
+
 def _looks_like_header(cells: Sequence[str]) -> bool:
-    """A row of IBKR field names: no cell is a number or a date, and several are CamelCase names."""
+    """A row of IBKR field names: no cell is a number or a date, and one is an account or currency field."""
     names = [cell.strip() for cell in cells if cell.strip()]
-    return len(names) >= 3 and all(re.fullmatch(r"[A-Za-z][A-Za-z0-9/ _&()-]*", name) for name in names) and any(
-        name in ("ClientAccountID", "CurrencyPrimary", "AccountAlias", "Conid", "AssetClass") for name in names)
+    return len(names) >= 3 and all(re.fullmatch(r"[A-Za-z][A-Za-z0-9/ _&()-]*", name) for name in names)
 
 
 class IbkrFlexCsv:
@@ -157,6 +166,7 @@ class IbkrFlexCsv:
         current: tuple[str, Columns] | None = None
         reader = csv.reader(_clean(lines), delimiter=options.delimiter or ",")
         seen_header = False
+        anchors = _anchors(options)
         for cells in reader:
             line = reader.line_num
             if not any(cell.strip() for cell in cells):
@@ -165,11 +175,12 @@ class IbkrFlexCsv:
             if cells[0].strip() in _MARKERS:
                 items.append(Skipped(line, f"Flex {cells[0].strip()} marker row (not a record)"))
                 continue
-            layout = _header_layout(cells, options)
+            names = {cell.strip().lower() for cell in cells}
+            layout = _header_layout(cells, options) if names & anchors else None
             if layout is not None:
                 current, seen_header = layout, True
                 continue
-            if _looks_like_header(cells):
+            if names & _ACCOUNT_FIELDS and _looks_like_header(cells):
                 current, seen_header = None, True
                 items.append(Skipped(line, "header of a Flex section stocksbot does not import"))
                 continue
