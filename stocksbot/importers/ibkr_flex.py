@@ -172,6 +172,8 @@ class IbkrFlexCsv:
             if not any(cell.strip() for cell in cells):
                 items.append(Skipped(line, "blank line"))
                 continue
+            if cells[0].strip() in ("HEADER", "DATA") and len(cells) > 2:
+                cells = cells[2:]  # "Include section code and line descriptor": HEADER/DATA and the section code
             if cells[0].strip() in _MARKERS:
                 items.append(Skipped(line, f"Flex {cells[0].strip()} marker row (not a record)"))
                 continue

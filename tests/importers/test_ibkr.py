@@ -195,3 +195,17 @@ def test_an_empty_datetime_falls_back_to_the_trade_date() -> None:
             '"BUY","","20240105","aapl","1","180","USD","77"\n')
     assert parse(FORMAT, text) == [TradeEntry(line=2, at=day("2024-01-05"), side="buy", symbol="AAPL", quantity=Decimal("1"),
                                               price=Decimal("180"), currency="USD", key="ibkr:77")]
+
+
+def test_section_code_and_line_descriptor_columns() -> None:
+    """A query with "Include section code and line descriptor" starts each row with HEADER or DATA and the section."""
+    text = ('"HEADER","TRNT","Buy/Sell","TradeDate","Symbol","Quantity","TradePrice","CurrencyPrimary","TradeID"\n'
+            '"DATA","TRNT","SELL","20240105","AAPL","-2","181.5","USD","78"\n'
+            '"HEADER","CTRN","Type","Date/Time","Symbol","Amount","CurrencyPrimary","TransactionID"\n'
+            '"DATA","CTRN","Deposits/Withdrawals","20240102","","500","USD","79"\n')
+    assert FORMAT.detect(text)
+    assert parse(FORMAT, text) == [
+        TradeEntry(line=2, at=day("2024-01-05"), side="sell", symbol="AAPL", quantity=Decimal("2"), price=Decimal("181.5"),
+                   currency="USD", key="ibkr:78"),
+        CashEntry(4, day("2024-01-02"), "deposit", Decimal("500"), "USD", key="ibkr:79"),
+    ]
