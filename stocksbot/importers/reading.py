@@ -103,7 +103,7 @@ def parse_amount(text: str, *, field: str = "amount", decimal_comma: bool | None
     if match is not None and (match[1] or match[3]):
         stripped = match[2]
     stripped = stripped.strip(CURRENCY_SIGNS + " ")
-    if stripped[:1] in "-+":
+    if stripped and stripped[0] in "-+":
         negative, stripped = negative != (stripped[0] == "-"), stripped[1:].strip(CURRENCY_SIGNS + " ")
     elif stripped.endswith("-"):  # `5.00-`, as some statements print a debit
         negative, stripped = not negative, stripped[:-1].strip()

@@ -243,7 +243,6 @@ class _Booking:
         self.default_name = parse_account_name(account) if account is not None else self.repos.accounts.default().name
         self.new_currencies: dict[str, str | None] = {}
         self.isins: dict[str, str] = {}
-        self._named: set[str] = set()
 
     # -- resolving and checking -------------------------------------------------------------
 
@@ -349,15 +348,15 @@ class _Booking:
                                     margin=False, status="open")
             self.accounts[name] = self.repos.accounts.require(name)
             self.created_accounts.append(name)
-        for item in self.accounts.values():
-            if item.status == CLOSED and item.name in self._named:
-                raise StocksbotError(f"account {item.name!r} is closed: reopen it or import into another account")
 
     # -- the kinds ----------------------------------------------------------------------------
 
     def book(self, items: list[_Entry]) -> None:
         items.sort(key=_sort_key)
-        self._named = {item.account for item in items if item.account}
+        named = {item.account for item in items if item.account}
+        for row in self.accounts.values():
+            if row.status == CLOSED and row.name in named:
+                raise StocksbotError(f"account {row.name!r} is closed: reopen it or import into another account")
         self.create_accounts()
         self._rates([i for i in items if isinstance(i.entry, RateEntry)])
         splits = [i for i in items if isinstance(i.entry, SplitEntry)]
