@@ -135,7 +135,7 @@ def _anchors(options: ParseOptions) -> set[str]:
 
 
 def _looks_like_header(cells: Sequence[str]) -> bool:
-    """A row of IBKR field names: no cell is a number or a date, and one is an account or currency field."""
+    """A row of IBKR field names: every cell is a name (no number, no date); the caller has seen an account field."""
     names = [cell.strip() for cell in cells if cell.strip()]
     return len(names) >= 3 and all(re.fullmatch(r"[A-Za-z][A-Za-z0-9/ _&()-]*", name) for name in names)
 
