@@ -51,6 +51,19 @@ from stocksbot.importers.entries import (
 
 #: Containers of a <FlexStatement> whose elements become records.
 IMPORTED = ("Trades", "CashTransactions", "CorporateActions", "ConversionRates")
+#: The attributes each element is read for: the others (order ids, P&L, notes codes, ...) are
+#: left out before ibflex converts the element, so a value stocksbot does not use (a notes code
+#: newer than ibflex's list) cannot make a record unreadable.
+USED_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "Trade": frozenset({"buySell", "transactionType", "assetCategory", "currency", "symbol", "isin", "tradeID",
+                        "origTradeID", "tradeDate", "tradeTime", "dateTime", "quantity", "tradePrice", "ibCommission",
+                        "ibCommissionCurrency", "taxes", "multiplier", "levelOfDetail"}),
+    "CashTransaction": frozenset({"type", "currency", "symbol", "isin", "description", "amount", "dateTime", "settleDate",
+                                  "reportDate", "exDate", "transactionID", "levelOfDetail"}),
+    "CorporateAction": frozenset({"type", "currency", "symbol", "isin", "description", "actionDescription", "quantity",
+                                  "dateTime", "reportDate", "transactionID", "actionID", "levelOfDetail"}),
+    "ConversionRate": frozenset({"reportDate", "fromCurrency", "toCurrency", "rate"}),
+}
 _SPLIT = re.compile(r"\bSPLIT\s+(\d+)\s+FOR\s+(\d+)\b", re.IGNORECASE)
 _SUMMARY_LEVELS = {"SYMBOL_SUMMARY", "ASSET_SUMMARY"}
 
@@ -171,7 +184,9 @@ def _container(container: ET.Element, where: dict[ET.Element, int], parser: Any,
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # ibflex warns about attributes it does not know
-                value = parser.parse_data_element(element)
+                used = USED_ATTRIBUTES.get(element.tag)
+                value = parser.parse_data_element(element if used is None else ET.Element(
+                    element.tag, {name: text for name, text in element.attrib.items() if name in used}))
         except parser.FlexParserError as error:
             items.append(Problem(line, f"<{element.tag}>: {error}"))
             continue

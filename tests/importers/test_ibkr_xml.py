@@ -128,3 +128,12 @@ def test_bad_input() -> None:
     unknown = statement('<CashTransactions>\n<CashTransaction currency="USD" type="Commission Credits" amount="1" '
                         'dateTime="20240102" />\n</CashTransactions>\n')
     assert parse(FORMAT, unknown) == [Unknown(5, "cash transaction type 'Commission Credits'")]
+
+
+def test_attributes_stocksbot_does_not_read_cannot_spoil_a_record() -> None:
+    """A notes code newer than ibflex's list (ibflex refuses it) on a trade is left out before conversion."""
+    text = statement('<Trades>\n<Trade currency="USD" symbol="AAPL" tradeID="5" tradeDate="20240102" quantity="1" '
+                     'tradePrice="190" buySell="BUY" levelOfDetail="EXECUTION" notes="ZZZ" fifoPnlRealized="?" />\n'
+                     '</Trades>\n')
+    assert parse(FORMAT, text) == [TradeEntry(line=5, at=day("2024-01-02"), side="buy", symbol="AAPL", quantity=Decimal("1"),
+                                              price=Decimal("190"), currency="USD", key="ibkr:5")]
