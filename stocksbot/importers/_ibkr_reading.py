@@ -160,7 +160,7 @@ def instrument(symbol: str | None, isin: str | None) -> tuple[str, str | None]:
     """The symbol and ISIN of a row: the broker's symbol upper-cased, else the ISIN itself."""
     isin_code = None if is_empty(isin) else (isin or "").strip().upper()
     if not is_empty(symbol):
-        return (symbol or "").strip().upper().replace(" ", "."), isin_code
+        return re.sub(r"\s+", ".", (symbol or "").strip()).upper(), isin_code
     if isin_code:
         return isin_code, isin_code
     raise RowError("the row names no symbol and no ISIN")

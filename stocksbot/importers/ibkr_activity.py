@@ -101,6 +101,7 @@ TRADE_COLUMNS: dict[str, tuple[str, ...]] = {
     "quantity": ("Quantity",),
     "price": ("T. Price",),
     "commission": ("Comm/Fee", "Comm in USD", "Comm in EUR", "Comm in GBP", "Comm in CHF"),
+    "proceeds": ("Proceeds",),
     "code": ("Code",),
 }
 ACTION_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -303,8 +304,15 @@ def _trade_row(line: int, columns: Columns, data: Sequence[str], base: str | Non
         return items or [Skipped(line, "forex trade at price 0 without commission")]
     symbol, _ = instrument(symbol_text, None)
     side = "buy" if quantity > 0 else "sell"
+    proceeds = read_decimal(columns.get(data, "proceeds"), "Proceeds")
+    note = None
+    if proceeds and magnitude(quantity) * price != magnitude(proceeds):
+        # An option or future: Proceeds = Quantity x T. Price x multiplier; the price per unit keeps the cash right.
+        price = divide(magnitude(proceeds), magnitude(quantity))
+        note = "price per unit: proceeds / quantity (a multiplier)"
     entry = TradeEntry(line=line, at=at, side=side, symbol=symbol, quantity=magnitude(quantity), price=price,
-                       commission=magnitude(commission_value) if commission_value < 0 else Decimal(0), currency=currency)
+                       commission=magnitude(commission_value) if commission_value < 0 else Decimal(0), currency=currency,
+                       note=note)
     if commission_value > 0:
         return [entry, CashEntry(line, at, "deposit", commission_value, currency, note="IBKR commission rebate")]
     return [entry]

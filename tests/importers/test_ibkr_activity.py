@@ -160,3 +160,15 @@ def test_map_option_on_a_renamed_column() -> None:
     text = header + "Transaction History,Data,2024-01-02,U1,EFT,Deposit,-,-,-,100,-,100\n"
     [deposit] = parse(FORMAT, text, ParseOptions(columns={"amount": "Net"}))
     assert deposit == CashEntry(2, day("2024-01-02"), "deposit", Decimal("100"), None, note="EFT")
+
+
+def test_an_option_trade_is_priced_per_unit_from_its_proceeds() -> None:
+    text = ("Trades,Header,DataDiscriminator,Asset Category,Currency,Symbol,Date/Time,Quantity,T. Price,C. Price,Proceeds,"
+            "Comm/Fee,Basis,Realized P/L,MTM P/L,Code\n"
+            'Trades,Data,Order,Equity and Index Options,USD,AAPL  19JAN24 150 C,"2024-01-05, 10:00:00",2,3.1,3.2,-620,'
+            '-1.3,621.3,0,20,O\n')
+    [trade] = parse(FORMAT, text)
+    assert isinstance(trade, TradeEntry)
+    assert (trade.symbol, trade.quantity, trade.price, trade.commission) == ("AAPL.19JAN24.150.C", Decimal("2"), Decimal("310"),
+                                                                             Decimal("1.3"))
+    assert trade.note == "price per unit: proceeds / quantity (a multiplier)"
