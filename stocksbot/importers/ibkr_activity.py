@@ -139,6 +139,7 @@ class IbkrActivityCsv:
         headers: dict[str, dict[str, Columns]] = {}
         base: str | None = None
         items: list[Item] = []
+        orphans: list[Item] = []
         reversals: list[tuple[DividendEntry, str]] = []
         reader = csv.reader(_clean(lines), delimiter=options.delimiter or ",")
         for cells in reader:
@@ -161,7 +162,7 @@ class IbkrActivityCsv:
                     items.append(Problem(line, str(error)))
                     continue
             if section not in headers:
-                items.append(Problem(line, f"{section!r} row before its Header row"))
+                orphans.append(Problem(line, f"{section!r} row before its Header row"))
                 continue
             if kind.upper() in _SUMMARY_KINDS or (data and data[0].strip().startswith("Total")):
                 items.append(Skipped(line, f"{section} {'total' if kind == 'Data' else kind.lower()} row"))
@@ -173,8 +174,11 @@ class IbkrActivityCsv:
                 items.extend(_data_row(line, section, headers[section], data, base, options, reversals))
             except RowError as error:
                 items.append(Problem(line, str(error)))
-        if not headers:
-            items.append(Problem(1, "not an IBKR activity statement: no Section,Header,... line"))
+        if not headers:  # another broker's file, or no file at all: one problem, not one per row
+            items = [Problem(1, "not an IBKR activity statement: no Section,Header,... line")]
+        else:
+            items.extend(orphans)
+            items.sort(key=lambda item: item.line)
         yield from one_split_each(pair_dividend_reversals(items, reversals))
 
 

@@ -163,6 +163,7 @@ class IbkrFlexCsv:
         """The file's rows as trades, dividends, taxes, cash movements and rates, in file order."""
         rows: list[_Row] = []
         items: list[Item] = []
+        orphans: list[Item] = []
         current: tuple[str, Columns] | None = None
         reader = csv.reader(_clean(lines), delimiter=options.delimiter or ",")
         seen_header = False
@@ -190,13 +191,16 @@ class IbkrFlexCsv:
                 if seen_header:
                     items.append(Skipped(line, "row of a Flex section stocksbot does not import"))
                 else:
-                    items.append(Problem(line, "no Flex header row (Buy/Sell, TradePrice, ... or Type, Amount, ...) "
-                                               "before this row"))
+                    orphans.append(Problem(line, "no Flex header row (Buy/Sell, TradePrice, ... or Type, Amount, ...) "
+                                                 "before this row"))
                 continue
             rows.append(_Row(line, current[0], current[1], cells))
-        if not rows and not seen_header:
+        if not seen_header:  # another broker's file, or no file at all: one problem, not one per row
+            items = [item for item in items if not isinstance(item, Skipped) or item.reason != "blank line"]
             items.append(Problem(1, "not an IBKR Flex Query CSV: no header row with Buy/Sell and TradePrice, "
                                     "or Type and Amount"))
+        else:
+            items.extend(orphans)
         items.extend(_read_rows(rows, options))
         items.sort(key=lambda item: item.line)
         yield from items

@@ -116,6 +116,9 @@ class IbkrFlexXml:
         if not text.strip():
             yield Problem(1, "the file is empty: not an IBKR Flex XML statement")
             return
+        if not text.lstrip().startswith("<"):
+            yield Problem(1, "not an IBKR Flex XML statement: the file is not XML (for a CSV export use --from ibkr)")
+            return
         try:
             root, where = _read_tree(text)
         except expat.ExpatError as error:

@@ -168,10 +168,17 @@ def test_unreadable_rows_are_problems(row: str, message: str) -> None:
     assert parse(FORMAT, TRADES_HEADER + row + "\n") == [Problem(2, message)]
 
 
-def test_rows_before_any_header_are_problems() -> None:
-    items = parse(FORMAT, '"BUY","20230315","X","1","1"\n')
-    assert [type(item) for item in items] == [Problem, Problem]
-    assert items[0].line == 1
+def test_another_brokers_file_is_one_problem() -> None:
+    schwab = OTHER_HEADERS["schwab"] + '"01/02/2024","Buy","AAPL","APPLE INC","10","$185.00","$0.00","-$1,850.00"\n' * 3
+    assert parse(FORMAT, schwab) == [Problem(1, "not an IBKR Flex Query CSV: no header row with Buy/Sell and TradePrice, "
+                                                "or Type and Amount")]
+    assert parse(FORMAT, fixture("ibkr-activity", "transaction-history.csv")) == parse(FORMAT, schwab)
+
+
+def test_rows_before_the_first_header_are_problems() -> None:
+    text = '"BUY","20230315","X","1","1"\n' + TRADES_HEADER
+    assert parse(FORMAT, text) == [Problem(1, "no Flex header row (Buy/Sell, TradePrice, ... or Type, Amount, ...) "
+                                              "before this row")]
 
 
 def test_map_option_renames_one_column_and_date_format() -> None:

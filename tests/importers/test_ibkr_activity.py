@@ -152,7 +152,10 @@ def test_bad_input() -> None:
     unknown = HISTORY_HEADER + "Transaction History,Data,2024-03-04,U1,Lending,Stock Yield Enhancement,-,-,-,1,-,1\n"
     assert parse(FORMAT, unknown) == [Unknown(2, "Transaction Type 'Stock Yield Enhancement'")]
     orphan = "Dividends,Data,USD,2024-05-16,AAPL(US0378331005) Cash Dividend,1\n"
-    assert parse(FORMAT, orphan)[0] == Problem(1, "'Dividends' row before its Header row")
+    assert parse(FORMAT, orphan + HISTORY_HEADER) == [Problem(1, "'Dividends' row before its Header row")]
+    # Another broker's file forced with --from ibkr-activity: one problem, not one per row.
+    schwab = OTHER_HEADERS["schwab"] + '"01/02/2024","Buy","AAPL","APPLE INC","10","$185.00","$0.00","-$1,850.00"\n' * 3
+    assert parse(FORMAT, schwab) == [Problem(1, "not an IBKR activity statement: no Section,Header,... line")]
 
 
 def test_map_option_on_a_renamed_column() -> None:

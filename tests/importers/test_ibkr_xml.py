@@ -115,6 +115,8 @@ def test_bad_input() -> None:
     truncated = HEAD + '<Trades>\n<Trade symbol="AAPL" quantity="1"\n'
     [problem] = parse(FORMAT, truncated)
     assert isinstance(problem, Problem) and problem.message.startswith("not well-formed XML")
+    assert parse(FORMAT, fixture("ibkr", "trades.csv")) == [
+        Problem(1, "not an IBKR Flex XML statement: the file is not XML (for a CSV export use --from ibkr)")]
     assert parse(FORMAT, "<Statement/>\n") == [
         Problem(1, "not an IBKR Flex XML statement: the root element is <Statement>, not <FlexQueryResponse>")]
     bad_number = statement('<Trades>\n<Trade currency="USD" symbol="AAPL" tradeDate="20240102" quantity="ten" '
