@@ -184,7 +184,11 @@ class IbkrFlexCsv:
                 current, seen_header = layout, True
                 continue
             if names & _ACCOUNT_FIELDS and _looks_like_header(cells):
-                current, seen_header = None, True
+                seen_header = True
+                if {"direction", "quantity"} <= names:  # Transfers: shares moved in or out
+                    current = ("transfers", Columns(cells, {"type": ("Type",)}, {}))
+                    continue
+                current = None
                 items.append(Skipped(line, "header of a Flex section stocksbot does not import"))
                 continue
             if current is None:
@@ -240,6 +244,9 @@ def _read_rows(rows: list[_Row], options: ParseOptions) -> list[Item]:
                     items.append(Skipped(row.line, "SUMMARY row: the total of its DETAIL rows"))
                     continue
                 items.extend(_cash_row(row, options, reversals))
+            elif row.layout == "transfers":
+                items.append(Unknown(row.line, f"Transfers row ({(row.get('type') or 'transfer').strip()} of shares "
+                                               "or cash: not imported)"))
             else:
                 items.extend(_rate_items(row, options))
         except RowError as error:

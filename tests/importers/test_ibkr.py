@@ -216,3 +216,10 @@ def test_section_code_and_line_descriptor_columns() -> None:
                    currency="USD", key="ibkr:78"),
         CashEntry(4, day("2024-01-02"), "deposit", Decimal("500"), "USD", key="ibkr:79"),
     ]
+
+
+def test_transfer_rows_are_unknown_actions() -> None:
+    text = (TRADES_HEADER
+            + '"ClientAccountID","CurrencyPrimary","AssetClass","Symbol","Type","Direction","Quantity","TransferPrice"\n'
+            + '"U1","USD","STK","AAPL","ACATS","IN","10","0"\n')
+    assert parse(FORMAT, text) == [Unknown(3, "Transfers row (ACATS of shares or cash: not imported)")]
