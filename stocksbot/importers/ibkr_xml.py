@@ -137,6 +137,11 @@ class IbkrFlexXml:
                 for container in statement:
                     if container.tag in IMPORTED:
                         items.extend(_container(container, where, parser, reversals))
+                    elif container.tag == "Transfers":  # shares or cash moved in or out: not imported yet
+                        items.extend(Unknown(where[element], f"<Transfer> {element.get('type') or ''} "
+                                                             f"{element.get('direction') or ''} of "
+                                                             f"{element.get('symbol') or 'cash'}".replace("  ", " "))
+                                     for element in container)
                     else:
                         items.extend(Skipped(where[element], f"<{element.tag}>: information, not a record")
                                      for element in _leaves(container))

@@ -139,3 +139,9 @@ def test_attributes_stocksbot_does_not_read_cannot_spoil_a_record() -> None:
                      '</Trades>\n')
     assert parse(FORMAT, text) == [TradeEntry(line=5, at=day("2024-01-02"), side="buy", symbol="AAPL", quantity=Decimal("1"),
                                               price=Decimal("190"), currency="USD", key="ibkr:5")]
+
+
+def test_transfers_are_unknown_actions() -> None:
+    text = statement('<Transfers>\n<Transfer currency="USD" symbol="AAPL" type="ACATS" direction="IN" quantity="10" />\n'
+                     '</Transfers>\n')
+    assert parse(FORMAT, text) == [Unknown(5, "<Transfer> ACATS IN of AAPL")]
