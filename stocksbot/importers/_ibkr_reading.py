@@ -12,6 +12,7 @@ These helpers are private to the IBKR formats; the lead will fold the general on
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -110,11 +111,12 @@ def read_date(text: str | None, field: str, date_format: str | None = None) -> d
     if is_empty(text):
         raise RowError(f"{field} is empty")
     assert text is not None
-    return _local_midnight(_iso_day(text, date_format), field)
+    return _local_midnight(_iso_day(text, date_format), field, os.environ.get("TZ"))
 
 
 @lru_cache(maxsize=4096)
-def _local_midnight(iso_day: str, field: str) -> datetime:
+def _local_midnight(iso_day: str, field: str, zone: str | None) -> datetime:
+    """Local midnight of a day, cached per day and time zone setting (`zone` is only the cache key)."""
     return parse_time(iso_day, field=field)
 
 
