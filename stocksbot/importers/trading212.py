@@ -146,12 +146,7 @@ class Trading212Format:
                     yield Problem(held[0], f"{held[1]['action']} without its other half (stock split close and open "
                                            "come as a pair)")
                     held = None
-                entry = reader.entry(record.line, row, at)
-                yield entry
-                if isinstance(entry, TradeEntry):
-                    rate = reader.rate_of(record.line, row, at)
-                    if rate is not None:
-                        yield rate
+                yield from reader.entry(record.line, row, at)
             except RowError as error:
                 yield Problem(record.line, str(error))
         if held is not None:
@@ -222,12 +217,21 @@ class _Reader:
     def amount(self, row: dict[str, str], field: str) -> Decimal | None:
         return optional_number(row.get(field, ""), field, decimal_comma=True if self.options.decimal_comma else None)
 
-    def entry(self, line: int, row: dict[str, str], at: datetime) -> Item:
+    def entry(self, line: int, row: dict[str, str], at: datetime) -> list[Item]:
+        """The row's entries: a trade comes with its stated rate and any fee it cannot carry."""
         action = row["action"]
         folded = action.casefold()
         trade = _TRADE.fullmatch(action.strip())
         if trade:
             return self.trade(line, row, at, trade[1].casefold())
+        if folded == "stock distribution":
+            items = self.trade(line, row, at, "buy")
+            return [replace(item, note="stock distribution") if isinstance(item, TradeEntry) else item for item in items]
+        return [self.other(line, row, at)]
+
+    def other(self, line: int, row: dict[str, str], at: datetime) -> Item:
+        action = row["action"]
+        folded = action.casefold()
         if folded.startswith("dividend"):
             return self.dividend(line, row, at)
         total = self.amount(row, "total")
@@ -244,9 +248,6 @@ class _Reader:
                 kind = "deposit" if total > 0 else "withdraw"
             return CashEntry(line, at, kind, positive(total), currency, key=self.key(row),
                              note=row["notes"] or action)
-        if folded == "stock distribution":
-            trade_row = self.trade(line, row, at, "buy")
-            return replace(trade_row, note="stock distribution") if isinstance(trade_row, TradeEntry) else trade_row
         if folded in ("currency conversion",):
             return Skipped(line, "currency conversion: not booked as cash (docs/brokers.md)")
         return Unknown(line, action)
@@ -259,7 +260,14 @@ class _Reader:
             raise RowError("no Ticker and no ISIN: cannot name the instrument")
         return symbol, isin if ISIN_PATTERN.fullmatch(isin) else None
 
-    def trade(self, line: int, row: dict[str, str], at: datetime, side: str) -> Item:
+    def trade(self, line: int, row: dict[str, str], at: datetime, side: str) -> list[Item]:
+        """A fill in the instrument's currency, its stated rate, and the fees it cannot carry.
+
+        A fee in the instrument's currency is part of the trade; one in the account currency is
+        converted with the row's Exchange rate (account unit → instrument units, an exact
+        product) — except for GBX instruments, whose rate Trading 212 does not state
+        unambiguously, where such a fee stays a fee of its own currency.
+        """
         symbol, isin = self._symbol(row)
         quantity = self.amount(row, "quantity")
         price = self.amount(row, "price")
@@ -267,13 +275,16 @@ class _Reader:
             raise RowError(f"{row['action']} without No. of shares or Price / share")
         if quantity <= 0 or price < 0:
             raise RowError(f"No. of shares {row['quantity']!r} and Price / share {row['price']!r} must be positive")
+        pence = row["price_currency"].upper() == "GBX"
         currency = row["price_currency"].upper() or row.get("total_currency") or None
-        if currency == "GBX":
+        if pence:
             price, currency = price.scaleb(-2), "GBP"
-        rate = self.amount(row, "rate")
+        rate = None if pence else self.amount(row, "rate")
         account_currency = row.get("total_currency") or None
+        key = self.key(row)
         fees: list[Decimal] = []
         notes: list[str] = []
+        separate: list[Item] = []
         for stem in FEES:
             fee = self.amount(row, f"fee:{stem}")
             if not fee:
@@ -284,31 +295,19 @@ class _Reader:
             if fee_currency == currency:
                 fees.append(positive(fee))
             elif fee_currency == account_currency and rate:
-                fees.append(multiply(positive(fee), self._rate(rate, row)))
+                fees.append(multiply(positive(fee), rate))
                 notes.append(f"{stem} {positive(fee)} {fee_currency}")
             else:
-                raise RowError(f"{stem} {fee} {fee_currency} cannot be converted to {currency}: no Exchange rate")
-        return TradeEntry(
+                separate.append(CashEntry(line, at, "fee", positive(fee), fee_currency or None,
+                                          key=f"{key}:{stem}" if key else None, note=f"{stem} of {row['action']} {symbol}"))
+        trade = TradeEntry(
             line=line, at=at, side=side, symbol=symbol, quantity=quantity, price=price, fees=canonical(add(*fees)),
-            currency=currency, key=self.key(row), isin=isin,
+            currency=currency, key=key, isin=isin,
             note=("fees converted at the Exchange rate: " + ", ".join(notes)) if notes else None)
-
-    def _rate(self, rate: Decimal, row: dict[str, str]) -> Decimal:
-        """The row's Exchange rate per account unit, in the trade's currency (GBX rates in GBP)."""
-        return rate.scaleb(-2) if row["price_currency"].upper() == "GBX" else rate
-
-    def rate_of(self, line: int, row: dict[str, str], at: datetime) -> RateEntry | None:
-        """The trade's stated rate: 1 account unit = rate instrument units, when they differ."""
-        rate = self.amount(row, "rate")
-        currency = row["price_currency"].upper()
-        account = (row.get("total_currency") or "").upper()
-        if not rate or not currency or not account:
-            return None
-        if currency == "GBX":
-            currency, rate = "GBP", rate.scaleb(-2)
-        if currency == account:
-            return None
-        return RateEntry(line, at, account, currency, rate)
+        items: list[Item] = [trade, *separate]
+        if rate and currency and account_currency and currency != account_currency:
+            items.append(RateEntry(line, at, account_currency, currency, rate))
+        return items
 
     def dividend(self, line: int, row: dict[str, str], at: datetime) -> Item:
         symbol, isin = self._symbol(row)
