@@ -199,6 +199,11 @@ def symbol_of(text: str) -> str:
 ISIN_PATTERN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
 
 
+def pounds(pence: Decimal) -> Decimal:
+    """A GBX (pence) amount in GBP, exactly: 496 is 4.96."""
+    return _plain(pence.scaleb(-2))
+
+
 def positive(value: Decimal) -> Decimal:
     """The magnitude of a signed broker amount (entries carry positive amounts, the kind says the sign)."""
     return value.copy_abs()

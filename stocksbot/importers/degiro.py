@@ -36,6 +36,7 @@ from stocksbot.importers._eubrokers_reading import (
     number,
     optional_number,
     positive,
+    pounds,
     records,
     strptime_local,
 )
@@ -259,7 +260,7 @@ def _trade_of(row: _Row) -> _Trade | None:
     price = number(match["price"], "price", decimal_comma=True)
     currency = match["ccy"].upper()
     if currency == "GBX":  # pence: the amount column is in pounds
-        price, currency = price.scaleb(-2), "GBP"
+        price, currency = pounds(price), "GBP"
     isin = row.isin or (match["isin"] or "").upper()
     side = "buy" if match["verb"].casefold() in _BUY_VERBS else "sell"
     return _Trade(side, quantity, price, currency, isin, (match["prefix"] or "").strip())

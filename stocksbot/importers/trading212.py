@@ -37,6 +37,7 @@ from stocksbot.importers._eubrokers_reading import (
     missing,
     optional_number,
     positive,
+    pounds,
     records,
     strptime_local,
     symbol_of,
@@ -278,7 +279,7 @@ class _Reader:
         pence = row["price_currency"].upper() == "GBX"
         currency = row["price_currency"].upper() or row.get("total_currency") or None
         if pence:
-            price, currency = price.scaleb(-2), "GBP"
+            price, currency = pounds(price), "GBP"
         rate = None if pence else self.amount(row, "rate")
         account_currency = row.get("total_currency") or None
         key = self.key(row)
@@ -291,15 +292,16 @@ class _Reader:
                 continue
             fee_currency = (row.get(f"fee:{stem}_currency") or account_currency or currency or "").upper()
             if fee_currency == "GBX":
-                fee, fee_currency = fee.scaleb(-2), "GBP"
+                fee, fee_currency = pounds(fee), "GBP"
             if fee_currency == currency:
                 fees.append(positive(fee))
             elif fee_currency == account_currency and rate:
                 fees.append(multiply(positive(fee), rate))
                 notes.append(f"{stem} {positive(fee)} {fee_currency}")
             else:
-                separate.append(CashEntry(line, at, "fee", positive(fee), fee_currency or None,
-                                          key=f"{key}:{stem}" if key else None, note=f"{stem} of {row['action']} {symbol}"))
+                fee_key = f"{key}:{stem.replace(' ', '-')}" if key else None
+                separate.append(CashEntry(line, at, "fee", positive(fee), fee_currency or None, key=fee_key,
+                                          note=f"{stem} of {row['action']} {symbol}"))
         trade = TradeEntry(
             line=line, at=at, side=side, symbol=symbol, quantity=quantity, price=price, fees=canonical(add(*fees)),
             currency=currency, key=key, isin=isin,
