@@ -77,6 +77,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
 FEES = ("transaction fee", "finra fee", "stamp duty reserve tax", "stamp duty", "french transaction tax",
         "currency conversion fee", "ptm levy")
 
+_LABELS = {"quantity": "No. of shares", "price": "Price / share", "rate": "Exchange rate", "total": "Total",
+           "withholding": "Withholding tax"}
 _TRADE = re.compile(r"(?:market|limit|stop|stop limit|stop-limit)\s+(buy|sell)", re.IGNORECASE)
 _ID_LIKE = re.compile(r"EOF\d+")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,6})?")
@@ -216,7 +218,9 @@ class _Reader:
         return f"{NAME}:{identifier}" if count == 1 else f"{NAME}:{identifier}#{count}"
 
     def amount(self, row: dict[str, str], field: str) -> Decimal | None:
-        return optional_number(row.get(field, ""), field, decimal_comma=True if self.options.decimal_comma else None)
+        """A number cell by field, named as the file names its column in a problem."""
+        label = _LABELS.get(field) or field.removeprefix("fee:").capitalize()
+        return optional_number(row.get(field, ""), label, decimal_comma=True if self.options.decimal_comma else None)
 
     def entry(self, line: int, row: dict[str, str], at: datetime) -> list[Item]:
         """The row's entries: a trade comes with its stated rate and any fee it cannot carry."""
