@@ -56,7 +56,7 @@ def test_does_not_claim_other_headers(name: str) -> None:
 
 def test_dutch_statement_entry_by_entry() -> None:
     items = parse(FORMAT, fixture("degiro", "account-nl.csv"))
-    assert [item.line for item in items] == list(range(2, 34))  # every line accounted for, in file order
+    assert [item.line for item in items] == list(range(2, 36))  # every line accounted for, in file order
     lines = by_line(items)
     assert lines[2] == [Skipped(2, "no amount: an informational row")]
     assert isinstance(lines[3][0], Skipped) and "flatexDEGIRO bank account" in lines[3][0].reason
@@ -112,11 +112,17 @@ def test_dutch_statement_entry_by_entry() -> None:
                                    note="DEGIRO Verrekening Promotie (a credit from Degiro)")]
     assert lines[32] == [CashEntry(32, at("2020-05-20T09:00"), "deposit", D("100"), "EUR", note="Storting")]
     assert lines[33] == [Unknown(33, "Rekeningoverzicht correctie")]
+    assert lines[34] == [TradeEntry(34, at("2021-02-16T14:42"), "buy", "AU000000FBR4", D("500"), D("0.039"),
+                                    currency="EUR", key="degiro:1bb91f96-4444-4444-8444-00000000eeee",
+                                    isin="AU000000FBR4")]
+    assert lines[35] == [TradeEntry(35, at("2021-08-10T16:18"), "buy", "CA0641491075", D("2"), D("50"),
+                                    currency="USD", key="degiro:4046d050-5555-4555-8555-00000000ffff",
+                                    isin="CA0641491075")]
 
 
 def test_english_statement_entry_by_entry() -> None:
     lines = by_line(parse(FORMAT, fixture("degiro", "account-en.csv")))
-    assert sorted(lines) == list(range(2, 17))
+    assert sorted(lines) == list(range(2, 18))
     aviva = "86c1f17b-8a74-4126-af39-61049bcb6e33"
     # GBX: 496.5 pence is 4.965 GBP; the GBP fee of the same order is its commission.
     assert lines[2] == [TradeEntry(2, at("2024-04-02T09:00"), "sell", "GB00BPQY8M80", D("40"), D("4.965"),
@@ -145,6 +151,9 @@ def test_english_statement_entry_by_entry() -> None:
     assert lines[15] == [CashEntry(15, at("2024-01-12T15:31"), "fee", D("2"), "EUR", key=f"degiro:{order}:fee",
                                    note=f"DEGIRO Transaction and/or third party fees (order {order})")]
     assert lines[16] == [Unknown(16, "Capital Return")]
+    assert lines[17] == [TradeEntry(17, at("2024-01-02T09:00"), "buy", "GB00BPQY8M80", D("40"), D("4.2"),
+                                    currency="GBP", key="degiro:7a7a7a7a-6666-4666-8666-000000000001",
+                                    isin="GB00BPQY8M80")]
 
 
 @pytest.mark.parametrize("description, side, quantity, price, currency", [

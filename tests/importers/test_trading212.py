@@ -126,7 +126,7 @@ def test_2025_layout_crlf_with_stamp_duty_french_tax_and_finra_fee() -> None:
     text = fixture("trading212", "history-2025.csv")
     assert "\r\n" in text
     lines = by_line(parse(FORMAT, text))
-    assert sorted(lines) == list(range(2, 8))
+    assert sorted(lines) == list(range(2, 9))
     assert lines[2] == [CashEntry(2, utc(2025, 1, 2, 8), "deposit", D("1000"), "GBP", key="trading212:dep-2025-01",
                                   note="Deposit")]
     # 1.65 EUR French transaction tax + 0.69 GBP conversion fee x 1.20 = 2.478 EUR.
@@ -141,12 +141,18 @@ def test_2025_layout_crlf_with_stamp_duty_french_tax_and_finra_fee() -> None:
     assert lines[5] == [Skipped(5, "currency conversion: not booked as cash (docs/brokers.md)")]
     assert lines[6] == [CashEntry(6, utc(2025, 1, 31, 23), "interest", D("0.05"), "GBP", key="trading212:li-0001",
                                   note="Lending interest")]
-    # 0.01 USD Finra fee + (0.04 + 0.28) GBP x 1.24 = 0.4068 USD.
     assert lines[7] == [
-        TradeEntry(7, utc(2025, 2, 3, 14, 31, 0, 500000), "sell", "AAPL", D("1"), D("230"), fees=D("0.4068"),
+        TradeEntry(7, utc(2025, 1, 31, 23, 30), "buy", "AAPL", D("1"), D("236"), fees=D("0.2852"), currency="USD",
+                   key="trading212:EOF300000004", isin="US0378331005",
+                   note="fees converted at the Exchange rate: currency conversion fee 0.23 GBP"),
+        RateEntry(7, utc(2025, 1, 31, 23, 30), "GBP", "USD", D("1.24")),
+    ]
+    # 0.01 USD Finra fee + (0.04 + 0.28) GBP x 1.24 = 0.4068 USD.
+    assert lines[8] == [
+        TradeEntry(8, utc(2025, 2, 3, 14, 31, 0, 500000), "sell", "AAPL", D("1"), D("230"), fees=D("0.4068"),
                    currency="USD", key="trading212:EOF300000003", isin="US0378331005",
                    note="fees converted at the Exchange rate: transaction fee 0.04 GBP, currency conversion fee 0.28 GBP"),
-        RateEntry(7, utc(2025, 2, 3, 14, 31, 0, 500000), "GBP", "USD", D("1.24")),
+        RateEntry(8, utc(2025, 2, 3, 14, 31, 0, 500000), "GBP", "USD", D("1.24")),
     ]
 
 
