@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Context, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from stocksbot.errors import StocksbotError
@@ -84,10 +85,10 @@ class Columns:
 
     def get(self, cells: Sequence[str], field: str) -> str:
         """The cell of `field`, stripped; "" when the field has no column or the row is short."""
-        position = self.index.get(field)
-        if position is None or position >= len(cells):
+        try:
+            return cells[self.index[field]].strip()
+        except (KeyError, IndexError):
             return ""
-        return cells[position].strip()
 
 
 def missing(columns: Columns, fields: Iterable[str], title: str) -> str | None:
@@ -105,6 +106,8 @@ EMPTY = "the file is empty: it should start with the broker's header line"
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009']")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _SIGNS = "$€£¥"
+_PLAIN = re.compile(r"-?\d{1,30}(?:\.\d{1,30})?")
+_PLAIN_COMMA = re.compile(r"(-?)(\d{1,30}),(\d{1,30})")
 
 
 def number(text: str, field: str, *, decimal_comma: bool | None = None) -> Decimal:
@@ -116,6 +119,15 @@ def number(text: str, field: str, *, decimal_comma: bool | None = None) -> Decim
     True or False settles that case instead. Currency signs may stand before or after the
     sign (`-$1` and `$-1`).
     """
+    comma = _PLAIN_COMMA.fullmatch(text)
+    if comma and decimal_comma is not False and (
+            decimal_comma or len(comma[3]) != 3 or not comma[2].lstrip("0")):  # 26,45 or 0,039: a decimal comma
+        text = f"{comma[1]}{comma[2]}.{comma[3]}"
+    if _PLAIN.fullmatch(text):  # the common case: 370.00, -97.93, 24
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        value = Decimal(text)
+        return value if value else Decimal(0)
     raw = text
     cleaned = _SPACES.sub("", text)
     negative = False
@@ -174,9 +186,15 @@ def optional_number(text: str, field: str, *, decimal_comma: bool | None = None)
 def local_time(iso: str, field: str = "date") -> datetime:
     """A naive ISO date or datetime read as local time, in UTC (docs/ledger.md §1.5)."""
     try:
-        return parse_time(iso, field=field)
+        return _local_time(iso, field)
     except StocksbotError as error:
         raise RowError(str(error)) from None
+
+
+@lru_cache(maxsize=4096)
+def _local_time(iso: str, field: str) -> datetime:
+    """`parse_time`, remembered: statements repeat their dates, and the local-zone lookup is the cost."""
+    return parse_time(iso, field=field)
 
 
 def strptime_local(text: str, pattern: str, field: str) -> datetime:

@@ -81,6 +81,8 @@ _TRADE = re.compile(
     r"(?:\s*\((?P<isin>[a-z0-9]{12})\))?\s*$",
     re.IGNORECASE,
 )
+_DATE = re.compile(r"(\d{2})-(\d{2})-(\d{4})")
+_TIME = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")
 _BUY_VERBS = {"koop", "buy", "compra", "achat", "kauf", "acquisto"}
 
 _STOCK_DIVIDEND = ("stock dividend", "stockdividend", "dividende en actions", "dividendo en acciones",
@@ -229,10 +231,10 @@ def _read_row(line: int, cells: list[str], columns: Columns, amount_at: int, opt
     if options.date_format:
         at = strptime_local(f"{date} {time}", f"{options.date_format} %H:%M", "date")
     else:
-        match = re.fullmatch(r"(\d{2})-(\d{2})-(\d{4})", date)
+        match = _DATE.fullmatch(date)
         if not match:
             raise RowError(f"date {date!r} is not DD-MM-YYYY, the form Degiro writes")
-        if not re.fullmatch(r"\d{1,2}:\d{2}(?::\d{2})?", time):
+        if not _TIME.fullmatch(time):
             raise RowError(f"time {time!r} is not HH:MM")
         hours, minutes = time.split(":")[:2]
         at = local_time(f"{match[3]}-{match[2]}-{match[1]}T{int(hours):02d}:{minutes}", "date")

@@ -167,6 +167,8 @@ class _Reader:
         self.total = _money_columns(header, options.columns.get("total", "Total").casefold())
         self.withholding = _money_columns(header, "withholding tax")
         self.fees = [(stem, money) for stem in FEES if (money := _money_columns(header, stem)) is not None]
+        #: Every fee a row may have, of this header or of the newer layout (the same names).
+        self.fee_stems = [stem for stem, _ in self.fees]
         # Rows of the newer layout (Notes, ID right after Name) pasted under an older header.
         names = [header_name(cell) for cell in header]
         self.newer: Columns | None = None
@@ -203,10 +205,10 @@ class _Reader:
             raise RowError(f"time {text!r} is not YYYY-MM-DD HH:MM:SS, the form Trading 212 writes")
         whole, _, fraction = text.partition(".")
         try:
-            moment = datetime.strptime(whole, "%Y-%m-%d %H:%M:%S")
+            moment = datetime.fromisoformat(f"{whole}.{fraction.ljust(6, '0')}")
         except ValueError:
             raise RowError(f"time {text!r} is not a valid date and time") from None
-        return moment.replace(microsecond=int(fraction.ljust(6, "0")) if fraction else 0, tzinfo=timezone.utc)
+        return moment.replace(tzinfo=timezone.utc)
 
     def key(self, row: dict[str, str]) -> str | None:
         """`trading212:ID`; an ID seen before in the file (masked exports repeat them) gets `#n`."""
@@ -219,8 +221,11 @@ class _Reader:
 
     def amount(self, row: dict[str, str], field: str) -> Decimal | None:
         """A number cell by field, named as the file names its column in a problem."""
+        text = row.get(field, "")
+        if not text:
+            return None
         label = _LABELS.get(field) or field.removeprefix("fee:").capitalize()
-        return optional_number(row.get(field, ""), label, decimal_comma=True if self.options.decimal_comma else None)
+        return optional_number(text, label, decimal_comma=True if self.options.decimal_comma else None)
 
     def entry(self, line: int, row: dict[str, str], at: datetime) -> list[Item]:
         """The row's entries: a trade comes with its stated rate and any fee it cannot carry."""
@@ -290,7 +295,7 @@ class _Reader:
         fees: list[Decimal] = []
         notes: list[str] = []
         separate: list[Item] = []
-        for stem in FEES:
+        for stem in self.fee_stems:
             fee = self.amount(row, f"fee:{stem}")
             if not fee:
                 continue
