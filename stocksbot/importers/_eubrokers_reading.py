@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Context, Decimal, InvalidOperation
@@ -186,14 +187,14 @@ def optional_number(text: str, field: str, *, decimal_comma: bool | None = None)
 def local_time(iso: str, field: str = "date") -> datetime:
     """A naive ISO date or datetime read as local time, in UTC (docs/ledger.md §1.5)."""
     try:
-        return _local_time(iso, field)
+        return _local_time(iso, field, time.tzname, time.timezone)
     except StocksbotError as error:
         raise RowError(str(error)) from None
 
 
 @lru_cache(maxsize=4096)
-def _local_time(iso: str, field: str) -> datetime:
-    """`parse_time`, remembered: statements repeat their dates, and the local-zone lookup is the cost."""
+def _local_time(iso: str, field: str, zone: tuple[str, str], offset: int) -> datetime:
+    """`parse_time`, remembered per local zone: statements repeat their dates, and the zone lookup is the cost."""
     return parse_time(iso, field=field)
 
 
