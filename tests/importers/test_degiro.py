@@ -206,3 +206,12 @@ def test_negative_dividend_and_fee_refund_are_unknown() -> None:
                   + "01-02-2024,10:01,01-02-2024,,,DEGIRO Aansluitingskosten 2024,,EUR,\"2,50\",EUR,0,\n")
     assert items == [Unknown(2, "Dividend (a negative dividend: a reversal)"),
                      Unknown(3, "DEGIRO Aansluitingskosten 2024 (a refund of a fee)")]
+
+
+def test_map_names_the_amount_column_when_it_has_a_header() -> None:
+    text = "Datum,Tijd,Valutadatum,Product,ISIN,Omschrijving,FX,Mutatie,Bedrag,Saldo,,Order Id\n" \
+           "01-02-2024,10:00,01-02-2024,,,Storting,,EUR,\"5,00\",EUR,0,\n"
+    (problem,) = parse(FORMAT, text)
+    assert isinstance(problem, Problem) and problem.line == 1 and "blank-headed amount column" in problem.message
+    (deposit,) = parse(FORMAT, text, columns={"amount": "Bedrag"})
+    assert deposit == CashEntry(2, at("2024-02-01T10:00"), "deposit", D("5"), "EUR", note="Storting")
