@@ -61,7 +61,7 @@ NAME = "trading212"
 #: Fields read by exact name; the amount columns are found by prefix (see `_money_columns`).
 FIELDS: dict[str, tuple[str, ...]] = {
     "action": ("Action",),
-    "date": ("Time",),
+    "date": ("Time", "Time (UTC)"),
     "isin": ("ISIN",),
     "symbol": ("Ticker",),
     "name": ("Name",),
@@ -81,7 +81,7 @@ _LABELS = {"quantity": "No. of shares", "price": "Price / share", "rate": "Excha
            "withholding": "Withholding tax"}
 _TRADE = re.compile(r"(?:market|limit|stop|stop limit|stop-limit)\s+(buy|sell)", re.IGNORECASE)
 _ID_LIKE = re.compile(r"EOF\d+")
-_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,6})?")
+_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:\d{2})?")
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class Trading212Format:
     def detect(self, head: str) -> bool:
         """Trading 212's header: Action, Time, `No. of shares` and `Price / share`."""
         cells = set(first_row(head))
-        return {"action", "time", "no. of shares", "price / share"} <= cells
+        return {"action", "no. of shares", "price / share"} <= cells and bool({"time", "time (utc)"} & cells)
 
     def parse(self, lines: Iterable[str], options: ParseOptions) -> Iterator[Item]:
         """Every row as entries, skips, unknown actions or problems, in file order."""
@@ -164,7 +164,8 @@ class _Reader:
         self.options = options
         self.header = header
         self.columns = Columns(header, FIELDS, options.columns)
-        self.total = _money_columns(header, options.columns.get("total", "Total").casefold())
+        self.total = _money_columns(header, options.columns.get("total", "Total").casefold()) or _money_columns(
+            header, "gross total")
         self.withholding = _money_columns(header, "withholding tax")
         self.fees = [(stem, money) for stem in FEES if (money := _money_columns(header, stem)) is not None]
         #: Every fee a row may have, of this header or of the newer layout (the same names).
@@ -198,17 +199,19 @@ class _Reader:
         return row
 
     def time(self, text: str) -> datetime:
-        """Trading 212 writes UTC times `YYYY-MM-DD HH:MM:SS` with 0 to 3 fraction digits."""
+        """Trading 212's times: `YYYY-MM-DD HH:MM:SS` with 0 to 3 fraction digits, in UTC (the newest
+        exports name the column `Time (UTC)` and may add `+00:00`; an offset given is honoured)."""
         if self.options.date_format:
             return strptime_local(text, self.options.date_format, "time")
-        if not _TIME.fullmatch(text):
+        match = _TIME.fullmatch(text)
+        if not match:
             raise RowError(f"time {text!r} is not YYYY-MM-DD HH:MM:SS, the form Trading 212 writes")
-        whole, _, fraction = text.partition(".")
+        zone = match[3] or "+00:00"
         try:
-            moment = datetime.fromisoformat(f"{whole}.{fraction.ljust(6, '0')}")
+            moment = datetime.fromisoformat(f"{match[1]}.{(match[2] or '').ljust(6, '0')}{'+00:00' if zone == 'Z' else zone}")
         except ValueError:
             raise RowError(f"time {text!r} is not a valid date and time") from None
-        return moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
 
     def key(self, row: dict[str, str]) -> str | None:
         """`trading212:ID`; an ID seen before in the file (masked exports repeat them) gets `#n`."""

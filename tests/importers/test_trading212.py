@@ -190,3 +190,13 @@ def test_bad_input_is_one_problem_per_row() -> None:
         Unknown(6, "Gift"),
         Problem(7, "Stock split close without its other half (stock split close and open come as a pair)"),
     ]
+
+
+def test_the_newest_header_names_time_utc_and_an_offset_is_honoured() -> None:
+    header = HEADER_2024.replace("Action,Time,", "Action,Time (UTC),")
+    text = header + 'Deposit,2025-09-05 16:33:00+00:00,,,,,,,,,,10.00,"EUR",,,,"x",d1,,,\n' \
+                    'Deposit,2025-09-05 16:33:00.5+02:00,,,,,,,,,,10.00,"EUR",,,,"x",d2,,,\n'
+    assert FORMAT.detect(text)
+    first, second = parse(FORMAT, text)
+    assert isinstance(first, CashEntry) and isinstance(second, CashEntry)
+    assert (first.at, second.at) == (utc(2025, 9, 5, 16, 33), utc(2025, 9, 5, 14, 33, 0, 500000))
