@@ -1,4 +1,4 @@
-"""`stocksbot import FILE|-`: a broker statement in, all or nothing (docs/brokers.md)."""
+"""`stocksbot import FILE|-`: a broker statement in, all or nothing (docs/brokers.md §1)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 from stocksbot.cli.context import AppContext
 from stocksbot.importers import CHOICES, HEAD_SIZE
 
-#: What a `--map` field may be called (docs/brokers.md, "The generic format").
+#: What a `--map` field may be called (docs/brokers.md §10).
 MAP_HELP = ("FIELD=COLUMN[,FIELD=COLUMN...]: the file's column for a stocksbot field (date, side, symbol, quantity, "
             "price, commission, fees, currency, account, id, isin, amount, kind, note); repeatable.")
 

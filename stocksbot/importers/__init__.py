@@ -1,4 +1,4 @@
-"""Broker statement formats for `stocksbot import` (docs/brokers.md): the registry.
+"""Broker statement formats for `stocksbot import` (docs/brokers.md §2, §19): the registry.
 
 Each `--from` name maps to a module of this package exposing `FORMAT` (entries.Format).
 Modules are imported only when asked for, so `stocksbot --help` and the other commands pay

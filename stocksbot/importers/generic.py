@@ -1,4 +1,4 @@
-"""Any CSV, with its columns named by `--map` (docs/brokers.md, "The generic format").
+"""Any CSV, with its columns named by `--map` (docs/brokers.md §10).
 
 Never detected: a user chooses it with `--from generic`. Each row's action (the `kind`
 column when it has a value, else `side`) says what it is: buy/bought and sell/sold are
@@ -10,6 +10,7 @@ records; any other word is an unknown action. Columns have usual names it finds 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from decimal import Decimal
 
 from stocksbot.errors import StocksbotError
@@ -23,7 +24,7 @@ from stocksbot.importers.entries import (
     TradeEntry,
     Unknown,
 )
-from stocksbot.importers.reading import Columns, cell, csv_rows, parse_quantity, parse_when
+from stocksbot.importers.reading import Columns, DateFormat, Remembered, csv_rows, parse_quantity, parse_when
 
 #: Each field of the format and the column names it is found by without `--map`.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -92,16 +93,21 @@ class GenericFormat:
 
 
 class _RowReader:
-    """One data row into an entry, with the column positions found once."""
+    """One data row into an entry, with the column positions found once and the parsed values of
+    repeated cells (symbols, quantities, commissions, dates) remembered."""
 
     def __init__(self, at: dict[str, int | None], options: ParseOptions, width: int) -> None:
         self.at = at
-        self.formats = (options.date_format,) if options.date_format else ()
-        self.comma: bool | None = True if options.decimal_comma else None
+        formats = (DateFormat(options.date_format),) if options.date_format else ()
+        self.when = Remembered(lambda text: parse_when(text, formats, field="date"))
+        comma: bool | None = True if options.decimal_comma else None
+        self.numbers = {name: _number_reader(name, comma)
+                        for name in ("quantity", "price", "commission", "fees", "tax", "amount")}
         self.width = width
 
     def text(self, values: list[str], name: str) -> str:
-        return cell(values, self.at[name])
+        position = self.at[name]
+        return values[position].strip() if position is not None else ""
 
     def number(self, values: list[str], name: str, *, required: bool = False) -> Decimal:
         text = self.text(values, name)
@@ -109,31 +115,33 @@ class _RowReader:
             if required:
                 raise StocksbotError(f"no {name}" if self.at[name] is not None else
                                      f"no {name} column: name it with --map {name}=COLUMN")
-            return Decimal(0)
-        return parse_quantity(text, field=name, decimal_comma=self.comma)
+            return ZERO
+        value: Decimal = self.numbers[name](text)
+        return value
 
     def read(self, line: int, values: list[str]) -> Item:
         if len(values) < self.width:
             raise StocksbotError(f"expected {self.width} fields, got {len(values)} (a truncated row?)")
-        action = self.text(values, "kind") or self.text(values, "side")
-        word = " ".join(action.lower().split())
+        text = self.text
+        action = text(values, "kind") or text(values, "side")
+        word = _WORDS.get(action)
+        if word is None:
+            word = _WORDS[action] = " ".join(action.lower().split())
         if not word:
             raise StocksbotError("no action: the side (or kind) is empty")
-        when = parse_when(self.text(values, "date"), self.formats, field="date")
-        currency = self.text(values, "currency") or None
-        account = self.text(values, "account") or None
-        key = self.text(values, "id") or None
-        isin = self.text(values, "isin") or None
-        note = self.text(values, "note") or None
-        symbol = self.text(values, "symbol")
+        when: datetime = self.when(text(values, "date"))
+        currency = text(values, "currency") or None
+        account = text(values, "account") or None
+        key = text(values, "id") or None
+        isin = text(values, "isin") or None
+        note = text(values, "note") or None
+        symbol = text(values, "symbol")
         if word in TRADE_WORDS:
             if not symbol and not isin:
                 raise StocksbotError("a trade needs a symbol (or an ISIN)")
-            return TradeEntry(line=line, at=when, side=TRADE_WORDS[word], symbol=symbol,
-                              quantity=self.number(values, "quantity", required=True),
-                              price=self.number(values, "price", required=True),
-                              commission=self.number(values, "commission"), fees=self.number(values, "fees"),
-                              currency=currency, account=account, key=key, isin=isin, note=note)
+            return TradeEntry(line, when, TRADE_WORDS[word], symbol, self.number(values, "quantity", required=True),
+                              self.number(values, "price", required=True), self.number(values, "commission"),
+                              self.number(values, "fees"), currency, account, key, isin, note)
         if word in DIVIDEND_WORDS:
             if not symbol and not isin:
                 raise StocksbotError("a dividend needs a symbol (or an ISIN)")
@@ -149,6 +157,15 @@ class _RowReader:
             return CashEntry(line=line, at=when, kind=kind, amount=self.number(values, "amount", required=True),
                              currency=currency, account=account, key=key, note=note)
         return Unknown(line, action)
+
+
+def _number_reader(name: str, comma: bool | None) -> Remembered:
+    return Remembered(lambda text: parse_quantity(text, field=name, decimal_comma=comma))
+
+
+#: Action texts as compared (lower case, spaces collapsed), remembered.
+_WORDS: dict[str, str] = {}
+ZERO = Decimal(0)
 
 
 FORMAT = GenericFormat()

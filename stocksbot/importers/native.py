@@ -4,7 +4,7 @@ The rows are read by `csvfiles.read_trades`, with the same checks and messages a
 `trade import`; each becomes a TradeEntry whose key is its `external_id` as written (not
 prefixed), so a file imported by `trade import` and again by `stocksbot import` is
 recognised. `--map` renames header columns to stocksbot's names before reading
-(docs/brokers.md, "stocksbot's own format").
+(docs/brokers.md §9).
 """
 
 from __future__ import annotations

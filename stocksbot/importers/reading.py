@@ -1,5 +1,5 @@
 """What every broker format needs to read its rows: columns by name with `--map`, and the
-numbers and dates brokers write (docs/brokers.md, "Reading columns, numbers and dates").
+numbers and dates brokers write (docs/brokers.md §8).
 
 Brokers disagree on everything a CSV leaves open: `$1,234.56` and `-$5.00` (Schwab),
 `(5.00)` for a negative amount (accounting style), `1.234,56` (Degiro, with a decimal
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger.inputs import parse_time
@@ -87,6 +88,9 @@ def csv_rows(lines: Iterable[str], delimiter: str = ",") -> Iterator[tuple[int, 
         yield reader.line_num, values
 
 
+_PLAIN = re.compile(r"\d{1,18}(?:\.\d{1,10})?")
+
+
 def parse_amount(text: str, *, field: str = "amount", decimal_comma: bool | None = False) -> Decimal:
     """A signed amount as brokers write it, exactly: `1234.56`, `$1,234.56`, `-$5.00`, `$-5.00`,
     `(5.00)` (negative), `+3`, `1E-4`, `12.5 USD`, `€ 3,10` and with `decimal_comma` `1.234,56`.
@@ -96,6 +100,8 @@ def parse_amount(text: str, *, field: str = "amount", decimal_comma: bool | None
     (`3,10` is 3.10; `1,234` is 1234). Refuses anything else with one line naming `field`.
     """
     stripped = text.strip()
+    if _PLAIN.fullmatch(stripped) and (decimal_comma is not True or "." not in stripped):
+        return parse_decimal(stripped, field=field)  # the usual `150.25`: nothing to take off
     negative = False
     if stripped.startswith("(") and stripped.endswith(")"):
         negative, stripped = True, stripped[1:-1].strip()
@@ -138,7 +144,71 @@ def parse_quantity(text: str, *, field: str = "quantity", decimal_comma: bool | 
     return abs(parse_amount(text, field=field, decimal_comma=decimal_comma))
 
 
-def parse_when(text: str, formats: Sequence[str] = (), *, field: str = "date") -> datetime:
+class Remembered:
+    """A pure parser of cell text with a bounded memory of its results: a statement repeats the
+    same symbols, quantities, commissions and dates on most rows. Failures are not remembered."""
+
+    def __init__(self, parse: Callable[[str], Any], size: int = 4096) -> None:
+        self.parse = parse
+        self.size = size
+        self.known: dict[str, Any] = {}
+
+    def __call__(self, text: str) -> Any:
+        value = self.known.get(text)
+        if value is None:
+            value = self.parse(text)
+            if len(self.known) >= self.size:
+                self.known.clear()
+            self.known[text] = value
+        return value
+
+
+#: strptime directives a `DateFormat` reads itself, as regular expressions.
+_DIRECTIVES = {"Y": r"(?P<Y>\d{4})", "m": r"(?P<m>\d{1,2})", "d": r"(?P<d>\d{1,2})", "H": r"(?P<H>\d{1,2})",
+               "M": r"(?P<M>\d{1,2})", "S": r"(?P<S>\d{1,2})", "f": r"(?P<f>\d{1,6})",
+               "z": r"(?P<z>Z|[+-]\d{2}:?\d{2})"}
+
+
+class DateFormat:
+    """One strptime format, read fast when it uses only %Y %m %d %H %M %S %f %z and literal text
+    (what brokers write), else by `datetime.strptime`; the result as `parse_when` gives it."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self.regex: re.Pattern[str] | None = None
+        parts = re.split(r"(%.)", pattern)
+        if all(not part.startswith("%") or part[1:] in _DIRECTIVES for part in parts) and \
+                len({part for part in parts if part.startswith("%")}) == sum(part.startswith("%") for part in parts):
+            self.regex = re.compile("".join(_DIRECTIVES[part[1:]] if part.startswith("%") else re.escape(part)
+                                            for part in parts))
+
+    def __call__(self, text: str) -> datetime:
+        """The moment, or ValueError."""
+        if self.regex is None:
+            moment = datetime.strptime(text, self.pattern)
+        else:
+            match = self.regex.fullmatch(text)
+            if match is None:
+                raise ValueError(text)
+            got = match.groupdict()
+            zone = got.get("z")
+            tz = None
+            if zone is not None:
+                if zone == "Z":
+                    tz = timezone.utc
+                else:
+                    digits = zone[1:].replace(":", "")
+                    offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+                    tz = timezone(offset if zone[0] == "+" else -offset)
+            moment = datetime(int(got["Y"]) if "Y" in got else 1900, int(got.get("m") or 1), int(got.get("d") or 1),
+                              int(got.get("H") or 0), int(got.get("M") or 0), int(got.get("S") or 0),
+                              int((got.get("f") or "0").ljust(6, "0")), tz)
+        if moment.tzinfo is None:
+            moment = moment.astimezone()
+        return moment.astimezone(timezone.utc)
+
+
+def parse_when(text: str, formats: Sequence[str | DateFormat] = (), *, field: str = "date") -> datetime:
     """A moment in UTC from a broker's date or date-time.
 
     With `formats` (strptime patterns such as `%m/%d/%Y`, `--date-format`) the first that
@@ -149,11 +219,10 @@ def parse_when(text: str, formats: Sequence[str] = (), *, field: str = "date") -
     if not formats:
         return parse_time(stripped, field=field)
     for pattern in formats:
+        reader = pattern if isinstance(pattern, DateFormat) else DateFormat(pattern)
         try:
-            moment = datetime.strptime(stripped, pattern)
+            return reader(stripped)
         except ValueError:
             continue
-        if moment.tzinfo is None:
-            moment = moment.astimezone()
-        return moment.astimezone(timezone.utc)
-    raise StocksbotError(f"invalid {field} {text.strip()!r}: expected a date like {' or '.join(formats)}")
+    shown = " or ".join(p.pattern if isinstance(p, DateFormat) else p for p in formats)
+    raise StocksbotError(f"invalid {field} {text.strip()!r}: expected a date like {shown}")

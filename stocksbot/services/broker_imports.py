@@ -1,4 +1,4 @@
-"""`stocksbot import`: a broker statement into the ledger, all or nothing (docs/brokers.md).
+"""`stocksbot import`: a broker statement into the ledger, all or nothing (docs/brokers.md §3-§7).
 
 A format (stocksbot/importers/) turns the file into entries; this module books them. First
 every row is parsed and checked: any problem, or an unknown action without `--skip-unknown`,
@@ -69,13 +69,14 @@ KINDS: tuple[str, ...] = ("trades", "dividends", "cash", "splits", "prices")
 OUTFLOWS = frozenset({"withdraw", "fee", "tax"})
 #: The interval of the bars exchange rates are stored as.
 RATE_INTERVAL = "1d"
-#: Booking order of entries at one instant (docs/brokers.md, "Order"): rates, splits (they
+#: Booking order of entries at one instant (docs/brokers.md §4.1): rates, splits (they
 #: apply from the start of their day, before its trades), trades, then the cash records,
 #: whose order among themselves the cash book decides (credits before debits, docs/ledger.md §13).
 _RANK = {RateEntry: 0, SplitEntry: 1, TradeEntry: 2, DividendEntry: 3, TaxEntry: 4, CashEntry: 5}
 #: How many keys one lookup asks for (within SQLite's limit of parameters).
 _LOOKUP = 900
 
+_TRADE_ROW_FIELDS = tuple(TradeRow.__dataclass_fields__)
 #: Told how many of the file's trades are booked so far, and how many there are.
 BookingProgress = Callable[[int, int], None]
 
@@ -189,7 +190,8 @@ def content(entry: Entry, account: str) -> tuple[str, ...]:
 
 
 def fingerprint(values: tuple[str, ...], occurrence: int) -> str:
-    """The key of an entry without a broker id: `fp:` and 40 hex digits of a SHA-256 of its content.
+    """The key of an entry without a broker id: `fp:` and 40 hex digits of a SHA-256 of its content
+    (docs/brokers.md §5).
 
     `occurrence` counts the earlier rows of the same file with the same content, so two
     identical fills in one file are two trades, and importing the file again skips both.
@@ -220,6 +222,11 @@ def _sort_key(item: _Entry) -> tuple[datetime, int, int]:
     return item.at, _RANK[type(item.entry)], item.entry.line
 
 
+def _positive(name: str, value: Decimal, *, zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not zero):
+        raise StocksbotError(f"{name} must be {'0 or more' if zero else 'greater than 0'}, got {format_decimal(value)}")
+
+
 class _Booking:
     """One import over an open transaction that holds the ledger lock."""
 
@@ -243,12 +250,14 @@ class _Booking:
         self.default_name = parse_account_name(account) if account is not None else self.repos.accounts.default().name
         self.new_currencies: dict[str, str | None] = {}
         self.isins: dict[str, str] = {}
+        self.codes: set[str] = set()  # currency texts checked already
 
     # -- resolving and checking -------------------------------------------------------------
 
     def resolve(self, entries: list[Entry]) -> list[_Entry]:
         """Each entry's symbol (an ISIN mapped by `symbol set --isin`, else the symbol, else the
-        ISIN itself), account and key, checked; the problems are collected in `errors`."""
+        ISIN itself: docs/brokers.md §6), account (§7) and key (§5), checked; the problems are
+        collected in `errors`."""
         wanted = sorted({e.isin.strip().upper() for e in entries if getattr(e, "isin", None)})  # type: ignore[union-attr]
         for start in range(0, len(wanted), _LOOKUP):
             chunk = wanted[start:start + _LOOKUP]
@@ -274,7 +283,8 @@ class _Booking:
                 self.new_currencies[parse_account_name(account)] = None
             currency = getattr(entry, "currency", None)
             if currency is not None:
-                parse_currency(currency)
+                if currency not in self.codes:
+                    self.codes.add(parse_currency(currency) and currency)
                 if self.new_currencies.get(account, "") is None:
                     self.new_currencies[account] = currency
         else:
@@ -301,30 +311,25 @@ class _Booking:
     @staticmethod
     def _check(entry: Entry) -> None:
         """The ledger's limits on an entry's values (a format's bug must not reach the database)."""
-        def positive(name: str, value: Decimal, *, zero: bool = False) -> None:
-            if value < 0 or (value == 0 and not zero):
-                raise StocksbotError(f"{name} must be {'0 or more' if zero else 'greater than 0'}, "
-                                     f"got {format_decimal(value)}")
-
         if isinstance(entry, TradeEntry):
             if entry.side not in TRADE_SIDES:
                 raise StocksbotError(f"side must be buy or sell, got {entry.side!r}")
-            positive("quantity", entry.quantity)
-            positive("price", entry.price, zero=True)
-            positive("commission", entry.commission, zero=True)
-            positive("fees", entry.fees, zero=True)
+            if entry.quantity <= 0 or entry.price < 0 or entry.commission < 0 or entry.fees < 0:
+                _positive("quantity", entry.quantity)
+                for name, zero_ok in (("price", entry.price), ("commission", entry.commission), ("fees", entry.fees)):
+                    _positive(name, zero_ok, zero=True)
         elif isinstance(entry, DividendEntry):
-            positive("dividend", entry.gross)
-            positive("tax", entry.tax, zero=True)
-            positive("fee", entry.fee, zero=True)
+            _positive("dividend", entry.gross)
+            _positive("tax", entry.tax, zero=True)
+            _positive("fee", entry.fee, zero=True)
             if entry.ex_date is not None and start_of_day(entry.ex_date) > entry.paid_at:
                 raise StocksbotError("the ex-date is after the pay date")
         elif isinstance(entry, TaxEntry):
-            positive("tax", entry.amount)
+            _positive("tax", entry.amount)
         elif isinstance(entry, CashEntry):
             if entry.kind not in CASH_KINDS:
                 raise StocksbotError(f"cash kind must be one of {', '.join(CASH_KINDS)}, got {entry.kind!r}")
-            positive(entry.kind, entry.amount)
+            _positive(entry.kind, entry.amount)
         elif isinstance(entry, SplitEntry):
             if entry.added is None:
                 if entry.numerator is None or entry.denominator is None or entry.numerator < 1 or \
@@ -332,14 +337,15 @@ class _Booking:
                     raise StocksbotError("a split needs two different whole numbers of at least 1 (N:D) or the "
                                          "shares added")
             else:
-                positive("shares added", entry.added)
+                _positive("shares added", entry.added)
         else:
-            positive("rate", entry.rate)
+            _positive("rate", entry.rate)
             parse_currency(entry.base)
             parse_currency(entry.quote)
 
     def create_accounts(self) -> None:
-        """Create the accounts entries name that do not exist (in the entry's currency, else the reporting one)."""
+        """Create the accounts entries name that do not exist, in the entry's currency, else the
+        reporting one (docs/brokers.md §7)."""
         if not self.new_currencies:
             return
         reporting = fx.reporting_currency(self.conn)[0]
@@ -362,8 +368,10 @@ class _Booking:
         splits = [i for i in items if isinstance(i.entry, SplitEntry)]
         trades = [i for i in items if isinstance(i.entry, TradeEntry)]
         split_symbols = {i.symbol for i in splits if i.symbol is not None}
+        # Every row names its account (resolved above), so TradeImport's default is only a formality.
         run = TradeImport(self.conn, self.method, self.allow_short, expected_rows=len(trades),
-                          account=self.default_name, rebook=split_symbols)
+                          account=self.default_name if self.default_name in self.accounts else None,
+                          rebook=split_symbols)
         total = len(trades)
         booked = 0
 
@@ -390,14 +398,25 @@ class _Booking:
         _refuse(self.errors)
 
     def _trade_rows(self, trades: list[_Entry]) -> Iterator[TradeRow]:
+        """The trades as `trade import` reads them (built without the frozen dataclass's __init__,
+        which costs more than the rest of the conversion; the same object)."""
+        new, fields = object.__new__, _TRADE_ROW_FIELDS
+        codes: dict[str, str] = {}
         for item in trades:
             e = item.entry
-            assert isinstance(e, TradeEntry) and item.symbol is not None
-            yield TradeRow(e.line, e.at, e.side, item.symbol, e.quantity, e.price, e.commission, e.fees, e.strategy,
-                           item.key, e.note, item.account, parse_currency(e.currency) if e.currency else None)
+            assert isinstance(e, TradeEntry)
+            currency = e.currency
+            if currency is not None:
+                code = codes.get(currency)
+                currency = code if code is not None else codes.setdefault(currency, parse_currency(currency))
+            row = new(TradeRow)
+            row.__dict__.update(zip(fields, (e.line, e.at, e.side, item.symbol, e.quantity, e.price, e.commission,
+                                             e.fees, e.strategy, item.key, e.note, item.account, currency)))
+            yield row
 
     def _rates(self, rates: list[_Entry]) -> None:
-        """Exchange rates as bars of `BASE/QUOTE` (docs/ledger.md §15); an equal bar stored already is skipped."""
+        """Exchange rates as bars of `BASE/QUOTE` (docs/brokers.md §4.6, docs/ledger.md §15); an equal bar
+        stored already is skipped."""
         rows = []
         for item in rates:
             e = item.entry
@@ -414,7 +433,8 @@ class _Booking:
 
     def _splits(self, splits: list[_Entry]) -> None:
         """Store the splits in time order; a split given as shares added gets its exact ratio from
-        the holding of its account just before it (the file's earlier trades and splits counted)."""
+        the holding of its account just before it (the file's earlier trades and splits counted:
+        docs/brokers.md §4.3)."""
         store = BookingStore(self.conn, self.method)
         days: dict[tuple[str, datetime], int] = {}
         for item in splits:
@@ -453,7 +473,8 @@ class _Booking:
         return known
 
     def _cash(self, items: list[_Entry]) -> None:
-        """Dividends (each with the tax rows paired with it), cash movements, and the cash they move."""
+        """Dividends (each with the tax rows paired with it), cash movements, and the cash they move
+        (docs/brokers.md §4.4, §4.5)."""
         currencies = {row.symbol: row.currency for row in self.conn.execute(select(INSTRUMENTS.c.symbol,
                                                                                     INSTRUMENTS.c.currency))}
 
@@ -470,6 +491,8 @@ class _Booking:
                                                 and i.key])
         # A withholding tax pairs with the first dividend of its account, symbol, pay day and currency.
         dividends: dict[tuple[str, str | None, str, str], list[Any]] = {}
+        # A tax row that names no currency pairs with a dividend of any currency (and takes its currency).
+        any_currency: dict[tuple[str, str | None, str], list[Any]] = {}
         rows: list[dict[str, Any]] = []
         seen: dict[str, int] = {}
         for item in items:
@@ -487,6 +510,7 @@ class _Booking:
                        "ex_date": start_of_day(e.ex_date if e.ex_date is not None else e.paid_at),
                        "paid_at": e.paid_at, "per_share": None, "note": e.note, "external_id": item.key}
                 dividends.setdefault(pair_key, []).append(row)
+                any_currency.setdefault(pair_key[:3], []).append(row)
                 rows.append(row)
         movements: list[dict[str, Any]] = []
         for item in items:
@@ -496,7 +520,9 @@ class _Booking:
             code = currency_of(item)
             note: str | None
             if isinstance(e, TaxEntry):
-                paired = dividends.get((item.account, item.symbol, e.at.astimezone().date().isoformat(), code))
+                day = e.at.astimezone().date().isoformat()
+                paired = dividends.get((item.account, item.symbol, day, code)) or \
+                    (any_currency.get((item.account, item.symbol, day)) if e.currency is None else None)
                 if paired:
                     target = paired[0]
                     if target["stored"]:

@@ -212,3 +212,13 @@ def test_a_closed_account_refuses_the_file(storage) -> None:
     with pytest.raises(StocksbotError, match="account 'old' is closed"):
         book(storage, [buy(2, "2024-01-02T15:00:00", "AAPL", "1", "100")], account="old")
     assert counts(storage)[0] == 0
+
+
+def test_a_tax_without_a_currency_pairs_with_the_dividend_in_its_currency(storage) -> None:
+    storage.add_account("eu", currency="EUR")
+    paid = utc("2024-04-01T12:00:00")
+    result = book(storage, [DividendEntry(line=2, paid_at=paid, symbol="KO", gross=D(10), currency="USD"),
+                            TaxEntry(line=3, at=paid, symbol="KO", amount=D("1.5"))], account="eu")
+    assert result.imported["dividends"] == 1 and result.imported["cash"] == 0
+    (dividend,) = storage.list_dividends()
+    assert (dividend.account, dividend.currency, dividend.tax) == ("eu", "USD", D("1.5"))
