@@ -215,3 +215,18 @@ def test_map_names_the_amount_column_when_it_has_a_header() -> None:
     assert isinstance(problem, Problem) and problem.line == 1 and "blank-headed amount column" in problem.message
     (deposit,) = parse(FORMAT, text, columns={"amount": "Bedrag"})
     assert deposit == CashEntry(2, at("2024-02-01T10:00"), "deposit", D("5"), "EUR", note="Storting")
+
+
+@pytest.mark.parametrize("debit, credit", [
+    ("Valuta Debitering", "Valuta Creditering"),
+    ("FX Debit", "FX Credit"),
+    ("Retirada Cambio de Divisa", "Ingreso Cambio de Divisa"),
+    ("Levantamento de divisa", "CrÃ©dito de divisa"),  # the mojibake of a real export
+    ("Währungswechsel (Ausbuchung)", "Währungswechsel (Einbuchung)"),
+])
+def test_conversion_sides_in_every_language_give_one_rate(debit: str, credit: str) -> None:
+    items = parse(FORMAT, NL_HEADER
+                  + f'19-06-2024,06:53,18-06-2024,,,{credit},,EUR,0.79,EUR,319.39,\n'
+                  + f'19-06-2024,06:53,18-06-2024,,,{debit},1.0767,USD,-0.85,USD,0.00,\n')
+    assert items[1] == RateEntry(3, at("2024-06-19T06:53"), "EUR", "USD", D("1.0767"))
+    assert isinstance(items[0], Skipped) and "the EUR side of the conversion on line 3" in items[0].reason
