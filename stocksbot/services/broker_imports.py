@@ -203,7 +203,7 @@ def fingerprint(values: tuple[str, ...], occurrence: int) -> str:
 # -- booking ----------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     """An entry with what the booking resolved: its symbol, account, key and time."""
 
@@ -383,7 +383,11 @@ class _Booking:
 
         run.take(self._trade_rows(trades), tick)
         self._splits(splits)
-        run.finish()
+        try:
+            run.finish()
+        except RowErrors as exc:  # reported with the splits' problems, if any
+            self.errors += exc.errors
+            _refuse(self.errors)
         keys = {item.entry.line: item.key for item in trades}
         self.skipped += [(line, f"already imported ({keys[line]})") for line in run.skipped_lines]
         self.counts["trades"] = run.imported

@@ -222,3 +222,13 @@ def test_a_tax_without_a_currency_pairs_with_the_dividend_in_its_currency(storag
     assert result.imported["dividends"] == 1 and result.imported["cash"] == 0
     (dividend,) = storage.list_dividends()
     assert (dividend.account, dividend.currency, dividend.tax) == ("eu", "USD", D("1.5"))
+
+
+def test_split_and_trade_problems_are_reported_together(storage) -> None:
+    items = [buy(2, "2024-01-02T15:00:00", "AAPL", "1", "100"),
+             sell(3, "2024-01-03T15:00:00", "AAPL", "5", "100"),
+             SplitEntry(line=4, at=utc("2024-06-10T12:00:00"), symbol="TSLA", added=D(2))]
+    with pytest.raises(RowErrors) as caught:
+        book(storage, items)
+    assert [e.split(":")[0] for e in caught.value.errors] == ["line 3", "line 4"]
+    assert counts(storage)[0] == 0
