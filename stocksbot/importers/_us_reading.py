@@ -2,7 +2,7 @@
 
 Both brokers write `MM/DD/YYYY` dates, dollar amounts with thousands commas (`"-$1,259.59"`,
 `$-0.88`) and put title lines, blank lines and disclaimers around the table, so the header
-is found by its column names, wherever it is (docs/brokers-schwab.md, "Reading the file").
+is found by its column names, wherever it is (docs/brokers.md §12.1).
 The lead will fold these helpers into `importers/reading.py`; until then they are private
 to the two formats.
 
@@ -118,7 +118,7 @@ def header_names(head: str, limit: int = 50) -> list[set[str]]:
     return found
 
 
-#: `--map` names of the generic format that mean a field of these formats (docs/brokers-schwab.md §1):
+#: `--map` names of the generic format that mean a field of these formats (docs/brokers.md §12.1):
 #: the side of a trade is read from the Action.
 MAP_ALIASES = {"side": "action"}
 
@@ -278,7 +278,7 @@ def settle_trade(side: str, quantity: Decimal, price: Decimal, commission: Decim
     The ledger books a buy as -(quantity x price + commission + fees) and a sell as
     quantity x price - commission - fees (docs/ledger.md §13.1). Brokers round the price they
     show (Schwab to 4 places, Fidelity to 2) but not the Amount, which is what the account
-    really paid or got. So when the two disagree (docs/brokers-schwab.md, "Price and Amount"):
+    really paid or got. So when the two disagree (docs/brokers.md §12.2):
     a difference against the account (paid more, got less) is kept as a fee, with the price as
     shown; a difference in its favour means the shown price is too high (buy) or too low
     (sell), so the price is taken from the Amount, rounded against the account to 10 places,

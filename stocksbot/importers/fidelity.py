@@ -9,7 +9,7 @@ columns are found by name: `Run Date`, `Account` (and in newer files `Account Nu
 `Settlement Date`, and in the newest `Currency` and `Exchange Rate`. The action is free text
 ("YOU BOUGHT APPLE INC (AAPL) (Cash)"), read by its first words. A file with several accounts
 gives each entry its account, so each becomes a stocksbot account of its own.
-What each action becomes, what is skipped and why: docs/brokers-schwab.md (Fidelity).
+What each action becomes, what is skipped and why: docs/brokers.md §12.4.
 
 Pure: no database, no clock.
 """
@@ -76,7 +76,7 @@ REQUIRED = ("date", "action", "symbol", "quantity", "price", "amount")
 
 #: Fidelity's core positions: the money-market fund (or bank deposit) that holds an account's
 #: cash. Stocksbot keeps it as cash, so sweeps into and out of it are not trades and its
-#: dividends are interest (docs/brokers-schwab.md, "The core position").
+#: dividends are interest (docs/brokers.md §12.4.3).
 CORE_SYMBOLS = frozenset({"SPAXX", "FDRXX", "FZFXX", "SPRXX", "FCASH", "CORE", "315994103"})
 
 # Actions by their first words (Fidelity appends the security and "(Cash)" or "(Margin)").

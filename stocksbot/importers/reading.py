@@ -34,7 +34,7 @@ def normal_name(name: str) -> str:
 
 
 class Columns:
-    """A file's header, for finding columns by name (never by position: SPEC §9).
+    """A file's header, for finding columns by name (never by position: docs/brokers.md §8).
 
     `mapping` is `--map`: stocksbot field -> the file's column name. It wins over the names a
     format looks for, so one renamed column can be fixed without a new format.

@@ -5,7 +5,7 @@ account ..."), the header `Date,Action,Symbol,Description,Quantity,Price,Fees & 
 (in some exports Price comes before Quantity, so columns are found by name), the rows, and a
 `Transactions Total` summary row. Dates are `MM/DD/YYYY`, or `MM/DD/YYYY as of MM/DD/YYYY`
 when a row was posted later than it took effect; amounts are dollars (`"-$1,259.59"`).
-What each action becomes, what is skipped and why: docs/brokers-schwab.md.
+What each action becomes, what is skipped and why: docs/brokers.md §12.
 
 Pure: no database, no clock. The booking (`services/broker_imports.py`) does the rest.
 """
@@ -64,7 +64,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 REQUIRED = ("date", "action", "symbol", "quantity", "price", "amount")
 
 # Actions, case-insensitive. Every name here is one seen in a public Schwab export or in a
-# public project that reads them (docs/brokers-schwab.md lists them with what each becomes).
+# public project that reads them (docs/brokers.md §12.3.2 lists them with what each becomes).
 TRADES = {"buy": "buy", "sell": "sell", "reinvest shares": "buy"}
 DIVIDENDS = frozenset({
     "cash dividend", "qualified dividend", "non-qualified div", "special non qual div", "pr yr cash div",

@@ -1,4 +1,4 @@
-"""The Fidelity account history CSV parser (stocksbot/importers/fidelity.py, docs/brokers-schwab.md).
+"""The Fidelity account history CSV parser (stocksbot/importers/fidelity.py, docs/brokers.md §12).
 
 Pure: the fixtures under tests/fixtures/brokers/fidelity/ follow Fidelity's three layouts with
 invented data: the all-accounts file (blank lines and "Brokerage" before the header, cells with

@@ -1,4 +1,4 @@
-"""The Schwab transactions CSV parser (stocksbot/importers/schwab.py, docs/brokers-schwab.md).
+"""The Schwab transactions CSV parser (stocksbot/importers/schwab.py, docs/brokers.md §12).
 
 Pure: the fixture files under tests/fixtures/brokers/schwab/ follow Schwab's layouts (a title
 line, every cell quoted, "as of" dates, `"-$1,259.59"` amounts, a `Transactions Total` row; and

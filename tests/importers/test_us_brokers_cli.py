@@ -2,7 +2,7 @@
 
 The fixture files (tests/fixtures/brokers/schwab|fidelity/) imported through the command line
 give the holdings, cash and dividends the statements imply, and importing them again changes
-nothing (docs/brokers-schwab.md).
+nothing (docs/brokers.md §12).
 """
 
 from __future__ import annotations

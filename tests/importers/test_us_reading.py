@@ -1,4 +1,4 @@
-"""The US-broker reading helpers (stocksbot/importers/_us_reading.py, docs/brokers-schwab.md §1-2).
+"""The US-broker reading helpers (stocksbot/importers/_us_reading.py, docs/brokers.md §12.1-§12.2).
 
 Dollar amounts as Schwab and Fidelity write them, and the settlement of a trade to the
 statement's Amount: whatever the rounding of the shown price, the ledger's cash for the
