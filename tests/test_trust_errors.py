@@ -194,7 +194,8 @@ def test_a_newer_schema_says_upgrade_stocksbot(migrated_url: str) -> None:
     for args in (["db", "upgrade"], ["db", "downgrade", "0004"], ["position", "list"]):
         assert one_line(invoke("--db", migrated_url, *args)) == expected, args
     current = invoke("--db", migrated_url, "db", "current")
-    assert (current.exit_code, current.output) == (0, f"0099 (newer than this stocksbot's head {HEAD_REVISION}: upgrade stocksbot)\n")
+    newer = f"0099 (newer than this stocksbot's head {HEAD_REVISION}: upgrade stocksbot)\n"
+    assert (current.exit_code, current.output) == (0, newer)
     assert "behind" not in current.output
     assert _json(migrated_url, "db", "current") == {"revision": "0099", "head": HEAD_REVISION, "is_head": False}
 
