@@ -268,7 +268,7 @@ def require_upgraded(engine: Engine, url: str, before: Snapshot, currency: str) 
     """What an upgraded populated database must be: the 0004 rows untouched, everything in
     `main`, every traded symbol an instrument, `db check` clean, the strategy metrics and
     main's cash as computed here."""
-    assert migrations.read_revision(engine) == "0005"
+    assert migrations.read_revision(engine) == migrations.HEAD_REVISION
     assert snapshot(engine) == before
     main = main_account(engine)
     assert (main["currency"], main["margin"], main["status"]) == (currency, False, "open")
@@ -381,12 +381,12 @@ def test_downgrade_is_refused_while_another_account_holds_a_trade(engine: Engine
 
     with pytest.raises(StocksbotError, match=r"accounts other than main hold .* \(second\)"):
         migrations.downgrade(engine, "0004")
-    assert migrations.read_revision(engine) == "0005"
+    assert migrations.read_revision(engine) == migrations.HEAD_REVISION
     # The command line reports the refusal in one line (a crash would propagate from the runner).
     result = CliRunner().invoke(cli, ["--db", backend_url, "db", "downgrade", "0004"], catch_exceptions=False)
     assert result.exit_code == 1
     assert result.output.startswith("Error: cannot downgrade below 0005: accounts other than main hold")
-    assert migrations.read_revision(engine) == "0005"
+    assert migrations.read_revision(engine) == migrations.HEAD_REVISION
     with engine.connect() as conn:
         owner = conn.execute(sa.select(tables.accounts.c.name).join(tables.trades).where(tables.trades.c.id == recorded.id))
         assert owner.scalar_one() == "second"
