@@ -168,7 +168,8 @@ def max_drawdown(returns: Iterable[Decimal]) -> Decimal:
 
 def rounded(value: Decimal, quantum: Decimal = _RETURN_QUANTUM) -> Decimal:
     """A return rounded once, half-even, for results; -0 is shown as 0."""
-    with localcontext(_CONTEXT):
+    digits = max(PRECISION, value.adjusted() - quantum.adjusted() + 2)  # a huge rate keeps every place
+    with localcontext(Context(prec=digits, rounding=ROUND_HALF_EVEN)):
         result = value.quantize(quantum)
     return result if result else ZERO.quantize(quantum)
 
