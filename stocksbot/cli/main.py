@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("db", "db_group"),
     "dividend": ("dividend", "dividend_group"),
     "order": ("order", "order_group"),
+    "performance": ("performance", "performance_command"),
     "position": ("position", "position_group"),
     "price": ("price", "price_group"),
     "strategy": ("strategy", "strategy_group"),

@@ -385,3 +385,21 @@ def performance(
         rows.append(period(chunk, previous, day_count))
         previous = chunk[-1].value
     return rows, period(days, start_value, day_count)
+
+
+def twr_index(days: Sequence[Day], start_value: Decimal | None) -> list[tuple[date, Decimal | None]]:
+    """The TWR index at the end of each day (1 at the start of the first), rounded to
+    RETURN_PLACES; None from the first day whose return is unknown on (what `--chart` draws)."""
+    points: list[tuple[date, Decimal | None]] = []
+    previous = start_value
+    growth: Decimal | None = ONE
+    for day in days:
+        found = daily_return(previous, day)
+        if growth is not None and found.rate is not None:
+            with localcontext(_CONTEXT):
+                growth = growth * (ONE + found.rate)
+        else:
+            growth = None
+        points.append((day.day, None if growth is None else rounded(growth)))
+        previous = day.value
+    return points

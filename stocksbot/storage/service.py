@@ -29,6 +29,7 @@ from stocksbot.services import (
     exports,
     imports,
     orders,
+    performance,
     positions,
     prices,
     renames,
@@ -160,6 +161,8 @@ class StorageService:
     record_dividend = _operation(dividends.record_dividend)
     list_dividends = _operation(dividends.list_dividends)
     remove_dividend = _operation(dividends.remove_dividend)
+    # performance (docs/ledger.md §16)
+    performance = _operation(performance.performance)
     # the database
     check = _operation(admin.check)
 
