@@ -22,7 +22,7 @@ from stocksbot.cli.output import is_terminal
 from stocksbot.ledger.numbers import format_decimal
 
 #: Dates as plotext reads and prints them.
-_DATE_FORM = "Y-m-d"
+_DATE_FORM = "%Y-%m-%d"
 
 
 @dataclass(frozen=True)
@@ -38,23 +38,26 @@ def draw(title: str, panels: Sequence[Series]) -> None:
     if not is_terminal():
         _listing(panels)
         return
-    import plotext as plt  # type: ignore[import-untyped]  # no type information shipped
+    import plotext  # type: ignore[import-untyped]  # no type information shipped
 
-    plt.clear_figure()
-    plt.date_form(_DATE_FORM)
+    figure = plotext.figure
+    figure.clear()
     width, height = shutil.get_terminal_size((100, 30))
-    plt.subplots(len(panels), 1)
-    plt.plotsize(width, max(12 * len(panels), min(height - 2, 20 * len(panels))))
+    if len(panels) > 1:
+        figure.subplots(len(panels), 1)
+    figure.plot_size(width, max(12 * len(panels), min(height - 2, 20 * len(panels))))
     for index, series in enumerate(panels, start=1):
-        plt.subplot(index, 1)
+        panel = figure.subplot(index, 1) if len(panels) > 1 else figure
+        panel.date().activate(True, form=_DATE_FORM)
         known = [(day, value) for day, value in series.points if value is not None]
         if known:
-            plt.plot([day.isoformat() for day, _ in known], [float(value) for _, value in known],
-                     label=series.name, marker="braille")
-        plt.title(f"{title}: {series.name}" if index == 1 else series.name)
-        if os.environ.get("NO_COLOR"):
-            plt.theme("clear")
-    plt.show()
+            line = panel.signal([day.isoformat() for day, _ in known], [float(value) for _, value in known])
+            panel.draw(line.label(series.name).lines())
+        panel.title(f"{title}: {series.name}" if index == 1 else series.name)
+    text = str(figure.build())
+    if os.environ.get("NO_COLOR"):
+        text = plotext.uncolorize(text)
+    click.echo(text)
 
 
 def _listing(panels: Sequence[Series]) -> None:

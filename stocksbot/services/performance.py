@@ -112,7 +112,7 @@ def performance(
 
 def _nothing_held(days: Sequence[Day], start_value: Decimal | None) -> bool:
     """No value at any moment and nothing moving in or out: there is nothing to measure."""
-    if start_value:
+    if start_value is None or start_value:
         return False
-    return all(not day.value and not day.inflows and not day.outflows and not day.income and not day.costs
-               for day in days)
+    return all(day.value is not None and not day.value and not day.inflows and not day.outflows
+               and not day.income and not day.costs for day in days)
