@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import click
 
 from stocksbot.cli.context import AppContext, pass_app
-from stocksbot.ledger.returns import DAY_COUNTS, INTERVALS
+from stocksbot.vocabulary import IRR_DAY_COUNTS as DAY_COUNTS
+from stocksbot.vocabulary import PERFORMANCE_INTERVALS as INTERVALS
 
 if TYPE_CHECKING:
     from decimal import Decimal

@@ -24,6 +24,7 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from stocksbot.ledger.numbers import ZERO, add, subtract
+from stocksbot.vocabulary import IRR_DAY_COUNTS, PERFORMANCE_INTERVALS
 
 #: Significant digits kept while chaining daily ratios and solving for the IRR.
 PRECISION = 50
@@ -33,10 +34,9 @@ RETURN_PLACES = 20
 IRR_PLACES = 10
 #: The IRR's tolerance: the search stops once the root is bracketed this tightly (in r).
 IRR_TOLERANCE = Decimal("1e-13")
-#: Day counts an IRR may use: ACT/365 (the default) and ACT/365.25.
-DAY_COUNTS: tuple[str, ...] = ("365", "365.25")
-#: Intervals a range is grouped into.
-INTERVALS: tuple[str, ...] = ("day", "week", "month", "quarter", "year", "all")
+#: Day counts an IRR may use (ACT/365, the default, and ACT/365.25) and the intervals a range is grouped into.
+DAY_COUNTS = IRR_DAY_COUNTS
+INTERVALS = PERFORMANCE_INTERVALS
 
 ONE = Decimal(1)
 _CONTEXT = Context(prec=PRECISION, rounding=ROUND_HALF_EVEN)

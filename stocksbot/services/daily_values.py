@@ -1,37 +1,36 @@
 """The daily valuation: each local day's end value, external flows, income and costs (docs/ledger.md §16).
 
-One pass over the history (`storage/history.py`: every ledger event in booking order merged
-with every price bar) replays what is held: quantities per (account, symbol) through trades,
-splits, symbol changes and share transfers (§11-§12), cash per (account, currency) through
-trade settlements, dividends and cash movements with their implicit deposits (§13). At the
-end of each local day in the range it writes down a `Day`:
+One pass over the history replays what is held: quantities per (account, symbol) through
+trades, splits, symbol changes and share transfers (§11-§12), cash per currency through trade
+settlements, dividends and cash movements with their implicit deposits (§13). The trades and
+the price bars stream from the driver (`storage/history.py`); the other events are read whole
+(`storage/events.py`) and merged in booking order. At the end of each local day it writes
+down a `Day` (§16.2-§16.3):
 
 * value = sum of quantity x price (the close of the latest bar at or before the end of the
   day; with none, the latest trade price) + cash, converted to the reporting currency at the
-  latest rate at or before the end of the day (services/fx.py's rule, read from the same
-  stream);
+  latest rate at or before the end of the day (services/fx.py's rule, on the same bars);
 * inflows and outflows: deposits, withdrawals, implicit deposits, and cash or shares moved
-  between an account in the scope and one outside it; income: dividends (gross) and
-  interest; costs: commissions, fees and taxes (a dividend's tax and fee too).
+  between an account in the scope and one outside it; for a strategy, what its runs' trades
+  cost and brought in; income: dividends (gross) and interest; costs: commissions, fees,
+  taxes (a dividend's tax and fee too).
 
-The market value is kept as a running sum per currency, changed only when a quantity or a
-price changes, so a day costs as much as its events and bars plus one conversion per
-currency, and the whole pass is linear in the events, the bars and the days.
-
-A strategy's scope (`strategy`) is the runs (positions) it holds: their value, without
-cash; a buy of such a run is an inflow of what it cost, a sell an outflow of what it
-brought in, and a dividend on it is income paid out (an outflow).
+Cost (§16.8): every trade, bar and other event is touched once, and each day that saw any
+change sums quantity x price over the symbols held in the scope: linear in the rows and in
+days x open positions, with no query per day. Arithmetic runs in one exact context (the
+ledger's, docs/ledger.md §1.1), so the Decimal operators are exact and cheap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation, localcontext
+from itertools import chain
 from typing import Any
 
-from stocksbot.ledger.numbers import ZERO, add, divide, multiply, prorate, subtract
+from stocksbot.ledger.numbers import ZERO, divide, prorate
 from stocksbot.ledger.returns import Day
 from stocksbot.storage.events import (
     DIVIDEND,
@@ -43,15 +42,18 @@ from stocksbot.storage.events import (
     CashEntry,
     SymbolChangeRecord,
 )
-from stocksbot.storage.history import BAR, DriverForm
+from stocksbot.storage.history import DriverForm
 from stocksbot.storage.records import DividendRecord, SplitRecord, TransferRecord
-from stocksbot.vocabulary import BUY, EXTERNAL_CASH_KINDS, IMPLICIT_DEPOSIT, INCOME_CASH_KINDS, TRANSFER_CASH_KINDS
+from stocksbot.vocabulary import BUY, EXTERNAL_CASH_KINDS, IMPLICIT_DEPOSIT, INCOME_CASH_KINDS
 
 ONE = Decimal(1)
+#: The context of the pass: wide enough that +, - and x of ledger values never round, and
+#: Inexact trapped so that one that would, fails loudly (as numbers.py's helpers do).
+EXACT = Context(prec=1000, Emin=-999_999_999, Emax=999_999_999, traps=[Inexact, InvalidOperation])
 _FLOW_KINDS = frozenset(EXTERNAL_CASH_KINDS + (IMPLICIT_DEPOSIT,))
 _INCOME_KINDS = frozenset(INCOME_CASH_KINDS)
 _TRANSFER_KINDS = frozenset(("transfer_in", "transfer_out"))
-assert _TRANSFER_KINDS <= set(TRANSFER_CASH_KINDS)
+_CONVERSION_KINDS = frozenset(("convert_in", "convert_out"))
 
 
 def day_end(day: date) -> datetime:
@@ -59,32 +61,19 @@ def day_end(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time()).astimezone().astimezone(timezone.utc)
 
 
-def local_day(moment: datetime) -> date:
-    return moment.astimezone().date()
-
-
 @dataclass(frozen=True)
 class Scope:
     """What is valued: some accounts (None: every account), optionally only a strategy's runs."""
 
-    accounts: frozenset[str] | None = None
+    accounts: frozenset[int] | None = None
     strategy_id: int | None = None
 
-    def holds(self, account: str, strategy_id: int | None) -> bool:
-        if self.accounts is not None and account not in self.accounts:
-            return False
-        return self.strategy_id is None or strategy_id == self.strategy_id
+    def has(self, account_id: int) -> bool:
+        return self.accounts is None or account_id in self.accounts
 
-    def has_account(self, account: str) -> bool:
-        return self.accounts is None or account in self.accounts
-
-
-@dataclass
-class Holding:
-    """An (account, symbol): its signed quantity (short < 0) and the strategy of its run."""
-
-    quantity: Decimal = ZERO
-    strategy_id: int | None = None
+    def holds(self, account_id: int, strategy_id: int | None) -> bool:
+        return (self.accounts is None or account_id in self.accounts) and (
+            self.strategy_id is None or strategy_id == self.strategy_id)
 
 
 @dataclass
@@ -100,12 +89,12 @@ class _Totals:
 
 def _credit(amounts: dict[str, Decimal], currency: str, amount: Decimal) -> None:
     if amount:
-        amounts[currency] = add(amounts.get(currency, ZERO), amount)
+        amounts[currency] = amounts.get(currency, ZERO) + amount
 
 
 @dataclass
 class Valuation:
-    """The result of a pass: the days of the range, the value before it, what could not be priced."""
+    """The result of a pass: the days of the range, the value before it, the rates missing."""
 
     days: list[Day]
     start_value: Decimal | None
@@ -113,301 +102,383 @@ class Valuation:
 
 
 class DailyValuation:
-    """Replays the stream and writes down a `Day` for each local day from `first` to `last`.
+    """Replays the history and writes down a `Day` for each local day from `first` to `last`.
 
-    `first` None starts at the first day with an event in the scope. `currencies` maps
-    symbols to their instrument's currency; `reporting` is the currency of the result.
+    `first` None starts at the first day with an event in the scope (the value before it is
+    0). `currencies` maps symbols to their instrument's currency, `account_ids` account names
+    to ids (the other events carry names); `reporting` is the currency of the result.
     """
 
     def __init__(
         self, form: DriverForm, scope: Scope, reporting: str, currencies: Mapping[str, str],
-        account_names: Mapping[int, str], account_currencies: Mapping[str, str],
-        first: date | None, last: date,
+        account_ids: Mapping[str, int], first: date | None, last: date,
     ) -> None:
         self.form = form
         self.scope = scope
         self.reporting = reporting
         self.currencies = dict(currencies)
-        self.account_names = account_names
-        self.account_currencies = account_currencies
+        self.account_ids = account_ids
         self.first = first
         self.last = last
-        self.holdings: dict[tuple[str, str], Holding] = {}
-        self.scoped: dict[str, Decimal] = {}  # symbol -> quantity held in the scope
-        self.worth: dict[str, Decimal] = {}  # symbol -> scoped quantity x price, in its currency
-        self.market: dict[str, Decimal] = {}  # currency -> sum of worth
-        self.unpriced: set[str] = set()
+        self.holdings: dict[tuple[int, str], Decimal] = {}
+        self.run_strategy: dict[tuple[int, str], int | None] = {}
+        self.scoped: dict[str, Decimal] = {}  # symbol -> quantity held in the scope (never 0)
         self.bar_close: dict[str, Decimal] = {}
         self.bar_moment: dict[str, Any] = {}
         self.trade_price: dict[str, Decimal] = {}
         self.cash: dict[str, Decimal] = {}  # currency -> cash of the accounts in the scope
         self.today = _Totals()
+        self.changed = True  # anything that can move today's value since the last day written
         self.days: list[Day] = []
         self.start_value: Decimal | None = ZERO
         self.missing: dict[str, None] = {}
+        self.range_start = first
+        self._value: Decimal | None = ZERO
         self._day: date | None = None
         self._boundary: Any = None
-        #: The first day of the range: `first`, else the first day with an event in the scope.
-        self.range_start = first
-        if first is not None:
-            self._start(first - timedelta(days=1))
+        self._last_boundary = form.moment(day_end(last))
+        #: A strategy's scope follows each (account, symbol)'s runs; the others only need the
+        #: quantity per symbol held in the scope's accounts.
+        self.per_account = scope.strategy_id is not None
 
-    # --- prices and values ---------------------------------------------------------------
+    # --- the pass ------------------------------------------------------------------------
 
-    def currency_of(self, symbol: str, account: str) -> str:
-        found = self.currencies.get(symbol)
-        if found is None:
-            found = self.currencies[symbol] = self.account_currencies.get(account, self.reporting)
-        return found
-
-    def price(self, symbol: str) -> Decimal | None:
-        close = self.bar_close.get(symbol)
-        return close if close is not None else self.trade_price.get(symbol)
-
-    def _revalue(self, symbol: str) -> None:
-        quantity = self.scoped.get(symbol, ZERO)
-        old = self.worth.pop(symbol, ZERO)
-        self.unpriced.discard(symbol)
-        new = ZERO
-        if quantity:
-            price = self.price(symbol)
-            if price is None:
-                self.unpriced.add(symbol)
+    def run(self, trades: Iterator[tuple[Any, ...]], bars: Iterator[tuple[Any, ...]],
+            others: Sequence[tuple[tuple[datetime, int, int], Any]]) -> Valuation:
+        """Replay `trades` and `bars` (driver rows, `storage/history.py`) and `others`
+        (`storage/events.other_events`) and return the days."""
+        moment = self.form.moment
+        keyed = [((moment(key[0]), key[1], key[2]), event) for key, event in others]
+        with localcontext(EXACT):
+            self._others = keyed
+            self._other = 0
+            self._bars = bars
+            self._next_bar = next(bars, None)
+            self._begin(trades)
+            if self.per_account:
+                self._trades(trades)
             else:
-                new = multiply(quantity, price)
-                self.worth[symbol] = new
-        if old != new:
-            currency = self.currencies.get(symbol, self.reporting)
-            self.market[currency] = add(subtract(self.market.get(currency, ZERO), old), new)
-
-    def _move(self, account: str, symbol: str, change: Decimal, strategy_id: int | None = None,
-              *, opening_strategy: bool = False) -> Holding:
-        """Change a holding by `change`; a run that starts (or flips) takes `strategy_id`."""
-        holding = self.holdings.get((account, symbol))
-        if holding is None:
-            holding = self.holdings[(account, symbol)] = Holding()
-        before = holding.quantity
-        was_in = before and self.scope.holds(account, holding.strategy_id)
-        after = add(before, change)
-        if opening_strategy and (not before or (before > 0) != (after > 0)):
-            holding.strategy_id = strategy_id
-        holding.quantity = after
-        now_in = after and self.scope.holds(account, holding.strategy_id)
-        if was_in or now_in:
-            scoped = self.scoped.get(symbol, ZERO)
-            if was_in:
-                scoped = subtract(scoped, before)
-            if now_in:
-                scoped = add(scoped, after)
-            self.scoped[symbol] = scoped
-            self._revalue(symbol)
-        return holding
-
-    # --- the stream ----------------------------------------------------------------------
-
-    def run(self, stream: Iterable[tuple[tuple[Any, int, int], Any]]) -> Valuation:
-        number = self.form.number
-        last_boundary = self.form.moment(day_end(self.last))
-        for (moment, kind, _id), item in stream:
-            if moment >= last_boundary:
-                break
-            if self._boundary is not None and moment >= self._boundary:
-                self._close_days(moment)
-            if kind == BAR:
-                _at, symbol, close = item
-                value = number(close)
-                self.bar_close[symbol] = value
-                self.bar_moment[symbol] = moment
-                if symbol in self.scoped:
-                    self._revalue(symbol)
-            elif kind == TRADE:
-                self._trade(item, number)
-            elif kind == SPLIT:
-                self._split(item, moment)
-            elif kind == RENAME:
-                self._rename(item)
-            elif kind == TRANSFER:
-                self._transfer(item)
-            elif kind == MOVEMENT:
-                self._movement(item)
-            elif kind == DIVIDEND:
-                self._dividend(item)
-            if self._day is None and self.today.active:
-                self.range_start = self._day_of(moment)  # nothing was held before: start value 0
-                self._start(self.range_start)
-        self._close_days(None)
+                self._scope_trades(trades)
+            self._advance(None)
         return Valuation(self.days, self.start_value, list(self.missing))
 
-    def _activity(self) -> None:
-        self.today.active = True
+    def _begin(self, trades: Iterator[tuple[Any, ...]]) -> None:
+        """The first day of the pass: that of the earliest event or bar (or the range's start)."""
+        read = self.form.read_moment
+        firsts = [read(self._others[0][0][0])] if self._others else []
+        if self._next_bar is not None:
+            firsts.append(read(self._next_bar[0]))
+        self._pending = next(trades, None)
+        if self._pending is not None:
+            firsts.append(read(self._pending[0]))
+        days = [moment.astimezone().date() for moment in firsts]
+        if self.first is not None:
+            days.append(self.first - timedelta(days=1))
+        start = min(days) if days else self.last
+        self._set_day(start)
 
-    def _trade(self, row: Sequence[Any], number: Callable[[Any], Decimal]) -> None:
-        _at, _id, account_id, symbol, side, quantity, price, commission, fees, strategy_id = row
-        account = self.account_names[account_id]
-        quantity, price = number(quantity), number(price)
-        commission, fees = number(commission), number(fees)
-        currency = self.currency_of(symbol, account)
-        self.trade_price[symbol] = price
-        holding = self.holdings.get((account, symbol))
-        before = holding.quantity if holding is not None else ZERO
-        before_in = bool(before) and holding is not None and self.scope.holds(account, holding.strategy_id)
-        change = quantity if side == BUY else quantity.copy_negate()
-        holding = self._move(account, symbol, change, strategy_id, opening_strategy=True)
-        if symbol in self.scoped and symbol not in self.bar_close:
-            self._revalue(symbol)  # valued at the latest trade price
-        costs = add(commission, fees)
-        gross = multiply(quantity, price)
-        settled = subtract(gross, costs) if side != BUY else subtract(gross.copy_negate(), costs)
-        if self.scope.strategy_id is None:
-            if self.scope.has_account(account):
-                self._activity()
-                self.cash[currency] = add(self.cash.get(currency, ZERO), settled)
-                _credit(self.today.costs, currency, costs)
+    def _set_day(self, day: date) -> None:
+        self._day = day
+        self._boundary = self.form.moment(day_end(day))
+
+    def _scope_trades(self, trades: Iterator[tuple[Any, ...]]) -> None:
+        """The hot loop for the portfolio or some accounts: each trade moves the quantity held
+        in the scope and its cash; the other events and the day ends are applied between them."""
+        first = self._pending
+        if first is None:
             return
-        # A strategy's runs hold no cash: the part of the trade that is theirs is a flow (§16.3).
-        after = holding.quantity
-        after_in = bool(after) and self.scope.holds(account, holding.strategy_id)
+        number = self.form.number
+        zero_raw: Any = "0" if not self.form.numbers_are_decimals else ZERO
+        accounts = self.scope.accounts
+        scoped, cash, trade_price, currencies = self.scoped, self.cash, self.trade_price, self.currencies
+        others = self._others
+        boundary = self._boundary
+        next_other = others[self._other][0] if self._other < len(others) else None
+        costs_today = self.today.costs
+        touched = False  # an in-scope trade since the last day end
+        for row in chain((first,), trades):
+            at = row[0]
+            if at >= boundary:
+                self.changed = True
+                if touched:
+                    self.today.active, touched = True, False
+                self._advance(at)
+                boundary, costs_today = self._boundary, self.today.costs
+                next_other = others[self._other][0] if self._other < len(others) else None
+            if next_other is not None and next_other[0] <= at and next_other < (at, TRADE, row[1]):
+                self._others_before((at, TRADE, row[1]))
+                next_other = others[self._other][0] if self._other < len(others) else None
+                costs_today = self.today.costs
+            _at, _id, account_id, symbol, side, quantity, price, commission, fees, _strategy, currency = row
+            price = number(price)
+            trade_price[symbol] = price
+            if accounts is not None and account_id not in accounts:
+                continue
+            touched = True
+            if symbol not in currencies:
+                currencies[symbol] = currency
+            quantity = number(quantity)
+            gross = quantity * price
+            if side == BUY:
+                held = scoped.get(symbol, ZERO) + quantity
+                settled = -gross
+            else:
+                held = scoped.get(symbol, ZERO) - quantity
+                settled = gross
+            if held:
+                scoped[symbol] = held
+            else:
+                del scoped[symbol]
+            if commission != zero_raw or fees != zero_raw:
+                costs = number(commission) + number(fees)
+                settled -= costs
+                costs_today[currency] = costs_today.get(currency, ZERO) + costs
+            cash[currency] = cash.get(currency, ZERO) + settled
+        self.changed = True
+        if touched:
+            self.today.active = True
+
+    def _trades(self, trades: Iterator[tuple[Any, ...]]) -> None:
+        """Every trade, per (account, symbol) and its run's strategy (a strategy's scope)."""
+        row = self._pending
+        if row is None:
+            return
+        number = self.form.number
+        scope = self.scope
+        accounts = scope.accounts
+        by_strategy = scope.strategy_id is not None
+        holdings, run_strategy, scoped = self.holdings, self.run_strategy, self.scoped
+        cash, trade_price = self.cash, self.trade_price
+        others = self._others
+        last_boundary = self._last_boundary
+        for row in chain((row,), trades):
+            at, trade_id, account_id, symbol, side, quantity, price, commission, fees, strategy_id, currency = row
+            if at >= self._boundary:
+                if at >= last_boundary:
+                    break
+                self._advance(at)
+            if self._other < len(others) and others[self._other][0] < (at, TRADE, trade_id):
+                self._others_before((at, TRADE, trade_id))
+            quantity, price, commission, fees = number(quantity), number(price), number(commission), number(fees)
+            self.currencies.setdefault(symbol, currency)
+            trade_price[symbol] = price
+            self.changed = True
+            key = (account_id, symbol)
+            before = holdings.get(key, ZERO)
+            after = before + quantity if side == BUY else before - quantity
+            holdings[key] = after
+            old_strategy = run_strategy.get(key)
+            if not before or (after and (before > 0) != (after > 0)):
+                run_strategy[key] = strategy_id  # a new run (or the rest of a flip) is this trade's
+            costs = commission + fees
+            settled = (quantity * price - costs) if side != BUY else -(quantity * price) - costs
+            if not by_strategy:
+                if accounts is None or account_id in accounts:
+                    change = after - before
+                    held = scoped.get(symbol, ZERO) + change
+                    if held:
+                        scoped[symbol] = held
+                    else:
+                        scoped.pop(symbol, None)
+                    cash[currency] = cash.get(currency, ZERO) + settled
+                    today = self.today
+                    today.active = True
+                    if costs:
+                        today.costs[currency] = today.costs.get(currency, ZERO) + costs
+                continue
+            self._strategy_trade(key, before, after, quantity, settled, costs, currency, old_strategy)
+
+    def _strategy_trade(self, key: tuple[int, str], before: Decimal, after: Decimal, quantity: Decimal,
+                        settled: Decimal, costs: Decimal, currency: str, old_strategy: int | None) -> None:
+        """A trade seen from a strategy's runs: the part that is theirs is a flow (§16.3)."""
+        account_id, symbol = key
+        before_in = bool(before) and self.scope.holds(account_id, old_strategy)
+        after_in = bool(after) and self.scope.holds(account_id, self.run_strategy.get(key))
+        self._rescope(symbol, before if before_in else ZERO, after if after_in else ZERO)
         if not before_in and not after_in:
             return
         part, part_costs = settled, costs
         if before_in != after_in and before and after and (before > 0) != (after > 0):
             # A flip from one strategy's run into another's: the closing part is the old run's.
             closing = abs(before)
-            mine = closing if before_in else subtract(quantity, closing)
+            mine = closing if before_in else quantity - closing
             part, part_costs = prorate(settled, mine, quantity), prorate(costs, mine, quantity)
-        self._activity()
+        self.today.active = True
         _credit(self.today.costs, currency, part_costs)
         if part < 0:
-            _credit(self.today.inflows, currency, part.copy_negate())
+            _credit(self.today.inflows, currency, -part)
         else:
             _credit(self.today.outflows, currency, part)
 
-    def _split(self, split: SplitRecord, moment: Any) -> None:
-        symbol = split.symbol
-        for (account, held), holding in list(self.holdings.items()):
-            if held == symbol and holding.quantity:
-                new = prorate(holding.quantity, Decimal(split.numerator), Decimal(split.denominator))
-                self._move(account, symbol, subtract(new, holding.quantity))
+    def _rescope(self, symbol: str, old: Decimal, new: Decimal) -> None:
+        """A holding's part in the scope went from `old` to `new`."""
+        if old == new:
+            return
+        held = self.scoped.get(symbol, ZERO) - old + new
+        if held:
+            self.scoped[symbol] = held
+        else:
+            self.scoped.pop(symbol, None)
+
+    def _others_before(self, key: tuple[Any, int, int] | None) -> None:
+        """Apply the other events keyed before `key` (None: before the current day's end)."""
+        others = self._others
+        limit = key if key is not None else (self._boundary, -1, 0)
+        while self._other < len(others) and others[self._other][0] < limit:
+            (at, kind, _id), event = others[self._other]
+            self._other += 1
+            self.changed = True
+            if kind == SPLIT:
+                self._split(event, at)
+            elif kind == RENAME:
+                self._rename(event)
+            elif kind == TRANSFER:
+                self._transfer(event)
+            elif kind == MOVEMENT:
+                self._movement(event)
+            elif kind == DIVIDEND:
+                self._dividend(event)
+
+    def _advance(self, moment: Any) -> None:
+        """Close every day that ends at or before `moment` (None: through the last day)."""
+        while self._day is not None and self._day <= self.last and (moment is None or moment >= self._boundary):
+            self._others_before(None)
+            self._read_bars()
+            self._write_day(self._day)
+            self._set_day(self._day + timedelta(days=1))
+
+    def _read_bars(self) -> None:
+        """Take in every bar before the end of the current day."""
+        bar, bars, boundary = self._next_bar, self._bars, self._boundary
+        if bar is None or bar[0] >= boundary:
+            return
+        number, closes, moments = self.form.number, self.bar_close, self.bar_moment
+        while bar is not None and bar[0] < boundary:
+            closes[bar[1]] = number(bar[2])
+            moments[bar[1]] = bar[0]
+            bar = next(bars, None)
+        self._next_bar = bar
+        self.changed = True
+
+    # --- other events --------------------------------------------------------------------
+
+    def _change(self, account_id: int, symbol: str, change: Decimal, strategy_id: int | None = None,
+                *, opening: bool = False) -> None:
+        """Change a holding by `change` (a split, a rename, a transfer); a run that starts takes `strategy_id`."""
+        key = (account_id, symbol)
+        before = self.holdings.get(key, ZERO)
+        after = before + change
+        old_strategy = self.run_strategy.get(key)
+        if opening and not before:
+            self.run_strategy[key] = strategy_id
+        self.holdings[key] = after
+        was_in = self.scope.holds(account_id, old_strategy)
+        now_in = self.scope.holds(account_id, self.run_strategy.get(key))
+        self._rescope(symbol, before if was_in else ZERO, after if now_in else ZERO)
+
+    def _split(self, split: SplitRecord, at: Any) -> None:
+        symbol, numerator, denominator = split.symbol, Decimal(split.numerator), Decimal(split.denominator)
+        if not self.per_account:
+            if symbol in self.scoped:
+                self.scoped[symbol] = prorate(self.scoped[symbol], numerator, denominator)
+        for (account_id, held), quantity in list(self.holdings.items()):
+            if held == symbol and quantity:
+                self._change(account_id, symbol, prorate(quantity, numerator, denominator) - quantity)
         # Prices from before the split are in old units (docs/ledger.md §12.5).
-        if symbol in self.bar_close and self.bar_moment[symbol] < moment:
-            self.bar_close[symbol] = prorate(self.bar_close[symbol], Decimal(split.denominator),
-                                             Decimal(split.numerator))
+        if symbol in self.bar_close and self.bar_moment[symbol] < at:
+            self.bar_close[symbol] = prorate(self.bar_close[symbol], denominator, numerator)
         if symbol in self.trade_price:
-            self.trade_price[symbol] = prorate(self.trade_price[symbol], Decimal(split.denominator),
-                                               Decimal(split.numerator))
-        if symbol in self.scoped:
-            self._revalue(symbol)
+            self.trade_price[symbol] = prorate(self.trade_price[symbol], denominator, numerator)
 
     def _rename(self, change: SymbolChangeRecord) -> None:
         old, new = change.old_symbol, change.new_symbol
         if new not in self.currencies and old in self.currencies:
             self.currencies[new] = self.currencies[old]
         if new not in self.bar_close and new not in self.trade_price:
-            price = self.price(old)
+            price = self._price(old)
             if price is not None:
                 self.trade_price[new] = price
-        for (account, held), holding in list(self.holdings.items()):
-            if held == old and holding.quantity:
-                quantity, strategy_id = holding.quantity, holding.strategy_id
-                self._move(account, old, quantity.copy_negate())
-                self._move(account, new, quantity, strategy_id, opening_strategy=True)
+        if not self.per_account and old in self.scoped:
+            self.scoped[new] = self.scoped.get(new, ZERO) + self.scoped.pop(old)
+            if not self.scoped[new]:
+                del self.scoped[new]
+        for (account_id, held), quantity in list(self.holdings.items()):
+            if held == old and quantity:
+                strategy_id = self.run_strategy.get((account_id, old))
+                self._change(account_id, old, -quantity)
+                self._change(account_id, new, quantity, strategy_id, opening=True)
 
     def _transfer(self, transfer: TransferRecord) -> None:
         symbol = transfer.symbol
-        source = self.holdings.get((transfer.from_account, symbol))
-        strategy_id = source.strategy_id if source is not None else None
-        was_in = self.scope.holds(transfer.from_account, strategy_id)
-        self._move(transfer.from_account, symbol, transfer.quantity.copy_negate())
-        target = self._move(transfer.to_account, symbol, transfer.quantity, strategy_id, opening_strategy=True)
-        now_in = self.scope.holds(transfer.to_account, target.strategy_id)
+        source, target = self.account_ids[transfer.from_account], self.account_ids[transfer.to_account]
+        if self.per_account:
+            strategy_id = self.run_strategy.get((source, symbol))
+            was_in = self.scope.holds(source, strategy_id)
+            self._change(source, symbol, -transfer.quantity)
+            self._change(target, symbol, transfer.quantity, strategy_id, opening=True)
+            now_in = self.scope.holds(target, self.run_strategy.get((target, symbol)))
+        else:
+            was_in, now_in = self.scope.has(source), self.scope.has(target)
+            self._rescope(symbol, ZERO, (transfer.quantity if now_in else ZERO) - (transfer.quantity if was_in else ZERO))
         if was_in == now_in:
             return
         # Shares crossing the scope's edge are a flow at their value then (docs/ledger.md §16.3).
-        price = self.price(symbol)
-        currency = self.currency_of(symbol, transfer.from_account)
-        self._activity()
-        if price is None:
-            self.unpriced.add(symbol)
-            return
-        worth = multiply(transfer.quantity, price)
+        self.today.active = True
+        price = self._price(symbol)
+        currency = self.currencies.get(symbol, self.reporting)
+        worth = transfer.quantity * price if price is not None else ZERO
         _credit(self.today.inflows if now_in else self.today.outflows, currency, worth)
 
     def _movement(self, entry: CashEntry) -> None:
         if self.scope.strategy_id is not None:
             return
-        inside = [row for row in entry.rows if self.scope.has_account(row.account)]
+        ids = [self.account_ids[row.account] for row in entry.rows]
+        inside = [(row, account_id) for row, account_id in zip(entry.rows, ids) if self.scope.has(account_id)]
         if not inside:
             return
-        self._activity()
+        self.today.active = True
         internal = len(inside) == len(entry.rows)  # both halves of a transfer in the scope
-        for row in inside:
-            currency, amount = row.currency, row.amount
-            self.cash[currency] = add(self.cash.get(currency, ZERO), amount)
-            kind = row.kind
+        today = self.today
+        for row, _account_id in inside:
+            currency, amount, kind = row.currency, row.amount, row.kind
+            self.cash[currency] = self.cash.get(currency, ZERO) + amount
             if kind in _FLOW_KINDS or (kind in _TRANSFER_KINDS and not internal):
                 if amount > 0:
-                    _credit(self.today.inflows, currency, amount)
+                    _credit(today.inflows, currency, amount)
                 else:
-                    _credit(self.today.outflows, currency, amount.copy_negate())
+                    _credit(today.outflows, currency, -amount)
             elif kind in _INCOME_KINDS:
-                _credit(self.today.income, currency, amount)
-            elif kind not in TRANSFER_CASH_KINDS:  # fee, tax
-                _credit(self.today.costs, currency, amount.copy_negate())
+                _credit(today.income, currency, amount)
+            elif kind not in _TRANSFER_KINDS and kind not in _CONVERSION_KINDS:  # fee, tax
+                _credit(today.costs, currency, -amount)
 
     def _dividend(self, dividend: DividendRecord) -> None:
         currency = dividend.currency
+        account_id = self.account_ids[dividend.account]
         if self.scope.strategy_id is not None:
-            holding = self.holdings.get((dividend.account, dividend.symbol))
-            if holding is None or not self.scope.holds(dividend.account, holding.strategy_id):
+            # The strategy of the run the account holds (or last held) in the symbol.
+            if not self.scope.holds(account_id, self.run_strategy.get((account_id, dividend.symbol))):
                 return
-            self._activity()  # paid out of the runs into the account's cash: an outflow
-            if dividend.net > 0:
+            if dividend.net > 0:  # paid out of the runs into the account's cash: an outflow
                 _credit(self.today.outflows, currency, dividend.net)
             else:
-                _credit(self.today.inflows, currency, dividend.net.copy_negate())
-        elif not self.scope.has_account(dividend.account):
+                _credit(self.today.inflows, currency, -dividend.net)
+        elif not self.scope.has(account_id):
             return
         else:
-            self._activity()
-            self.cash[currency] = add(self.cash.get(currency, ZERO), dividend.net)
+            self.cash[currency] = self.cash.get(currency, ZERO) + dividend.net
+        self.today.active = True
         _credit(self.today.income, currency, dividend.gross)
-        _credit(self.today.costs, currency, add(dividend.tax, dividend.fee))
+        _credit(self.today.costs, currency, dividend.tax + dividend.fee)
 
     # --- days ----------------------------------------------------------------------------
 
-    def _start(self, day: date) -> None:
-        """Begin writing days at `day` (the range's first day, or the day before it)."""
-        self._day = day
-        self._boundary = self.form.moment(day_end(day))
-
-    def _close_days(self, moment: Any) -> None:
-        """Write down every day that ends at or before `moment` (None: through the last day)."""
-        if self._day is None:
-            return
-        while self._day <= self.last and (moment is None or moment >= self._boundary):
-            self._write_day(self._day)
-            self._day += timedelta(days=1)
-            self._boundary = self.form.moment(day_end(self._day))
-
-    @staticmethod
-    def _day_of(moment: Any) -> date:
-        if isinstance(moment, datetime):
-            return local_day(moment)
-        return local_day(datetime.fromisoformat(str(moment)).replace(tzinfo=timezone.utc))
-
-    def _convert(self, amounts: Mapping[str, Decimal]) -> Decimal | None:
-        total = ZERO
-        for currency, amount in amounts.items():
-            if not amount:
-                continue
-            rate = self._rate(currency)
-            if rate is None:
-                return None
-            total = add(total, amount if rate is ONE else multiply(amount, rate))
-        return total
+    def _price(self, symbol: str) -> Decimal | None:
+        close = self.bar_close.get(symbol)
+        return close if close is not None else self.trade_price.get(symbol)
 
     def _rate(self, currency: str) -> Decimal | None:
-        """services/fx.py's rule on the stream: the latest CUR/REP close, else 1 / REP/CUR's."""
+        """services/fx.py's rule on the bars read so far: the latest CUR/REP close, else 1 / REP/CUR's."""
         if currency == self.reporting:
             return ONE
         direct = self.bar_close.get(f"{currency}/{self.reporting}")
@@ -419,18 +490,55 @@ class DailyValuation:
         self.missing[f"{currency}/{self.reporting}"] = None
         return None
 
+    def _convert(self, amounts: Mapping[str, Decimal]) -> Decimal | None:
+        total = ZERO
+        for currency, amount in amounts.items():
+            if not amount:
+                continue
+            rate = self._rate(currency)
+            if rate is None:
+                return None
+            total += amount if rate is ONE else amount * rate
+        return total
+
+    def _valued(self) -> Decimal | None:
+        """Market value + cash in the reporting currency now; None when a price or rate is missing."""
+        if not self.changed:
+            return self._value
+        self.changed = False
+        by_currency: dict[str, Decimal] = dict(self.cash)
+        closes, trade_prices, currencies = self.bar_close, self.trade_price, self.currencies
+        reporting = self.reporting
+        market = ZERO
+        for symbol, quantity in self.scoped.items():
+            price = closes.get(symbol)
+            if price is None:
+                price = trade_prices.get(symbol)
+                if price is None:
+                    self._value = None
+                    return None
+            currency = currencies.get(symbol, reporting)
+            if currency == reporting:
+                market += quantity * price
+            else:
+                by_currency[currency] = by_currency.get(currency, ZERO) + quantity * price
+        by_currency[reporting] = by_currency.get(reporting, ZERO) + market
+        self._value = self._convert(by_currency)
+        return self._value
+
     def _write_day(self, day: date) -> None:
         today, self.today = self.today, _Totals()
-        value: Decimal | None = None
-        if not self.unpriced:
-            market = self._convert(self.market)
-            cash = self._convert(self.cash)
-            value = add(market, cash) if market is not None and cash is not None else None
-        if self.range_start is not None and day < self.range_start:
-            self.start_value = value
+        if self.range_start is None:
+            if not today.active:
+                return
+            self.range_start = day  # nothing in the scope before: the start value is 0
+        if day < self.range_start:
+            if day == self.range_start - timedelta(days=1):
+                self.start_value = self._valued()
             return
+        value = self._valued()
         flows = [self._convert(amounts) for amounts in (today.inflows, today.outflows, today.income, today.costs)]
-        known = [ZERO if amount is None else amount for amount in flows]
         if any(amount is None for amount in flows):
             value = None  # a flow that cannot be converted: the day cannot be measured
+        known = [ZERO if amount is None else amount for amount in flows]
         self.days.append(Day(day, value, inflows=known[0], outflows=known[1], income=known[2], costs=known[3]))

@@ -22,7 +22,8 @@ from stocksbot.ledger.returns import performance as returns_of
 from stocksbot.services.daily_values import DailyValuation, Scope, day_end
 from stocksbot.services.fx import reporting_currency
 from stocksbot.storage import tables
-from stocksbot.storage.history import DriverForm, ledger_stream
+from stocksbot.storage.events import other_events
+from stocksbot.storage.history import DriverForm, bar_rows, trade_rows
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
 
@@ -93,14 +94,16 @@ def performance(
         strategy_id = repos.strategies.require_id(strategy) if strategy is not None else None
         target = parse_currency(currency, field="--currency") if currency is not None else reporting_currency(conn)[0]
         names = repos.accounts.names()
-        account_currencies = {row.name: row.currency for row in conn.execute(
-            select(tables.accounts.c.name, tables.accounts.c.currency))}
         currencies = {row.symbol: row.currency for row in conn.execute(
             select(tables.instruments.c.symbol, tables.instruments.c.currency))}
         form = DriverForm(conn)
-        valuation = DailyValuation(form, Scope(chosen, strategy_id), target, currencies, names, account_currencies,
-                                   first, last)
-        result = valuation.run(ledger_stream(conn, names, day_end(last), form))
+        ids = {name: account_id for account_id, name in names.items()}
+        scope = Scope(frozenset(ids[name] for name in chosen) if chosen is not None else None, strategy_id)
+        valuation = DailyValuation(form, scope, target, currencies, ids, first, last)
+        until = form.moment(day_end(last))
+        others = [item for item in other_events(conn, names) if item[0][0] < day_end(last)]
+        with trade_rows(conn, until) as trades, bar_rows(conn, until) as bars:
+            result = valuation.run(trades, bars, others)
     days = result.days
     if _nothing_held(days, result.start_value):
         begin = first if first is not None else (days[0].day if days else last)

@@ -1,70 +1,85 @@
-"""The ledger and the price bars as one stream in time order, for the daily valuation.
+"""The trades and the price bars in time order, straight from the driver, for the daily valuation.
 
-`performance` (docs/ledger.md §16) walks the whole history once: every trade, split, symbol
-change, share transfer, cash movement and dividend in booking order (`storage/events.py`)
-merged with every price bar in timestamp order. The two big tables (trades and price bars)
-stream from the database with their values as the driver returns them, and each item is
-keyed by its moment in the driver's own form (text on SQLite, an aware datetime on
-PostgreSQL), so the day boundaries, converted once into that form, are compared with no
-per-row datetime parsing. The other events are small tables, read whole (`other_events`).
+`performance` (docs/ledger.md §16.8) walks the whole history once. The two big tables stream
+from the driver (a plain cursor on SQLite, a server-side cursor on PostgreSQL, so memory
+holds a batch, never the table) with their values as the driver returns them: moments in the
+driver's own form (text on SQLite, an aware datetime on PostgreSQL), compared with the day
+boundaries converted once into that form, and numbers converted by `DriverForm.number`. A
+SQLAlchemy result would process every value of a million rows first, which costs more than
+the valuation itself. The other events (splits, symbol changes, share transfers, cash
+movements, dividends) are small tables, read whole by `storage/events.py`.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
-from operator import itemgetter
 from typing import Any, Callable
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from stocksbot.storage import tables
-from stocksbot.storage.events import TRADE, other_events
+from stocksbot.storage.database import driver_connection
 from stocksbot.storage.types import driver_conversion
 
-#: The kind of a price bar in the merged stream: before every ledger event of its moment, so a
-#: split at the same instant as a bar finds the bar's (post-split) close already there.
-BAR = -1
-
-_TRADES = text(
-    "SELECT executed_at, id, account_id, symbol, side, quantity, price, commission, fees, strategy_id "
-    "FROM trades WHERE executed_at < :until ORDER BY executed_at, id"
+_TRADES = (
+    "SELECT executed_at, id, account_id, symbol, side, quantity, price, commission, fees, strategy_id, currency "
+    "FROM trades WHERE executed_at < {mark} ORDER BY executed_at, id"
 )
 # Several intervals at one timestamp: the last one read wins, and `fx.latest_close` prefers the
 # first interval in name order, so they come in reverse name order.
-_BARS = text(
-    'SELECT "timestamp", symbol, close FROM price_bars WHERE "timestamp" < :until '
+_BARS = (
+    'SELECT "timestamp", symbol, close FROM price_bars WHERE "timestamp" < {mark} '
     'ORDER BY "timestamp", "interval" DESC'
 )
-_BATCH = 20_000
+_BATCH = 10_000
 
 
 class DriverForm:
-    """Moments and decimals of one backend as its driver gives them, and the conversions."""
+    """Moments and decimals of one backend as its driver gives them, and their conversions."""
 
     def __init__(self, conn: Connection) -> None:
-        name = conn.dialect.name
-        moment = driver_conversion(tables.trades.c.executed_at.type, name)
-        number = driver_conversion(tables.trades.c.price.type, name)
+        self.dialect = conn.dialect.name
+        moment = driver_conversion(tables.trades.c.executed_at.type, self.dialect)
         self.moment: Callable[[datetime], Any] = moment.to_driver
-        self.number: Callable[[Any], Decimal] = number.from_driver
+        self.read_moment: Callable[[Any], datetime] = moment.from_driver
+        #: A driver number as a Decimal: SQLite's text through the constructor; PostgreSQL
+        #: already gives Decimals (their form does not matter to exact arithmetic).
+        self.number: Callable[[Any], Decimal] = Decimal if self.dialect == "sqlite" else _same
+
+    @property
+    def numbers_are_decimals(self) -> bool:
+        return self.dialect != "sqlite"
 
 
-def ledger_stream(
-    conn: Connection, accounts: Mapping[int, str], until: datetime, form: DriverForm
-) -> Iterator[tuple[tuple[Any, int, int], Any]]:
-    """Every event before `until` and every price bar before it, as ((moment, kind, id), item).
+def _same(value: Decimal) -> Decimal:
+    return value
 
-    A trade is a raw row (executed_at, id, account_id, symbol, side, quantity, price,
-    commission, fees, strategy_id), a bar a raw row (timestamp, symbol, close); the other
-    events are the records of `storage/events.py`. Moments are in the driver's form.
-    """
-    boundary = form.moment(until)
-    others = [((form.moment(key[0]), key[1], key[2]), event) for key, event in other_events(conn, accounts)
-              if key[0] < until]
-    streaming = conn.execution_options(yield_per=_BATCH)
-    trades = (((row[0], TRADE, row[1]), row) for row in streaming.execute(_TRADES, {"until": boundary}))
-    bars = (((row[0], BAR, 0), row) for row in streaming.execute(_BARS, {"until": boundary}))
-    yield from heapq.merge(others, trades, bars, key=itemgetter(0))
+
+@contextmanager
+def _rows(conn: Connection, sql: str, until: Any, name: str) -> Iterator[Iterator[tuple[Any, ...]]]:
+    driver = driver_connection(conn)
+    if conn.dialect.name == "sqlite":
+        yield driver.execute(sql.format(mark="?"), (until,))
+        return
+    with driver.cursor(name=name) as cursor:  # server-side: fetched a batch at a time
+        cursor.itersize = _BATCH
+        cursor.execute(sql.format(mark="%s"), (until,))
+        yield cursor
+
+
+@contextmanager
+def trade_rows(conn: Connection, until: Any) -> Iterator[Iterator[tuple[Any, ...]]]:
+    """Every trade before `until` (driver form) in booking order, as (executed_at, id,
+    account_id, symbol, side, quantity, price, commission, fees, strategy_id, currency)."""
+    with _rows(conn, _TRADES, until, "stocksbot_history_trades") as rows:
+        yield rows
+
+
+@contextmanager
+def bar_rows(conn: Connection, until: Any) -> Iterator[Iterator[tuple[Any, ...]]]:
+    """Every price bar before `until` (driver form) in timestamp order, as (timestamp, symbol, close)."""
+    with _rows(conn, _BARS, until, "stocksbot_history_bars") as rows:
+        yield rows
