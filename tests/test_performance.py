@@ -223,3 +223,72 @@ def test_json_decimals_are_exact_strings(run, data) -> None:
     total = data("performance", "--interval", "all", "--until", "2024-01-03")["total"]
     assert total["inflows"] == total["end_value"] == "123456789012345678.3000000001"
     assert (total["twr"], total["pnl"]) == ("0", "0")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_ledgers_end_where_the_summary_is(storage, seed: int) -> None:
+    """Trades (long and short), prices, cash, dividends, a split and transfers between two
+    accounts: the last day's value is the summary's total value, the accounts together are the
+    portfolio, and P&L adds up over the intervals."""
+    import random
+
+    rng = random.Random(seed)
+    add_account(storage, "ira")
+    storage.deposit("1000", at="2023-12-30")
+    symbols = ["AAA", "BBB", "CCC"]
+    held: dict[tuple[str, str], Decimal] = {}
+    for day in range(1, 60):
+        date_text = f"2024-{1 + (day - 1) // 28:02d}-{1 + (day - 1) % 28:02d}"
+        stamp, later = f"{date_text}T{10 + rng.randint(0, 3)}:00", f"{date_text}T15:00"
+        symbol, account = rng.choice(symbols), rng.choice(["main", "ira"])
+        price = Decimal(rng.randint(500, 1500)) / 10
+        quantity = Decimal(rng.randint(1, 40)) / 4
+        have = held.get((account, symbol), Decimal(0))
+        side = "sell" if have > quantity and rng.random() < 0.4 else "buy"
+        storage.record_trade(side=side, symbol=symbol, quantity=str(quantity), price=str(price), account=account,
+                             commission=str(Decimal(rng.randint(0, 3)) / 2), executed_at=stamp)
+        held[(account, symbol)] = have + (quantity if side == "buy" else -quantity)
+        if rng.random() < 0.5:
+            storage.add_price(rng.choice(symbols), str(Decimal(rng.randint(500, 1500)) / 10),
+                              at=later)
+        if rng.random() < 0.1:
+            storage.record_dividend(symbol, str(Decimal(rng.randint(1, 50)) / 10), tax="0.1", account=account,
+                                    paid_at=later)
+        if day == 30:
+            storage.record_split("AAA", "3:2", at="2024-02-03")
+            held = {key: value * 3 / 2 if key[1] == "AAA" else value for key, value in held.items()}
+        if day == 40 and held.get(("main", "BBB"), Decimal(0)) > 1:
+            storage.transfer_shares("BBB", "1", from_account="main", to_account="ira", at=later)
+            held[("main", "BBB")] -= 1
+            held[("ira", "BBB")] = held.get(("ira", "BBB"), Decimal(0)) + 1
+        if day == 45:
+            storage.transfer_cash("10", from_account="main", to_account="ira", at=later)
+    report = storage.performance(interval="week", until="2024-03-31")
+    total = report.total
+    assert total is not None and total.end_value == storage.summary().total_value
+    assert sum((row.pnl for row in report.rows), Decimal(0)) == total.pnl
+    parts = [storage.performance(accounts=[name], interval="all", until="2024-03-31").total for name in ("main", "ira")]
+    assert sum((part.end_value for part in parts), Decimal(0)) == total.end_value
+    assert sum((part.pnl for part in parts), Decimal(0)) == total.pnl
+    assert total.twr is not None and total.irr is not None
+
+
+def test_a_strategy_keeps_its_runs_across_transfers_and_renames(storage) -> None:
+    add_account(storage, "ira")
+    storage.add_strategy("alpha")
+    storage.record_trade(side="buy", symbol="FB", quantity="10", price="100", executed_at="2024-01-02T10:00",
+                         strategy="alpha")
+    storage.record_trade(side="buy", symbol="XYZ", quantity="10", price="10", executed_at="2024-01-02T10:00")
+    storage.transfer_shares("FB", "4", from_account="main", to_account="ira", at="2024-01-03T10:00")
+    storage.rename_symbol("FB", "META", at="2024-01-05")
+    storage.add_price("META", "120", at="2024-01-06T16:00")
+    storage.record_dividend("META", "6", account="ira", paid_at="2024-01-06T17:00")
+    report = storage.performance(strategy="alpha", interval="all", until="2024-01-06")
+    total = report.total
+    assert total is not None
+    # 10 shares in two accounts, still alpha's after the transfer and the change of symbol
+    assert (total.inflows, total.end_value, total.income, total.outflows) == (D(1000), D(1200), D(6), D(6))
+    assert total.pnl == D(206) and total.twr == D("0.206")
+    only_ira = storage.performance(strategy="alpha", accounts=["ira"], interval="all", until="2024-01-06").total
+    # the 4 shares arrive in ira as an inflow at their value then (100 each)
+    assert (only_ira.inflows, only_ira.end_value, only_ira.outflows) == (D(400), D(480), D(6))
