@@ -109,10 +109,8 @@ def _table(report: "PerformanceReport") -> None:
     from stocksbot.cli.output import print_table
 
     rows = [_cells(None, row) for row in report.rows]
-    if report.total is not None and len(report.rows) != 1:
+    if report.total is not None and len(report.rows) != 1:  # one interval is the total already
         rows.append(_cells("total", report.total))
-    elif report.total is not None:
-        rows[0][0] = f"{report.total.start.isoformat()}"
     print_table(COLUMNS, rows, title=f"performance in {report.currency} ({report.interval}, IRR ACT/{report.day_count})",
                 numeric=COLUMNS[2:])
 

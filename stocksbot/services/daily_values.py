@@ -123,8 +123,8 @@ class DailyValuation:
         self.holdings: dict[tuple[int, str], Decimal] = {}
         self.run_strategy: dict[tuple[int, str], int | None] = {}
         self.scoped: dict[str, Decimal] = {}  # symbol -> quantity held in the scope (never 0)
-        self.bar_close: dict[str, Decimal] = {}
-        self.bar_moment: dict[str, Any] = {}
+        #: symbol -> the close of its latest bar read, as the driver gave it (or a Decimal after a split)
+        self.bar_close: dict[str, Any] = {}
         self.trade_price: dict[str, Decimal] = {}
         self.cash: dict[str, Decimal] = {}  # currency -> cash of the accounts in the scope
         self.today = _Totals()
@@ -329,7 +329,7 @@ class DailyValuation:
             self._other += 1
             self.changed = True
             if kind == SPLIT:
-                self._split(event, at)
+                self._split(event)
             elif kind == RENAME:
                 self._rename(event)
             elif kind == TRANSFER:
@@ -348,14 +348,14 @@ class DailyValuation:
             self._set_day(self._day + timedelta(days=1))
 
     def _read_bars(self) -> None:
-        """Take in every bar before the end of the current day."""
+        """Take in every bar before the end of the current day: its close as the driver gives it
+        (converted only when a value needs it, in `_close`)."""
         bar, bars, boundary = self._next_bar, self._bars, self._boundary
         if bar is None or bar[0] >= boundary:
             return
-        number, closes, moments = self.form.number, self.bar_close, self.bar_moment
+        closes = self.bar_close
         while bar is not None and bar[0] < boundary:
-            closes[bar[1]] = number(bar[2])
-            moments[bar[1]] = bar[0]
+            closes[bar[1]] = bar[2]
             bar = next(bars, None)
         self._next_bar = bar
         self.changed = True
@@ -376,7 +376,7 @@ class DailyValuation:
         now_in = self.scope.holds(account_id, self.run_strategy.get(key))
         self._rescope(symbol, before if was_in else ZERO, after if now_in else ZERO)
 
-    def _split(self, split: SplitRecord, at: Any) -> None:
+    def _split(self, split: SplitRecord) -> None:
         symbol, numerator, denominator = split.symbol, Decimal(split.numerator), Decimal(split.denominator)
         if not self.per_account:
             if symbol in self.scoped:
@@ -384,9 +384,11 @@ class DailyValuation:
         for (account_id, held), quantity in list(self.holdings.items()):
             if held == symbol and quantity:
                 self._change(account_id, symbol, prorate(quantity, numerator, denominator) - quantity)
-        # Prices from before the split are in old units (docs/ledger.md §12.5).
-        if symbol in self.bar_close and self.bar_moment[symbol] < at:
-            self.bar_close[symbol] = prorate(self.bar_close[symbol], denominator, numerator)
+        # Prices from before the split are in old units (docs/ledger.md §12.5). Bars are read at the
+        # end of their day and a split applies from the start of its day, so every close read so
+        # far is from before it.
+        if symbol in self.bar_close:
+            self.bar_close[symbol] = prorate(self._close(symbol), denominator, numerator)
         if symbol in self.trade_price:
             self.trade_price[symbol] = prorate(self.trade_price[symbol], denominator, numerator)
 
@@ -473,20 +475,22 @@ class DailyValuation:
 
     # --- days ----------------------------------------------------------------------------
 
+    def _close(self, symbol: str) -> Decimal:
+        close = self.bar_close[symbol]
+        return close if isinstance(close, Decimal) else self.form.number(close)
+
     def _price(self, symbol: str) -> Decimal | None:
-        close = self.bar_close.get(symbol)
-        return close if close is not None else self.trade_price.get(symbol)
+        return self._close(symbol) if symbol in self.bar_close else self.trade_price.get(symbol)
 
     def _rate(self, currency: str) -> Decimal | None:
         """services/fx.py's rule on the bars read so far: the latest CUR/REP close, else 1 / REP/CUR's."""
         if currency == self.reporting:
             return ONE
-        direct = self.bar_close.get(f"{currency}/{self.reporting}")
-        if direct:
-            return direct
-        inverse = self.bar_close.get(f"{self.reporting}/{currency}")
-        if inverse:
-            return divide(ONE, inverse)
+        direct, inverse = f"{currency}/{self.reporting}", f"{self.reporting}/{currency}"
+        if direct in self.bar_close and self._close(direct) > 0:
+            return self._close(direct)
+        if inverse in self.bar_close and self._close(inverse) > 0:
+            return divide(ONE, self._close(inverse))
         self.missing[f"{currency}/{self.reporting}"] = None
         return None
 
@@ -508,11 +512,13 @@ class DailyValuation:
         self.changed = False
         by_currency: dict[str, Decimal] = dict(self.cash)
         closes, trade_prices, currencies = self.bar_close, self.trade_price, self.currencies
-        reporting = self.reporting
+        reporting, number = self.reporting, self.form.number
         market = ZERO
         for symbol, quantity in self.scoped.items():
             price = closes.get(symbol)
-            if price is None:
+            if price is not None:
+                price = number(price)
+            else:
                 price = trade_prices.get(symbol)
                 if price is None:
                     self._value = None
