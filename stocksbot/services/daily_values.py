@@ -244,11 +244,7 @@ class DailyValuation:
         if row is None:
             return
         number = self.form.number
-        scope = self.scope
-        accounts = scope.accounts
-        by_strategy = scope.strategy_id is not None
-        holdings, run_strategy, scoped = self.holdings, self.run_strategy, self.scoped
-        cash, trade_price = self.cash, self.trade_price
+        holdings, run_strategy, trade_price = self.holdings, self.run_strategy, self.trade_price
         others = self._others
         last_boundary = self._last_boundary
         for row in chain((row,), trades):
@@ -272,20 +268,6 @@ class DailyValuation:
                 run_strategy[key] = strategy_id  # a new run (or the rest of a flip) is this trade's
             costs = commission + fees
             settled = (quantity * price - costs) if side != BUY else -(quantity * price) - costs
-            if not by_strategy:
-                if accounts is None or account_id in accounts:
-                    change = after - before
-                    held = scoped.get(symbol, ZERO) + change
-                    if held:
-                        scoped[symbol] = held
-                    else:
-                        scoped.pop(symbol, None)
-                    cash[currency] = cash.get(currency, ZERO) + settled
-                    today = self.today
-                    today.active = True
-                    if costs:
-                        today.costs[currency] = today.costs.get(currency, ZERO) + costs
-                continue
             self._strategy_trade(key, before, after, quantity, settled, costs, currency, old_strategy)
 
     def _strategy_trade(self, key: tuple[int, str], before: Decimal, after: Decimal, quantity: Decimal,
