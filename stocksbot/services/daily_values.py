@@ -106,18 +106,21 @@ class DailyValuation:
 
     `first` None starts at the first day with an event in the scope (the value before it is
     0). `currencies` maps symbols to their instrument's currency, `account_ids` account names
-    to ids (the other events carry names); `reporting` is the currency of the result.
+    to ids (the other events carry names), `account_currencies` ids to currencies; `reporting`
+    is the currency of the result. The trades are `storage/history.trade_rows` rows: full ones
+    for a strategy's scope, the short form otherwise (`per_account`).
     """
 
     def __init__(
         self, form: DriverForm, scope: Scope, reporting: str, currencies: Mapping[str, str],
-        account_ids: Mapping[str, int], first: date | None, last: date,
+        account_ids: Mapping[str, int], account_currencies: Mapping[int, str], first: date | None, last: date,
     ) -> None:
         self.form = form
         self.scope = scope
         self.reporting = reporting
         self.currencies = dict(currencies)
         self.account_ids = account_ids
+        self.account_currencies = account_currencies
         self.first = first
         self.last = last
         self.holdings: dict[tuple[int, str], Decimal] = {}
@@ -191,6 +194,7 @@ class DailyValuation:
         zero_raw: Any = "0" if not self.form.numbers_are_decimals else ZERO
         accounts = self.scope.accounts
         scoped, cash, trade_price, currencies = self.scoped, self.cash, self.trade_price, self.currencies
+        account_currencies = self.account_currencies
         others = self._others
         boundary = self._boundary
         next_other = others[self._other][0] if self._other < len(others) else None
@@ -205,18 +209,20 @@ class DailyValuation:
                 self._advance(at)
                 boundary, costs_today = self._boundary, self.today.costs
                 next_other = others[self._other][0] if self._other < len(others) else None
-            if next_other is not None and next_other[0] <= at and next_other < (at, TRADE, row[1]):
-                self._others_before((at, TRADE, row[1]))
+            if next_other is not None and next_other[0] <= at and next_other < (at, TRADE, 0):
+                # the events of a moment come in kind order; no other event has the kind of a trade
+                self._others_before((at, TRADE, 0))
                 next_other = others[self._other][0] if self._other < len(others) else None
                 costs_today = self.today.costs
-            _at, _id, account_id, symbol, side, quantity, price, commission, fees, _strategy, currency = row
+            _at, account_id, symbol, side, quantity, price, commission, fees = row
             price = number(price)
             trade_price[symbol] = price
             if accounts is not None and account_id not in accounts:
                 continue
             touched = True
-            if symbol not in currencies:
-                currencies[symbol] = currency
+            currency = currencies.get(symbol)
+            if currency is None:  # a symbol with no instrument row settles in its account's currency
+                currency = currencies[symbol] = account_currencies[account_id]
             quantity = number(quantity)
             gross = quantity * price
             if side == BUY:

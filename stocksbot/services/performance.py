@@ -99,10 +99,12 @@ def performance(
         form = DriverForm(conn)
         ids = {name: account_id for account_id, name in names.items()}
         scope = Scope(frozenset(ids[name] for name in chosen) if chosen is not None else None, strategy_id)
-        valuation = DailyValuation(form, scope, target, currencies, ids, first, last)
+        account_currencies = {row.id: row.currency for row in conn.execute(
+            select(tables.accounts.c.id, tables.accounts.c.currency))}
+        valuation = DailyValuation(form, scope, target, currencies, ids, account_currencies, first, last)
         until = form.moment(day_end(last))
         others = [item for item in other_events(conn, names) if item[0][0] < day_end(last)]
-        with trade_rows(conn, until) as trades, bar_rows(conn, until) as bars:
+        with trade_rows(conn, until, full=valuation.per_account) as trades, bar_rows(conn, until) as bars:
             result = valuation.run(trades, bars, others)
     days = result.days
     if _nothing_held(days, result.start_value):
