@@ -3,7 +3,7 @@
 One pass over the history replays what is held: quantities per (account, symbol) through
 trades, splits, symbol changes and share transfers (§11-§12), cash per currency through trade
 settlements, dividends and cash movements with their implicit deposits (§13). The trades and
-the price bars stream from the driver (`storage/history.py`); the other events are read whole
+the price bars stream from the driver (`storage/streams.py`); the other events are read whole
 (`storage/events.py`) and merged in booking order. At the end of each local day it writes
 down a `Day` (§16.2-§16.3):
 
@@ -42,8 +42,8 @@ from stocksbot.storage.events import (
     CashEntry,
     SymbolChangeRecord,
 )
-from stocksbot.storage.history import DriverForm
 from stocksbot.storage.records import DividendRecord, SplitRecord, TransferRecord
+from stocksbot.storage.streams import DriverForm
 from stocksbot.vocabulary import BUY, EXTERNAL_CASH_KINDS, IMPLICIT_DEPOSIT, INCOME_CASH_KINDS
 
 ONE = Decimal(1)
@@ -107,7 +107,7 @@ class DailyValuation:
     `first` None starts at the first day with an event in the scope (the value before it is
     0). `currencies` maps symbols to their instrument's currency, `account_ids` account names
     to ids (the other events carry names), `account_currencies` ids to currencies; `reporting`
-    is the currency of the result. The trades are `storage/history.trade_rows` rows: full ones
+    is the currency of the result. The trades are `storage/streams.trade_rows` rows: full ones
     for a strategy's scope, the short form otherwise (`per_account`).
     """
 
@@ -148,7 +148,7 @@ class DailyValuation:
 
     def run(self, trades: Iterator[tuple[Any, ...]], bars: Iterator[tuple[Any, ...]],
             others: Sequence[tuple[tuple[datetime, int, int], Any]]) -> Valuation:
-        """Replay `trades` and `bars` (driver rows, `storage/history.py`) and `others`
+        """Replay `trades` and `bars` (driver rows, `storage/streams.py`) and `others`
         (`storage/events.other_events`) and return the days."""
         moment = self.form.moment
         keyed = [((moment(key[0]), key[1], key[2]), event) for key, event in others]

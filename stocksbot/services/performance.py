@@ -23,8 +23,8 @@ from stocksbot.services.daily_values import DailyValuation, Scope, day_end
 from stocksbot.services.fx import reporting_currency
 from stocksbot.storage import tables
 from stocksbot.storage.events import other_events
-from stocksbot.storage.history import DriverForm, bar_rows, trade_rows
 from stocksbot.storage.repositories import Repositories
+from stocksbot.storage.streams import DriverForm, bar_rows, trade_rows
 from stocksbot.storage.unit_of_work import UnitOfWork
 
 
