@@ -1,0 +1,73 @@
+"""Realized gains lot by lot: what a closed lot portion was bought and sold for, and how long
+it was held (docs/ledger.md §16, "Portfolio as of a date and realized gains").
+
+Pure: the portions come from `Book.apply` (`Booking.closed`), the same matching that books
+every trade, so the report cannot disagree with the realized P&L stored on the trades. This
+module only turns one `ClosedPortion` into the figures a realized-gains report shows:
+
+- closing a long (a sell): proceeds = q x sell price - the sell's cost share, cost = the lot
+  share (its buy price and costs, docs/ledger.md §4.2-§4.4);
+- covering a short (a buy): proceeds = the short lot's share (the short sale's net
+  proceeds), cost = q x buy price + the buy's cost share; acquired is the short sale and
+  sold the covering buy.
+
+Either way gain = proceeds - cost is exactly the portion's realized P&L (§4.3), so the gains
+of a symbol's portions add up to its realized P&L.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from stocksbot.ledger.lots import ClosedPortion
+from stocksbot.ledger.numbers import add, subtract
+
+#: Held at most this many days: short term; more: long term.
+SHORT_TERM_MAX_DAYS = 365
+SHORT_TERM = "short"
+LONG_TERM = "long"
+
+
+@dataclass(frozen=True)
+class GainFigures:
+    """Proceeds, cost and gain of one closed portion, in its instrument's currency."""
+
+    proceeds: Decimal
+    cost: Decimal
+    gain: Decimal
+
+
+def figures(portion: ClosedPortion, *, closing_long: bool) -> GainFigures:
+    """The portion's proceeds, cost and gain (see the module docstring); exact, gain == realized.
+
+    From the realized P&L and the lot share alone, so no figure is computed a second way:
+    for a long, proceeds = realized + lot share; for a short, cost = lot share - realized.
+    """
+    if closing_long:
+        return GainFigures(proceeds=add(portion.realized, portion.lot_amount), cost=add(portion.lot_amount),
+                           gain=add(portion.realized))
+    return GainFigures(proceeds=add(portion.lot_amount), cost=subtract(portion.lot_amount, portion.realized),
+                       gain=add(portion.realized))
+
+
+def local_day(moment: datetime) -> date:
+    """The calendar day of a moment in local time (docs/ledger.md §1.5)."""
+    return moment.astimezone().date()
+
+
+def days_held(acquired: datetime, sold: datetime) -> int:
+    """Calendar days from the acquiring day to the selling day, both in local time (0: the same day)."""
+    return (local_day(sold) - local_day(acquired)).days
+
+
+def term(days: int) -> str:
+    """`short` when held at most 365 days, else `long` (SPEC §8; not a tax rule of any country)."""
+    return SHORT_TERM if days <= SHORT_TERM_MAX_DAYS else LONG_TERM
+
+
+def total(values: Iterable[Decimal]) -> Decimal:
+    """The exact sum (0 for none)."""
+    return add(*values)
