@@ -203,3 +203,21 @@ def sqlite_storage(migrated_sqlite_url: str) -> Any:
 
     with open_storage(migrated_sqlite_url) as service:
         yield service
+
+
+@pytest.mark.parametrize("zone", ["America/St_Johns", "Europe/Berlin", "Asia/Kolkata", "UTC"])
+def test_local_time_equals_astimezone_across_offset_changes(monkeypatch: pytest.MonkeyPatch, zone: str) -> None:
+    import time
+
+    from stocksbot.ledger.realized import local_time
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        start = datetime(2024, 3, 1, tzinfo=timezone.utc)
+        for step in range(0, 300 * 24 * 4, 7):  # every 105 minutes (and 13 s) over 300 days: both DST changes
+            moment = start + timedelta(minutes=15 * step, seconds=13)
+            assert local_time(moment) == moment.astimezone().replace(tzinfo=None), moment
+    finally:
+        monkeypatch.undo()
+        time.tzset()

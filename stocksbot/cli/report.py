@@ -9,6 +9,8 @@ import click
 from stocksbot.cli.context import AppContext, account_option, pass_app
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from stocksbot.storage.records import RealizedReport
 
 ROW_COLUMNS = ["sold", "account", "symbol", "side", "acquired", "quantity", "proceeds", "cost", "gain", "currency",
@@ -56,7 +58,13 @@ def report_realized(app: AppContext, year: int | None, account: str | None) -> N
 
 
 def _print_report(report: "RealizedReport") -> None:
-    from stocksbot.cli.output import note, pnl_cell, print_table, show_decimal, show_time, text_cell
+    from stocksbot.cli.output import note, pnl_cell, print_table, show_decimal, text_cell
+    from stocksbot.ledger.realized import local_time
+
+    def show_time(moment: "datetime") -> str:
+        """`output.show_time`'s format, with the local offset looked up once per quarter hour (a year can
+        have over 100,000 rows)."""
+        return local_time(moment).isoformat(sep=" ", timespec="seconds")
 
     if not report.rows:
         note("no lot was closed" + (f" in {report.year}" if report.year is not None else "")

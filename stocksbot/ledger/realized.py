@@ -17,10 +17,11 @@ of a symbol's portions add up to its realized P&L.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, datetime
+import time
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import lru_cache
+from typing import NamedTuple
 
 from stocksbot.ledger.lots import ClosedPortion
 from stocksbot.ledger.numbers import add, subtract
@@ -31,8 +32,7 @@ SHORT_TERM = "short"
 LONG_TERM = "long"
 
 
-@dataclass(frozen=True)
-class GainFigures:
+class GainFigures(NamedTuple):
     """Proceeds, cost and gain of one closed portion, in its instrument's currency."""
 
     proceeds: Decimal
@@ -46,16 +46,34 @@ def figures(portion: ClosedPortion, *, closing_long: bool) -> GainFigures:
     From the realized P&L and the lot share alone, so no figure is computed a second way:
     for a long, proceeds = realized + lot share; for a short, cost = lot share - realized.
     """
+    realized, lot_amount = portion.realized, portion.lot_amount
     if closing_long:
-        return GainFigures(proceeds=add(portion.realized, portion.lot_amount), cost=add(portion.lot_amount),
-                           gain=add(portion.realized))
-    return GainFigures(proceeds=add(portion.lot_amount), cost=subtract(portion.lot_amount, portion.realized),
-                       gain=add(portion.realized))
+        return GainFigures(add(realized, lot_amount), lot_amount, realized)
+    return GainFigures(lot_amount, subtract(lot_amount, realized), realized)
+
+
+@lru_cache(maxsize=65536)
+def _local_offset(quarter_hour: int, zone: tuple[str, ...]) -> timedelta | None:
+    """The local UTC offset during one quarter of an hour (UTC), in the zone `time.tzname` names."""
+    return datetime.fromtimestamp(quarter_hour * 900, timezone.utc).astimezone().utcoffset()
+
+
+def local_time(moment: datetime) -> datetime:
+    """The local wall time of a moment, naive (docs/ledger.md §1.5).
+
+    The same as `moment.astimezone()` without its zone, which asks the system time zone on
+    every call; a report asks for two per portion, so the offset is looked up once per quarter
+    of an hour (zones change offset on a quarter hour at the finest).
+    """
+    offset = _local_offset(int(moment.timestamp() // 900), time.tzname)
+    if offset is None:
+        return moment.astimezone().replace(tzinfo=None)
+    return (moment + offset).replace(tzinfo=None)
 
 
 def local_day(moment: datetime) -> date:
     """The calendar day of a moment in local time (docs/ledger.md §1.5)."""
-    return moment.astimezone().date()
+    return local_time(moment).date()
 
 
 def days_held(acquired: datetime, sold: datetime) -> int:
@@ -66,8 +84,3 @@ def days_held(acquired: datetime, sold: datetime) -> int:
 def term(days: int) -> str:
     """`short` when held at most 365 days, else `long` (SPEC §8; not a tax rule of any country)."""
     return SHORT_TERM if days <= SHORT_TERM_MAX_DAYS else LONG_TERM
-
-
-def total(values: Iterable[Decimal]) -> Decimal:
-    """The exact sum (0 for none)."""
-    return add(*values)

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, time, timezone
-from decimal import Decimal
 
 from sqlalchemy import Connection, select
 
 from stocksbot import settings
 from stocksbot.errors import StocksbotError
-from stocksbot.ledger.numbers import ZERO, add
+from stocksbot.ledger.numbers import add
 from stocksbot.ledger.realized import LONG_TERM, SHORT_TERM, days_held, figures, local_day, term
 from stocksbot.storage import tables
 from stocksbot.storage.history import ClosedLot, History
@@ -61,15 +60,14 @@ def realized(uow: UnitOfWork, *, year: int | None = None, account: str | None = 
 
 def _row(lot: ClosedLot, accounts: dict[int, tuple[str, str]], currencies: dict[str, str]) -> RealizedRow:
     closing_long = lot.fill.side == SELL
-    amounts = figures(lot.portion, closing_long=closing_long)
+    proceeds, cost, gain = figures(lot.portion, closing_long=closing_long)
     acquired, sold = lot.portion.opened_at, lot.fill.executed_at
     days = days_held(acquired, sold)
     name, account_currency = accounts[lot.account_id]
     return RealizedRow(
-        account=name, symbol=lot.symbol, acquired_at=acquired, sold_at=sold, quantity=lot.portion.quantity,
-        proceeds=amounts.proceeds, cost=amounts.cost, gain=amounts.gain, days_held=days, term=term(days),
-        side=LONG if closing_long else SHORT, currency=currencies.get(lot.symbol, account_currency),
-        opening_trade_id=_trade_id(lot.portion.trade_id), closing_trade_id=_trade_id(lot.fill.trade_id),
+        name, lot.symbol, acquired, sold, lot.portion.quantity, proceeds, cost, gain, days, term(days),
+        LONG if closing_long else SHORT, currencies.get(lot.symbol, account_currency),
+        _trade_id(lot.portion.trade_id), _trade_id(lot.fill.trade_id),
     )
 
 
@@ -80,18 +78,14 @@ def _trade_id(value: object) -> int | None:
 def _totals(rows: list[RealizedRow], *, by_year: bool, year: int | None) -> list[RealizedTotal]:
     """Per term and currency (the year's, or every year's with `year` None); with `by_year`, per
     (year, term, currency) as well, before the overall totals."""
-    sums: dict[tuple[int | None, str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, ZERO, ZERO])
-
-    def credit(key: tuple[int | None, str, str], row: RealizedRow) -> None:
-        figures_ = sums[key]
-        figures_[0] += 1
-        figures_[1:] = [add(figures_[1], row.proceeds), add(figures_[2], row.cost), add(figures_[3], row.gain)]
-
+    groups: dict[tuple[int | None, str, str], list[RealizedRow]] = defaultdict(list)
     for row in rows:
-        credit((year, row.term, row.currency), row)
+        groups[(year, row.term, row.currency)].append(row)
         if by_year:
-            credit((local_day(row.sold_at).year, row.term, row.currency), row)
+            groups[(local_day(row.sold_at).year, row.term, row.currency)].append(row)
     order = {SHORT_TERM: 0, LONG_TERM: 1}
-    keys = sorted(sums, key=lambda key: (key[0] is None, key[0] or 0, key[2], order[key[1]]))
-    return [RealizedTotal(year=key[0], term=key[1], currency=key[2], portions=int(sums[key][0]),
-                          proceeds=sums[key][1], cost=sums[key][2], gain=sums[key][3]) for key in keys]
+    keys = sorted(groups, key=lambda key: (key[0] is None, key[0] or 0, key[2], order[key[1]]))
+    return [RealizedTotal(year=key[0], term=key[1], currency=key[2], portions=len(groups[key]),
+                          proceeds=add(*(row.proceeds for row in groups[key])),
+                          cost=add(*(row.cost for row in groups[key])),
+                          gain=add(*(row.gain for row in groups[key]))) for key in keys]

@@ -480,7 +480,8 @@ class BookingStore:
         moment's trades; `default_start` for the accounts not named), each account's trades
         before its start are left out, so a question about one year need not replay the whole
         history. Only for symbols without share transfers or symbol changes, whose lots can
-        arrive without a trade: `replay_window` checks that. `on_fill` sees each booked trade.
+        arrive without a trade: `replay_window` checks that. `on_fill` sees each booked trade;
+        with it, only the books are kept (the states have no runs, so no strategies).
         """
         states: dict[int, OpenState] = {}
         events = self._other_events(symbol)
@@ -489,25 +490,42 @@ class BookingStore:
             assert default_start is not None
             first = min([default_start, *starts.values()])
             events = [event for event in events if event[0] >= first]
-        events += [(trade[6], _TRADE, trade) for trade in symbol_trades(self.conn, symbol, since=first, until=at)]
-        events.sort(key=lambda event: (event[0], event[1]))  # stable: trades keep their (time, id) order
-        for moment, rank, event in events:
-            if moment > at or (moment == at and rank >= before_rank):
+        # The trades stream in booking order and the few other events are merged in, as `replay` does.
+        next_event = 0
+        for trade in symbol_trades(self.conn, symbol, since=first, until=at):
+            trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, _realized, owner = trade
+            while next_event < len(events) and (events[next_event][0], events[next_event][1]) <= (executed_at, _TRADE):
+                if not self._event_before(events[next_event], at, before_rank, states, symbol):
+                    return states
+                next_event += 1
+            if executed_at > at or (executed_at == at and _TRADE >= before_rank):
+                return states
+            if starts is not None and executed_at < starts.get(owner, default_start):
+                continue
+            state = states.get(owner)
+            if state is None:
+                state = states[owner] = OpenState(Book(symbol, self.method), None, [], owner)
+            fill = Fill(side, quantity, price, commission, fees, executed_at, trade_id)
+            if on_fill is None:
+                state.apply(fill, strategy_id, allow_short=True)
+            else:  # the caller wants what each fill closed, not the runs (their strategies): the book alone
+                on_fill(owner, fill, state.book.apply(fill, allow_short=True))
+        for event in events[next_event:]:
+            if not self._event_before(event, at, before_rank, states, symbol):
                 break
-            if rank == _TRADE:
-                trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, _realized, owner = event
-                if starts is not None and executed_at < starts.get(owner, default_start):
-                    continue
-                state = states.get(owner)
-                if state is None:
-                    state = states[owner] = OpenState(Book(symbol, self.method), None, [], owner)
-                fill = Fill(side, quantity, price, commission, fees, executed_at, trade_id)
-                booking = state.apply(fill, strategy_id, allow_short=True)[0]
-                if on_fill is not None:
-                    on_fill(owner, fill, booking)
-            else:
-                self._corporate_event(symbol, states, (moment, rank, event), [])
         return states
+
+    def _event_before(
+        self, event: tuple[datetime, int, Any], at: datetime, before_rank: int, states: dict[int, OpenState],
+        symbol: str,
+    ) -> bool:
+        """Apply a split, symbol change or transfer of an in-memory replay if it comes before (`at`,
+        `before_rank`); False (nothing applied) when it does not."""
+        moment, rank, _row = event
+        if moment > at or (moment == at and rank >= before_rank):
+            return False
+        self._corporate_event(symbol, states, event, [])
+        return True
 
     def replay_window(
         self, symbol: str, until: datetime, *, inclusive: bool, starts: Mapping[int, datetime] | None = None,

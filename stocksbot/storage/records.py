@@ -332,13 +332,15 @@ class DividendRecord(Record):
     external_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class RealizedRow(Record):
     """One closed lot portion of `report realized` (docs/ledger.md §16), in its instrument's currency.
 
     `side` is the side of the lot (long: bought then sold; short: sold short then covered);
     `acquired_at` is when the lot was opened (for a short, the short sale) and `sold_at` when
-    the portion was closed (for a short, the covering buy).
+    the portion was closed (for a short, the covering buy). Not frozen, unlike the other
+    records: a year's report builds over 100,000 of them, and a frozen dataclass sets each
+    field through object.__setattr__.
     """
 
     account: str
@@ -355,6 +357,9 @@ class RealizedRow(Record):
     currency: str
     opening_trade_id: int | None
     closing_trade_id: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)  # flat values: asdict's deep copy is not needed
 
 
 @dataclass(frozen=True)
