@@ -65,10 +65,21 @@ def local_time(moment: datetime) -> datetime:
     every call; a report asks for two per portion, so the offset is looked up once per quarter
     of an hour (zones change offset on a quarter hour at the finest).
     """
-    offset = _local_offset(int(moment.timestamp() // 900), time.tzname)
-    if offset is None:
-        return moment.astimezone().replace(tzinfo=None)
-    return (moment + offset).replace(tzinfo=None)
+    zone = time.tzname
+    key = (moment, zone)
+    found = _LOCAL_TIMES.get(key)
+    if found is None:
+        offset = _local_offset(int(moment.timestamp() // 900), zone)
+        found = (moment.astimezone() if offset is None else moment + offset).replace(tzinfo=None)
+        if len(_LOCAL_TIMES) >= _LOCAL_TIMES_MAX:
+            _LOCAL_TIMES.clear()
+        _LOCAL_TIMES[key] = found
+    return found
+
+
+#: Moments converted so far: a lot's opening and a trade's time recur across a report's portions.
+_LOCAL_TIMES: dict[tuple[datetime, tuple[str, ...]], datetime] = {}
+_LOCAL_TIMES_MAX = 200_000
 
 
 def local_day(moment: datetime) -> date:
