@@ -58,8 +58,12 @@ def report_realized(app: AppContext, year: int | None, account: str | None) -> N
 
 
 def _print_report(report: "RealizedReport") -> None:
-    from stocksbot.cli.output import note, pnl_cell, print_table, show_decimal, text_cell
+    from stocksbot.cli.output import is_terminal, note, pnl_cell, print_table, show_decimal, text_cell
     from stocksbot.ledger.realized import local_time
+
+    # Colour only on a terminal: piped, the gain is plain text and the row needs no Cell objects.
+    terminal = is_terminal()
+    gain_cell = pnl_cell if terminal else show_decimal
 
     def show_time(moment: "datetime") -> str:
         """`output.show_time`'s format, with the local offset looked up once per quarter hour (a year can
@@ -72,8 +76,8 @@ def _print_report(report: "RealizedReport") -> None:
         return
     print_table(
         ROW_COLUMNS,
-        ([show_time(r.sold_at), text_cell(r.account), r.symbol, r.side, show_time(r.acquired_at),
-          show_decimal(r.quantity), show_decimal(r.proceeds), show_decimal(r.cost), pnl_cell(r.gain), r.currency,
+        ([show_time(r.sold_at), text_cell(r.account) if terminal else r.account, r.symbol, r.side, show_time(r.acquired_at),
+          show_decimal(r.quantity), show_decimal(r.proceeds), show_decimal(r.cost), gain_cell(r.gain), r.currency,
           str(r.days_held), r.term] for r in report.rows),
         numeric=["quantity", "proceeds", "cost", "gain", "days"],
     )
