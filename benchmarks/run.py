@@ -155,7 +155,7 @@ PORTFOLIO_REBUILD_TARGET = Target("median_max", "position.rebuild", 1.2,
                                   "set by the issue: within 1.2x of the plain database's rebuild, measured in the "
                                   "same run", also=("import.baseline_executemany", "read.baseline_select"))
 
-# The views of the past (docs/ledger.md §16) against `summary` on the same database, in the same round-robin.
+# The views of the past (docs/ledger.md §17) against `summary` on the same database, in the same round-robin.
 REALIZED_TARGET = Target("median_max", "summary", 5.0, "set by the issue: `report realized --year Y` at most 5x "
                          "`summary` in the same run", also=("startup.baseline_import_sqlalchemy",))
 AS_OF_TARGET = Target("median_max", "summary", 5.0, "not set by the issue: the report's limit, as a guard",
@@ -679,7 +679,7 @@ class Bench:
         def argv(database: str, command: list[str]) -> Callable[[], list[str]]:
             return lambda: [*self.stocksbot, "--db", database, *command]
 
-        # The past (docs/ledger.md §16): the last whole year of the history, and the end of that year.
+        # The past (docs/ledger.md §17): the last whole year of the history, and the end of that year.
         year = data.last_day.year - 1 if data.days[0].year < data.last_day.year - 1 else data.last_day.year
         past_commands = (("report.realized_year", ["report", "realized", "--year", str(year)], "totals per term"),
                          ("summary.as_of", ["summary", "--as-of", f"{year}-12-31"], "total"))

@@ -1,4 +1,4 @@
-"""`position list --as-of D` and `summary --as-of D` (docs/ledger.md §16), on SQLite and PostgreSQL.
+"""`position list --as-of D` and `summary --as-of D` (docs/ledger.md §17), on SQLite and PostgreSQL.
 
 The portfolio at the end of a past day: positions replayed from the trades (splits, transfers
 and symbol changes of that moment), prices and rates of that moment (a trade price when no

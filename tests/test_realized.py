@@ -1,4 +1,4 @@
-"""`report realized` / `storage.realized` (docs/ledger.md §16), on SQLite and PostgreSQL.
+"""`report realized` / `storage.realized` (docs/ledger.md §17), on SQLite and PostgreSQL.
 
 Closed lot portions with their acquisition and sale, proceeds and cost (costs included, the
 cost-basis method's matching), long and short, across splits, share transfers and symbol

@@ -148,7 +148,7 @@ def _print_positions(
 
 
 def as_of_note(at: "datetime", trade_priced: list[str]) -> str:
-    """What an --as-of view shows (docs/ledger.md §16)."""
+    """What an --as-of view shows (docs/ledger.md §17)."""
     from stocksbot.cli.output import show_time
 
     text = f"as of {show_time(at)}"

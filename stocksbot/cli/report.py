@@ -1,4 +1,4 @@
-"""`stocksbot report ...`: reports derived from the ledger; `report realized` (docs/ledger.md §16)."""
+"""`stocksbot report ...`: reports derived from the ledger; `report realized` (docs/ledger.md §17)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Realized gains lot by lot: what a closed lot portion was bought and sold for, and how long
-it was held (docs/ledger.md §16, "Portfolio as of a date and realized gains").
+it was held (docs/ledger.md §17, "Portfolio as of a date and realized gains").
 
 Pure: the portions come from `Book.apply` (`Booking.closed`), the same matching that books
 every trade, so the report cannot disagree with the realized P&L stored on the trades. This

@@ -5,7 +5,7 @@ the booking store's own replay, from where each book was last flat), so splits, 
 transfers and symbol changes apply as they did then. Closed runs come from the stored
 positions (a run that had closed by then is history, as stored). Prices are the latest bar at
 or before the moment, else the latest trade price up to it; rates are those of the moment;
-cash is the stored balance less what came later. The rules are docs/ledger.md §16.
+cash is the stored balance less what came later. The rules are docs/ledger.md §17.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ _PAIRS = select(tables.cash_balances.c.account_id, tables.cash_balances.c.curren
 
 def as_of_moment(text: str | datetime, *, now: datetime | None = None) -> datetime:
     """The moment `--as-of` names: a bare date is the end of that local day (its last
-    microsecond), a datetime that instant. A day after today is refused (docs/ledger.md §16)."""
+    microsecond), a datetime that instant. A day after today is refused (docs/ledger.md §17)."""
     if isinstance(text, str) and _DATE.fullmatch(text):
         try:
             day = date.fromisoformat(text.strip())
@@ -128,7 +128,7 @@ def position_listing(
     account: str | None = None,
 ) -> PositionListing:
     """The positions open at the end of day `as_of` (status "closed": those closed by then; None: both),
-    valued at the prices and rates of that moment (docs/ledger.md §16)."""
+    valued at the prices and rates of that moment (docs/ledger.md §17)."""
     at = as_of_moment(as_of)
     with uow.reading() as conn:
         moment = _Moment(conn, at, account, strategy)
@@ -149,7 +149,7 @@ def position_listing(
 def summary(uow: UnitOfWork, as_of: str | datetime, *, account: str | None = None) -> Summary:
     """`summary` as it was at the end of day `as_of`: the open runs of that moment, the realized P&L
     and costs of the runs closed by then plus the open runs' so far, cash and income up to then,
-    all converted at the rates of that moment (docs/ledger.md §16)."""
+    all converted at the rates of that moment (docs/ledger.md §17)."""
     at = as_of_moment(as_of)
     with uow.reading() as conn:
         moment = _Moment(conn, at, account)

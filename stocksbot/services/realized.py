@@ -3,7 +3,7 @@
 The portions are not stored: they come from replaying the trades in memory through the
 booking store (`storage/history.py`), the same matching that booked them, from the point
 where each account's book was last flat before the year asked for. The figures of one
-portion are the pure rules of `ledger/realized.py`; the report's rules are docs/ledger.md §16.
+portion are the pure rules of `ledger/realized.py`; the report's rules are docs/ledger.md §17.
 Not tax advice: the term is SPEC's 365-day rule, amounts stay in each instrument's currency.
 """
 
@@ -43,7 +43,7 @@ def history(conn: Connection) -> History:
 def realized(uow: UnitOfWork, *, year: int | None = None, account: str | None = None) -> RealizedReport:
     """Every lot portion closed (in `year`, local time, when given; of `account`, or of every account),
     with acquired and sold times, quantity, proceeds, cost, gain, days held and term, and the
-    totals per term and currency (per year too when no year is given). docs/ledger.md §16."""
+    totals per term and currency (per year too when no year is given). docs/ledger.md §17."""
     if year is not None and not 1 <= year <= 9998:
         raise StocksbotError(f"--year must be a year such as 2024, got {year}")
     with uow.reading() as conn:

@@ -537,12 +537,37 @@ class BookingStore:
         `starts`/`default_start` (see `_states_at`) let the replay begin where each account's
         book was flat; they are ignored, and the whole history replayed, when the symbol has a
         share transfer or a symbol change (lots that arrive without a trade). For reports
-        about the past: holdings at a date, the lot portions closed in a year (docs/ledger.md §16).
+        about the past: holdings at a date, the lot portions closed in a year (docs/ledger.md §17).
         """
         if starts is not None and any(rank in (_RENAME, _TRANSFER) for _at, rank, _row in self._other_events(symbol)):
             starts = default_start = None
         return self._states_at(symbol, until, _TRANSFER + 1 if inclusive else _SPLIT, starts=starts,
                                default_start=default_start, on_fill=on_fill)
+
+    def bookings(self, symbol: str) -> list[tuple[int, int | None, int, Booking]]:
+        """Every trade of `symbol` booked again in memory, in booking order, as (trade id, the
+        trade's strategy id, account id, its booking); writes nothing.
+
+        The bookings' closed portions name the trades that opened the lots they closed: what
+        the attribution of realized P&L to strategies needs (docs/ledger.md §8.3).
+        """
+        states: dict[int, OpenState] = {}
+        events = self._other_events(symbol)
+        events += [(trade[6], _TRADE, trade) for trade in symbol_trades(self.conn, symbol)]
+        events.sort(key=lambda event: (event[0], event[1]))  # stable: trades keep their (time, id) order
+        result: list[tuple[int, int | None, int, Booking]] = []
+        for moment, rank, event in events:
+            if rank != _TRADE:
+                self._corporate_event(symbol, states, (moment, rank, event), [])
+                continue
+            trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, _realized, owner = event
+            state = states.get(owner)
+            if state is None:
+                state = states[owner] = OpenState(Book(symbol, self.method), None, [], owner)
+            booking, _closed = state.apply(Fill(side, quantity, price, commission, fees, executed_at, trade_id),
+                                           strategy_id, allow_short=True)
+            result.append((trade_id, strategy_id, owner, booking))
+        return result
 
     def _other_events(self, symbol: str) -> list[tuple[datetime, int, Any]]:
         """A symbol's booking events other than its trades, in booking order.

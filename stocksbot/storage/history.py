@@ -3,7 +3,7 @@
 Nothing here is stored: positions as of a date and realized gains lot by lot are derived
 from the trades by the booking store's own replay (`BookingStore.replay_window`, the code
 that books every trade), so they cannot disagree with the stored positions. The rules are
-docs/ledger.md §16.
+docs/ledger.md §17.
 
 Replaying a symbol's whole history for a question about one day would cost as much as a
 rebuild. The stored runs (positions, flat to flat) say where it can start instead: an

@@ -167,7 +167,7 @@ class PositionListing(Record):
     converted_market_value: Decimal | None
     converted_unrealized_pnl: Decimal | None
     missing_rates: list[str]
-    # `position list --as-of` (docs/ledger.md §16): the moment, and the symbols valued at a trade price.
+    # `position list --as-of` (docs/ledger.md §17): the moment, and the symbols valued at a trade price.
     as_of: datetime | None = None
     trade_priced: list[str] = field(default_factory=list)
 
@@ -215,7 +215,7 @@ class Summary(Record):
     total_value: Decimal | None = None
     by_account: list[AccountSummary] = field(default_factory=list)
     missing_rates: list[str] = field(default_factory=list)
-    # `summary --as-of` (docs/ledger.md §16): the moment, and the symbols valued at a trade price.
+    # `summary --as-of` (docs/ledger.md §17): the moment, and the symbols valued at a trade price.
     as_of: datetime | None = None
     trade_priced: list[str] = field(default_factory=list)
 
@@ -334,7 +334,7 @@ class DividendRecord(Record):
 
 @dataclass
 class RealizedRow(Record):
-    """One closed lot portion of `report realized` (docs/ledger.md §16), in its instrument's currency.
+    """One closed lot portion of `report realized` (docs/ledger.md §17), in its instrument's currency.
 
     `side` is the side of the lot (long: bought then sold; short: sold short then covered);
     `acquired_at` is when the lot was opened (for a short, the short sale) and `sold_at` when

@@ -104,7 +104,7 @@ class StorageService:
     show_position = _operation(positions.show_position)
     list_positions = _operation(positions.list_positions)
     summary = _operation(positions.summary)
-    realized = _operation(realized_gains.realized)  # report realized (docs/ledger.md §16)
+    realized = _operation(realized_gains.realized)  # report realized (docs/ledger.md §17)
     rebuild_positions = _operation(trades.rebuild_positions)
     # orders
     add_order = _operation(orders.add_order)
