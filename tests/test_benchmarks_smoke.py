@@ -37,6 +37,7 @@ def test_quick_benchmark_reports_every_scenario(tmp_path: Path, capsys: pytest.C
         *(f"{name}@sqlite" for name in (
             "import.baseline_executemany", "import.baseline_schema", "read.baseline_select",
             "startup.baseline_import_sqlalchemy", "price.baseline_point_query", "api.baseline_insert_commit",
+            "import.broker_baseline",
         )),
     }
     judged = {
@@ -45,7 +46,7 @@ def test_quick_benchmark_reports_every_scenario(tmp_path: Path, capsys: pytest.C
         *(f"{name}@sqlite" for name in (
             "import.trades", "position.list", "summary", "price.latest_5", "price.history_30d", "position.rebuild",
             "api.trade_add", "api.order_fill", "account.list", "portfolio.position_list", "portfolio.summary",
-            "portfolio.account_list", "portfolio.rebuild", "report.realized_year", "summary.as_of",
+            "portfolio.account_list", "portfolio.rebuild", "import.broker", "report.realized_year", "summary.as_of",
         )),
     }
     expected = baselines | judged | {"setup.price_import@sqlite", "setup.portfolio@sqlite"}

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("config", "config_group"),
     "db": ("db", "db_group"),
     "dividend": ("dividend", "dividend_group"),
+    "import": ("importing", "import_command"),
     "order": ("order", "order_group"),
     "position": ("position", "position_group"),
     "price": ("price", "price_group"),
