@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "order": ("order", "order_group"),
     "position": ("position", "position_group"),
     "price": ("price", "price_group"),
+    "report": ("report", "report_group"),
     "strategy": ("strategy", "strategy_group"),
     "split": ("split", "split_group"),
     "summary": ("summary", "summary_command"),
