@@ -35,6 +35,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -63,6 +64,7 @@ BASELINE_LABELS = {
     "price.baseline_point_query": "raw point query",
     "api.baseline_insert_commit": "raw insert+commit",
     "position.rebuild": "plain-database rebuild",
+    "import.broker_baseline": "`trade import` of the same trades",
 }
 
 
@@ -159,11 +161,25 @@ PORTFOLIO_REBUILD_TARGET = Target("median_max", "position.rebuild", 1.2,
 # only the open positions: the issue allows it 10x `summary`, measured round-robin with it in the same run.
 PERFORMANCE_TARGET = Target("median_max", "summary", 10.0, "set by the issue: at most 10x `summary` in the same "
                             "benchmark run", also=("startup.baseline_import_sqlalchemy",))
+# The views of the past (docs/ledger.md §17) against `summary` on the same database, in the same round-robin.
+REALIZED_TARGET = Target("median_max", "summary", 5.0, "set by the issue: `report realized --year Y` at most 5x "
+                         "`summary` in the same run", also=("startup.baseline_import_sqlalchemy",))
+AS_OF_TARGET = Target("median_max", "summary", 5.0, "not set by the issue: the report's limit, as a guard",
+                      also=("startup.baseline_import_sqlalchemy",))
+# `stocksbot import` of a broker-style file against `trade import` of the same trades in stocksbot's
+# own format, both measured in this run, round-robin (issue 14).
+BROKER_TARGET = Target("rate_min", "import.broker_baseline", 0.5,
+                       "set by the issue: at least 0.5x the rate of `trade import` of the same trades, measured "
+                       "round-robin in the same run", also=("import.baseline_schema",))
+#: Rows of the broker-style file (at most the generated trades).
+BROKER_ROWS = 100_000
 
 TARGETS = {"help.*": HELP_TARGET, "startup.*": STARTUP_TARGET, "import.trades": IMPORT_TARGET,
+           "import.broker": BROKER_TARGET,
            "position.list, summary, account.list, portfolio.*_list, portfolio.summary": READ_TARGET,
            "position.rebuild": REBUILD_TARGET, "portfolio.rebuild": PORTFOLIO_REBUILD_TARGET, "price.*": PRICE_TARGET,
-           "api.*": API_TARGET, "performance.month, portfolio.performance_month": PERFORMANCE_TARGET}
+           "api.*": API_TARGET, "report.realized_year": REALIZED_TARGET, "summary.as_of": AS_OF_TARGET,
+           "performance.month, portfolio.performance_month": PERFORMANCE_TARGET}
 
 
 # -- the run --------------------------------------------------------------------------------
@@ -428,7 +444,8 @@ class Bench:
         self.data = generate(self.work / "data", trades=args.trades, symbols=args.symbols, bars=args.bars,
                              seed=args.seed)
         self.log(f"data ready in {self.data.seconds:.1f} s")
-        self.startup_scenarios()
+        if args.only != "broker":
+            self.startup_scenarios()
         backends: list[Callable[[], Backend]] = [lambda: SqliteBackend(self.work / "sqlite")]
         if args.postgres:
             backends.append(PostgresBackend)
@@ -441,7 +458,11 @@ class Bench:
                 self.log(f"postgres skipped: {self.skipped['postgres']}")
                 continue
             try:
-                self.database_scenarios(backend)
+                if args.only == "broker":
+                    self.broker_scenarios(backend)
+                else:
+                    self.database_scenarios(backend)
+                    self.broker_scenarios(backend)
             finally:
                 backend.close()
 
@@ -487,6 +508,41 @@ class Bench:
                     "peak_rss_mb": max(rss[name]), "rss_samples_mb": rss[name], "interleaved": True}
 
         return {name: (lambda name=name: measure(name)) for name in commands}
+
+    def broker_scenarios(self, backend: Backend) -> None:
+        """`stocksbot import` of a broker-style file of up to BROKER_ROWS trades (the generic format
+        with --map: other column names, BOUGHT/SOLD, US dates, `$1,234.56` prices, newest first)
+        against `trade import` of the same trades in stocksbot's format; each run into a fresh
+        database, the two round-robin so that their ratio compares runs under the same load."""
+        data = self.data
+        assert data is not None
+        native, broker, rows = broker_files(data.trades_csv, self.work / "broker", BROKER_ROWS)
+        databases: list[str] = []
+
+        def fresh() -> str:
+            while databases:
+                backend.drop(databases.pop())
+            databases.append(backend.new_database("broker"))
+            return databases[0]
+
+        commands = {
+            "import.broker_baseline": Command(lambda: [*self.stocksbot, "--db", fresh(), "trade", "import",
+                                                       str(native)], "broker", f"imported {rows} trade(s)"),
+            "import.broker": Command(lambda: [*self.stocksbot, "--db", fresh(), "import", str(broker), *BROKER_OPTIONS],
+                                     "broker", f": {rows} trade(s)"),
+        }
+        measures = self.interleaved(commands, runs=self.heavy_repeat, warmup=0, alternate=True)
+        name = backend.name
+        self.record("import.broker_baseline", f"`stocksbot trade import` of {rows:,} trades in stocksbot's format "
+                    "into a fresh database, run round-robin with import.broker (subprocess, end to end)", None,
+                    lambda: rate(measures["import.broker_baseline"](), rows), backend=name,
+                    baseline_of="import.broker")
+        self.record("import.broker", f"`stocksbot import --from generic --map ...` of the same {rows:,} trades as a "
+                    "broker-style file (BOUGHT/SOLD, MM/DD/YYYY dates, $ prices, newest first) into a fresh "
+                    "database (subprocess, end to end)", BROKER_TARGET,
+                    lambda: rate(measures["import.broker"](), rows), backend=name)
+        while databases:
+            backend.drop(databases.pop())
 
     def small_database(self) -> str:
         """A fresh migrated SQLite database with what a new user has after a few days: three
@@ -679,8 +735,12 @@ class Bench:
             return lambda: [*self.stocksbot, "--db", database, *command]
 
         performance = ["performance", "--interval", "month"]
+        # The past (docs/ledger.md §17): the last whole year of the history, and the end of that year.
+        year = data.last_day.year - 1 if data.days[0].year < data.last_day.year - 1 else data.last_day.year
+        past_commands = (("report.realized_year", ["report", "realized", "--year", str(year)], "totals per term"),
+                         ("summary.as_of", ["summary", "--as-of", f"{year}-12-31"], "total"))
         if url is not None:
-            for scenario, command, expect in read_commands:
+            for scenario, command, expect in (*read_commands, *past_commands):
                 reads[scenario] = Command(argv(url, command), "read", expect)
             reads["performance.month"] = Command(argv(url, performance), "performance", "total")
         if purl is not None:
@@ -697,6 +757,11 @@ class Bench:
         for scenario, text in texts.items():
             self.record(scenario, f"{text} on the {n:,}-trade database (subprocess, wall)", READ_TARGET,
                         measures.get(scenario) or no_db, backend=name)
+        self.record("report.realized_year", f"`stocksbot report realized --year {year}` on the {n:,}-trade database "
+                    "(subprocess, wall; table output to a pipe)", REALIZED_TARGET,
+                    measures.get("report.realized_year") or no_db, backend=name)
+        self.record("summary.as_of", f"`stocksbot summary --as-of {year}-12-31` on the {n:,}-trade database "
+                    "(subprocess, wall)", AS_OF_TARGET, measures.get("summary.as_of") or no_db, backend=name)
         for scenario, text in texts.items():
             portfolio_scenario = "portfolio." + scenario.replace(".", "_")
             self.record(portfolio_scenario, f"{text} on the portfolio database ({n:,} trades with splits, "
@@ -1103,6 +1168,37 @@ def rate(result: dict[str, Any], items: int) -> dict[str, Any]:
     return result
 
 
+#: How `stocksbot import` reads the file `broker_files` writes.
+BROKER_OPTIONS = ("--from", "generic", "--date-format", "%m/%d/%Y %H:%M:%S.%f%z",
+                  "--map", "date=Trade Date,side=Action,symbol=Ticker,quantity=Shares,price=Price,id=Transaction ID")
+
+
+def broker_files(trades_csv: Path, folder: Path, limit: int) -> tuple[Path, Path, int]:
+    """The first `limit` trades of the generated file, in stocksbot's format and as a broker's export
+    (newest first, other column names, BOUGHT/SOLD, US dates, `$1,234.56` prices); and their count."""
+    folder.mkdir(parents=True, exist_ok=True)
+    native, broker = folder / "trades.csv", folder / "broker.csv"
+    with trades_csv.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = [row for _, row in zip(range(limit), reader)]
+    with native.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    at = {name: header.index(name) for name in header}
+    with broker.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["Trade Date", "Action", "Ticker", "Shares", "Price", "Commission", "Fees", "Transaction ID"])
+        for row in reversed(rows):
+            when = datetime.fromisoformat(row[at["executed_at"]])
+            writer.writerow([when.strftime("%m/%d/%Y %H:%M:%S.%f%z"),
+                             "BOUGHT" if row[at["side"]] == "buy" else "SOLD", row[at["symbol"]],
+                             row[at["quantity"]], f"${Decimal(row[at['price']]):,.2f}", row[at["commission"]],
+                             row[at["fees"]], row[at["external_id"]]])
+    return native, broker, len(rows)
+
+
 def database_size(url: str) -> int | None:
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
@@ -1236,6 +1332,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
     parser.add_argument("--process-timeout", type=float, default=3600.0, help="kill a child after this many s")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--only", choices=("broker",), help="run only these scenarios (broker: import.broker and "
+                        "its baseline)")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     defaults = {**FULL, "repeat": 5, "iterations": 200, "api_trades": 2000}

@@ -37,6 +37,7 @@ def test_quick_benchmark_reports_every_scenario(tmp_path: Path, capsys: pytest.C
         *(f"{name}@sqlite" for name in (
             "import.baseline_executemany", "import.baseline_schema", "read.baseline_select",
             "startup.baseline_import_sqlalchemy", "price.baseline_point_query", "api.baseline_insert_commit",
+            "import.broker_baseline",
         )),
     }
     judged = {
@@ -45,7 +46,8 @@ def test_quick_benchmark_reports_every_scenario(tmp_path: Path, capsys: pytest.C
         *(f"{name}@sqlite" for name in (
             "import.trades", "position.list", "summary", "price.latest_5", "price.history_30d", "position.rebuild",
             "api.trade_add", "api.order_fill", "account.list", "portfolio.position_list", "portfolio.summary",
-            "portfolio.account_list", "portfolio.rebuild", "performance.month", "portfolio.performance_month",
+            "portfolio.account_list", "portfolio.rebuild", "import.broker", "report.realized_year", "summary.as_of",
+            "performance.month", "portfolio.performance_month",
         )),
     }
     expected = baselines | judged | {"setup.price_import@sqlite", "setup.portfolio@sqlite"}
@@ -64,8 +66,8 @@ def test_quick_benchmark_reports_every_scenario(tmp_path: Path, capsys: pytest.C
     for ident in judged:
         scenario = by_id[ident]
         assert scenario["verdict"] == "PASS" or scenario["verdict"].startswith("FAIL"), (ident, scenario["verdict"])
-        # The portfolio database's rebuild is judged against the plain database's, of the same run.
-        # `performance` is judged against `summary` of the same run (the "10x summary").
+        # The portfolio database's rebuild is judged against the plain database's, of the same run, and the
+        # views of the past and `performance` against `summary`.
         assert scenario["ratio_to"] in {b.split("@")[0] for b in baselines} | {"position.rebuild", "summary"}, ident
         assert scenario["ratio_limit"] > 0 and scenario["calibration"], ident
         ratio = scenario["ratio"]
@@ -83,6 +85,8 @@ def test_quick_benchmark_reports_every_scenario(tmp_path: Path, capsys: pytest.C
                   "portfolio.account_list@sqlite"):
         assert by_id[ident]["ratio_to"] == "startup.baseline_import_sqlalchemy", ident
         assert by_id[ident]["ratio_limit"] == 2.3, ident
+    for ident in ("report.realized_year@sqlite", "summary.as_of@sqlite"):
+        assert by_id[ident]["ratio_to"] == "summary" and by_id[ident]["ratio_limit"] == 5, ident
     rebuild = by_id["portfolio.rebuild@sqlite"]
     assert rebuild["ratio_to"] == "position.rebuild" and rebuild["ratio_limit"] == 1.2
     assert rebuild["ratio"] == rebuild["median_s"] / by_id["position.rebuild@sqlite"]["median_s"]

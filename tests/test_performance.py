@@ -1,4 +1,4 @@
-"""`performance` (docs/ledger.md §16) through the storage service and the command line, on SQLite and PostgreSQL.
+"""`performance` (docs/ledger.md §18) through the storage service and the command line, on SQLite and PostgreSQL.
 
 Daily values from trades, prices, cash, dividends, splits, symbol changes and transfers;
 flows per scope (portfolio, accounts, strategy); currencies; the bad-input refusals; and the

@@ -189,7 +189,7 @@ def cash_balance(app: AppContext, account: str | None) -> None:
 @cash_group.command("list")
 @click.option("--account", metavar="NAME", help="Only this account.")
 @click.option("--since", metavar="TIME", help="At or after TIME (ISO date or datetime).")
-@click.option("--until", metavar="TIME", help="At or before TIME (ISO date or datetime).")
+@click.option("--until", metavar="TIME", help="At or before TIME (ISO date or datetime; a date means its end).")
 @pass_app
 def cash_list(app: AppContext, account: str | None, since: str | None, until: str | None) -> None:
     """List every change of cash in booking order: recorded movements, implicit deposits,

@@ -50,13 +50,17 @@ def db_current(app: AppContext) -> None:
     """
     from stocksbot.cli.output import print_json
     from stocksbot.services import admin
-    from stocksbot.storage.migrations import HEAD_REVISION
+    from stocksbot.storage.migrations import HEAD_REVISION, is_newer, known_revisions
 
     revision = admin.current_revision(app.uow(check_schema=False))
     if app.json:
         print_json({"revision": revision, "head": HEAD_REVISION, "is_head": revision == HEAD_REVISION})
     elif revision is None:
         click.echo(f"<empty> (no stocksbot schema; head is {HEAD_REVISION}: run `stocksbot db upgrade`)")
+    elif is_newer(revision):
+        click.echo(f"{revision} (newer than this stocksbot's head {HEAD_REVISION}: upgrade stocksbot)")
+    elif revision not in known_revisions():
+        click.echo(f"{revision} (unknown to this stocksbot, head {HEAD_REVISION})")
     else:
         click.echo(f"{revision} (head)" if revision == HEAD_REVISION else f"{revision} (behind head {HEAD_REVISION})")
 

@@ -24,10 +24,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("config", "config_group"),
     "db": ("db", "db_group"),
     "dividend": ("dividend", "dividend_group"),
+    "import": ("importing", "import_command"),
     "order": ("order", "order_group"),
     "performance": ("performance", "performance_command"),
     "position": ("position", "position_group"),
     "price": ("price", "price_group"),
+    "report": ("report", "report_group"),
     "strategy": ("strategy", "strategy_group"),
     "split": ("split", "split_group"),
     "summary": ("summary", "summary_command"),
@@ -60,6 +62,29 @@ class StocksbotGroup(click.Group):
             if os.environ.get("STOCKSBOT_DEBUG") == "1":
                 raise
             raise click.ClickException(_mask(str(exc))) from None
+        except Exception as exc:
+            failure = _database_failure(ctx, exc)
+            if failure is None or os.environ.get("STOCKSBOT_DEBUG") == "1":
+                raise
+            raise click.ClickException(_mask(str(failure))) from None
+
+
+def _database_failure(ctx: click.Context, exc: Exception) -> StocksbotError | None:
+    """One line for a database error that reached the edge outside a unit of work's
+    transaction (the `db` commands work on the engine directly); None for anything else,
+    which is a bug and keeps its traceback."""
+    if not type(exc).__module__.startswith(("sqlalchemy", "sqlite3", "psycopg")):
+        return None
+    from stocksbot.storage.database import database_failure, resolve_target
+
+    app = ctx.obj if isinstance(ctx.obj, AppContext) else None
+    uow = getattr(app, "_uow", None)
+    try:
+        target = uow.target if uow is not None else resolve_target(app.db_url if app else None)
+    except StocksbotError:
+        return None
+    timeout = uow.settings.query_timeout if uow is not None else (app.timeout if app else None)
+    return database_failure(exc, target, timeout)
 
 
 def _mask(message: str) -> str:

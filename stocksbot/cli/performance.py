@@ -1,4 +1,4 @@
-"""`stocksbot performance`: TWR, IRR, P&L and drawdown per interval and in total (docs/ledger.md §16)."""
+"""`stocksbot performance`: TWR, IRR, P&L and drawdown per interval and in total (docs/ledger.md §18)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def performance_command(
     before it, plus cash) in the reporting currency. Deposits, withdrawals and implicit
     deposits are the external flows: inflows count at the start of their day, outflows at
     its end. Returns are fractions in JSON (0.05 is 5 %); tables show percentages rounded
-    to 2 places. See docs/ledger.md §16.
+    to 2 places. See docs/ledger.md §18.
 
     \b
     Example:

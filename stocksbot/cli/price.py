@@ -112,7 +112,7 @@ def price_latest(app: AppContext, symbols: tuple[str, ...]) -> None:
 @price_group.command("history")
 @click.argument("symbol")
 @click.option("--since", metavar="TIME", help="First time to include (ISO date/time).")
-@click.option("--until", metavar="TIME", help="Last time to include (ISO date/time).")
+@click.option("--until", metavar="TIME", help="Last time to include (ISO date/time; a date means its end).")
 @click.option("--interval", help="Only bars of this interval.")
 @pass_app
 def price_history(app: AppContext, symbol: str, since: str | None, until: str | None, interval: str | None) -> None:

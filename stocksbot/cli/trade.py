@@ -117,7 +117,7 @@ def trade_add(app: AppContext, side: str, symbol: str, quantity: str, price: str
 @click.option("--symbol", metavar="S", help="Only this symbol.")
 @click.option("--strategy", metavar="NAME", help="Only this strategy's trades.")
 @click.option("--since", metavar="TIME", help="Executed at or after TIME (ISO date or datetime).")
-@click.option("--until", metavar="TIME", help="Executed at or before TIME (ISO date or datetime).")
+@click.option("--until", metavar="TIME", help="Executed at or before TIME (ISO date or datetime; a date means its end).")
 @click.option("--limit", type=int, metavar="N", help="Only the N most recent trades.")
 @account_option(writes=False)
 @pass_app

@@ -41,6 +41,8 @@ class TradeEntry:
     key: str | None = None
     isin: str | None = None
     note: str | None = None
+    #: The strategy the fill belongs to (stocksbot's own format has the column; created if new).
+    strategy: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ into one line and exit 1.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 from stocksbot.ledger.errors import LedgerError
 from stocksbot.vocabulary import ACCOUNT_NAME_MAX, SYMBOL_MAX
@@ -30,8 +30,9 @@ def parse_symbol(text: str) -> str:
 def parse_time(text: str | datetime, *, field: str = "time") -> datetime:
     """A timezone-aware UTC datetime from an ISO date or datetime; naive means local time.
 
-    A bare date (`2024-01-15`) is local midnight of that day, also when it ends a range.
-    See docs/ledger.md §1.5 (time input) and §1.6 (date ranges).
+    A bare date (`2024-01-15`) is local midnight of that day: the start of a range; the end
+    of a range is read by `parse_range_end`. See docs/ledger.md §1.5 (time input) and §1.6
+    (date ranges).
     """
     if isinstance(text, datetime):
         moment = text
@@ -52,6 +53,18 @@ def parse_time(text: str | datetime, *, field: str = "time") -> datetime:
     if moment.tzinfo is None:
         moment = moment.astimezone()  # naive: the user's local time
     return moment.astimezone(timezone.utc)
+
+
+def parse_range_end(text: str | datetime, *, field: str = "--until") -> datetime:
+    """The end of a range (`--until`), inclusive: a bare date means the END of that local day
+    (its last microsecond, so `<= end` takes in every time of the day and nothing of the
+    next, DST days included); anything else is `parse_time`. See docs/ledger.md §1.6.
+    """
+    if isinstance(text, str) and _DATE_PATTERN.fullmatch(text.strip()):
+        day = date.fromisoformat(text.strip())
+        next_midnight = datetime.combine(day + timedelta(days=1), time()).astimezone()
+        return (next_midnight - timedelta(microseconds=1)).astimezone(timezone.utc)
+    return parse_time(text, field=field)
 
 
 _CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")

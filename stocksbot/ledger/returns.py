@@ -2,7 +2,7 @@
 
 Pure domain logic (no database): the daily valuation (`services/performance.py`) hands in one
 `Day` per local calendar day and gets back a `Period` per interval and one for the whole
-range. The rules, with their conventions and edge cases, are in docs/ledger.md §16
+range. The rules, with their conventions and edge cases, are in docs/ledger.md §18
 (Performance):
 
 * TWR chains one ratio per day, inflows at the start of the day and outflows at its end:
@@ -117,7 +117,7 @@ class DailyReturn:
 
 
 def daily_return(previous: Decimal | None, day: Day) -> DailyReturn:
-    """r_t = (V_t + OUT_t) / (V_{t-1} + IN_t) - 1 (docs/ledger.md §16.4).
+    """r_t = (V_t + OUT_t) / (V_{t-1} + IN_t) - 1 (docs/ledger.md §18.4).
 
     Nothing invested and nothing there at the end (both sides 0) is a day without a return
     (0). Value appearing from nothing (a denominator of 0), a denominator below 0 (a margin
@@ -178,7 +178,7 @@ def rounded(value: Decimal, quantum: Decimal = _RETURN_QUANTUM) -> Decimal:
 
 
 def xirr(flows: Sequence[tuple[date, Decimal]], day_count: str = "365") -> Irr:
-    """The annual rate r with sum(c_i / (1 + r) ** (t_i / day_count)) = 0 (docs/ledger.md §16.5).
+    """The annual rate r with sum(c_i / (1 + r) ** (t_i / day_count)) = 0 (docs/ledger.md §18.5).
 
     t_i is the number of days from the first flow's date. Flows on one date are added. The
     search runs on x = ln(1 + r), where every r > -1 is reachable and the present value is a
@@ -288,7 +288,7 @@ def _solve(value: Callable[[Decimal], Decimal], low: Decimal, f_low: Decimal, hi
 def period(days: Sequence[Day], start_value: Decimal | None, day_count: str = "365") -> Period:
     """The figures of consecutive days; `start_value` is the value at the end of the day before.
 
-    IRR flows (docs/ledger.md §16.5): -start value at the end of the day before the first,
+    IRR flows (docs/ledger.md §18.5): -start value at the end of the day before the first,
     each day's inflows at its start (the end of the day before), its outflows at its end,
     and +end value at the end of the last day.
     """

@@ -79,6 +79,9 @@ def copy(uow: UnitOfWork, to_url: str, progress: backups.Progress | None = None)
     Refused (nothing copied) when the target is not empty; a copy whose check finds a
     problem is reported as an error.
     """
+    source = uow.target.sqlite_path
+    if source is not None:  # a corrupt file is not copied (docs/ledger.md §16.5)
+        backups.check_sqlite_source(source, "copy")
     destination = UnitOfWork(*open_engine(to_url, None, check_schema=False))
     engine, target = destination.engine, destination.target
     try:

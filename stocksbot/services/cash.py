@@ -17,7 +17,7 @@ from sqlalchemy import Connection, insert, select, update
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import format_decimal, multiply, parse_decimal
 from stocksbot.ledger.cash import DIVIDEND, MOVEMENT, TRADE, dividend_amount, trade_amount
-from stocksbot.ledger.inputs import parse_currency, parse_time
+from stocksbot.ledger.inputs import parse_currency, parse_range_end, parse_time
 from stocksbot.storage import tables
 from stocksbot.storage.cash import CashStore, lock_cash, movement_event
 from stocksbot.storage.records import CashBalanceRecord, CashMovementRecord
@@ -219,7 +219,7 @@ def list_cash(
     """Every change of cash in booking order: recorded movements, implicit deposits (each just before
     the event that needed it), trade settlements (kind `trade`) and dividends (kind `dividend`)."""
     since_at = parse_time(since, field="--since") if since is not None else None
-    until_at = parse_time(until, field="--until") if until is not None else None
+    until_at = parse_range_end(until) if until is not None else None
     with uow.reading() as conn:
         repos = Repositories(conn)
         account_id = repos.accounts.require(account).id if account is not None else None

@@ -1,11 +1,11 @@
-"""The daily valuation: each local day's end value, external flows, income and costs (docs/ledger.md §16).
+"""The daily valuation: each local day's end value, external flows, income and costs (docs/ledger.md §18).
 
 One pass over the history replays what is held: quantities per (account, symbol) through
 trades, splits, symbol changes and share transfers (§11-§12), cash per currency through trade
 settlements, dividends and cash movements with their implicit deposits (§13). The trades and
 the price bars stream from the driver (`storage/streams.py`); the other events are read whole
 (`storage/events.py`) and merged in booking order. At the end of each local day it writes
-down a `Day` (§16.2-§16.3):
+down a `Day` (§18.2-§18.3):
 
 * value = sum of quantity x price (the close of the latest bar at or before the end of the
   day; with none, the latest trade price) + cash, converted to the reporting currency at the
@@ -15,7 +15,7 @@ down a `Day` (§16.2-§16.3):
   cost and brought in; income: dividends (gross) and interest; costs: commissions, fees,
   taxes (a dividend's tax and fee too).
 
-Cost (§16.8): every trade, bar and other event is touched once, and each day that saw any
+Cost (§18.8): every trade, bar and other event is touched once, and each day that saw any
 change sums quantity x price over the symbols held in the scope: linear in the rows and in
 days x open positions, with no query per day. Arithmetic runs in one exact context (the
 ledger's, docs/ledger.md §1.1), so the Decimal operators are exact and cheap.
@@ -278,7 +278,7 @@ class DailyValuation:
 
     def _strategy_trade(self, key: tuple[int, str], before: Decimal, after: Decimal, quantity: Decimal,
                         settled: Decimal, costs: Decimal, currency: str, old_strategy: int | None) -> None:
-        """A trade seen from a strategy's runs: the part that is theirs is a flow (§16.3)."""
+        """A trade seen from a strategy's runs: the part that is theirs is a flow (§18.3)."""
         account_id, symbol = key
         before_in = bool(before) and self.scope.holds(account_id, old_strategy)
         after_in = bool(after) and self.scope.holds(account_id, self.run_strategy.get(key))
@@ -412,7 +412,7 @@ class DailyValuation:
             self._rescope(symbol, ZERO, (transfer.quantity if now_in else ZERO) - (transfer.quantity if was_in else ZERO))
         if was_in == now_in:
             return
-        # Shares crossing the scope's edge are a flow at their value then (docs/ledger.md §16.3).
+        # Shares crossing the scope's edge are a flow at their value then (docs/ledger.md §18.3).
         self.today.active = True
         price = self._price(symbol)
         currency = self.currencies.get(symbol, self.reporting)

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable, Collection, Iterator
 
 from sqlalchemy import Connection, func, insert, select, text
 
@@ -127,16 +127,22 @@ class TradeImport:
     """One import run over an open transaction (that holds the ledger lock)."""
 
     def __init__(
-        self, conn: Connection, method: str, allow_short: bool, *, expected_rows: int = 0, account: str | None = None
+        self, conn: Connection, method: str, allow_short: bool, *, expected_rows: int = 0, account: str | None = None,
+        rebook: Collection[str] = (),
     ) -> None:
         """`expected_rows`: about how many rows the file has (decides whether indexes are deferred);
-        `account`: where rows without an account column go (None: the default account)."""
+        `account`: where rows without an account column go (None: the default account);
+        `rebook`: symbols booked by a re-booking at the end whatever their order (`stocksbot import`
+        adds their splits before `finish`: docs/brokers.md)."""
         self.conn = conn
         self.store = BookingStore(conn, method)
         self.allow_short = allow_short
         self.errors: list[str] = []
         self.skipped = 0
+        #: The lines of the rows skipped because their external_id was stored before this import.
+        self.skipped_lines: list[int] = []
         self.imported = 0
+        self.rebook = frozenset(rebook)
         self.symbols: dict[tuple[int, str], _SymbolRun] = {}
         self.closed_runs: list[PositionState] = []
         self.first_id = self._first_free_id()
@@ -199,12 +205,21 @@ class TradeImport:
         return int(self.conn.execute(select(func.coalesce(func.max(TRADES.c.id), 0))).scalar_one()) + 1
 
     def run(self, rows: Iterator[TradeRow | str], progress: Callable[[], None] | None) -> None:
+        self.take(rows, progress)
+        self.finish()
+
+    def take(self, rows: Iterator[TradeRow | str], progress: Callable[[], None] | None = None) -> None:
+        """Write and book the rows; the trades table is complete (and indexed) afterwards, the
+        positions of re-booked symbols not yet (`finish`)."""
         for batch in _batches(rows, BATCH):
             self._take(batch)
             if progress:
                 progress()
         self.restore_indexes()  # re-booking symbols (below) reads their trades by symbol and time
         self._flush_closed_runs()
+
+    def finish(self) -> None:
+        """Store the open runs, re-book the symbols that need it, settle the cash; RowErrors if any row failed."""
         self._finish_symbols()
         if self.errors:
             raise RowErrors(sorted(self.errors, key=_line_number))
@@ -224,6 +239,7 @@ class TradeImport:
                 trade_id = known.get(row.external_id)
                 if trade_id is not None and trade_id < self.first_id:
                     self.skipped += 1  # stored before this import: already imported
+                    self.skipped_lines.append(row.line)
                     continue
                 first = self.lines[trade_id - self.first_id] if trade_id is not None else \
                     seen_here.setdefault(row.external_id, row.line)
@@ -258,7 +274,7 @@ class TradeImport:
         if run is None:
             state = self.store.load(account_id, row.symbol) if self.last_times is None else \
                 self.store.load_open(account_id, row.symbol, self.last_times.get(key))
-            run = self.symbols[key] = _SymbolRun(state)
+            run = self.symbols[key] = _SymbolRun(state, rebook=row.symbol in self.rebook)
         book = run.state.book
         if not run.rebook and book.last_executed_at is not None and row.executed_at < book.last_executed_at:
             run.rebook = True

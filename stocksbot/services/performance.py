@@ -2,7 +2,7 @@
 
 The daily valuation (`services/daily_values.py`) gives one `Day` per local day of the range;
 the pure returns math (`ledger/returns.py`) turns them into TWR, IRR, P&L and drawdown per
-interval and for the whole range. The rules are docs/ledger.md §16 (Performance).
+interval and for the whole range. The rules are docs/ledger.md §18 (Performance).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def performance(
     `accounts` narrows to those accounts (default: the whole portfolio, where transfers
     between own accounts cancel); `strategy` to the runs that strategy holds. `since` and
     `until` are local days, both included in full (default: the first day anything in the
-    scope happened, and today). See docs/ledger.md §16.
+    scope happened, and today). See docs/ledger.md §18.
     """
     if interval not in INTERVALS:
         raise StocksbotError(f"unknown interval {interval!r}: use one of {', '.join(INTERVALS)}")

@@ -21,13 +21,14 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
+from stocksbot import settings
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import divide, format_decimal
 from stocksbot.ledger.inputs import parse_symbol
 from stocksbot.ledger.numbers import ZERO, add, multiply, subtract
 from stocksbot.services import valuation
 from stocksbot.services.fx import Converter, Rates, latest_close, reporting_currency
-from stocksbot.storage import tables, totals
+from stocksbot.storage import attribution, tables, totals
 from stocksbot.storage.records import (
     AccountSummary,
     LotRecord,
@@ -152,17 +153,26 @@ def _valued(
 
 
 def list_positions(
-    uow: UnitOfWork, *, status: str | None = OPEN, strategy: str | None = None, account: str | None = None
+    uow: UnitOfWork, *, status: str | None = OPEN, strategy: str | None = None, account: str | None = None,
+    as_of: str | datetime | None = None,
 ) -> list[PositionRecord]:
-    """Positions (open by default; "closed", or None for all), valued at the latest prices."""
+    """Positions (open by default; "closed", or None for all), valued at the latest prices; with
+    `as_of`, as they were at the end of that day (docs/ledger.md §17)."""
+    if as_of is not None:
+        return position_listing(uow, status=status, strategy=strategy, account=account, as_of=as_of).positions
     with uow.reading() as conn:
         return _valued(Repositories(conn), status, strategy, account)
 
 
 def position_listing(
-    uow: UnitOfWork, *, status: str | None = OPEN, strategy: str | None = None, account: str | None = None
+    uow: UnitOfWork, *, status: str | None = OPEN, strategy: str | None = None, account: str | None = None,
+    as_of: str | datetime | None = None,
 ) -> PositionListing:
     """`list_positions`, with the reporting currency and the open positions' converted totals."""
+    if as_of is not None:  # replayed from the trades: services/asof.py (imported only then)
+        from stocksbot.services import asof
+
+        return asof.position_listing(uow, as_of, status=status, strategy=strategy, account=account)
     with uow.reading() as conn:
         convert, chosen = _converter(conn)
         positions = _valued(Repositories(conn), status, strategy, account, convert=convert)
@@ -198,19 +208,25 @@ def _summary_line(
     )
 
 
-def summary(uow: UnitOfWork, *, account: str | None = None) -> Summary:
+def summary(uow: UnitOfWork, *, account: str | None = None, as_of: str | datetime | None = None) -> Summary:
     """Cost, value, realized and unrealized P&L and costs paid, in total and by strategy; cash,
     income and total value, in total and by account; all in the reporting currency.
 
     `account` narrows everything to one account; its realized P&L and costs are then summed
     from its positions, closed and open (the running totals are kept for all accounts).
 
-    By strategy means by the strategy of the position (of the trade that opened it).
-    Realized P&L and costs are those of the closed runs (kept as running totals) plus the
-    open runs' so far. Amounts in another currency are converted at the latest rate; one
-    that is missing makes the figures that need it unknown and is named in `missing_rates`
-    (docs/ledger.md §6.3 and §15.5).
+    By strategy means by the strategy of the position (of the trade that opened it), except
+    for realized P&L, which follows the attribution rule of `strategy list` (docs/ledger.md
+    §8.3): the positions' figures, moved by `attribution.corrections`. Realized P&L and costs
+    are those of the closed runs (kept as running totals) plus the open runs' so far. Amounts
+    in another currency are converted at the latest rate; one that is missing makes the
+    figures that need it unknown and is named in `missing_rates` (docs/ledger.md §6.3 and §15.5).
+    With `as_of`, the summary as it was at the end of that day (docs/ledger.md §17).
     """
+    if as_of is not None:  # replayed from the trades: services/asof.py (imported only then)
+        from stocksbot.services import asof
+
+        return asof.summary(uow, as_of, account=account)
     with uow.reading() as conn:
         repos = Repositories(conn)
         strategy_names = repos.strategies.names()
@@ -244,6 +260,11 @@ def summary(uow: UnitOfWork, *, account: str | None = None) -> Summary:
             for strategy_id, realized, costs, symbol, account_id in conn.execute(_OPEN_COSTS):
                 currency = names.currencies.get(symbol) or names.account_currency(account_id)
                 credit(strategy_id, convert(realized, currency), convert(costs, currency))
+        # Realized P&L by the attribution rule rather than by the positions' strategies (§8.3).
+        method = str(settings.known_value("accounting.cost_basis", repos.config.text("accounting.cost_basis")))
+        for (strategy_id, symbol, account_id), moved in attribution.corrections(conn, method, only).items():
+            credit(strategy_id, convert(moved, names.currencies.get(symbol) or names.account_currency(account_id)),
+                   ZERO)
         by_strategy: dict[str | None, list[PositionRecord]] = defaultdict(list)
         for position in positions:
             by_strategy[position.strategy].append(position)

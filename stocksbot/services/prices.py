@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select
 from stocksbot.csvfiles import PriceRow, RowErrors, read_prices
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import parse_decimal, prorate
-from stocksbot.ledger.inputs import parse_symbol, parse_time
+from stocksbot.ledger.inputs import parse_range_end, parse_symbol, parse_time
 from stocksbot.storage import tables
 from stocksbot.storage.bulk import BulkInserter
 from stocksbot.storage.records import PriceRecord
@@ -152,6 +152,6 @@ def price_history(
 ) -> list[PriceRecord]:
     symbol = parse_symbol(symbol)
     start = parse_time(since, field="--since") if since is not None else None
-    end = parse_time(until, field="--until") if until is not None else None
+    end = parse_range_end(until) if until is not None else None
     with uow.reading() as conn:
         return [price_record(bar) for bar in Repositories(conn).prices.history(symbol, start, end, interval)]

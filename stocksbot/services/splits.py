@@ -70,6 +70,18 @@ def _adjust_orders(conn: Connection, symbol: str, at: datetime, numerator: int, 
     return len(rows)
 
 
+def insert_split(
+    conn: Connection, symbol: str, numerator: int, denominator: int, moment: datetime, *,
+    cash_in_lieu: Decimal | None = None,
+) -> int:
+    """Store a split and adjust the symbol's open orders; the caller re-books the symbol (its id)."""
+    split_id = int(conn.execute(insert(SPLITS).values(symbol=symbol, numerator=numerator, denominator=denominator,
+                                                      at=moment, cash_in_lieu=cash_in_lieu)
+                                .returning(SPLITS.c.id)).scalar_one())
+    _adjust_orders(conn, symbol, moment, numerator, denominator)
+    return split_id
+
+
 def add_split(
     uow: UnitOfWork, symbol: str, ratio: str, at: str | datetime, *, cash_in_lieu: str | Decimal | None = None,
     account: str | None = None,
@@ -87,9 +99,7 @@ def add_split(
         chosen = repos.accounts.chosen(account) if lieu is not None else None
         if conn.execute(select(SPLITS.c.id).where(SPLITS.c.symbol == symbol, SPLITS.c.at == moment)).first():
             raise StocksbotError(f"{symbol} already has a split on {moment.astimezone().date().isoformat()}")
-        split_id = conn.execute(insert(SPLITS).values(symbol=symbol, numerator=numerator, denominator=denominator,
-                                                      at=moment, cash_in_lieu=lieu).returning(SPLITS.c.id)).scalar_one()
-        _adjust_orders(conn, symbol, moment, numerator, denominator)
+        split_id = insert_split(conn, symbol, numerator, denominator, moment, cash_in_lieu=lieu)
         _rebook(conn, symbol)
         store = _store(conn)
         if chosen is not None and lieu is not None:

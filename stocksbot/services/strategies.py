@@ -1,6 +1,8 @@
 """Strategies: named, parameterised sources of trades; their metrics come from the ledger, never by hand.
 
-The metrics (docs/ledger.md, Strategies) are computed in SQL over the trades with exact sums.
+The metrics (docs/ledger.md §8) are computed in SQL over the trades with exact sums; the
+realized P&L of closing trades without a strategy goes to the strategies of the lots they
+closed (the attribution rule, docs/ledger.md §8.3, `storage/attribution.py`).
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from stocksbot import settings
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import add, divide
+from stocksbot.storage import attribution
 from stocksbot.storage.records import StrategyRecord
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
@@ -51,9 +55,29 @@ def _row(repos: Repositories, name: str) -> Any:
     return strategy
 
 
+def _metrics(repos: Repositories, account_id: int | None = None) -> dict[int, tuple[Any, ...]]:
+    """Per strategy id: trades, closing trades, winning closes, realized, commissions, fees.
+
+    A closing trade without a strategy counts as a closing trade (and a win when its share is
+    positive) of each strategy whose lots it closed, with its share of the realized P&L
+    (docs/ledger.md §8.2-§8.3); its trade and costs count for no strategy.
+    """
+    metrics = repos.strategies.metrics(account_id)
+    method = str(settings.known_value("accounting.cost_basis", repos.config.text("accounting.cost_basis")))
+    for share in attribution.untagged_shares(repos.conn, method):
+        if share.strategy_id is None or (account_id is not None and share.account_id != account_id):
+            continue
+        trades, closing, won, realized, commissions, fees = metrics.get(share.strategy_id, (0, 0, 0, None, None, None))
+        metrics[share.strategy_id] = (
+            trades, int(closing) + 1, int(won) + (1 if share.realized > 0 else 0),
+            add(realized if realized is not None else ZERO, share.realized), commissions, fees,
+        )
+    return metrics
+
+
 def _record_of(repos: Repositories, name: str) -> StrategyRecord:
     strategy = _row(repos, name)
-    metrics = repos.strategies.metrics().get(strategy.id)
+    metrics = _metrics(repos).get(strategy.id)
     return _record(strategy, metrics, repos.strategies.open_position_counts().get(strategy.id, 0))
 
 
@@ -93,7 +117,7 @@ def list_strategies(uow: UnitOfWork, *, account: str | None = None) -> list[Stra
     with uow.reading() as conn:
         repos = Repositories(conn)
         account_id = repos.accounts.require(account).id if account is not None else None
-        metrics = repos.strategies.metrics(account_id)
+        metrics = _metrics(repos, account_id)
         open_counts = repos.strategies.open_position_counts(account_id)
         return [_record(s, metrics.get(s.id), open_counts.get(s.id, 0)) for s in repos.strategies.list()]
 

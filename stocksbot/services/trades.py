@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from stocksbot import settings
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import Fill, canonical, format_decimal, parse_decimal
-from stocksbot.ledger.inputs import parse_symbol, parse_time
+from stocksbot.ledger.inputs import parse_range_end, parse_symbol, parse_time
 from stocksbot.ledger.orders import apply_fill
 from stocksbot.storage import tables
 from stocksbot.storage.booking import BookingStore, lock_ledger, lock_symbol
@@ -311,7 +311,7 @@ def list_trades(
         raise StocksbotError(f"--limit must be 1 or more, got {limit}")
     symbol = parse_symbol(symbol) if symbol is not None else None
     since_at = parse_time(since, field="--since") if since is not None else None
-    until_at = parse_time(until, field="--until") if until is not None else None
+    until_at = parse_range_end(until) if until is not None else None
     with uow.reading() as conn:
         repos = Repositories(conn)
         wanted = repos.strategies.require_id(strategy) if strategy is not None else None

@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL
 
 from stocksbot.errors import StocksbotError
 from stocksbot.storage import migrations
-from stocksbot.storage.database import DatabaseTarget
+from stocksbot.storage.database import DatabaseTarget, read_only_uri
 from stocksbot.storage.tables import metadata
 
 STOCKSBOT_TABLES = {table.name for table in metadata.sorted_tables}
@@ -46,7 +46,7 @@ def default_backup_path(target: DatabaseTarget) -> Path:
 def _sqlite_revision(path: Path) -> str:
     """The stocksbot revision of a SQLite file, or a StocksbotError if it is not a stocksbot database."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(read_only_uri(path), uri=True)
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not {"alembic_version", "trades", "positions"} <= tables:
@@ -54,11 +54,61 @@ def _sqlite_revision(path: Path) -> str:
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
         finally:
             conn.close()
-    except sqlite3.DatabaseError:
+    except sqlite3.DatabaseError as exc:
+        if "malformed" in str(exc):
+            raise StocksbotError(f"{path} is corrupt ({exc})") from None
         raise StocksbotError(f"{path} is not a stocksbot backup (not a SQLite database)") from None
     if row is None:
         raise StocksbotError(f"{path} is not a stocksbot backup (no schema revision)")
     return str(row[0])
+
+
+def integrity_problem(conn: sqlite3.Connection) -> str | None:
+    """The first problem `PRAGMA integrity_check` finds, or None when the file is sound."""
+    try:
+        rows = conn.execute("PRAGMA integrity_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    problems = [str(row[0]) for row in rows if row[0] != "ok"]
+    if not problems:
+        return None
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return problems[0] + more
+
+
+def _schema_problem(conn: sqlite3.Connection, revision: str) -> str | None:
+    """What a file at the head revision lacks of the head schema (a table or a column), if anything."""
+    if revision != migrations.HEAD_REVISION:
+        return None  # an older schema is checked by the migrations that bring it to head
+    for table in metadata.sorted_tables:
+        columns = {row[1] for row in conn.execute(f'PRAGMA table_info("{table.name}")')}
+        if not columns:
+            return f"table {table.name} is missing"
+        missing = sorted(set(table.c.keys()) - columns)
+        if missing:
+            return f"table {table.name} lacks {', '.join(missing)}"
+    return None
+
+
+def check_sqlite_source(path: Path, purpose: str) -> str:
+    """A SQLite file about to replace or feed a database: a stocksbot database at a revision
+    this stocksbot knows, that passes `PRAGMA integrity_check` and has the schema its revision
+    says; its revision, else one line saying why `purpose` is refused (docs/ledger.md §16.5)."""
+    revision = _sqlite_revision(path)
+    _check_known(revision, path)
+    conn = sqlite3.connect(read_only_uri(path), uri=True)
+    try:
+        problem = integrity_problem(conn)
+        if problem is not None:
+            raise StocksbotError(f"{path} is corrupt ({problem}): {purpose} refused")
+        problem = _schema_problem(conn, revision)
+        if problem is not None:
+            raise StocksbotError(f"{path} does not have the schema of revision {revision} ({problem}): {purpose} refused")
+    except sqlite3.DatabaseError as exc:
+        raise StocksbotError(f"{path} is corrupt ({exc}): {purpose} refused") from None
+    finally:
+        conn.close()
+    return revision
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------
@@ -93,6 +143,21 @@ def _run(command: list[str], env: dict[str, str], what: str) -> subprocess.Compl
 
 # -- operations -----------------------------------------------------------------------------
 
+def _claim(destination: Path) -> None:
+    """Create the backup file (0600, empty) or say in one line why it cannot be written there:
+    an unwritable or missing folder, `/proc`, a path under a regular file (docs/ledger.md §16.1)."""
+    folder = destination.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() or any(p.is_file() for p in folder.parents) else "does not exist"
+        raise StocksbotError(f"cannot write the backup to {destination}: folder {folder} {what}")
+    try:
+        os.close(os.open(destination, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        raise StocksbotError(f"{destination} exists already: choose another file") from None
+    except OSError as exc:
+        raise StocksbotError(f"cannot write the backup to {destination}: {exc.strerror or exc}") from None
+
+
 def backup(target: DatabaseTarget, destination: Path) -> Path:
     if destination.exists():
         raise StocksbotError(f"{destination} exists already: choose another file")
@@ -101,8 +166,10 @@ def backup(target: DatabaseTarget, destination: Path) -> Path:
         if path is None:
             raise StocksbotError("an in-memory database cannot be backed up")
         _sqlite_revision(path)
+        _claim(destination)
         migrations.backup_sqlite(path, destination)
         return destination
+    _claim(destination)
     conninfo, env = _libpq(target.url)
     _run([_pg_tool("pg_dump"), "--format=custom", "--no-owner", f"--file={destination}", conninfo], env, "pg_dump")
     destination.chmod(0o600)
@@ -122,7 +189,7 @@ def restore(target: DatabaseTarget, engine: Engine, source: Path) -> Path:
         path = target.sqlite_path
         if path is None:
             raise StocksbotError("an in-memory database cannot be restored")
-        _check_known(_sqlite_revision(source), source)
+        check_sqlite_source(source, "restore")
         engine.dispose()
         migrations.backup_sqlite(path, keep)
         migrations.backup_sqlite(source, path)  # the backup API takes the write lock and replaces every page

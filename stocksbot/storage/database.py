@@ -13,16 +13,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, cast
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from stocksbot.errors import DatabaseUnavailable, StocksbotError
 from stocksbot.storage.types import DecimalSum, decimal_add
 
 DEFAULT_FILENAME = "stocksbot.db"
-_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<password>[^@\s]*)(?P<tail>@)", re.I)
+# The password runs to the last `@` of the URL's text: a password with an unencoded `@`
+# (`bot:se@cret@host`) is masked whole, never in part.
+_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<password>\S*)(?P<tail>@)", re.I)
 
 
 def mask_url(text: str) -> str:
@@ -72,12 +75,26 @@ def resolve_target(cli_url: str | None = None, env: Mapping[str, str] = os.envir
 
 
 def normalize_url(raw: str) -> URL:
-    """Parse a user's URL and map every PostgreSQL spelling to the psycopg 3 driver."""
-    try:
-        url = make_url(raw.strip())
-    except ArgumentError:
+    """Parse a user's URL and map every PostgreSQL spelling to the psycopg 3 driver.
+
+    A malformed URL (a port that is not a number, a password with an unencoded `@`) is
+    refused in one line that shows it masked (docs/ledger.md §16.2): the parser's own message
+    may quote a piece of the password, so it is never shown.
+    """
+    text = raw.strip()
+    scheme, sep, rest = text.partition("://")
+    if sep and not scheme.lower().startswith("sqlite") and rest.split("/", 1)[0].count("@") > 1:
         raise StocksbotError(
-            f"cannot parse database URL {mask_url(raw)!r}: use sqlite:///PATH or postgresql://USER@HOST/DBNAME"
+            f"cannot parse database URL {mask_url(text)!r}: a password with @, : or / must be percent-encoded "
+            "(@ as %40, : as %3A, / as %2F)"
+        )
+    try:
+        url = make_url(text)
+        url.port  # noqa: B018 - a port that is not a number fails here, not later in the driver
+    except (ArgumentError, ValueError):
+        raise StocksbotError(
+            f"cannot parse database URL {mask_url(text)!r}: "
+            "use sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME, PORT a number"
         ) from None
     backend = url.get_backend_name()
     if backend in ("postgresql", "postgres"):
@@ -135,17 +152,54 @@ def prepare_sqlite_file(path: Path, *, private_dir: bool) -> None:
 
     SQLite would create the file with the process umask; a ledger of someone's money should be
     readable by its owner only. The -wal and -shm files SQLite adds inherit the file's mode.
+    A folder or file that cannot be made (no permission, a read-only file system, `/proc`, a
+    path under a regular file) is one line naming it (docs/ledger.md §16.1).
     """
     folder = path.parent
-    if private_dir and not folder.exists():
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(folder, 0o700)
-    if not folder.exists():
-        raise DatabaseUnavailable(f"cannot open sqlite:///{path}: folder {folder} does not exist")
+    try:
+        if private_dir and not folder.exists():
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(folder, 0o700)
+    except OSError as exc:
+        raise DatabaseUnavailable(
+            f"cannot create the data folder {folder}: {_reason(exc)} (set STOCKSBOT_HOME or --db to a writable place)"
+        ) from None
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() or _under_a_file(folder) else "does not exist"
+        raise DatabaseUnavailable(f"cannot open sqlite:///{path}: folder {folder} {what}")
+    if path.is_dir():
+        raise DatabaseUnavailable(f"cannot open sqlite:///{path}: it is a folder, not a file")
     if not path.exists():
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        os.close(fd)
-        os.chmod(path, 0o600)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+            os.chmod(path, 0o600)
+        except OSError as exc:
+            raise DatabaseUnavailable(f"cannot create sqlite:///{path}: {_reason(exc)}") from None
+
+
+def _reason(exc: OSError) -> str:
+    """An OSError's cause without the path it already names (`Permission denied`)."""
+    return exc.strerror or type(exc).__name__
+
+
+def _under_a_file(path: Path) -> bool:
+    return any(parent.is_file() for parent in path.parents)
+
+
+def sqlite_access(path: Path) -> str | None:
+    """How a SQLite file that cannot be written must be opened: None when it can be written.
+
+    "ro" when the file is read-only but its folder is writable (SQLite can still make the
+    -shm file a WAL reader needs); "immutable" when the folder is read-only too, where a WAL
+    reader could not start at all (docs/ledger.md §16.3). Root passes every permission check,
+    so for root only a read-only file system makes a file read-only.
+    """
+    if not path.is_file():
+        return None
+    if not os.access(path.parent, os.W_OK):
+        return "immutable"
+    return None if os.access(path, os.W_OK) else "ro"
 
 
 def build_engine(target: DatabaseTarget, settings: ConnectionSettings) -> Engine:
@@ -155,12 +209,25 @@ def build_engine(target: DatabaseTarget, settings: ConnectionSettings) -> Engine
     return _postgresql_engine(target, settings)
 
 
+def read_only_uri(path: Path) -> str:
+    """A `file:` URI that opens the SQLite file for reading only, even in a read-only folder
+    (immutable there, since a WAL reader could not make its -shm file)."""
+    extra = "&immutable=1" if sqlite_access(path) == "immutable" else ""
+    return f"file:{quote(str(path))}?mode=ro{extra}"
+
+
 def _sqlite_engine(target: DatabaseTarget, settings: ConnectionSettings) -> Engine:
     path = target.sqlite_path
+    url = target.url
+    access = None
     if path is not None:
         prepare_sqlite_file(path, private_dir=target.is_default)
+        access = sqlite_access(path)
+        if access is not None:  # read what can be read; a write fails and says the file is read-only
+            query = {"mode": "ro", "uri": "true", **({"immutable": "1"} if access == "immutable" else {})}
+            url = url.set(database=f"file:{quote(str(path))}", query=query)
     engine = create_engine(
-        target.url,
+        url,
         echo=settings.echo,
         connect_args={"timeout": settings.busy_timeout},
     )
@@ -173,7 +240,7 @@ def _sqlite_engine(target: DatabaseTarget, settings: ConnectionSettings) -> Engi
         dbapi_connection.isolation_level = None
         dbapi_connection.execute("PRAGMA foreign_keys=ON")
         dbapi_connection.execute(f"PRAGMA busy_timeout={busy_ms}")
-        if path is not None:
+        if path is not None and access is None:
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
             dbapi_connection.execute("PRAGMA synchronous=NORMAL")
         # typeshed types an aggregate's result as int only; SQLite takes any value, here text.
@@ -246,13 +313,71 @@ def connect_with_retries(engine: Engine, target: DatabaseTarget, retries: int) -
         try:
             with engine.connect():
                 return
-        except OperationalError as exc:
-            if attempt == retries:
+        except DBAPIError as exc:
+            explained = explain_failure(exc, target, None)
+            if explained is not None:  # corrupt, not a database, read-only: trying again changes nothing
+                raise explained from None
+            if attempt == retries or not isinstance(exc, OperationalError):
                 raise DatabaseUnavailable(
                     f"cannot connect to {target.masked}: {describe_db_error(exc)}"
                 ) from None
             time.sleep(delay)
             delay *= 2
+
+
+_CORRUPT = ("database disk image is malformed", "malformed database schema")
+
+
+def explain_failure(exc: BaseException, target: DatabaseTarget, query_timeout: float | None) -> StocksbotError | None:
+    """One line for a database failure the user can act on, or None when it is not one.
+
+    Covers the driver's and SQLAlchemy's errors on either backend: the query deadline, a
+    corrupt or read-only SQLite file, a file that is not a database, a file SQLite cannot
+    open (docs/ledger.md §16). Anything else is left to its caller.
+    """
+    cause = getattr(exc, "orig", None) or exc
+    if not _is_database_error(exc) and not _is_database_error(cause):
+        return None
+    if query_timeout and is_deadline_error(exc):
+        return StocksbotError(f"query exceeded the {query_timeout} s deadline")
+    text = describe_db_error(exc)
+    if target.is_sqlite:
+        where = str(target.sqlite_path or target.masked)
+        if any(marker in text for marker in _CORRUPT):
+            return DatabaseUnavailable(
+                f"database file is corrupt: {where}: {text} (restore a backup with `stocksbot db restore`)"
+            )
+        if "file is not a database" in text:
+            return DatabaseUnavailable(
+                f"cannot open {where}: it is not a SQLite database ({text}); if it was a stocksbot database, "
+                "restore a backup with `stocksbot db restore`"
+            )
+        if "readonly database" in text:
+            return DatabaseUnavailable(
+                f"database file {where} is read-only: this command writes, and reading commands "
+                "(`stocksbot position list`) still work"
+            )
+    return None
+
+
+def database_failure(exc: BaseException, target: DatabaseTarget, query_timeout: float | None) -> StocksbotError | None:
+    """`explain_failure`, else "database error on URL: cause" for any other database error;
+    None when `exc` is not a database error at all (a bug keeps its traceback)."""
+    explained = explain_failure(exc, target, query_timeout)
+    if explained is not None:
+        return explained
+    cause = getattr(exc, "orig", None) or exc
+    if _is_database_error(exc) or _is_database_error(cause):
+        return DatabaseUnavailable(f"database error on {target.masked}: {describe_db_error(exc)}")
+    return None
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, (DBAPIError, sqlite3.Error)):
+        return True
+    return type(exc).__module__.startswith("psycopg") and isinstance(exc, Exception) and hasattr(exc, "sqlstate")
 
 
 def describe_db_error(exc: BaseException) -> str:

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any, Iterator
 from sqlalchemy import Connection, Engine, inspect, text
 
 from stocksbot.errors import SchemaMismatch, StocksbotError
-from stocksbot.storage.database import DatabaseTarget, driver_connection, prepare_sqlite_file
+from stocksbot.storage.database import (
+    DatabaseTarget,
+    driver_connection,
+    prepare_sqlite_file,
+    read_only_uri,
+    sqlite_access,
+)
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -112,9 +118,33 @@ def migration_connection(engine: Engine) -> Iterator[Connection]:
                 driver_connection(connection).execute("PRAGMA foreign_keys=ON")
 
 
+def is_newer(revision: str | None) -> bool:
+    """True for a revision this stocksbot does not ship that comes after its head: the
+    database was migrated by a newer stocksbot (revisions are numbered, docs/ledger.md §16.4)."""
+    return (
+        revision is not None and revision.isdigit() and int(revision) > int(HEAD_REVISION)
+        and revision not in known_revisions()
+    )
+
+
+def unknown_revision_error(revision: str) -> SchemaMismatch:
+    """The one line for a database at a revision this stocksbot does not know."""
+    if is_newer(revision):
+        return SchemaMismatch(
+            f"database schema {revision} is newer than this stocksbot (head {HEAD_REVISION}): upgrade stocksbot"
+        )
+    return SchemaMismatch(
+        f"database schema is at {revision}, which this stocksbot (head {HEAD_REVISION}) does not know: "
+        "upgrade stocksbot"
+    )
+
+
 def _run(engine: Engine, action: str, revision: str) -> None:
     from alembic import command
 
+    stamped = read_revision(engine)
+    if stamped is not None and stamped not in known_revisions():  # Alembic would fail with a traceback
+        raise unknown_revision_error(stamped)
     with migration_connection(engine) as connection:
         config = alembic_config(connection)
         with connection.begin():
@@ -160,10 +190,7 @@ def ensure_schema(engine: Engine, target: DatabaseTarget) -> str | None:
     if revision == HEAD_REVISION:
         return None
     if revision is not None and revision not in known_revisions():
-        raise SchemaMismatch(
-            f"database schema is at {revision}, which this stocksbot (head {HEAD_REVISION}) does not know: "
-            "upgrade stocksbot"
-        )
+        raise unknown_revision_error(revision)
     if not target.is_default:
         shown = revision if revision is not None else "<empty>"
         raise SchemaMismatch(
@@ -181,7 +208,8 @@ def ensure_schema(engine: Engine, target: DatabaseTarget) -> str | None:
 def backup_sqlite(source: Path, destination: Path) -> Path:
     """Copy a SQLite database with its online backup API: consistent even while others write."""
     prepare_sqlite_file(destination, private_dir=False)
-    src = sqlite3.connect(source)
+    # A source that cannot be written (a read-only ledger) is read through a read-only URI.
+    src = sqlite3.connect(read_only_uri(source), uri=True) if sqlite_access(source) else sqlite3.connect(source)
     try:
         dst = sqlite3.connect(destination)
         try:

@@ -1,6 +1,6 @@
 """The trades and the price bars in time order, straight from the driver, for the daily valuation.
 
-`performance` (docs/ledger.md §16.8) walks the whole history once. The two big tables stream
+`performance` (docs/ledger.md §18.8) walks the whole history once. The two big tables stream
 from the driver (a plain cursor on SQLite, a server-side cursor on PostgreSQL, so memory
 holds a batch, never the table) with their values as the driver returns them: moments in the
 driver's own form (text on SQLite, an aware datetime on PostgreSQL), compared with the day

@@ -14,33 +14,37 @@ that transaction's connection, so a bot sees its own writes.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
-from stocksbot.errors import DatabaseUnavailable, StocksbotError
 from stocksbot.storage.database import (
     ConnectionSettings,
     DatabaseTarget,
     build_engine,
     connect_with_retries,
-    describe_db_error,
-    is_deadline_error,
+    database_failure,
     resolve_target,
 )
 
 
 @contextmanager
 def database_errors(target: DatabaseTarget, settings: ConnectionSettings) -> Iterator[None]:
-    """Turn a driver's OperationalError into one line for the user (deadline or unavailable)."""
+    """Turn a database error into one line for the user (deadline, corrupt or read-only file,
+    unavailable), whether SQLAlchemy raised it or the driver did on a path that talks to the
+    driver directly (a re-booking's reads: `sqlite3.OperationalError: interrupted`)."""
     try:
         yield
-    except OperationalError as exc:
-        if settings.query_timeout and is_deadline_error(exc):
-            raise StocksbotError(f"query exceeded the {settings.query_timeout} s deadline") from None
-        raise DatabaseUnavailable(f"database error on {target.masked}: {describe_db_error(exc)}") from None
+    except (DBAPIError, sqlite3.Error) as exc:
+        raise (database_failure(exc, target, settings.query_timeout) or exc) from None
+    except Exception as exc:
+        failure = database_failure(exc, target, settings.query_timeout)  # psycopg's own errors
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def open_engine(
@@ -58,9 +62,10 @@ def open_engine(
     engine = build_engine(target, settings)
     upgraded = None
     try:
-        connect_with_retries(engine, target, settings.connect_retries)
-        if check_schema:
-            upgraded = ensure_schema(engine, target)
+        with database_errors(target, settings):
+            connect_with_retries(engine, target, settings.connect_retries)
+            if check_schema:
+                upgraded = ensure_schema(engine, target)
     except BaseException:
         engine.dispose()
         raise

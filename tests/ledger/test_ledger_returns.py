@@ -1,4 +1,4 @@
-"""The pure returns math (stocksbot/ledger/returns.py, docs/ledger.md §16): TWR, XIRR, drawdown, intervals.
+"""The pure returns math (stocksbot/ledger/returns.py, docs/ledger.md §18): TWR, XIRR, drawdown, intervals.
 
 The fixed figures come from Portfolio Performance's own test suite; the IRR is also checked
 against pyxirr, an independent implementation, on generated flows.
