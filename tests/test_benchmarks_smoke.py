@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,10 @@ from benchmarks import run
 @pytest.mark.slow
 def test_quick_benchmark_reports_every_scenario(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     output = tmp_path / "results.json"
-    started = time.monotonic()
     code = run.main([
         "--quick", "--trades", "2000", "--symbols", "20", "--bars", "2000", "--repeat", "2",
         "--output", str(output), "--workdir", str(tmp_path / "work"),
     ])
-    elapsed = time.monotonic() - started
     printed = capsys.readouterr().out
 
     report = json.loads(output.read_text())
@@ -111,5 +108,3 @@ def test_quick_benchmark_reports_every_scenario(tmp_path: Path, capsys: pytest.C
     assert report["parameters"]["trades"] == 2000 and report["parameters"]["repeat"] == 2
     assert "| help.root" in printed and "| startup.trade_add" in printed and "Verdict" in printed
     assert "x import sqlalchemy" in printed
-    # 50 s was measured on a shared 2-core machine running about 3x slower than usual.
-    assert elapsed < 120, f"the quick benchmark took {elapsed:.0f} s"
