@@ -1,9 +1,9 @@
 """Degiro, Trading 212 and Revolut statements through `stocksbot import`, on SQLite and PostgreSQL.
 
 Each fixture (tests/fixtures/brokers) gives the holdings, cash and dividends its statement
-implies under docs/brokers.md: trades in the instrument's currency, conversions not booked as
-cash (a foreign buy is funded by an implicit deposit, docs/ledger.md §13.3), withholding
-paired with its dividend. Importing the same file again changes nothing.
+implies under docs/brokers.md: trades in the instrument's currency, conversions booked as
+`cash convert` books them (docs/brokers.md §4.7), so each currency's cash is the statement's,
+withholding paired with its dividend. Importing the same file again changes nothing.
 """
 
 from __future__ import annotations
@@ -20,15 +20,25 @@ D = Decimal
 #: fixture -> (what the import reports, holdings, cash per currency, dividends (symbol, gross, tax, net, currency))
 CASES: dict[str, tuple[str, dict[str, str], dict[str, str], list[tuple[str, str, str, str, str]]]] = {
     "degiro/account-nl.csv": (
-        "8 trade(s), 1 dividend(s), 11 cash movement(s), 1 split(s), 2 price(s); skipped 11",
+        "8 trade(s), 1 dividend(s), 15 cash movement(s), 1 split(s), 2 price(s); skipped 11",
         {"AU0000005521": "500", "IE00B3RBWM25": "3", "NL0013654783": "4", "US0378331005": "5"},
-        {"EUR": "698.63", "USD": "0"},
+        # USD: 100 deposited implicitly for the 2021 buy, + 127.94 (its 2024 sale) - 127.94 (converted to EUR)
+        # + 1.02 (dividend net) + 902.5 (converted from EUR) - 902.5 (the Apple buy) = 1.02, the statement's.
+        # EUR: 100 + 5 - 50 - 0.03 - 19.5 + 116.84 (the sale converted) - 0.5 + 19.5 - 19.5 (product change)
+        # + 0.42 + 1000 + 1000 - 1000 (reservation) - 332.26 = 819.97; then the Apple order's fee 2 and its
+        # conversion 833.72: 15.75 short, deposited implicitly; the 2.5 fee another 2.5: 0, the statement's
+        # last balance (its sweep to the flatex bank account moves the same cash, skipped).
+        {"EUR": "0", "USD": "1.02"},
         [("US0378331005", "1.2", "0.18", "1.02", "USD")],
     ),
     "degiro/account-en.csv": (
-        "4 trade(s), 1 dividend(s), 5 cash movement(s), 0 split(s), 1 price(s); skipped 5",
+        "4 trade(s), 1 dividend(s), 7 cash movement(s), 0 split(s), 1 price(s); skipped 5",
         {"US5949181045": "3"},
-        {"EUR": "396.11", "GBP": "196.85", "USD": "3.07"},
+        # EUR: 500 - 100 - 2 (fee) - 2.5 (fee) + 0.61 (courtesy) + 12.28 (the FX credit) = 408.39;
+        # GBP: 168 deposited implicitly for the buy, 196.85 from the sale (its 1.75 fee deducted);
+        # USD: the buys deposited implicitly, 3.07 dividend net, the FX debit of 12.75 (9.68 short): 0,
+        # the statement's USD balance after it.
+        {"EUR": "408.39", "GBP": "196.85", "USD": "0"},
         [("US7561091049", "3.5", "0.43", "3.07", "USD")],  # 0.53 withheld, 0.10 of it refunded
     ),
     "trading212/history-2020.csv": (
