@@ -359,8 +359,8 @@ class _Reader:
         total = self.amount(row, "total")
         if currency and account_currency and currency != account_currency and total:
             conversion = _paid_from_account(line, at, trade, positive(total), account_currency, separate)
-            if conversion is not None:
-                items.insert(0 if side == "buy" else 1, conversion)
+            if conversion is not None:  # booked at the trade's instant, credits first (docs/ledger.md §13.2)
+                items.append(conversion)
         if rate and currency and account_currency and currency != account_currency:
             items.append(RateEntry(line, at, account_currency, currency, rate))
         return items

@@ -42,21 +42,27 @@ CASES: dict[str, tuple[str, dict[str, str], dict[str, str], list[tuple[str, str,
         [("US7561091049", "3.5", "0.43", "3.07", "USD")],  # 0.53 withheld, 0.10 of it refunded
     ),
     "trading212/history-2020.csv": (
-        "4 trade(s), 1 dividend(s), 2 cash movement(s), 0 split(s), 2 price(s); skipped 0",
+        "4 trade(s), 1 dividend(s), 6 cash movement(s), 0 split(s), 2 price(s); skipped 0",
         {"AAPL": "3"},
-        {"GBP": "1953.08", "USD": "234.66"},
+        # The Total column: 2000 - 450 - 206.53 + 176.78 + 0.64 - 100 + 258.97 GBP; each AAPL trade's USD came
+        # from (went back to) GBP, so no USD is left.
+        {"GBP": "1679.86", "USD": "0"},
         [("AAPL", "0.64", "0", "0.64", "GBP")],
     ),
     "trading212/history-2024.csv": (
-        "4 trade(s), 1 dividend(s), 5 cash movement(s), 1 split(s), 2 price(s); skipped 2",
+        "4 trade(s), 1 dividend(s), 11 cash movement(s), 1 split(s), 2 price(s); skipped 2",
         {"MSFT": "0.3", "PALAF": "1.5", "VOD": "100"},
-        {"EUR": "401.89", "GBP": "0", "USD": "81.86065"},
+        # The Total column: 500 - 169.10 - 81.64 + 0.26 + 1.25 + 0.50 + 75.42 - 100 EUR; the USD and GBP of the
+        # trades were converted from and back to EUR.
+        {"EUR": "226.69", "GBP": "0", "USD": "0"},
         [("MSFT", "0.26", "0", "0.26", "EUR")],
     ),
     "trading212/history-2025.csv": (
-        "4 trade(s), 0 dividend(s), 2 cash movement(s), 0 split(s), 3 price(s); skipped 1",
+        "4 trade(s), 0 dividend(s), 11 cash movement(s), 0 split(s), 3 price(s); skipped 0",
         {"BA.": "20", "TTE": "10"},
-        {"EUR": "0", "GBP": "768.9", "USD": "229.5932"},
+        # GBP: 1000 - 460.40 - 231.15 - 100 (converted, fee included) + 0.05 - 190.55 + 185.08; EUR: the 119.50
+        # the conversion bought (TTE was paid from GBP); USD: the AAPL buy and sale converted from and to GBP.
+        {"EUR": "119.5", "GBP": "203.03", "USD": "0"},
         [],
     ),
     "revolut/statement.csv": (
