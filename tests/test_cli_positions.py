@@ -26,9 +26,9 @@ def worked(run) -> None:
         (("trade", "add", "buy", "AAPL", "6", "--price", "150", "--at", "2024-01-03"),
          "bought 6 AAPL @ 150 (trade 2)\n"),
         (("trade", "add", "sell", "AAPL", "4", "--price", "160", "--at", "2024-01-04"),
-         "sold 4 AAPL @ 160 (trade 3), realized 41\n"),
+         "sold 4 AAPL @ 160 (trade 3), realized 41.00\n"),
         (("trade", "add", "sell", "AAPL", "2", "--price", "140", "--at", "2024-01-05"),
-         "sold 2 AAPL @ 140 (trade 4), realized -20\n"),
+         "sold 2 AAPL @ 140 (trade 4), realized -20.00\n"),
     ]
     for args, output in steps:
         result = run(*args)
@@ -74,7 +74,7 @@ def test_oversell_is_refused_unless_shorting_is_allowed(worked, run, data) -> No
     result = run("trade", "add", "sell", "AAPL", "150", "--price", "155", "--allow-short")
     # The refused trade may have used up an id (PostgreSQL sequences do not roll back).
     assert result.exit_code == 0
-    assert re.fullmatch(r"sold 150 AAPL @ 155 \(trade \d+\), realized 20\n", result.output)
+    assert re.fullmatch(r"sold 150 AAPL @ 155 \(trade \d+\), realized 20\.00\n", result.output)
     [short] = data("position", "list")
     assert (short["side"], short["quantity"], short["avg_entry_price"], short["realized_pnl"]) == (
         "short", "146", "155", "0")
@@ -95,7 +95,7 @@ def test_position_add_short(worked, run, data) -> None:
 
 def test_position_close_partly_then_fully(worked, run, data) -> None:
     result = run("position", "close", "AAPL", "--price", "170", "--quantity", "1")
-    assert (result.exit_code, result.output) == (0, "sold 1 AAPL @ 170 (trade 5), realized 20\n")
+    assert (result.exit_code, result.output) == (0, "sold 1 AAPL @ 170 (trade 5), realized 20.00\n")
     result = run("position", "close", "AAPL", "--price", "170", "--quantity", "5")
     assert (result.exit_code, result.output) == (1, "Error: cannot close 5 AAPL: the long position is 3\n")
     closing = data("position", "close", "AAPL", "--price", "170", "--commission", "3")
@@ -207,7 +207,7 @@ def test_position_table_for_people(worked, run) -> None:
         start += len(dashes) + 2
     cells = {header[a:b].strip(): row.ljust(len(rule))[a:b] for a, b in spans}
     assert cells["symbol"].startswith("AAPL")  # text left-aligned
-    for name, value in (("quantity", "4"), ("avg entry", "150"), ("realized", "21"), ("unrealized", "-")):
+    for name, value in (("quantity", "4"), ("avg entry", "150"), ("realized", "21.00"), ("unrealized", "-")):
         assert cells[name].strip() == value and cells[name].endswith(value), name  # numbers right-aligned
         assert len(cells[name]) == len(cells[name].rstrip()), name
     trades = run("trade", "list").output
@@ -218,5 +218,6 @@ def test_pnl_cells_are_coloured_by_sign() -> None:
     from stocksbot.cli.output import pnl_cell, show_percent
 
     assert [(str(c), c.style) for c in map(pnl_cell, [Decimal("41"), Decimal("-20"), Decimal("0"), None])] == [
-        ("41", "green"), ("-20", "red"), ("0", ""), ("-", "")]
-    assert [show_percent(r) for r in (Decimal("0.5"), Decimal("1"), Decimal("0"), None)] == ["50%", "100%", "0%", "-"]
+        ("41.00", "green"), ("-20.00", "red"), ("0.00", ""), ("-", "")]
+    assert [show_percent(r) for r in (Decimal("0.5"), Decimal("1"), Decimal("0"), None)] == [
+        "50.00%", "100.00%", "0.00%", "-"]

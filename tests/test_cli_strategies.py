@@ -38,7 +38,8 @@ def test_metrics_come_from_the_ledger(mom, run, data) -> None:
     assert {k: shown[k] for k in ("trades", "closing_trades", "win_rate", "realized_pnl", "costs", "open_positions")} == {
         "trades": 2, "closing_trades": 1, "win_rate": "1", "realized_pnl": "97.75", "costs": "2.25", "open_positions": 0,
     }
-    assert "100%" in run("strategy", "show", "mom").output
+    assert "100.00%" in run("strategy", "show", "mom").output
+    assert "100%" in run("--full", "strategy", "show", "mom").output
 
     run("position", "add", "MSFT", "1", "--price", "300", "--strategy", "mom", "--at", "2024-01-04")
     run("position", "close", "MSFT", "--price", "290", "--at", "2024-01-05")  # inherits the position's strategy
@@ -47,7 +48,7 @@ def test_metrics_come_from_the_ledger(mom, run, data) -> None:
     assert (listed["trades"], listed["closing_trades"], listed["win_rate"], listed["realized_pnl"],
             listed["open_positions"]) == (5, 2, "0.5", "87.75", 1)
     table = run("strategy").output
-    assert "50%" in table and "87.75" in table and "\x1b[" not in table
+    assert "50.00%" in table and "87.75" in table and "\x1b[" not in table
     assert [p["symbol"] for p in data("position", "list", "--strategy", "mom")] == ["MSFT"]
 
 

@@ -204,7 +204,7 @@ def test_cli_dividend_commands(run, data) -> None:
     assert [m["kind"] for m in data("cash", "list", "--since", "2024-05-02")] == ["dividend", "dividend", "trade"]
     text = run("dividend", "list")
     assert text.exit_code == 0 and "Q2" in text.output
-    assert run("dividend", "add", "AAPL", "1", "--at", "2024-09-01").output.startswith("dividend 3: AAPL 1 USD gross")
+    assert run("dividend", "add", "AAPL", "1", "--at", "2024-09-01").output.startswith("dividend 3: AAPL 1.00 USD gross")
     removed = data("dividend", "remove", "3")
     assert removed["id"] == 3
     assert run("db", "check").exit_code == 0

@@ -322,7 +322,9 @@ def test_position_list_and_summary_commands(storage, run, data) -> None:
                                         "cash": {"EUR": "200"}, "cash_value": "250", "market_value": "4375",
                                         "income": "10", "total_value": "4625"}
     text = run("summary").output
-    assert "by account, in USD" in text and "50 EUR, 1000 USD" in text and "7407.5" in text
+    assert "by account, in USD" in text and "250.00 EUR, 1000.00 USD" in text and "7407.50" in text
+    full = run("--full", "summary").output
+    assert "250 EUR, 1000 USD" in full and "7407.5\n" in full
 
 
 def test_unknown_rate_on_the_command_line(storage, run, data) -> None:

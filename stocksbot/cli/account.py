@@ -13,9 +13,9 @@ if TYPE_CHECKING:
 
 
 def _cash_text(cash: dict[str, object]) -> str:
-    from stocksbot.cli.output import show_decimal
+    from stocksbot.cli.output import show_money
 
-    return ", ".join(f"{show_decimal(amount)} {currency}" for currency, amount in cash.items()) or "0"  # type: ignore[arg-type]
+    return ", ".join(f"{show_money(amount)} {currency}" for currency, amount in cash.items()) or "0"  # type: ignore[arg-type]
 
 
 def _print_account(app: AppContext, account: "AccountRecord", message: str) -> None:
@@ -80,7 +80,7 @@ def account_list(app: AppContext) -> None:
       stocksbot account list
       stocksbot --json account list
     """
-    from stocksbot.cli.output import print_json, print_table, show_decimal, text_cell
+    from stocksbot.cli.output import print_json, print_table, show_money, text_cell
     from stocksbot.services import accounts
 
     found = accounts.list_accounts(app.uow())
@@ -90,7 +90,7 @@ def account_list(app: AppContext) -> None:
     print_table(
         ["name", "currency", "margin", "status", "cash", "market value", "open", "description"],
         ((text_cell(a.name), a.currency, "yes" if a.margin else "no", a.status, _cash_text(dict(a.cash)),
-          show_decimal(a.market_value), str(a.open_positions), text_cell(a.description)) for a in found),
+          show_money(a.market_value), str(a.open_positions), text_cell(a.description)) for a in found),
         numeric=["market value", "open"],
     )
 
@@ -105,7 +105,7 @@ def account_show(app: AppContext, name: str) -> None:
     Example:
       stocksbot account show main
     """
-    from stocksbot.cli.output import print_fields, print_json, show_decimal, show_time, text_cell
+    from stocksbot.cli.output import print_fields, print_json, show_money, show_time, text_cell
     from stocksbot.services import accounts
 
     a = accounts.get_account(app.uow(), name)
@@ -114,7 +114,7 @@ def account_show(app: AppContext, name: str) -> None:
         return
     print_fields(
         [("name", text_cell(a.name)), ("currency", a.currency), ("margin", "yes" if a.margin else "no"),
-         ("status", a.status), ("cash", _cash_text(dict(a.cash))), ("market value", show_decimal(a.market_value)),
+         ("status", a.status), ("cash", _cash_text(dict(a.cash))), ("market value", show_money(a.market_value)),
          ("open positions", str(a.open_positions)), ("description", text_cell(a.description)),
          ("created", show_time(a.created_at))],
         title=f"account {a.name}",

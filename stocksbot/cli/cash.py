@@ -26,9 +26,9 @@ def _movement_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def movement_line(record: "CashMovementRecord") -> str:
     """The one-line confirmation of a stored movement, e.g. `deposit 500 USD in main (cash 7)`."""
-    from stocksbot.cli.output import show_decimal
+    from stocksbot.cli.output import show_money
 
-    return f"{record.kind} {show_decimal(record.amount)} {record.currency} in {record.account} (cash {record.id})"
+    return f"{record.kind} {show_money(record.amount)} {record.currency} in {record.account} (cash {record.id})"
 
 
 def print_movements(records: Iterable["CashMovementRecord"]) -> None:

@@ -18,10 +18,13 @@ class AppContext:
     """
 
     def __init__(
-        self, db_url: str | None = None, json: bool = False, echo: bool = False, timeout: float | None = None
+        self, db_url: str | None = None, json: bool = False, echo: bool = False, timeout: float | None = None,
+        full: bool = False,
     ) -> None:
         self.db_url = db_url
         self.json = json
+        #: `--full`: tables show exact numbers instead of rounding them (docs/ledger.md §1.3).
+        self.full = full
         self.echo = echo
         self.timeout = timeout
         self._uow: "UnitOfWork | None" = None

@@ -14,10 +14,10 @@ if TYPE_CHECKING:
 
 def dividend_line(record: "DividendRecord") -> str:
     """The one-line confirmation, e.g. `dividend 3: AAPL 24 USD gross, 20.4 net into main`."""
-    from stocksbot.cli.output import show_decimal
+    from stocksbot.cli.output import show_money
 
-    line = (f"dividend {record.id}: {record.symbol} {show_decimal(record.gross)} {record.currency} gross, "
-            f"{show_decimal(record.net)} net into {record.account}")
+    line = (f"dividend {record.id}: {record.symbol} {show_money(record.gross)} {record.currency} gross, "
+            f"{show_money(record.net)} net into {record.account}")
     if record.reinvest_trade_id is not None:
         line += f", reinvested by trade {record.reinvest_trade_id}"
     return line
@@ -25,14 +25,14 @@ def dividend_line(record: "DividendRecord") -> str:
 
 def print_dividends(records: Iterable["DividendRecord"]) -> None:
     """Dividends as a table for people."""
-    from stocksbot.cli.output import print_table, show_decimal, show_time, text_cell
+    from stocksbot.cli.output import print_table, show_money, show_price, show_time, text_cell
 
     print_table(
         ["id", "paid", "ex-date", "account", "symbol", "per share", "gross", "tax", "fee", "net", "currency",
          "reinvested", "note"],
         ((str(d.id), show_time(d.paid_at), d.ex_date.astimezone().date().isoformat(), text_cell(d.account), d.symbol,
-          show_decimal(d.per_share), show_decimal(d.gross), show_decimal(d.tax), show_decimal(d.fee),
-          show_decimal(d.net), d.currency, "-" if d.reinvest_trade_id is None else f"trade {d.reinvest_trade_id}",
+          show_price(d.per_share), show_money(d.gross), show_money(d.tax), show_money(d.fee),
+          show_money(d.net), d.currency, "-" if d.reinvest_trade_id is None else f"trade {d.reinvest_trade_id}",
           text_cell(d.note)) for d in records),
         numeric=["id", "per share", "gross", "tax", "fee", "net"],
     )
@@ -127,6 +127,6 @@ def dividend_remove(app: AppContext, dividend_id: int) -> None:
     if app.json:
         print_json(record.to_json())
     else:
-        from stocksbot.cli.output import show_decimal
+        from stocksbot.cli.output import show_money
 
-        click.echo(f"removed dividend {record.id} ({record.symbol} {show_decimal(record.gross)} {record.currency})")
+        click.echo(f"removed dividend {record.id} ({record.symbol} {show_money(record.gross)} {record.currency})")

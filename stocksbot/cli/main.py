@@ -96,12 +96,14 @@ def _mask(message: str) -> str:
 @click.group(cls=StocksbotGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db_url", metavar="URL", help="Database URL (overrides DATABASE_URL and the default file).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+@click.option("--full", is_flag=True,
+              help="Exact numbers in tables (default: money to 2 places, averages to 4, percentages to 2).")
 @click.option("--echo", is_flag=True, help="Log SQL statements to stderr (same as SQL_ECHO=1).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
               help="Bound every SQL statement (same as STOCKSBOT_QUERY_TIMEOUT).")
 @click.version_option(__version__, "--version", prog_name="stocksbot")
 @click.pass_context
-def cli(ctx: click.Context, db_url: str | None, as_json: bool, echo: bool, timeout: float | None) -> None:
+def cli(ctx: click.Context, db_url: str | None, as_json: bool, full: bool, echo: bool, timeout: float | None) -> None:
     """stocksbot: an exact trade ledger, positions and P&L, on SQLite or PostgreSQL.
 
     With no configuration the database is stocksbot.db in your user data folder
@@ -112,7 +114,7 @@ def cli(ctx: click.Context, db_url: str | None, as_json: bool, echo: bool, timeo
       stocksbot config set trading.allow_short true
       stocksbot --json config list
     """
-    ctx.obj = AppContext(db_url=db_url, json=as_json, echo=echo, timeout=timeout)
+    ctx.obj = AppContext(db_url=db_url, json=as_json, echo=echo, timeout=timeout, full=full)
 
 
 

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 
 def order_line(order: "OrderRecord") -> str:
     """One line describing an order, e.g. `order 1: buy 10 AAPL limit 150 day (pending)`."""
-    from stocksbot.cli.output import show_decimal
+    from stocksbot.cli.output import show_decimal, show_price
 
-    prices = " ".join(f"{name} {show_decimal(value)}" for name, value in
+    prices = " ".join(f"{name} {show_price(value)}" for name, value in
                       (("stop", order.stop_price), ("limit", order.limit_price)) if value is not None)
     return (f"order {order.id}: {order.side} {show_decimal(order.quantity)} {order.symbol} {prices or order.type} "
             f"{order.tif} ({order.status})")
@@ -95,7 +95,9 @@ def order_list(app: AppContext, status: str | None, symbol: str | None, account:
     from stocksbot.cli.output import (
         print_json,
         print_table,
+        show_average,
         show_decimal,
+        show_price,
         show_time,
         text_cell,
     )
@@ -108,8 +110,8 @@ def order_list(app: AppContext, status: str | None, symbol: str | None, account:
     print_table(
         ["id", "side", "symbol", "type", "quantity", "limit", "stop", "tif", "status", "filled", "avg fill",
          "strategy", "created"],
-        ((str(o.id), o.side, o.symbol, o.type, show_decimal(o.quantity), show_decimal(o.limit_price),
-          show_decimal(o.stop_price), o.tif, o.status, show_decimal(o.filled_quantity), show_decimal(o.avg_fill_price),
+        ((str(o.id), o.side, o.symbol, o.type, show_decimal(o.quantity), show_price(o.limit_price),
+          show_price(o.stop_price), o.tif, o.status, show_decimal(o.filled_quantity), show_average(o.avg_fill_price),
           text_cell(o.strategy), show_time(o.created_at)) for o in found),
         numeric=["id", "quantity", "limit", "stop", "filled", "avg fill"],
     )
@@ -128,7 +130,9 @@ def order_show(app: AppContext, order_id: int) -> None:
     from stocksbot.cli.output import (
         print_fields,
         print_json,
+        show_average,
         show_decimal,
+        show_price,
         show_time,
         text_cell,
     )
@@ -140,9 +144,9 @@ def order_show(app: AppContext, order_id: int) -> None:
         return
     print_fields(
         [("id", str(o.id)), ("side", o.side), ("symbol", o.symbol), ("type", o.type),
-         ("quantity", show_decimal(o.quantity)), ("limit price", show_decimal(o.limit_price)),
-         ("stop price", show_decimal(o.stop_price)), ("tif", o.tif), ("status", o.status),
-         ("filled", show_decimal(o.filled_quantity)), ("avg fill price", show_decimal(o.avg_fill_price)),
+         ("quantity", show_decimal(o.quantity)), ("limit price", show_price(o.limit_price)),
+         ("stop price", show_price(o.stop_price)), ("tif", o.tif), ("status", o.status),
+         ("filled", show_decimal(o.filled_quantity)), ("avg fill price", show_average(o.avg_fill_price)),
          ("strategy", text_cell(o.strategy)), ("external id", text_cell(o.external_id)),
          ("created", show_time(o.created_at)), ("updated", show_time(o.updated_at))],
         title=f"order {o.id}",

@@ -1,6 +1,12 @@
 """Rendering: Rich tables for people, JSON for programs (decimals as strings, UTC ISO times).
 
 Rich is imported only when a table is printed, keeping `--help` and JSON paths light.
+
+Numbers in tables and one-line confirmations are rounded for reading unless the root
+group's `--full` is given (docs/ledger.md §1.3, "Display"): money to 2 places, computed
+prices and averages to at most 4, percentages to 2; quantities and the prices a user typed
+keep every digit. JSON is never rounded. The rounding is display only and exact (Decimal
+quantize, half away from zero), never through a float.
 """
 
 from __future__ import annotations
@@ -9,8 +15,8 @@ import json
 import os
 import sys
 from datetime import datetime, timezone
-from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from decimal import ROUND_HALF_UP, Context, Decimal
+from typing import Any, Callable, Iterable, Sequence
 
 import click
 
@@ -37,7 +43,81 @@ def show_time(value: datetime | None) -> str:
 
 
 def show_decimal(value: Decimal | None) -> str:
+    """A value shown exactly, whatever `--full` says: quantities (fractional shares are the
+    user's exact input), volumes and counts."""
     return "-" if value is None else format_decimal(value)
+
+
+#: Rounds for display, half away from zero (a reader expects 0.125 to show as 0.13), with
+#: digits to spare so that no ledger-sized value is cut short before the last place kept.
+_DISPLAY = Context(prec=1_000, rounding=ROUND_HALF_UP, Emin=-999_999_999, Emax=999_999_999)
+_CENTS = Decimal("0.01")
+#: Places a computed price or average is rounded to (docs/ledger.md §1.3, "Display").
+AVERAGE_PLACES = 4
+_AVERAGE_QUANTUM = Decimal(1).scaleb(-AVERAGE_PLACES)
+#: A price with more places than a user can type (docs/ledger.md §1.2) was derived (e.g.
+#: adjusted across a split), so it is shown like an average.
+_INPUT_PLACES = 10
+
+
+def full_precision() -> bool:
+    """Whether the root group's `--full` asks for exact numbers instead of rounded ones.
+
+    Read from the running command's context; outside a command (the Python API) numbers are
+    rounded, as in a plain `stocksbot` call.
+    """
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and bool(getattr(ctx.find_root().obj, "full", False))
+
+
+def _money(value: Decimal | None) -> str:
+    if value is None:
+        return "-"
+    if not value:
+        return "0.00"
+    # A non-zero value that rounds to nothing keeps its sign (-0.001 shows as -0.00): the
+    # reader still sees which side of zero it is on, as the P&L colour does.
+    return format(value.quantize(_CENTS, context=_DISPLAY), "f")
+
+
+def _average(value: Decimal | None) -> str:
+    if value is None:
+        return "-"
+    return format_decimal(value.quantize(_AVERAGE_QUANTUM, context=_DISPLAY))
+
+
+def _price(value: Decimal | None) -> str:
+    if value is None:
+        return "-"
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -_INPUT_PLACES:
+        return _average(value)
+    return format_decimal(value)
+
+
+def money_shower() -> Callable[[Decimal | None], str]:
+    """`show_money` with `--full` looked up once, for tables with very many rows."""
+    return show_decimal if full_precision() else _money
+
+
+def show_money(value: Decimal | None) -> str:
+    """An amount of money (cash, value, cost, proceeds, P&L, commission, fee, dividend, tax,
+    income, total): 2 places, e.g. 9996.3025575 -> "9996.30"; exact with `--full`; "-" when
+    unknown. No thousands separators, so awk and cut read the columns as numbers."""
+    return money_shower()(value)
+
+
+def show_price(value: Decimal | None) -> str:
+    """A price someone entered (a trade, an order's limit, a price bar, a rate, a per-share
+    amount): every digit it was given, trailing zeros trimmed; a price with more places than
+    an input can have was derived and is rounded like an average. Exact with `--full`."""
+    return show_decimal(value) if full_precision() else _price(value)
+
+
+def show_average(value: Decimal | None) -> str:
+    """A computed price (average entry, average fill, a lot's unit cost): at most 4 places,
+    trailing zeros trimmed, e.g. 33.33333333333333333333 -> "33.3333"; exact with `--full`."""
+    return show_decimal(value) if full_precision() else _average(value)
 
 
 def console() -> Any:
@@ -78,19 +158,24 @@ def text_cell(value: object | None) -> Cell:
 
 
 def pnl_cell(value: Decimal | None) -> Cell:
-    """A profit or loss for a table: green when positive, red when negative, "-" when unknown."""
+    """A profit or loss for a table, as money (`show_money`): green when positive, red when
+    negative, "-" when unknown."""
     if value is None:
         return Cell("-")
-    return Cell(format_decimal(value), "green" if value > 0 else "red" if value < 0 else "")
+    return Cell(show_money(value), "green" if value > 0 else "red" if value < 0 else "")
 
 
 def show_percent(ratio: Decimal | None) -> str:
-    """A ratio as an exact, trimmed percentage: 0.5 -> "50%", 1 -> "100%"; "-" when unknown."""
+    """A ratio as a percentage to 2 places: 0.5 -> "50.00%", 2/3 -> "66.67%"; with `--full`
+    exact and trimmed ("50%", "66.666666666666666667%"); "-" when unknown."""
     if ratio is None:
         return "-"
     from stocksbot.ledger.numbers import multiply
 
-    return f"{format_decimal(multiply(ratio, Decimal(100)))}%"
+    percent = multiply(ratio, Decimal(100))
+    if full_precision():
+        return f"{format_decimal(percent)}%"
+    return f"{_money(percent)}%"
 
 
 def print_fields(rows: Iterable[tuple[str, Any]], *, title: str | None = None) -> None:
@@ -100,7 +185,8 @@ def print_fields(rows: Iterable[tuple[str, Any]], *, title: str | None = None) -
 
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,
                        numeric: Iterable[str] = ()) -> None:
-    """A table of exact numbers; no cell is ever cut short with an ellipsis.
+    """A table of numbers as the cells were shown (see `show_money`); no cell is ever cut short
+    with an ellipsis.
 
     On a terminal it is a Rich table (numeric columns right-aligned, P&L coloured, cells that
     do not fit fold onto the next line). Anywhere else (a pipe, a file) it is plain text:

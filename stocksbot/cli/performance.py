@@ -11,8 +11,6 @@ from stocksbot.vocabulary import IRR_DAY_COUNTS as DAY_COUNTS
 from stocksbot.vocabulary import PERFORMANCE_INTERVALS as INTERVALS
 
 if TYPE_CHECKING:
-    from decimal import Decimal
-
     from stocksbot.ledger.returns import Period
     from stocksbot.services.performance import PerformanceReport
 
@@ -43,8 +41,8 @@ def performance_command(
     Values are taken at the end of each local day (positions at their latest price at or
     before it, plus cash) in the reporting currency. Deposits, withdrawals and implicit
     deposits are the external flows: inflows count at the start of their day, outflows at
-    its end. Returns are fractions in JSON (0.05 is 5 %); tables show percentages rounded
-    to 2 places. See docs/ledger.md §18.
+    its end. Returns are fractions in JSON (0.05 is 5 %); tables show money and
+    percentages rounded to 2 places (exact with the global --full). See docs/ledger.md §18.
 
     \b
     Example:
@@ -81,25 +79,13 @@ def performance_command(
             note(reason)
 
 
-def _percent(value: "Decimal | None") -> str:
-    from decimal import Decimal
-
-    if value is None:
-        return "-"
-    return f"{(value * 100).quantize(Decimal('0.01'))}%"
-
-
-def _money(value: "Decimal | None") -> str:
-    from decimal import ROUND_HALF_EVEN, Decimal
-
-    return "-" if value is None else f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):,}"
-
-
 def _cells(label: str | None, row: "Period") -> list[object]:
+    """Money to 2 places and returns to 2 places of a percent, unless --full (docs/ledger.md §1.3)."""
     from stocksbot.cli.output import pnl_cell
+    from stocksbot.cli.output import show_money as _money
+    from stocksbot.cli.output import show_percent as _percent
 
     pnl = pnl_cell(row.pnl)
-    pnl.text = _money(row.pnl)
     return [label or row.start.isoformat(), row.end.isoformat(), _money(row.start_value), _money(row.inflows),
             _money(row.outflows), _money(row.income), _money(row.costs), _money(row.end_value), pnl,
             _percent(row.twr), _percent(row.irr), _percent(row.max_drawdown)]

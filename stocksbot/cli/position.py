@@ -107,7 +107,10 @@ def _print_positions(
         note,
         pnl_cell,
         print_table,
+        show_average,
         show_decimal,
+        show_money,
+        show_price,
         show_time,
         text_cell,
     )
@@ -126,17 +129,17 @@ def _print_positions(
     rows = []
     for p in shown:
         row: list[Any] = [p.symbol, *([text_cell(p.account)] if accounts else []), text_cell(p.currency), p.side,
-                          show_decimal(p.quantity), show_decimal(p.avg_entry_price), show_decimal(p.market_price),
-                          show_decimal(p.market_value), pnl_cell(p.unrealized_pnl)]
+                          show_decimal(p.quantity), show_average(p.avg_entry_price), show_price(p.market_price),
+                          show_money(p.market_value), pnl_cell(p.unrealized_pnl)]
         if converted:
-            row += [show_decimal(p.converted_market_value), pnl_cell(p.converted_unrealized_pnl)]
+            row += [show_money(p.converted_market_value), pnl_cell(p.converted_unrealized_pnl)]
         row += [pnl_cell(p.realized_pnl), show_time(p.opened_at)]
         if history:
             row += [p.status, show_time(p.closed_at)]
         row.append(text_cell(p.strategy))
         rows.append(row)
     if listing is not None and converted:
-        total: list[Any] = ["total", *[""] * (columns.index(extra[0]) - 1), show_decimal(listing.converted_market_value),
+        total: list[Any] = ["total", *[""] * (columns.index(extra[0]) - 1), show_money(listing.converted_market_value),
                             pnl_cell(listing.converted_unrealized_pnl)]
         rows.append(total + [""] * (len(columns) - len(total)))
     print_table(columns, rows,
@@ -181,7 +184,10 @@ def position_show(app: AppContext, symbol: str, account: str | None) -> None:
         print_fields,
         print_json,
         print_table,
+        show_average,
         show_decimal,
+        show_money,
+        show_price,
         show_time,
         text_cell,
     )
@@ -195,8 +201,8 @@ def position_show(app: AppContext, symbol: str, account: str | None) -> None:
     print_fields(
         [("symbol", p.symbol), ("account", text_cell(p.account)),
          ("side", p.side), ("status", p.status), ("quantity", show_decimal(p.quantity)),
-         ("avg entry", show_decimal(p.avg_entry_price)), ("open cost", show_decimal(p.open_cost)),
-         ("price", show_decimal(p.market_price)), ("value", show_decimal(p.market_value)),
+         ("avg entry", show_average(p.avg_entry_price)), ("open cost", show_money(p.open_cost)),
+         ("price", show_price(p.market_price)), ("value", show_money(p.market_value)),
          ("unrealized", pnl_cell(p.unrealized_pnl)), ("realized", pnl_cell(p.realized_pnl)),
          ("opened", show_time(p.opened_at)), ("closed", show_time(p.closed_at)), ("strategy", text_cell(p.strategy))],
         title=f"{p.symbol} position",
@@ -205,7 +211,7 @@ def position_show(app: AppContext, symbol: str, account: str | None) -> None:
         print_table(
             ["trade", "opened", "quantity", "unit cost", "cost"],
             (("-" if lot.trade_id is None else str(lot.trade_id), show_time(lot.opened_at), show_decimal(lot.quantity),
-              show_decimal(lot.unit_cost), show_decimal(lot.cost)) for lot in detail.lots),
+              show_average(lot.unit_cost), show_money(lot.cost)) for lot in detail.lots),
             title="open lots",
             numeric=["trade", "quantity", "unit cost", "cost"],
         )

@@ -26,7 +26,7 @@ def price_group() -> None:
 
 
 def print_prices(app: AppContext, prices: Iterable["PriceRecord"]) -> None:
-    from stocksbot.cli.output import print_json, print_table, show_decimal, show_time
+    from stocksbot.cli.output import print_json, print_table, show_decimal, show_price, show_time
 
     records = list(prices)
     if app.json:
@@ -34,8 +34,8 @@ def print_prices(app: AppContext, prices: Iterable["PriceRecord"]) -> None:
         return
     print_table(
         PRICE_COLUMNS,
-        ([p.symbol, p.interval, show_time(p.timestamp), show_decimal(p.open), show_decimal(p.high),
-          show_decimal(p.low), show_decimal(p.close), show_decimal(p.volume)] for p in records),
+        ([p.symbol, p.interval, show_time(p.timestamp), show_price(p.open), show_price(p.high),
+          show_price(p.low), show_price(p.close), show_decimal(p.volume)] for p in records),
         numeric=PRICE_COLUMNS[3:],
     )
 
@@ -53,14 +53,14 @@ def price_add(app: AppContext, symbol: str, price: str, at: str | None, interval
     Example:
       stocksbot price add AAPL 151.20 --at 2024-01-15T16:00
     """
-    from stocksbot.cli.output import print_json, show_decimal, show_time
+    from stocksbot.cli.output import print_json, show_price, show_time
     from stocksbot.services import prices
 
     record = prices.add_price(app.uow(), symbol, price, at=at, interval=interval)
     if app.json:
         print_json(record.to_json())
     else:
-        click.echo(f"{record.symbol} {show_decimal(record.close)} at {show_time(record.timestamp)}")
+        click.echo(f"{record.symbol} {show_price(record.close)} at {show_time(record.timestamp)}")
 
 
 @price_group.command("import")

@@ -58,12 +58,13 @@ def report_realized(app: AppContext, year: int | None, account: str | None) -> N
 
 
 def _print_report(report: "RealizedReport") -> None:
-    from stocksbot.cli.output import is_terminal, note, pnl_cell, print_table, show_decimal, text_cell
+    from stocksbot.cli.output import is_terminal, money_shower, note, pnl_cell, print_table, show_decimal, text_cell
     from stocksbot.ledger.realized import local_time
 
     # Colour only on a terminal: piped, the gain is plain text and the row needs no Cell objects.
     terminal = is_terminal()
-    gain_cell = pnl_cell if terminal else show_decimal
+    money = money_shower()  # --full looked up once: a year can have over 100,000 rows
+    gain_cell = pnl_cell if terminal else money
 
     def show_time(moment: "datetime") -> str:
         """`output.show_time`'s format, with the local offset looked up once per quarter hour (a year can
@@ -77,13 +78,13 @@ def _print_report(report: "RealizedReport") -> None:
     print_table(
         ROW_COLUMNS,
         ([show_time(r.sold_at), text_cell(r.account) if terminal else r.account, r.symbol, r.side, show_time(r.acquired_at),
-          show_decimal(r.quantity), show_decimal(r.proceeds), show_decimal(r.cost), gain_cell(r.gain), r.currency,
+          show_decimal(r.quantity), money(r.proceeds), money(r.cost), gain_cell(r.gain), r.currency,
           str(r.days_held), r.term] for r in report.rows),
         numeric=["quantity", "proceeds", "cost", "gain", "days"],
     )
     print_table(
         TOTAL_COLUMNS,
-        (["all" if t.year is None else str(t.year), t.term, t.currency, str(t.portions), show_decimal(t.proceeds),
-          show_decimal(t.cost), pnl_cell(t.gain)] for t in report.totals),
+        (["all" if t.year is None else str(t.year), t.term, t.currency, str(t.portions), money(t.proceeds),
+          money(t.cost), pnl_cell(t.gain)] for t in report.totals),
         title="totals per term", numeric=["portions", "proceeds", "cost", "gain"],
     )

@@ -13,11 +13,11 @@ if TYPE_CHECKING:
 
 
 def _print_splits(splits: Iterable["SplitRecord"]) -> None:
-    from stocksbot.cli.output import print_table, show_decimal
+    from stocksbot.cli.output import print_table, show_money
 
     print_table(
         ["id", "symbol", "ratio", "date", "cash in lieu"],
-        ((str(s.id), s.symbol, s.ratio, s.at.astimezone().date().isoformat(), show_decimal(s.cash_in_lieu))
+        ((str(s.id), s.symbol, s.ratio, s.at.astimezone().date().isoformat(), show_money(s.cash_in_lieu))
          for s in splits),
         numeric=["id", "cash in lieu"],
     )

@@ -77,7 +77,7 @@ def strategy_list(app: AppContext, account: str | None = None) -> None:
         pnl_cell,
         print_json,
         print_table,
-        show_decimal,
+        show_money,
         show_percent,
         text_cell,
     )
@@ -90,7 +90,7 @@ def strategy_list(app: AppContext, account: str | None = None) -> None:
     print_table(
         ["name", "enabled", "trades", "closing", "win rate", "realized", "costs", "open", "params"],
         ((text_cell(s.name), "yes" if s.enabled else "no", str(s.trades), str(s.closing_trades),
-          show_percent(s.win_rate), pnl_cell(s.realized_pnl), show_decimal(s.costs), str(s.open_positions),
+          show_percent(s.win_rate), pnl_cell(s.realized_pnl), show_money(s.costs), str(s.open_positions),
           text_cell(_params_text(s.params))) for s in found),
         numeric=["trades", "closing", "win rate", "realized", "costs", "open"],
     )
@@ -110,7 +110,7 @@ def strategy_show(app: AppContext, name: str) -> None:
         pnl_cell,
         print_fields,
         print_json,
-        show_decimal,
+        show_money,
         show_percent,
         show_time,
         text_cell,
@@ -125,7 +125,7 @@ def strategy_show(app: AppContext, name: str) -> None:
         [("name", text_cell(s.name)), ("description", text_cell(s.description)),
          ("params", text_cell(_params_text(s.params))), ("enabled", "yes" if s.enabled else "no"),
          ("trades", str(s.trades)), ("closing trades", str(s.closing_trades)), ("win rate", show_percent(s.win_rate)),
-         ("realized", pnl_cell(s.realized_pnl)), ("costs", show_decimal(s.costs)),
+         ("realized", pnl_cell(s.realized_pnl)), ("costs", show_money(s.costs)),
          ("open positions", str(s.open_positions)), ("created", show_time(s.created_at)),
          ("updated", show_time(s.updated_at))],
         title=f"strategy {s.name}",

@@ -48,7 +48,7 @@ def summary_command(app: AppContext, account: str | None, as_of: str | None = No
         pnl_cell,
         print_json,
         print_table,
-        show_decimal,
+        show_money,
     )
     from stocksbot.services import positions
 
@@ -57,13 +57,13 @@ def summary_command(app: AppContext, account: str | None, as_of: str | None = No
         print_json(summary.to_json())
         return
     rows = [
-        [line.strategy or "(none)", str(line.open_positions), show_decimal(line.cost), show_decimal(line.market_value),
-         pnl_cell(line.realized_pnl), pnl_cell(line.unrealized_pnl), show_decimal(line.costs)]
+        [line.strategy or "(none)", str(line.open_positions), show_money(line.cost), show_money(line.market_value),
+         pnl_cell(line.realized_pnl), pnl_cell(line.unrealized_pnl), show_money(line.costs)]
         for line in summary.by_strategy
     ]
     total = summary.total
-    rows.append(["total", str(total.open_positions), show_decimal(total.cost), show_decimal(total.market_value),
-                 pnl_cell(total.realized_pnl), pnl_cell(total.unrealized_pnl), show_decimal(total.costs)])
+    rows.append(["total", str(total.open_positions), show_money(total.cost), show_money(total.market_value),
+                 pnl_cell(total.realized_pnl), pnl_cell(total.unrealized_pnl), show_money(total.costs)])
     print_table(COLUMNS, rows, numeric=COLUMNS[1:])
     _print_accounts(summary)
     if summary.unpriced_symbols:
@@ -79,22 +79,22 @@ def summary_command(app: AppContext, account: str | None, as_of: str | None = No
 
 
 def _cash_text(cash: "dict[str, Decimal]") -> str:
-    from stocksbot.cli.output import show_decimal
+    from stocksbot.cli.output import show_money
 
-    return ", ".join(f"{show_decimal(amount)} {currency}" for currency, amount in cash.items()) or "-"
+    return ", ".join(f"{show_money(amount)} {currency}" for currency, amount in cash.items()) or "-"
 
 
 def _print_accounts(summary: "Summary") -> None:
     """Cash per currency, and cash, market value, income and total value in the reporting currency."""
-    from stocksbot.cli.output import print_table, show_decimal
+    from stocksbot.cli.output import print_table, show_money
 
     rows = [
-        [line.account, str(line.open_positions), _cash_text(line.cash), show_decimal(line.cash_value),
-         show_decimal(line.market_value), show_decimal(line.income), show_decimal(line.total_value)]
+        [line.account, str(line.open_positions), _cash_text(line.cash), show_money(line.cash_value),
+         show_money(line.market_value), show_money(line.income), show_money(line.total_value)]
         for line in summary.by_account
     ]
-    rows.append(["total", str(summary.total.open_positions), _cash_text(summary.cash), show_decimal(summary.cash_value),
-                 show_decimal(summary.total.market_value), show_decimal(summary.income),
-                 show_decimal(summary.total_value)])
+    rows.append(["total", str(summary.total.open_positions), _cash_text(summary.cash), show_money(summary.cash_value),
+                 show_money(summary.total.market_value), show_money(summary.income),
+                 show_money(summary.total_value)])
     print_table(ACCOUNT_COLUMNS, rows, title=f"by account, in {summary.reporting_currency}",
                 numeric=[c for c in ACCOUNT_COLUMNS if c not in ("account", "cash")])

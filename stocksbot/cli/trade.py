@@ -27,12 +27,12 @@ def cost_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def trade_line(trade: "TradeRecord") -> str:
     """The one-line confirmation of a recorded trade, e.g. `sold 4 AAPL @ 160 (trade 3), realized 41`."""
-    from stocksbot.cli.output import show_decimal
+    from stocksbot.cli.output import show_decimal, show_money, show_price
 
     verb = "bought" if trade.side == "buy" else "sold"
-    line = f"{verb} {show_decimal(trade.quantity)} {trade.symbol} @ {show_decimal(trade.price)} (trade {trade.id})"
+    line = f"{verb} {show_decimal(trade.quantity)} {trade.symbol} @ {show_price(trade.price)} (trade {trade.id})"
     if trade.realized_pnl is not None:
-        line += f", realized {show_decimal(trade.realized_pnl)}"
+        line += f", realized {show_money(trade.realized_pnl)}"
     return line
 
 
@@ -42,6 +42,8 @@ def print_trades(trades: Iterable["TradeRecord"], *, title: str | None = None) -
         pnl_cell,
         print_table,
         show_decimal,
+        show_money,
+        show_price,
         show_time,
         text_cell,
     )
@@ -52,7 +54,7 @@ def print_trades(trades: Iterable["TradeRecord"], *, title: str | None = None) -
         ["id", "executed", *(["account"] if accounts else []), "side", "symbol", "quantity", "price", "commission",
          "fees", "realized", "order", "strategy", "note"],
         ((str(t.id), show_time(t.executed_at), *([text_cell(t.account)] if accounts else []), t.side, t.symbol,
-          show_decimal(t.quantity), show_decimal(t.price), show_decimal(t.commission), show_decimal(t.fees),
+          show_decimal(t.quantity), show_price(t.price), show_money(t.commission), show_money(t.fees),
           pnl_cell(t.realized_pnl), "-" if t.order_id is None else str(t.order_id), text_cell(t.strategy),
           text_cell(t.note))
          for t in shown),
