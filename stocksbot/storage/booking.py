@@ -404,7 +404,8 @@ class BookingStore:
         if not rows:
             return
         if self._closings_writer is None:
-            self._closings_writer = BulkInserter(self.conn, CLOSINGS, CLOSING_COLUMNS)
+            self._closings_writer = BulkInserter(self.conn, CLOSINGS, CLOSING_COLUMNS,
+                                                 unique=("proceeds", "cost", "realized_pnl"))
         self._closings_writer.insert(rows)
 
     def _insert_lots(self, position_id: int, lots: Iterable[LedgerLot], *, first_seq: int) -> None:
@@ -725,13 +726,10 @@ def closings_of(account_id: int, symbol: str, fill: Fill, closed: Sequence[Close
     import or a rebuild makes one per closed portion."""
     closing_long = fill.side == SELL
     side = LONG if closing_long else SHORT
-    rows = []
-    for seq, portion in enumerate(closed):
-        proceeds, cost, gain = figures(portion, closing_long=closing_long)
-        opener = portion.trade_id if isinstance(portion.trade_id, int) else None
-        rows.append((fill.trade_id, seq, opener, account_id, symbol, side, portion.quantity, portion.opened_at,
-                     fill.executed_at, proceeds, cost, gain))
-    return rows
+    trade_id, closed_at = fill.trade_id, fill.executed_at
+    return [(trade_id, seq, portion.trade_id if isinstance(portion.trade_id, int) else None, account_id, symbol, side,
+             portion.quantity, portion.opened_at, closed_at, *figures(portion, closing_long=closing_long))
+            for seq, portion in enumerate(closed)]
 
 
 def _end_run(
