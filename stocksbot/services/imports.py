@@ -31,7 +31,7 @@ from stocksbot.csvfiles import RowErrors, TradeRow, read_trades
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import Fill, LedgerError
 from stocksbot.storage import tables
-from stocksbot.storage.booking import BookingError, BookingStore, OpenState, PositionState, lock_ledger
+from stocksbot.storage.booking import BookingError, BookingStore, OpenState, PositionState, closings_of, lock_ledger
 from stocksbot.storage.bulk import BulkInserter
 from stocksbot.storage.cash import CashStore, CashStream
 from stocksbot.storage.database import driver_connection
@@ -150,6 +150,8 @@ class TradeImport:
         # (docs/ledger.md §8.3).
         self.strategy_of: dict[object, int | None] = {}
         self.shares: list[dict[str, Any]] = []
+        # The closed lot portions of its closing trades, written with their batch (docs/ledger.md §17.3).
+        self.closings: list[tuple[Any, ...]] = []
         self.first_id = self._first_free_id()
         self.trade_writer = BulkInserter(conn, TRADES, _TRADE_COLUMNS)
         self.now = datetime.now(timezone.utc)
@@ -271,6 +273,8 @@ class TradeImport:
             self.cash.flush()  # implicit deposits refer to their trades, written now
             self.store.save_shares(self.shares)  # they refer to their trades too
             self.shares.clear()
+            self.store.save_closings(self.closings)
+            self.closings.clear()
         if len(self.closed_runs) >= BATCH:
             self._flush_closed_runs()
 
@@ -296,8 +300,10 @@ class TradeImport:
         if closed is not None:
             self.closed_runs.append(closed)
         self.strategy_of[trade_id] = strategy_id
-        if strategy_id is None and booking.closed:
-            self.shares += self.store.shares_of(trade_id, booking.closed, self.strategy_of)
+        if booking.closed:
+            self.closings += closings_of(account_id, row.symbol, fill, booking.closed)
+            if strategy_id is None:
+                self.shares += self.store.shares_of(trade_id, booking.closed, self.strategy_of)
         return booking.realized_pnl
 
     def _flush_closed_runs(self) -> None:

@@ -1,9 +1,8 @@
 """`report realized`: every closed lot portion with its holding period and term, and totals.
 
-The portions are not stored: they come from replaying the trades in memory through the
-booking store (`storage/history.py`), the same matching that booked them, from the point
-where each account's book was last flat before the year asked for. The figures of one
-portion are the pure rules of `ledger/realized.py`; the report's rules are docs/ledger.md §17.
+The portions are stored by booking in `lot_closings` (the same matching that booked the
+trades, with the figures of `ledger/realized.py`), so the report is one read of a range of
+closing times, with no replay; the report's rules are docs/ledger.md §17.3.
 Not tax advice: the term is SPEC's 365-day rule, amounts stay in each instrument's currency.
 """
 
@@ -11,20 +10,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, time, timezone
+from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from stocksbot import settings
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger.numbers import add
-from stocksbot.ledger.realized import LONG_TERM, SHORT_TERM, days_held, figures, local_day, term
+from stocksbot.ledger.realized import LONG_TERM, SHORT_TERM, days_held, local_day, term
 from stocksbot.storage import tables
-from stocksbot.storage.history import ClosedLot, History
+from stocksbot.storage.history import History
 from stocksbot.storage.records import RealizedReport, RealizedRow, RealizedTotal
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
-from stocksbot.vocabulary import LONG, SELL, SHORT
 
+CLOSINGS = tables.lot_closings
 _INSTRUMENT_CURRENCIES = select(tables.instruments.c.symbol, tables.instruments.c.currency)
 _ACCOUNTS = select(tables.accounts.c.id, tables.accounts.c.name, tables.accounts.c.currency)
 
@@ -50,29 +51,35 @@ def realized(uow: UnitOfWork, *, year: int | None = None, account: str | None = 
         repos = Repositories(conn)
         account_id = repos.accounts.require(account).id if account is not None else None
         since, until = (new_year(year), new_year(year + 1)) if year is not None else (None, None)
-        lots = history(conn).closed_lots(since, until, account_id)
         accounts = {row.id: (row.name, row.currency) for row in conn.execute(_ACCOUNTS)}
         currencies = {symbol: currency for symbol, currency in conn.execute(_INSTRUMENT_CURRENCIES)}
-    rows = [_row(lot, accounts, currencies) for lot in lots]
+        rows = [_row(closing, accounts, currencies) for closing in conn.execute(_closings(since, until, account_id))]
     return RealizedReport(rows=rows, totals=_totals(rows, by_year=year is None, year=year), year=year,
                           account=account)
 
 
-def _row(lot: ClosedLot, accounts: dict[int, tuple[str, str]], currencies: dict[str, str]) -> RealizedRow:
-    closing_long = lot.fill.side == SELL
-    proceeds, cost, gain = figures(lot.portion, closing_long=closing_long)
-    acquired, sold = lot.portion.opened_at, lot.fill.executed_at
+def _closings(since: datetime | None, until: datetime | None, account_id: int | None) -> Any:
+    """The stored portions closed with `since <= closed_at < until` (each bound optional), of one
+    account or all, in the order they were closed (closing time, trade, place in the trade)."""
+    c = CLOSINGS.c
+    conditions: list[ColumnElement[bool]] = []
+    if since is not None:
+        conditions.append(c.closed_at >= since)
+    if until is not None:
+        conditions.append(c.closed_at < until)
+    if account_id is not None:
+        conditions.append(c.account_id == account_id)
+    return (select(c.account_id, c.symbol, c.opened_at, c.closed_at, c.quantity, c.proceeds, c.cost, c.realized_pnl,
+                   c.side, c.opening_trade_id, c.trade_id)
+            .where(*conditions).order_by(c.closed_at, c.trade_id, c.seq))
+
+
+def _row(closing: Any, accounts: dict[int, tuple[str, str]], currencies: dict[str, str]) -> RealizedRow:
+    account_id, symbol, acquired, sold, quantity, proceeds, cost, gain, side, opener, trade_id = closing
     days = days_held(acquired, sold)
-    name, account_currency = accounts[lot.account_id]
-    return RealizedRow(
-        name, lot.symbol, acquired, sold, lot.portion.quantity, proceeds, cost, gain, days, term(days),
-        LONG if closing_long else SHORT, currencies.get(lot.symbol, account_currency),
-        _trade_id(lot.portion.trade_id), _trade_id(lot.fill.trade_id),
-    )
-
-
-def _trade_id(value: object) -> int | None:
-    return value if isinstance(value, int) else None
+    name, account_currency = accounts[account_id]
+    return RealizedRow(name, symbol, acquired, sold, quantity, proceeds, cost, gain, days, term(days), side,
+                       currencies.get(symbol, account_currency), opener, trade_id)
 
 
 def _totals(rows: list[RealizedRow], *, by_year: bool, year: int | None) -> list[RealizedTotal]:

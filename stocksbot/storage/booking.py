@@ -24,9 +24,12 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, text
 
 from stocksbot.ledger import Book, Booking, ClosedPortion, Fill, LedgerError, RunSummary, realized_by_opener
 from stocksbot.ledger import Lot as LedgerLot
+from stocksbot.ledger.realized import figures
 from stocksbot.storage import tables, totals
+from stocksbot.storage.bulk import BulkInserter
 from stocksbot.storage.database import driver_connection
 from stocksbot.storage.types import driver_conversion
+from stocksbot.vocabulary import LONG, SELL, SHORT
 
 ZERO = Decimal(0)
 
@@ -139,6 +142,10 @@ TRANSFERS = tables.share_transfers
 CHANGES = tables.symbol_changes
 LOTS = tables.lots
 SHARES = tables.realized_shares
+CLOSINGS = tables.lot_closings
+#: The columns of a `lot_closings` row, in the order `closings_of` gives them.
+CLOSING_COLUMNS = ("trade_id", "seq", "opening_trade_id", "account_id", "symbol", "side", "quantity", "opened_at",
+                   "closed_at", "proceeds", "cost", "realized_pnl")
 # Built once: the statements of the single-trade hot path, so each execution reuses the
 # compiled form (a bot may record thousands of fills a minute).
 #
@@ -232,6 +239,8 @@ _TRADE_STRATEGIES = select(TRADES.c.id, TRADES.c.strategy_id).where(
 _DELETE_SYMBOL_SHARES = delete(SHARES).where(
     SHARES.c.trade_id.in_(select(TRADES.c.id).where(TRADES.c.symbol == bindparam("symbol"))))
 _INSERT_SHARES = insert(SHARES)
+_DELETE_SYMBOL_CLOSINGS = delete(CLOSINGS).where(
+    CLOSINGS.c.trade_id.in_(select(TRADES.c.id).where(TRADES.c.symbol == bindparam("symbol"))))
 
 
 @dataclass
@@ -260,14 +269,16 @@ class BookingStore:
     """The one place where booking state is loaded and saved, on the unit of work's connection.
 
     `trade add` and `order fill` (`book_trade`), `trade import` (`load`, `save_closed`,
-    `save_open`, `replay`, `shares_of`), `position rebuild` and `db check` (`rebuild_all`) all go
-    through it, so positions, lots, closed-run totals and realized shares are written one way. The ledger rules
+    `save_open`, `replay`, `shares_of`, `save_closings`), `position rebuild` and `db check` (`rebuild_all`)
+    all go through it, so positions, lots, closed-run totals, realized shares and closed lot
+    portions are written one way. The ledger rules
     themselves are in `stocksbot.ledger` (docs/ledger.md).
     """
 
     def __init__(self, conn: Connection, method: str) -> None:
         self.conn = conn
         self.method = method
+        self._closings_writer: BulkInserter | None = None
 
     # -- loading and saving ---------------------------------------------------------------
 
@@ -387,6 +398,16 @@ class BookingStore:
         if rows:
             self.conn.execute(_INSERT_SHARES, list(rows))
 
+    def save_closings(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Store `lot_closings` rows (from `closings_of`), straight to the driver: a rebuild
+        writes one per closed portion of the whole history (docs/ledger.md §17.3)."""
+        if not rows:
+            return
+        if self._closings_writer is None:
+            self._closings_writer = BulkInserter(self.conn, CLOSINGS, CLOSING_COLUMNS,
+                                                 unique=("proceeds", "cost", "realized_pnl"))
+        self._closings_writer.insert(rows)
+
     def _insert_lots(self, position_id: int, lots: Iterable[LedgerLot], *, first_seq: int) -> None:
         rows = [{"position_id": position_id, "trade_id": lot.trade_id, "seq": seq, "quantity": lot.quantity,
                  "amount": lot.amount, "opened_at": lot.opened_at} for seq, lot in enumerate(lots, first_seq)]
@@ -433,6 +454,8 @@ class BookingStore:
             self.set_realized([{"trade_id": trade_id, "realized": booking.realized_pnl}])
             if strategy_id is None:
                 self.save_shares(self.shares_of(trade_id, booking.closed, {}))
+        if booking.closed:
+            self.save_closings(closings_of(account_id, symbol, fill, booking.closed))
         if closed is not None:
             self.save_closed([closed])
         self.save_open(state)
@@ -455,6 +478,7 @@ class BookingStore:
         if not cleared:
             totals.apply(conn, totals.negated(totals.from_positions(conn, POSITIONS.c.symbol == symbol)))
             conn.execute(_DELETE_SYMBOL_SHARES, {"symbol": symbol})
+            conn.execute(_DELETE_SYMBOL_CLOSINGS, {"symbol": symbol})
             conn.execute(_DELETE_SYMBOL_LOTS, {"symbol": symbol})
             conn.execute(_DELETE_SYMBOL_POSITIONS, {"symbol": symbol})
         states: dict[int, OpenState] = {}
@@ -462,6 +486,7 @@ class BookingStore:
         realized_changes: list[dict[str, Any]] = []
         strategy_of: dict[object, int | None] = {}  # every trade of the symbol so far
         untagged_closes: list[tuple[int, list[ClosedPortion]]] = []
+        closings: list[tuple[Any, ...]] = []
         events = self._other_events(symbol)
         next_event = 0
         for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, stored_realized, account_id \
@@ -480,8 +505,10 @@ class BookingStore:
             except LedgerError as exc:
                 raise BookingError(trade_id, str(exc)) from None
             strategy_of[trade_id] = strategy_id
-            if strategy_id is None and booking.closed:
-                untagged_closes.append((trade_id, booking.closed))
+            if booking.closed:
+                closings += closings_of(account_id, symbol, fill, booking.closed)
+                if strategy_id is None:
+                    untagged_closes.append((trade_id, booking.closed))
             if closed is not None:
                 finished.append(closed)
             if booking.realized_pnl != stored_realized:
@@ -492,6 +519,7 @@ class BookingStore:
         self.set_realized(realized_changes)
         self.save_shares([row for trade_id, closed in untagged_closes
                           for row in self.shares_of(trade_id, closed, strategy_of)])
+        self.save_closings(closings)
         for state in states.values():
             self.save_open(state)
         if not cleared:  # the new name's positions start from this symbol's lots at the change
@@ -676,18 +704,32 @@ class BookingStore:
         _start_run(target, symbol, "long", at, strategy_id)
 
     def rebuild_all(self) -> int:
-        """Recompute every position, lot, closed-run total and realized share from the trades; the number of symbols.
+        """Recompute every position, lot, closed-run total, realized share and closed lot portion from
+        the trades; the number of symbols.
 
         The caller holds the ledger lock (`lock_ledger`).
         """
         symbols = sorted(set(self.conn.execute(_SYMBOLS).scalars()) | set(self.conn.execute(_NEW_NAMES).scalars()))
         self.conn.execute(delete(SHARES))
+        self.conn.execute(delete(CLOSINGS))
         self.conn.execute(delete(LOTS))
         self.conn.execute(delete(POSITIONS))
         for symbol in symbols:
             self.replay(symbol, cleared=True)
         totals.recompute(self.conn)
         return len(symbols)
+
+
+def closings_of(account_id: int, symbol: str, fill: Fill, closed: Sequence[ClosedPortion]) -> list[tuple[Any, ...]]:
+    """The `lot_closings` rows (values in CLOSING_COLUMNS order) of the portions a fill closed,
+    with the figures of `ledger/realized.py` (docs/ledger.md §17.3). Tuples, not dicts: an
+    import or a rebuild makes one per closed portion."""
+    closing_long = fill.side == SELL
+    side = LONG if closing_long else SHORT
+    trade_id, closed_at = fill.trade_id, fill.executed_at
+    return [(trade_id, seq, portion.trade_id if isinstance(portion.trade_id, int) else None, account_id, symbol, side,
+             portion.quantity, portion.opened_at, closed_at, *figures(portion, closing_long=closing_long))
+            for seq, portion in enumerate(closed)]
 
 
 def _end_run(

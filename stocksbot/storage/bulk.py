@@ -10,7 +10,7 @@ used as it is. With `replace_on`, rows replace stored rows that have the same un
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 from sqlalchemy import Connection, Table
 
@@ -22,9 +22,12 @@ class BulkInserter:
     """Inserts many rows of one table, with the given columns, through the raw driver connection."""
 
     def __init__(
-        self, conn: Connection, table: Table, columns: Sequence[str], *, replace_on: Sequence[str] = ()
+        self, conn: Connection, table: Table, columns: Sequence[str], *, replace_on: Sequence[str] = (),
+        unique: Collection[str] = (),
     ) -> None:
-        """`replace_on`: a unique key; a row whose key is stored already replaces that row's other columns."""
+        """`replace_on`: a unique key; a row whose key is stored already replaces that row's other columns.
+        `unique`: columns whose values rarely repeat, converted without memoizing (hashing a
+        Decimal to look it up costs more than converting it)."""
         self.conn = conn
         self.columns = list(columns)
         dialect = conn.dialect
@@ -33,7 +36,8 @@ class BulkInserter:
             bulk_converter(table.c[name].type, dialect) for name in self.columns
         ]
         # Our own converters depend only on the value (equal in, equal out), so they can be memoized.
-        self.memoize = [isinstance(table.c[name].type, (ExactDecimal, UTCDateTime)) for name in self.columns]
+        self.memoize = [isinstance(table.c[name].type, (ExactDecimal, UTCDateTime)) and name not in unique
+                        for name in self.columns]
         names = ", ".join(f'"{name}"' for name in self.columns)
         self.use_copy = self.is_postgresql and not replace_on
         if self.use_copy:

@@ -24,11 +24,12 @@ ORDERS = tables.orders
 CASH_BALANCES = tables.cash_balances
 CASH_MOVEMENTS = tables.cash_movements
 SHARES = tables.realized_shares
+CLOSINGS = tables.lot_closings
 
 
 def ledger_snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
     """What booking derives from the trades: positions (without ids), lots, realized P&L per trade, totals,
-    realized shares."""
+    realized shares, closed lot portions."""
     p = POSITIONS.c
     positions = sorted(
         (tuple(row) for row in conn.execute(select(
@@ -54,8 +55,13 @@ def ledger_snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
     # Untagged closing trades' realized P&L per opening strategy (docs/ledger.md §8.3), without ids.
     shares = sorted((tuple(row) for row in conn.execute(
         select(SHARES.c.trade_id, SHARES.c.strategy_id, SHARES.c.realized_pnl))), key=repr)
+    # Every closed lot portion with its figures (docs/ledger.md §17.3), without ids.
+    c = CLOSINGS.c
+    closings = sorted((tuple(row) for row in conn.execute(select(
+        c.trade_id, c.seq, c.opening_trade_id, c.account_id, c.symbol, c.side, c.quantity, c.opened_at, c.closed_at,
+        c.proceeds, c.cost, c.realized_pnl))), key=repr)
     return {"positions": positions, "lots": lots, "realized": realized, "totals": closed, "shares": shares,
-            **cash_snapshot(conn)}
+            "closings": closings, **cash_snapshot(conn)}
 
 
 def cash_snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
@@ -118,6 +124,8 @@ def ledger_findings(before: dict[str, list[tuple[Any, ...]]], after: dict[str, l
     labels = {"positions": "position", "lots": "lot", "realized": "trade realized P&L",
               "totals": "closed-run total (strategy key, runs, realized P&L, costs)",
               "shares": "realized share (trade, opening strategy, realized P&L)",
+              "closings": "closed lot portion (trade, place, opening trade, account id, symbol, side, quantity, "
+                          "opened, closed, proceeds, cost, realized P&L)",
               "cash": "cash balance (account id, currency, balance, last event)",
               "implicit": "cash movement of kind implicit_deposit (account id, currency, at, amount, trade, dividend, rank)"}
     for kind, label in labels.items():

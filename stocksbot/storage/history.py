@@ -3,7 +3,8 @@
 Nothing here is stored: positions as of a date and realized gains lot by lot are derived
 from the trades by the booking store's own replay (`BookingStore.replay_window`, the code
 that books every trade), so they cannot disagree with the stored positions. The rules are
-docs/ledger.md §17.
+docs/ledger.md §17. (`report realized` reads the portions booking stores in `lot_closings`
+instead, §17.3; `closed_lots` stays as the independent replay they are tested against.)
 
 Replaying a symbol's whole history for a question about one day would cost as much as a
 rebuild. The stored runs (positions, flat to flat) say where it can start instead: an

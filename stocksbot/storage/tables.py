@@ -394,3 +394,27 @@ realized_shares = Table(
     Column("strategy_id", ForeignKey("strategies.id"), nullable=True),
     _money("realized_pnl"),
 )
+
+# Every lot portion a trade closed (docs/ledger.md §17.3), written by booking in step with
+# `realized_shares`: the closing trade, its place among the trade's portions (`seq`), the
+# trade that opened the lot (no foreign key: a lot that came with a share transfer or a
+# symbol change names a trade of another account or symbol), the lot's side, and the figures
+# `report realized` shows (ledger/realized.py). Replaced whenever the symbol is re-booked;
+# rebuildable, and `db check` compares. `report realized --year` reads one range of
+# `closed_at`.
+lot_closings = Table(
+    "lot_closings", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("trade_id", ForeignKey("trades.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("opening_trade_id", Integer, nullable=True),
+    Column("account_id", ForeignKey("accounts.id"), nullable=False),
+    Column("symbol", String(SYMBOL_MAX), nullable=False),
+    Column("side", String(5), nullable=False),
+    _money("quantity"),
+    _time("opened_at"),
+    _time("closed_at", index=True),
+    _money("proceeds"),
+    _money("cost"),
+    _money("realized_pnl"),
+)
