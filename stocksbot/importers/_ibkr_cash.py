@@ -15,8 +15,14 @@ import re
 from datetime import datetime
 from decimal import Decimal
 
-from stocksbot.importers._ibkr_reading import RowError, instrument, is_empty, magnitude, symbol_from_description, tax_entry
+from stocksbot.importers._ibkr_reading import (
+    instrument,
+    magnitude,
+    symbol_from_description,
+    tax_entry,
+)
 from stocksbot.importers.entries import CashEntry, DividendEntry, Item, Skipped
+from stocksbot.importers.reading import RowError, is_empty
 
 DIVIDEND = "dividend"
 WITHHOLDING = "withholding"

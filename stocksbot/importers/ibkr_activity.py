@@ -22,9 +22,7 @@ from typing import Iterable, Iterator, Sequence
 from stocksbot.importers._ibkr_cash import ADJUSTMENT, DIVIDEND, FEE, FLOW, INTEREST, WITHHOLDING, cash_items, is_forex_symbol
 from stocksbot.importers._ibkr_reading import (
     Columns,
-    RowError,
     instrument,
-    is_empty,
     magnitude,
     one_split_each,
     pair_dividend_reversals,
@@ -47,6 +45,7 @@ from stocksbot.importers.entries import (
     TradeEntry,
     Unknown,
 )
+from stocksbot.importers.reading import RowError, is_empty
 from stocksbot.ledger.numbers import divide
 
 HISTORY = "Transaction History"
