@@ -23,7 +23,7 @@ from typing import Any
 
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger.inputs import parse_time
-from stocksbot.ledger.numbers import canonical, parse_decimal
+from stocksbot.ledger.numbers import MAX_DECIMAL_PLACES, MAX_INTEGER_DIGITS, canonical, parse_decimal
 
 
 def normal_name(name: str) -> str:
@@ -145,7 +145,10 @@ EMPTY_VALUES = frozenset({"", "-", "--", "n/a", "not available"})
 
 def is_empty(text: str | None) -> bool:
     """Whether a cell says "no value" (docs/brokers.md §8.1)."""
-    return text is None or text.strip().casefold() in EMPTY_VALUES
+    if text is None:
+        return True
+    stripped = text.strip()
+    return not stripped or (stripped[0] in "-nN" and stripped.casefold() in EMPTY_VALUES)
 
 
 #: Currency signs a broker may put before or after an amount.
@@ -153,8 +156,10 @@ CURRENCY_SIGNS = "$€£¥"
 _CODE_AROUND = re.compile(r"^(?:([A-Z]{3})\s+)?(.*?)(?:\s+([A-Z]{3}))?$")
 _DIGITS = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009']")
-_PLAIN = re.compile(r"-?\d{1,30}(?:\.\d{1,30})?")
-_PLAIN_COMMA = re.compile(r"(-?)(\d{1,30}),(\d{1,30})")
+#: A plain number, perhaps signed and with a currency sign: the usual cell, read fast.
+_FAST = re.compile(r"(-?)[$€£¥]?(-?)(\d{1,30})(?:([.,])(\d{1,30}))?")
+#: The ledger's input limits (docs/ledger.md §1.2), for the fast path.
+_WHOLE, _PLACES = MAX_INTEGER_DIGITS, MAX_DECIMAL_PLACES
 _GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d*)?(?:[eE][-+]?\d+)?")
 _DOT_GROUPED = re.compile(r"\d{1,3}(?:\.\d{3})+")
 #: Beyond this a "number" is noise (`1e999999`): refused before an exact Decimal of it is built.
@@ -178,13 +183,11 @@ def parse_amount(text: str, *, field: str = "amount", decimal_comma: bool | None
     line naming `field`. Never through a float.
     """
     stripped = text.strip()
-    if decimal_comma is not False:
-        comma = _PLAIN_COMMA.fullmatch(stripped)
-        if comma and (decimal_comma or len(comma[3]) != 3 or not comma[2].lstrip("0")):
-            # `26,45`, `0,039`: the usual decimal comma
-            return _exact(f"{comma[1]}{comma[2]}.{comma[3]}", text, field, limit)
-    if _PLAIN.fullmatch(stripped) and not (decimal_comma and _thousands_dots(stripped.lstrip("-"))):
-        return _exact(stripped, text, field, limit)  # the usual `150.25`: nothing to take off
+    fast = _FAST.fullmatch(stripped)
+    if fast is not None:  # the usual `150.25`, `-$1234.56`, `$-0.88`, `26,45`: read without the general path
+        value = _fast(fast, decimal_comma, limit)
+        if value is not None:
+            return value
     negative = False
     if stripped.startswith("(") and stripped.endswith(")"):
         negative, stripped = True, stripped[1:-1].strip()
@@ -201,6 +204,21 @@ def parse_amount(text: str, *, field: str = "amount", decimal_comma: bool | None
         raise _not_a_number(text, field)
     value = _exact(number, text, field, limit)
     return value.copy_negate() if negative and value else value
+
+
+def _fast(found: re.Match[str], decimal_comma: bool | None, limit: bool) -> Decimal | None:
+    """The value of a `_FAST` match, or None when the general path must decide (or refuse)."""
+    minus, whole, mark, fraction = found[1] or found[2], found[3], found[4], found[5] or ""
+    if (found[1] and found[2]) or (mark == "," and decimal_comma is False):
+        return None
+    if len(fraction) == 3 and ((mark == "," and decimal_comma is None and whole.lstrip("0")) or
+                               (mark == "." and decimal_comma and len(whole) <= 3)):
+        return None  # `1,234` or, with decimal commas, `1.234`: thousands
+    fraction = fraction.rstrip("0")
+    if limit and (len(fraction) > _PLACES or len(whole.lstrip("0")) > _WHOLE):
+        return None
+    value = Decimal(f"{whole}.{fraction}" if fraction else whole)
+    return value.copy_negate() if minus and value else value
 
 
 def _thousands_dots(number: str) -> bool:
