@@ -11,13 +11,14 @@ a parser turns it into a `Problem` of the row's line.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import lru_cache
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from stocksbot.errors import StocksbotError
-from stocksbot.importers.entries import ZERO
+from stocksbot.importers.entries import ZERO, Item, ParseOptions, Problem, Skipped
 from stocksbot.importers.reading import Record, RowError, local_midnight, records, strptime_day
 from stocksbot.ledger import add, canonical, divide, multiply, subtract
 from stocksbot.ledger.inputs import parse_symbol
@@ -67,6 +68,38 @@ MAP_ALIASES = {"side": "action"}
 def mapped(columns: Mapping[str, str]) -> dict[str, str]:
     """`--map` field -> column, with the generic format's field names turned into ours."""
     return {MAP_ALIASES.get(field, field): column for field, column in columns.items()}
+
+@dataclass
+class Table:
+    """The statement's table once its header is found: the rows after it, by their columns."""
+
+    rows: Iterator[Record]
+    header: Record
+    columns: "Columns"
+    width: int
+
+
+def find_table(lines: Iterable[str], options: ParseOptions, names: Mapping[str, Sequence[str]],
+               required: Sequence[str], *, empty: str, foreign: str) -> tuple[list[Item], Table | None]:
+    """The items before the table (title and blank lines skipped) and the table, or a Problem and None.
+
+    The header is the first row naming a column of every `required` field (`--map` first);
+    `empty` is the problem of a file without one in a blank file, `foreign` otherwise.
+    """
+    rows = records(lines, options.delimiter, strip=True)
+    overrides = mapped(options.columns)
+    before: list[Record] = []
+    wanted = [[overrides[field]] if field in overrides else list(names[field]) for field in required]
+    header = find_header(rows, wanted, before)
+    if header is None:
+        return [Problem(1, empty if all(row.blank for row in before) else foreign)], None
+    items: list[Item] = [Skipped(row.line, "blank line" if row.blank else "title line before the header")
+                         for row in before]
+    try:
+        columns = Columns(header, names, overrides)
+    except RowError as error:
+        return [*items, Problem(header.line, str(error))], None
+    return items, Table(rows, header, columns, max(columns.index[field] for field in required) + 1)
 
 
 class Columns:

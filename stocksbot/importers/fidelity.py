@@ -25,9 +25,8 @@ from stocksbot.errors import StocksbotError
 from stocksbot.importers._us_reading import (
     Columns,
     Dates,
-    find_header,
+    find_table,
     header_names,
-    mapped,
     positive,
     read_symbol,
     settle_trade,
@@ -45,7 +44,7 @@ from stocksbot.importers.entries import (
     TradeEntry,
     Unknown,
 )
-from stocksbot.importers.reading import Record, RowError, optional_amount, records
+from stocksbot.importers.reading import Record, RowError, optional_amount
 from stocksbot.ledger import add, subtract
 from stocksbot.ledger.inputs import parse_currency
 
@@ -166,27 +165,15 @@ class FidelityFormat:
             yield Problem(error.line, str(error))
 
     def _parse(self, lines: Iterable[str], options: ParseOptions) -> Iterator[Item]:
-        rows = records(lines, options.delimiter, strip=True)
-        overrides = mapped(options.columns)
-        before: list[Record] = []
-        wanted = [[overrides[field]] if field in overrides else list(COLUMNS[field]) for field in REQUIRED]
-        header = find_header(rows, wanted, before)
-        if header is None:
-            if not before or all(row.blank for row in before):
-                yield Problem(1, "the file is empty: a Fidelity history CSV has the header Run Date,Account,"
-                                 "Action,Symbol,...,Amount ($),Settlement Date")
-            else:
-                yield Problem(1, "no Fidelity header (Run Date, Action, Symbol, Quantity, Price, Amount) in the "
-                                 "first lines: is this a Fidelity account history export?")
+        found, table = find_table(lines, options, COLUMNS, REQUIRED,
+                                  empty="the file is empty: a Fidelity history CSV has the header Run Date,Account,"
+                                        "Action,Symbol,...,Amount ($),Settlement Date",
+                                  foreign="no Fidelity header (Run Date, Action, Symbol, Quantity, Price, Amount) in the "
+                                          "first lines: is this a Fidelity account history export?")
+        yield from found
+        if table is None:
             return
-        for row in before:
-            yield Skipped(row.line, "blank line" if row.blank else "title line before the header")
-        try:
-            columns = Columns(header, COLUMNS, overrides)
-        except RowError as error:
-            yield Problem(header.line, str(error))
-            return
-        width = max(columns.index[field] for field in REQUIRED) + 1
+        rows, header, columns, width = table.rows, table.header, table.columns, table.width
         rows_seen = False
         dates = Dates(options.date_format)
         after_blank = False

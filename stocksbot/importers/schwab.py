@@ -18,13 +18,11 @@ from decimal import Decimal
 from math import gcd
 from typing import Iterable, Iterator
 
-from stocksbot.importers import reading
 from stocksbot.importers._us_reading import (
     Columns,
     Dates,
-    find_header,
+    find_table,
     header_names,
-    mapped,
     positive,
     read_symbol,
     settle_trade,
@@ -137,28 +135,15 @@ class SchwabFormat:
             yield Problem(error.line, str(error))
 
     def _parse(self, lines: Iterable[str], options: ParseOptions) -> Iterator[Item]:
-        rows = reading.records(lines, options.delimiter, strip=True)
-        overrides = mapped(options.columns)
-        before: list[Record] = []
-        wanted = [[overrides[field]] if field in overrides else list(COLUMNS[field])
-                  for field in REQUIRED]
-        header = find_header(rows, wanted, before)
-        if header is None:
-            if not before or all(row.blank for row in before):
-                yield Problem(1, "the file is empty: a Schwab transactions CSV starts with the header "
-                                 "Date,Action,Symbol,Description,Quantity,Price,Fees & Comm,Amount")
-            else:
-                yield Problem(1, "no Schwab header (Date, Action, Symbol, Quantity, Price, Fees & Comm, Amount) "
-                                 "in the first lines: is this a Schwab transactions export?")
+        found, table = find_table(lines, options, COLUMNS, REQUIRED,
+                                  empty="the file is empty: a Schwab transactions CSV starts with the header "
+                                        "Date,Action,Symbol,Description,Quantity,Price,Fees & Comm,Amount",
+                                  foreign="no Schwab header (Date, Action, Symbol, Quantity, Price, Fees & Comm, Amount) "
+                                          "in the first lines: is this a Schwab transactions export?")
+        yield from found
+        if table is None:
             return
-        for row in before:
-            yield Skipped(row.line, "blank line" if row.blank else "title line before the header")
-        try:
-            columns = Columns(header, COLUMNS, overrides)
-        except RowError as error:
-            yield Problem(header.line, str(error))
-            return
-        width = max(columns.index[field] for field in REQUIRED) + 1
+        rows, header, columns, width = table.rows, table.header, table.columns, table.width
         records: list[_Record | Item] = []
         dates = Dates(options.date_format)
         for row in rows:
