@@ -13,7 +13,7 @@ import re
 from decimal import Decimal
 from typing import Iterable, Mapping, Sequence
 
-from stocksbot.importers.reading import RowError
+from stocksbot.importers.reading import RowError, field_positions
 
 
 def header_name(cell: str) -> str:
@@ -37,16 +37,7 @@ class Columns:
 
     def __init__(self, header: Sequence[str], names: Mapping[str, Sequence[str]], overrides: Mapping[str, str]) -> None:
         self.header = [header_name(cell) for cell in header]
-        self.index: dict[str, int] = {}
-        for field, candidates in names.items():
-            wanted = [header_name(overrides[field])] if field in overrides else [header_name(c) for c in candidates]
-            for name in wanted:
-                if name in self.header:
-                    self.index[field] = self.header.index(name)
-                    break
-        for field, column in overrides.items():
-            if field not in names and header_name(column) in self.header:
-                self.index[field] = self.header.index(header_name(column))
+        self.index = {field: found[0] for field, found in field_positions(header, names, overrides).items()}
 
     def has(self, field: str) -> bool:
         return field in self.index

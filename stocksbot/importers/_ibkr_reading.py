@@ -20,7 +20,7 @@ from typing import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from stocksbot.importers.entries import DividendEntry, Item, Skipped, SplitEntry, TaxEntry, TradeEntry, Unknown
-from stocksbot.importers.reading import RowError, is_empty, local_time, optional_amount, strptime_day
+from stocksbot.importers.reading import RowError, field_positions, is_empty, local_time, optional_amount, strptime_day
 
 #: IBKR stamps statement times in US Eastern time (docs/brokers.md, IBKR "Times").
 IBKR_ZONE = ZoneInfo("America/New_York")
@@ -160,18 +160,9 @@ class Columns:
     """
 
     def __init__(self, header: Sequence[str], names: Mapping[str, Sequence[str]], overrides: Mapping[str, str]):
-        positions = {cell.strip().lower(): index for index, cell in reversed(list(enumerate(header)))}
         self.width = len(header)
-        self.index: dict[str, int] = {}
-        self.fallbacks: dict[str, list[int]] = {}
-        for field, candidates in names.items():
-            wanted = [overrides[field]] if field in overrides else list(candidates)
-            found = [positions[name.strip().lower()] for name in wanted if name.strip().lower() in positions]
-            if found:
-                self.index[field], self.fallbacks[field] = found[0], found
-        for field, name in overrides.items():
-            if field not in self.index and name.strip().lower() in positions:
-                self.index[field] = positions[name.strip().lower()]
+        self.fallbacks = field_positions(header, names, overrides)
+        self.index = {field: found[0] for field, found in self.fallbacks.items()}
 
     def has(self, field: str) -> bool:
         return field in self.index

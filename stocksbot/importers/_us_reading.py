@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 from stocksbot.errors import StocksbotError
 from stocksbot.importers.entries import ZERO, Item, ParseOptions, Problem, Skipped
-from stocksbot.importers.reading import Record, RowError, local_midnight, records, strptime_day
+from stocksbot.importers.reading import Record, RowError, field_positions, local_midnight, records, strptime_day
 from stocksbot.ledger import add, canonical, divide, multiply, subtract
 from stocksbot.ledger.inputs import parse_symbol
 from stocksbot.ledger.numbers import MAX_DECIMAL_PLACES
@@ -106,17 +106,8 @@ class Columns:
     """Where each field is in the header: by the format's names, `--map field=Column` first."""
 
     def __init__(self, header: Record, names: Mapping[str, Sequence[str]], overrides: Mapping[str, str]) -> None:
-        positions: dict[str, int] = {}
-        for index, cell in enumerate(header.cells):
-            positions.setdefault(cell.casefold(), index)
         self.header = header
-        self.index: dict[str, int] = {}
-        for field, candidates in names.items():
-            wanted = [overrides[field]] if field in overrides else list(candidates)
-            for name in wanted:
-                if name.strip().casefold() in positions:
-                    self.index[field] = positions[name.strip().casefold()]
-                    break
+        self.index = {field: found[0] for field, found in field_positions(header.cells, names, overrides).items()}
         for field, name in overrides.items():
             if field not in names:
                 raise RowError(f"--map {field}={name}: this format has no field {field!r} "

@@ -72,6 +72,27 @@ class Columns:
         return position
 
 
+def field_positions(header: Sequence[str], names: Mapping[str, Sequence[str]],
+                    overrides: Mapping[str, str]) -> dict[str, list[int]]:
+    """Where each field may be in `header`, by name (docs/brokers.md §8.4): the positions of the
+    columns present, in the order looked for; a field with none is absent.
+
+    `names` maps a field to the column names a format knows for it; `overrides` (`--map`) gives
+    one column for a field instead, also for a field `names` lacks. Names are compared as
+    `normal_name` does; the first column of a repeated name counts.
+    """
+    positions: dict[str, int] = {}
+    for position, name in enumerate(header):
+        positions.setdefault(normal_name(name), position)
+    found: dict[str, list[int]] = {}
+    for field in (*names, *(field for field in overrides if field not in names)):
+        wanted = [overrides[field]] if field in overrides else names[field]
+        hits = [positions[name] for name in map(normal_name, wanted) if name in positions]
+        if hits:
+            found[field] = hits
+    return found
+
+
 def cell(values: Sequence[str], position: int | None) -> str:
     """The trimmed text at `position` ("" for a missing column or a short row)."""
     if position is None or position >= len(values):
