@@ -157,6 +157,15 @@ PORTFOLIO_REBUILD_TARGET = Target("median_max", "position.rebuild", 1.2,
                                   "set by the issue: within 1.2x of the plain database's rebuild, measured in the "
                                   "same run", also=("import.baseline_executemany", "read.baseline_select"))
 
+# `performance --interval month` replays the whole history (every trade and bar) once, where `summary` reads
+# only the open positions: the issue allows it 10x `summary`, measured round-robin with it in the same run.
+PERFORMANCE_TARGET = Target("median_max", "summary", 10.0, "set by the issue: at most 10x `summary` in the same "
+                            "benchmark run", also=("startup.baseline_import_sqlalchemy",))
+# The views of the past (docs/ledger.md §17) against `summary` on the same database, in the same round-robin.
+REALIZED_TARGET = Target("median_max", "summary", 5.0, "set by the issue: `report realized --year Y` at most 5x "
+                         "`summary` in the same run", also=("startup.baseline_import_sqlalchemy",))
+AS_OF_TARGET = Target("median_max", "summary", 5.0, "not set by the issue: the report's limit, as a guard",
+                      also=("startup.baseline_import_sqlalchemy",))
 # `stocksbot import` of a broker-style file against `trade import` of the same trades in stocksbot's
 # own format, both measured in this run, round-robin (issue 14).
 BROKER_TARGET = Target("rate_min", "import.broker_baseline", 0.5,
@@ -169,7 +178,8 @@ TARGETS = {"help.*": HELP_TARGET, "startup.*": STARTUP_TARGET, "import.trades": 
            "import.broker": BROKER_TARGET,
            "position.list, summary, account.list, portfolio.*_list, portfolio.summary": READ_TARGET,
            "position.rebuild": REBUILD_TARGET, "portfolio.rebuild": PORTFOLIO_REBUILD_TARGET, "price.*": PRICE_TARGET,
-           "api.*": API_TARGET}
+           "api.*": API_TARGET, "report.realized_year": REALIZED_TARGET, "summary.as_of": AS_OF_TARGET,
+           "performance.month, portfolio.performance_month": PERFORMANCE_TARGET}
 
 
 # -- the run --------------------------------------------------------------------------------
@@ -724,13 +734,20 @@ class Bench:
         def argv(database: str, command: list[str]) -> Callable[[], list[str]]:
             return lambda: [*self.stocksbot, "--db", database, *command]
 
+        performance = ["performance", "--interval", "month"]
+        # The past (docs/ledger.md §17): the last whole year of the history, and the end of that year.
+        year = data.last_day.year - 1 if data.days[0].year < data.last_day.year - 1 else data.last_day.year
+        past_commands = (("report.realized_year", ["report", "realized", "--year", str(year)], "totals per term"),
+                         ("summary.as_of", ["summary", "--as-of", f"{year}-12-31"], "total"))
         if url is not None:
-            for scenario, command, expect in read_commands:
+            for scenario, command, expect in (*read_commands, *past_commands):
                 reads[scenario] = Command(argv(url, command), "read", expect)
+            reads["performance.month"] = Command(argv(url, performance), "performance", "total")
         if purl is not None:
             for scenario, command, expect in read_commands:
                 reads["portfolio." + scenario.replace(".", "_")] = Command(argv(purl, command), "read",
                                                                            "second" if expect else None)
+            reads["portfolio.performance_month"] = Command(argv(purl, performance), "performance", "total")
         measures = self.interleaved(reads, runs=args.repeat, warmup=1)
         self.record("startup.baseline_import_sqlalchemy", '`python -c "import sqlalchemy"`, run round-robin with '
                     "the reads below (subprocess, wall)", None, measures["startup.baseline_import_sqlalchemy"],
@@ -740,11 +757,24 @@ class Bench:
         for scenario, text in texts.items():
             self.record(scenario, f"{text} on the {n:,}-trade database (subprocess, wall)", READ_TARGET,
                         measures.get(scenario) or no_db, backend=name)
+        self.record("report.realized_year", f"`stocksbot report realized --year {year}` on the {n:,}-trade database "
+                    "(subprocess, wall; table output to a pipe)", REALIZED_TARGET,
+                    measures.get("report.realized_year") or no_db, backend=name)
+        self.record("summary.as_of", f"`stocksbot summary --as-of {year}-12-31` on the {n:,}-trade database "
+                    "(subprocess, wall)", AS_OF_TARGET, measures.get("summary.as_of") or no_db, backend=name)
         for scenario, text in texts.items():
             portfolio_scenario = "portfolio." + scenario.replace(".", "_")
             self.record(portfolio_scenario, f"{text} on the portfolio database ({n:,} trades with splits, "
                         "deposits, dividends and a second account; subprocess, wall)", READ_TARGET,
                         measures.get(portfolio_scenario) or no_portfolio, backend=name)
+        self.record("performance.month", f"`stocksbot performance --interval month` over the whole history of the "
+                    f"{n:,}-trade database with its bars (daily values, TWR, IRR; run round-robin with `summary`; "
+                    "subprocess, wall)", PERFORMANCE_TARGET, measures.get("performance.month") or no_db,
+                    backend=name)
+        self.record("portfolio.performance_month", "`stocksbot performance --interval month` on the portfolio "
+                    f"database ({n:,} trades with splits, deposits, dividends and a second account; judged against "
+                    "`summary` on the plain database, run round-robin; subprocess, wall)", PERFORMANCE_TARGET,
+                    measures.get("portfolio.performance_month") or no_portfolio, backend=name)
 
         priced = list(data.price_files)
         five = [priced[i * len(priced) // 5] for i in range(5)] if len(priced) >= 5 else priced

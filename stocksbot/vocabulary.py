@@ -87,3 +87,8 @@ STORED_CASH_KINDS: tuple[str, ...] = (
 CASH_KINDS: tuple[str, ...] = STORED_CASH_KINDS + ("trade", "dividend")
 #: Orders that can still fill (a split adjusts them).
 OPEN_ORDER_STATUSES: tuple[str, ...] = (PENDING, SUBMITTED, PARTIALLY_FILLED)
+
+#: Intervals `performance` groups days into, and the day counts its IRR may use (ACT/365 first,
+#: the default): docs/ledger.md §18.
+PERFORMANCE_INTERVALS: tuple[str, ...] = ("day", "week", "month", "quarter", "year", "all")
+IRR_DAY_COUNTS: tuple[str, ...] = ("365", "365.25")

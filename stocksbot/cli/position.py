@@ -10,6 +10,8 @@ from stocksbot.cli.context import AppContext, account_option, pass_app
 from stocksbot.cli.trade import cost_options, print_trades, trade_line
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from stocksbot.storage.records import PositionListing, PositionRecord
 
 
@@ -61,9 +63,11 @@ def position_add(app: AppContext, symbol: str, quantity: str, price: str, short:
 @click.option("--all", "show_all", is_flag=True, help="Open and closed positions.")
 @click.option("--strategy", metavar="NAME", help="Only this strategy's positions.")
 @account_option(writes=False)
+@click.option("--as-of", "as_of", metavar="DATE",
+              help="As they were at the end of DATE (a datetime: at that moment); not after today.")
 @pass_app
 def position_list(app: AppContext, closed: bool = False, show_all: bool = False, strategy: str | None = None,
-                  account: str | None = None) -> None:
+                  account: str | None = None, as_of: str | None = None) -> None:
     """List open positions (or --closed ones, or --all) with average entry and P&L.
 
     Unrealized P&L uses the latest stored price; without one it is shown as "-". Values are
@@ -71,10 +75,16 @@ def position_list(app: AppContext, closed: bool = False, show_all: bool = False,
     setting) market value and unrealized P&L are also shown converted to the reporting
     currency at the latest rate, with a total.
 
+    With --as-of, the positions as they were at the end of that day, replayed from the trades
+    (splits, transfers and symbol changes as of then), valued at the latest price at or before
+    it (else the latest trade price up to then) and the rates of that moment; --closed then
+    lists the positions closed by then.
+
     \b
     Example:
       stocksbot position list
       stocksbot --json position list --all --strategy momentum
+      stocksbot position list --as-of 2024-12-31
     """
     from stocksbot.cli.output import print_json
 
@@ -83,7 +93,7 @@ def position_list(app: AppContext, closed: bool = False, show_all: bool = False,
     status = None if show_all else "closed" if closed else "open"
     from stocksbot.services import positions
 
-    listing = positions.position_listing(app.uow(), status=status, strategy=strategy, account=account)
+    listing = positions.position_listing(app.uow(), status=status, strategy=strategy, account=account, as_of=as_of)
     if app.json:
         print_json([p.to_json() for p in listing.positions])
     else:
@@ -133,6 +143,18 @@ def _print_positions(
                 numeric=["quantity", "avg entry", "price", "value", "unrealized", *extra, "realized"])
     if listing is not None and listing.missing_rates:
         note(missing_rates_note(listing.missing_rates))
+    if listing is not None and listing.as_of is not None:
+        note(as_of_note(listing.as_of, listing.trade_priced))
+
+
+def as_of_note(at: "datetime", trade_priced: list[str]) -> str:
+    """What an --as-of view shows (docs/ledger.md §17)."""
+    from stocksbot.cli.output import show_time
+
+    text = f"as of {show_time(at)}"
+    if trade_priced:
+        text += f"; no price bar by then for {', '.join(trade_priced)}: valued at the latest trade price"
+    return text
 
 
 def missing_rates_note(pairs: list[str]) -> str:

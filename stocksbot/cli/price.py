@@ -125,3 +125,30 @@ def price_history(app: AppContext, symbol: str, since: str | None, until: str | 
     from stocksbot.services import prices
 
     print_prices(app, prices.price_history(app.uow(), symbol, since=since, until=until, interval=interval))
+
+
+@price_group.command("chart")
+@click.argument("symbol")
+@click.option("--since", metavar="DATE", help="First day to draw (default: the first bar).")
+@pass_app
+def price_chart(app: AppContext, symbol: str, since: str | None) -> None:
+    """Draw the close of SYMBOL's bars over time in the terminal (a date and close listing when piped).
+
+    \b
+    Example:
+      stocksbot price chart AAPL --since 2024-01-01
+    """
+    from stocksbot.cli.charts import Series, draw
+    from stocksbot.errors import StocksbotError
+    from stocksbot.ledger.inputs import start_of_day
+    from stocksbot.services import prices
+
+    start = start_of_day(since, field="--since") if since is not None else None
+    bars = prices.price_history(app.uow(), symbol, since=start)
+    if not bars:
+        raise StocksbotError(f"no prices of {symbol.upper()}" + (f" since {since}" if since else "")
+                             + ": add some with `stocksbot price add` or `stocksbot price import`")
+    closes: dict[object, object] = {}
+    for bar in bars:  # the last bar of each local day (bars come in time order)
+        closes[bar.timestamp.astimezone().date()] = bar.close
+    draw(f"{bars[0].symbol} close", [Series("close", list(closes.items()))])  # type: ignore[arg-type]

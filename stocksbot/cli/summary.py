@@ -19,8 +19,10 @@ ACCOUNT_COLUMNS = ["account", "open", "cash", "cash value", "market value", "inc
 
 @click.command("summary")
 @account_option(writes=False)
+@click.option("--as-of", "as_of", metavar="DATE",
+              help="As it was at the end of DATE (a datetime: at that moment); not after today.")
 @pass_app
-def summary_command(app: AppContext, account: str | None) -> None:
+def summary_command(app: AppContext, account: str | None, as_of: str | None = None) -> None:
     """Cost, market value, realized and unrealized P&L and costs paid, in total and by strategy;
     cash, income and total value (market value + cash) in total and by account.
 
@@ -30,11 +32,16 @@ def summary_command(app: AppContext, account: str | None) -> None:
     price; when a symbol has no price or a currency no rate, the figures that depend on it
     are unknown ("-"), and the symbols or pairs are named.
 
+    With --as-of, the summary as it was at the end of that day: positions replayed from the
+    trades, prices at or before then (else the latest trade price), rates, cash and income of
+    that moment.
+
     \b
     Example:
       stocksbot summary
       stocksbot summary --account ira
       stocksbot --json summary
+      stocksbot summary --as-of 2024-12-31
     """
     from stocksbot.cli.output import (
         note,
@@ -45,7 +52,7 @@ def summary_command(app: AppContext, account: str | None) -> None:
     )
     from stocksbot.services import positions
 
-    summary = positions.summary(app.uow(), account=account)
+    summary = positions.summary(app.uow(), account=account, as_of=as_of)
     if app.json:
         print_json(summary.to_json())
         return
@@ -65,6 +72,10 @@ def summary_command(app: AppContext, account: str | None) -> None:
         from stocksbot.cli.position import missing_rates_note
 
         note(missing_rates_note(summary.missing_rates))
+    if summary.as_of is not None:
+        from stocksbot.cli.position import as_of_note
+
+        note(as_of_note(summary.as_of, summary.trade_priced))
 
 
 def _cash_text(cash: "dict[str, Decimal]") -> str:

@@ -1,4 +1,4 @@
-"""Broker statement formats for `stocksbot import` (docs/brokers.md §2, §19): the registry.
+"""Broker statement formats for `stocksbot import` (docs/brokers.md §2, §14): the registry.
 
 Each `--from` name maps to a module of this package exposing `FORMAT` (entries.Format).
 Modules are imported only when asked for, so `stocksbot --help` and the other commands pay
@@ -39,26 +39,15 @@ DETECTION_ORDER: tuple[str, ...] = ("ibkr-xml", "ibkr-activity", "ibkr", "schwab
 HEAD_SIZE = 8192
 
 
-def load(name: str) -> "Format | None":
-    """The format called `name`, or None when its module is not part of this build.
-
-    Only the module's own absence counts as "not available": a module that fails to import
-    for another reason (a bug, a missing dependency) raises as it should.
-    """
-    module_name = f"{__name__}.{MODULES[name]}"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
-    found: Format = module.FORMAT
+def load(name: str) -> "Format":
+    """The format called `name` (a key of `MODULES`), its module imported on first use."""
+    found: Format = importlib.import_module(f"{__name__}.{MODULES[name]}").FORMAT
     return found
 
 
 def available() -> list["Format"]:
-    """Every format of this build, in `MODULES` order."""
-    return [found for found in map(load, MODULES) if found is not None]
+    """Every format, in `MODULES` order."""
+    return [load(name) for name in MODULES]
 
 
 def choose(name: str, head: str, source: str) -> "Format":
@@ -66,11 +55,8 @@ def choose(name: str, head: str, source: str) -> "Format":
     if name != "auto":
         if name not in MODULES:
             raise StocksbotError(f"unknown format {name!r}: use one of {', '.join(CHOICES)}")
-        found = load(name)
-        if found is None:
-            raise StocksbotError(f"the {name} format is not available in this version of stocksbot")
-        return found
-    candidates = [found for found in map(load, DETECTION_ORDER) if found is not None]
+        return load(name)
+    candidates = [load(candidate) for candidate in DETECTION_ORDER]
     for candidate in candidates:
         if candidate.detect(head):
             return candidate

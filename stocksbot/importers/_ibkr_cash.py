@@ -6,7 +6,11 @@ XML), but each is one of a few categories with one rule: a dividend (a negative 
 reversal, matched later), a withholding tax (on a dividend when the row names a security,
 else on interest), a deposit or withdrawal, interest, a fee, or an adjustment of the cash
 balance. Amounts on IBKR rows are signed; entries carry positive amounts and the sign
-chooses the kind.
+chooses the kind. A credit on a cost row (a refunded fee, a cancelled withholding on interest,
+an FX gain) is that cost refunded (`refund=True`), not a deposit.
+
+A forex trade (`EUR.USD`) is a currency conversion; `forex_items` turns one into its rate
+and its conversion, the same way for the three formats.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from stocksbot.importers._ibkr_reading import (
     symbol_from_description,
     tax_entry,
 )
-from stocksbot.importers.entries import CashEntry, DividendEntry, Item, Skipped
+from stocksbot.importers.entries import CashEntry, ConversionEntry, DividendEntry, Item, RateEntry, Skipped
 from stocksbot.importers.reading import RowError, is_empty
+from stocksbot.ledger.numbers import multiply
 
 DIVIDEND = "dividend"
 WITHHOLDING = "withholding"
@@ -91,7 +96,8 @@ def cash_items(*, line: int, category: str, action: str, at: datetime, amount: D
             return [tax_entry(line, at, security[0], amount, currency=currency, key=key, isin=security[1], note=note)]
         if amount < 0:
             return [CashEntry(line, at, "tax", magnitude(amount), currency, key=key, note=note)]
-        return [CashEntry(line, at, "deposit", amount, currency, key=key, note=f"refund of withheld tax: {description}")]
+        return [CashEntry(line, at, "tax", amount, currency, key=key, note=f"refund of withheld tax: {description}",
+                          refund=True)]
     if category == FLOW:
         return [CashEntry(line, at, "deposit" if amount > 0 else "withdraw", magnitude(amount), currency, key=key, note=note)]
     if category == INTEREST:
@@ -102,5 +108,34 @@ def cash_items(*, line: int, category: str, action: str, at: datetime, amount: D
         if amount < 0:
             return [CashEntry(line, at, "fee", magnitude(amount), currency, key=key, note=note)]
         what = "refund" if category == FEE else "credit"
-        return [CashEntry(line, at, "deposit", amount, currency, key=key, note=f"{what}: {description}")]
+        return [CashEntry(line, at, "fee", amount, currency, key=key, note=f"{what}: {description}", refund=True)]
     raise ValueError(f"unknown cash category {category!r}")  # a programming error, not bad input
+
+
+def forex_items(*, line: int, at: datetime, side: str, base: str, quote: str, quantity: Decimal, price: Decimal,
+                commission: Decimal, commission_currency: str | None, key: str | None) -> list[Item]:
+    """A forex trade of `quantity` BASE at `price` QUOTE each (docs/brokers.md, IBKR "Currency
+    conversions"): the rate, and the conversion itself with its commission as the conversion's fee.
+
+    A `buy` of EUR.USD buys `quantity` EUR and sells quantity x price USD; a `sell` the other way.
+    The commission (positive, a cost) is in `commission_currency`, else in the quote currency.
+    A price of 0 gives no conversion (nothing says what was paid): only the commission, as a fee.
+    """
+    pair = f"{base}.{quote}"
+    quantity = magnitude(quantity)
+    if not price:
+        if commission:
+            return [CashEntry(line, at, "fee", commission, commission_currency or quote,
+                              key=None if key is None else f"{key}:commission",
+                              note=f"IBKR commission of a {pair} conversion")]
+        return [Skipped(line, "forex trade at price 0 without commission")]
+    price = magnitude(price)
+    value = multiply(quantity, price)
+    if side == "buy":
+        sold, sold_currency, bought, bought_currency = value, quote, quantity, base
+    else:
+        sold, sold_currency, bought, bought_currency = quantity, base, value, quote
+    return [RateEntry(line, at, base, quote, price),
+            ConversionEntry(line, at, sold, sold_currency, bought, bought_currency, fee=commission,
+                            fee_currency=(commission_currency or quote) if commission else None, key=key,
+                            note=f"IBKR {side} {pair} {quantity} @ {price}")]

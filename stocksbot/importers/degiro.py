@@ -9,7 +9,8 @@ in the description. The rules, and what each kind of row becomes, are in docs/br
   header cell right after `Mutatie`/`Change` (that column holds the currency).
 * Rows of the same date and minute are read together, so an order's transaction fee can
   become the trade's commission, a currency conversion's two sides are paired into one
-  rate, and a split's sell and buy into one split.
+  conversion (and its rate), and a split's sell and buy into one split.
+* A credit on a fee row is that fee refunded (`refund=True`), not a deposit.
 * A record whose cells are all empty but the Order Id continues the previous record's
   Order Id (Degiro wraps long ids onto a line of their own).
 """
@@ -35,6 +36,7 @@ from stocksbot.importers._eubrokers_reading import (
 )
 from stocksbot.importers.entries import (
     CashEntry,
+    ConversionEntry,
     DividendEntry,
     Item,
     ParseOptions,
@@ -305,7 +307,7 @@ def _flush(group: list[_Row], keys: Counter[str]) -> list[tuple[int, Item]]:
         else:
             out.append((row.line, _single(row, text, keys)))
     out.extend(_trades(trades, fees, keys))
-    out.extend(_conversions(legs))
+    out.extend(_conversions(legs, keys))
     out.extend(_splits(splits))
     return out
 
@@ -346,10 +348,8 @@ def _single(row: _Row, text: str, keys: Counter[str]) -> Item:
     if _has(text, _COURTESY) and credit:
         return CashEntry(row.line, row.at, "interest", size, currency, note=f"{row.description} (a credit from Degiro)")
     if _has(text, _OTHER_FEE) or _has(text, _TRADE_FEE):
-        if credit:
-            return Unknown(row.line, f"{row.description} (a refund of a fee)")
         key = _ordinal(keys, f"{NAME}:{row.order_id}:fee") if row.order_id else None
-        return CashEntry(row.line, row.at, "fee", size, currency, key=key, note=row.description)
+        return CashEntry(row.line, row.at, "fee", size, currency, key=key, note=row.description, refund=credit)
     return Unknown(row.line, row.description)
 
 
@@ -365,12 +365,10 @@ def _trades(trades: list[tuple[_Row, _Trade]], fees: list[_Row], keys: Counter[s
         if owner and by_order[fee.order_id] == 1 and owner[1].currency == fee.currency and amount < 0:
             commission[owner[0].line] = commission.get(owner[0].line, Decimal(0)) + positive(amount)
             out.append((fee.line, Skipped(fee.line, f"transaction fee: the commission of the trade on line {owner[0].line}")))
-        elif amount > 0:
-            out.append((fee.line, Unknown(fee.line, f"{fee.description} (a refund of a fee)")))
-        else:
+        else:  # a fee of its own, or (a credit) a fee refunded
             out.append((fee.line, CashEntry(fee.line, fee.at, "fee", positive(amount), fee.currency or None,
                                             key=_ordinal(keys, f"{NAME}:{fee.order_id}:fee"),
-                                            note=f"{fee.description} (order {fee.order_id})")))
+                                            note=f"{fee.description} (order {fee.order_id})", refund=amount > 0)))
     for row, trade in trades:
         prefix = trade.prefix.casefold()
         note = None
@@ -386,11 +384,13 @@ def _trades(trades: list[tuple[_Row, _Trade]], fees: list[_Row], keys: Counter[s
     return out
 
 
-def _conversions(legs: list[_Row]) -> list[tuple[int, Item]]:
-    """A currency conversion's two rows: the one with the FX rate gives the rate, the other is its pair.
+def _conversions(legs: list[_Row], keys: Counter[str]) -> list[tuple[int, Item]]:
+    """A currency conversion's two rows: one conversion (the debited row's amount sold, the
+    credited row's bought), on the line of the row with the FX rate, which also gives the rate.
 
     Degiro writes the rate on the foreign currency's row as units of that currency per unit of
-    the other (`FX 1,0613` on the USD row, the other row in EUR: 1 EUR = 1.0613 USD).
+    the other (`FX 1,0613` on the USD row, the other row in EUR: 1 EUR = 1.0613 USD). The key
+    is the pair's Order Id (`degiro:<id>:fx`), else the booking fingerprints it.
     """
     out: list[tuple[int, Item]] = []
     used: set[int] = set()
@@ -403,15 +403,21 @@ def _conversions(legs: list[_Row]) -> list[tuple[int, Item]]:
                      None)
         if other is None or not leg.fx:
             continue
+        assert other.amount is not None
         used.update((leg.line, other.line))
+        sold, bought = (other, leg) if other.amount < 0 else (leg, other)
+        assert sold.amount is not None and bought.amount is not None
+        key = _ordinal(keys, f"{NAME}:{leg.order_id}:fx") if leg.order_id else None
         out.append((leg.line, RateEntry(leg.line, leg.at, other.currency, leg.currency, leg.fx)))
+        out.append((leg.line, ConversionEntry(leg.line, leg.at, positive(sold.amount), sold.currency,
+                                              positive(bought.amount), bought.currency, key=key,
+                                              note=f"{leg.description} / {other.description}")))
         out.append((other.line, Skipped(other.line, f"currency conversion: the {other.currency} side of the "
-                                                    f"conversion on line {leg.line}, whose rate is recorded "
-                                                    "(conversions are not booked as cash)")))
+                                                    f"conversion on line {leg.line}")))
     for leg in legs:
         if leg.line not in used:
             out.append((leg.line, Skipped(leg.line, "currency conversion whose other side is not in the same "
-                                                    "minute: not booked (conversions are not booked as cash)")))
+                                                    "minute: not booked (the two sides make one conversion)")))
     return out
 
 

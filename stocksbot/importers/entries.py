@@ -90,15 +90,49 @@ class TaxEntry:
 CASH_KINDS: tuple[str, ...] = ("deposit", "withdraw", "interest", "fee", "tax")
 
 
+#: Kinds of CashEntry that may be a credit (`refund=True`): the costs (docs/brokers.md §4.5).
+REFUNDABLE_KINDS: tuple[str, ...] = ("fee", "tax")
+
+
 @dataclass(frozen=True)
 class CashEntry:
-    """A deposit, withdrawal, interest, fee or tax not tied to a dividend (`amount` positive)."""
+    """A deposit, withdrawal, interest, fee or tax not tied to a dividend (`amount` positive).
+
+    `refund=True` (a fee or tax only) makes it a credit of that kind: a refunded fee, a tax
+    refund without its dividend, an FX gain. It is booked as a positive `fee`/`tax` movement,
+    a negative cost, so it does not count as an external flow as a deposit would.
+    """
 
     line: int
     at: datetime
     kind: str
     amount: Decimal
     currency: str | None = None
+    account: str | None = None
+    key: str | None = None
+    note: str | None = None
+    refund: bool = False
+
+
+@dataclass(frozen=True)
+class ConversionEntry:
+    """An exchange of currencies within one account: `sold` of `sold_currency` for `bought` of
+    `bought_currency` (both positive), with an optional `fee` (in `fee_currency`, else the sold
+    currency).
+
+    Booked as `stocksbot cash convert` books one (docs/ledger.md §13): a convert_out, the fee
+    and a convert_in sharing a pair id; the rate is bought / sold, kept exact by storing the
+    bought amount as the broker states it (docs/brokers.md §4.7).
+    """
+
+    line: int
+    at: datetime
+    sold: Decimal
+    sold_currency: str
+    bought: Decimal
+    bought_currency: str
+    fee: Decimal = ZERO
+    fee_currency: str | None = None
     account: str | None = None
     key: str | None = None
     note: str | None = None
@@ -161,7 +195,7 @@ class Problem:
     message: str
 
 
-Entry = Union[TradeEntry, DividendEntry, TaxEntry, CashEntry, SplitEntry, RateEntry]
+Entry = Union[TradeEntry, DividendEntry, TaxEntry, CashEntry, ConversionEntry, SplitEntry, RateEntry]
 Item = Union[Entry, Skipped, Unknown, Problem]
 
 

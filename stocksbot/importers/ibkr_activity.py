@@ -19,7 +19,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Iterable, Iterator, Sequence
 
-from stocksbot.importers._ibkr_cash import ADJUSTMENT, DIVIDEND, FEE, FLOW, INTEREST, WITHHOLDING, cash_items, is_forex_symbol
+from stocksbot.importers._ibkr_cash import (
+    ADJUSTMENT,
+    DIVIDEND,
+    FEE,
+    FLOW,
+    INTEREST,
+    WITHHOLDING,
+    cash_items,
+    forex_items,
+    is_forex_symbol,
+)
 from stocksbot.importers._ibkr_reading import (
     Columns,
     instrument,
@@ -272,7 +282,7 @@ def _forex_component(line: int, columns: Columns, data: Sequence[str], at: datet
     if amount < 0:
         items.append(CashEntry(line, at, "fee", magnitude(amount), base, note=description))
     elif amount > 0:
-        items.append(CashEntry(line, at, "deposit", amount, base, note=f"credit: {description}"))
+        items.append(CashEntry(line, at, "fee", amount, base, note=f"credit: {description}", refund=True))
     if not items:
         items.append(Skipped(line, "forex component without a rate or an amount"))
     return items
@@ -300,11 +310,14 @@ def _trade_row(line: int, columns: Columns, data: Sequence[str], base: str | Non
         if not is_forex_symbol(symbol_text):
             return [Unknown(line, f"forex trade of {symbol_text!r}")]
         from_currency, to_currency = symbol_text.upper().split(".")
-        items: list[Item] = [RateEntry(line, at, from_currency, to_currency, price)] if price else []
-        if commission_value:
-            items.append(CashEntry(line, at, "fee", magnitude(commission_value), base,
-                                   note=f"IBKR commission of a {from_currency}.{to_currency} conversion (base currency)"))
-        return items or [Skipped(line, "forex trade at price 0 without commission")]
+        # `Comm in USD`: the commission is in the base currency.
+        items = forex_items(line=line, at=at, side="buy" if quantity > 0 else "sell", base=from_currency,
+                            quote=to_currency, quantity=quantity, price=price,
+                            commission=magnitude(commission_value) if commission_value < 0 else Decimal(0),
+                            commission_currency=base or to_currency, key=None)
+        if commission_value > 0:
+            items.append(CashEntry(line, at, "fee", commission_value, base, note="IBKR commission rebate", refund=True))
+        return items
     symbol, _ = instrument(symbol_text, None)
     side = "buy" if quantity > 0 else "sell"
     proceeds = read_decimal(columns.get(data, "proceeds"), "Proceeds")
@@ -317,7 +330,8 @@ def _trade_row(line: int, columns: Columns, data: Sequence[str], base: str | Non
                        commission=magnitude(commission_value) if commission_value < 0 else Decimal(0), currency=currency,
                        note=note)
     if commission_value > 0:
-        return [entry, CashEntry(line, at, "deposit", commission_value, currency, note="IBKR commission rebate")]
+        return [entry, CashEntry(line, at, "fee", commission_value, currency, note="IBKR commission rebate",
+                                 refund=True)]
     return [entry]
 
 

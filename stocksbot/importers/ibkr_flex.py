@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Iterable, Iterator, Sequence
 
-from stocksbot.importers._ibkr_cash import FLEX_CASH_TYPES, cash_items, is_forex_symbol
+from stocksbot.importers._ibkr_cash import FLEX_CASH_TYPES, cash_items, forex_items, is_forex_symbol
 from stocksbot.importers._ibkr_reading import (
     KEY_PREFIX,
     Columns,
@@ -279,14 +279,15 @@ def _trade_items(row: _Row, options: ParseOptions, cancels: list[tuple[_Row, Tra
     extra: list[Item] = []
     commission = magnitude(commission_value)
     if commission_value > 0:  # a rebate: money in, not a cost
-        extra.append(CashEntry(row.line, at, "deposit", commission_value, commission_currency, key=_sub(key, "rebate"),
+        extra.append(CashEntry(row.line, at, "fee", commission_value, commission_currency, key=_sub(key, "rebate"), refund=True,
                                note="IBKR commission rebate"))
         commission = Decimal(0)
 
     if asset_class == "CASH" or is_forex_symbol(symbol_text) or (not symbol_text and not isin_text):
         if cancelled:
             return [Skipped(row.line, "cancelled forex trade")]
-        return _forex_items(row, at, symbol_text, price, currency, commission, commission_currency, key) + extra
+        return _forex_items(row, at, side.lower(), symbol_text, quantity, price, currency, commission,
+                            commission_currency, key) + extra
 
     if commission and commission_currency and currency and commission_currency != currency:
         extra.append(CashEntry(row.line, at, "fee", commission, commission_currency, key=_sub(key, "commission"),
@@ -317,9 +318,10 @@ def _sub(key: str | None, part: str) -> str | None:
     return None if key is None else f"{key}:{part}"
 
 
-def _forex_items(row: _Row, at: datetime, symbol_text: str, price: Decimal, currency: str | None, commission: Decimal,
-                 commission_currency: str | None, key: str | None) -> list[Item]:
-    """A currency conversion: the rate it was done at, and its commission as a fee.
+def _forex_items(row: _Row, at: datetime, side: str, symbol_text: str, quantity: Decimal, price: Decimal,
+                 currency: str | None, commission: Decimal, commission_currency: str | None,
+                 key: str | None) -> list[Item]:
+    """A currency conversion: the rate it was done at, and the conversion with its commission as its fee.
 
     The pair is the Symbol (`EUR.USD`: 1 EUR at TradePrice USD). An export without Symbol
     and ISIN columns names no pair; IBKR charges a conversion's commission in the currency
@@ -331,15 +333,8 @@ def _forex_items(row: _Row, at: datetime, symbol_text: str, price: Decimal, curr
         base, quote = commission_currency, currency
     else:
         return [Unknown(row.line, "forex trade that names no currency pair")]
-    items: list[Item] = []
-    if price > 0:
-        items.append(RateEntry(row.line, at, base, quote, price))
-    if commission:
-        items.append(CashEntry(row.line, at, "fee", commission, commission_currency, key=_sub(key, "commission"),
-                               note=f"IBKR commission of a {base}.{quote} conversion"))
-    if not items:
-        items.append(Skipped(row.line, "forex trade at price 0 without commission"))
-    return items
+    return forex_items(line=row.line, at=at, side=side, base=base, quote=quote, quantity=quantity, price=price,
+                       commission=commission, commission_currency=commission_currency, key=key)
 
 
 def _cash_row(row: _Row, options: ParseOptions, reversals: list[tuple[DividendEntry, str]]) -> list[Item]:

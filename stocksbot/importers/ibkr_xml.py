@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator
 from xml.parsers import expat
 
 from stocksbot.errors import StocksbotError
-from stocksbot.importers._ibkr_cash import FLEX_CASH_TYPES, cash_items, is_forex_symbol
+from stocksbot.importers._ibkr_cash import FLEX_CASH_TYPES, cash_items, forex_items, is_forex_symbol
 from stocksbot.importers._ibkr_reading import (
     KEY_PREFIX,
     magnitude,
@@ -256,14 +256,16 @@ def _trade(line: int, element: ET.Element, trade: Any, cancels: list[tuple[Trade
         if not is_forex_symbol(trade.symbol):
             return [Unknown(line, f"forex trade of {trade.symbol!r}")]
         base, quote = trade.symbol.upper().split(".")
-        items: list[Item] = []
-        if trade.tradePrice:
-            items.append(RateEntry(line, at, base, quote, magnitude(trade.tradePrice)))
-        if commission_value < 0:
-            items.append(CashEntry(line, at, "fee", magnitude(commission_value), commission_currency,
-                                   key=None if key is None else key + ":commission",
-                                   note=f"IBKR commission of a {base}.{quote} conversion"))
-        return items or [Skipped(line, "forex trade at price 0 without commission")]
+        if not trade.quantity:
+            raise RowError("quantity is 0 or missing")
+        items = forex_items(line=line, at=at, side=side_value.lower(), base=base, quote=quote, quantity=trade.quantity,
+                            price=trade.tradePrice or Decimal(0),
+                            commission=magnitude(commission_value) if commission_value < 0 else Decimal(0),
+                            commission_currency=commission_currency, key=key)
+        if commission_value > 0:
+            items.append(CashEntry(line, at, "fee", commission_value, commission_currency, refund=True,
+                                   key=None if key is None else key + ":rebate", note="IBKR commission rebate"))
+        return items
     if not trade.quantity:
         raise RowError("quantity is 0 or missing")
     if trade.tradePrice is None or trade.tradePrice < 0:
@@ -279,7 +281,7 @@ def _trade(line: int, element: ET.Element, trade: Any, cancels: list[tuple[Trade
     if cancelled:
         commission, extra = Decimal(0), []
     elif commission_value > 0:
-        extra.append(CashEntry(line, at, "deposit", commission_value, commission_currency,
+        extra.append(CashEntry(line, at, "fee", commission_value, commission_currency, refund=True,
                                key=None if key is None else key + ":rebate", note="IBKR commission rebate"))
     elif commission and commission_currency and trade.currency and commission_currency != trade.currency:
         extra.append(CashEntry(line, at, "fee", commission, commission_currency,

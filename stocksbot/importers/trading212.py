@@ -11,6 +11,10 @@ by name, so one reader serves them all. The rules are in docs/brokers.md ("Tradi
   row's `Exchange rate` (instrument units per account unit), exactly;
 * the `Exchange rate` of a trade in another currency than the account's is also given as a
   rate (1 account unit = rate instrument units);
+* such a trade is paid from (a sell paid into) the account currency: its `Total` is converted
+  into the instrument currency just before a buy (after a sell), one conversion per trade, so
+  each currency's cash is the broker's; a `Currency conversion` row is a conversion too;
+* a positive `Result adjustment` is a cost refunded (a tax when its note says tax), not income;
 * a dividend is what reached the account (`Total`, net, in the account currency);
   `Withholding tax` is in the instrument currency, so it is folded in only when the currencies
   agree and otherwise kept in the note;
@@ -39,6 +43,7 @@ from stocksbot.importers._eubrokers_reading import (
 )
 from stocksbot.importers.entries import (
     CashEntry,
+    ConversionEntry,
     DividendEntry,
     Item,
     ParseOptions,
@@ -50,7 +55,7 @@ from stocksbot.importers.entries import (
     Unknown,
 )
 from stocksbot.importers.reading import RowError, optional_amount, pounds, records, strptime_local
-from stocksbot.ledger.numbers import add, canonical, multiply
+from stocksbot.ledger.numbers import add, canonical, multiply, subtract
 
 NAME = "trading212"
 
@@ -74,7 +79,10 @@ FEES = ("transaction fee", "finra fee", "stamp duty reserve tax", "stamp duty", 
         "currency conversion fee", "ptm levy")
 
 _LABELS = {"quantity": "No. of shares", "price": "Price / share", "rate": "Exchange rate", "total": "Total",
-           "withholding": "Withholding tax"}
+           "withholding": "Withholding tax", "from": "Currency conversion from amount",
+           "to": "Currency conversion to amount"}
+#: The two amounts of a `Currency conversion` row (2025 layout), each with its currency column.
+CONVERSION_AMOUNTS = (("from", "currency conversion from amount"), ("to", "currency conversion to amount"))
 _TRADE = re.compile(r"(?:market|limit|stop|stop limit|stop-limit)\s+(buy|sell)", re.IGNORECASE)
 _ID_LIKE = re.compile(r"EOF\d+")
 _TIME = re.compile(r"(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:\d{2})?")
@@ -192,6 +200,9 @@ class _Reader:
             (stem, m) for stem in FEES if (m := _money_columns(header, stem)) is not None]
         for stem, fee in fees:
             row.update(_money(cells, fee, f"fee:{stem}"))
+        if row["action"].casefold() == "currency conversion":
+            for field, stem in CONVERSION_AMOUNTS:
+                row.update(_money(cells, _money_columns(header, stem), field))
         return row
 
     def time(self, text: str) -> datetime:
@@ -252,14 +263,40 @@ class _Reader:
             kinds = {"deposit": "deposit", "withdrawal": "withdraw", "interest on cash": "interest",
                      "lending interest": "interest", "spending cashback": "interest", "card debit": "withdraw",
                      "card credit": "deposit"}
-            kind = kinds.get(folded) or ("interest" if total > 0 else "fee")
+            kind = kinds.get(folded) or "fee"
             if folded in ("deposit", "withdrawal", "card debit", "card credit"):
                 kind = "deposit" if total > 0 else "withdraw"
+            refund = folded == "result adjustment" and total > 0
+            if refund and "tax" in row["notes"].casefold():
+                kind = "tax"  # "Withholding tax refund - interest on cash"
             return CashEntry(line, at, kind, positive(total), currency, key=self.key(row),
-                             note=row["notes"] or action)
-        if folded in ("currency conversion",):
-            return Skipped(line, "currency conversion: not booked as cash (docs/brokers.md)")
+                             note=row["notes"] or action, refund=refund)
+        if folded == "currency conversion":
+            return self.conversion(line, row, at)
         return Unknown(line, action)
+
+    def conversion(self, line: int, row: dict[str, str], at: datetime) -> Item:
+        """A `Currency conversion` row: `from amount` of one currency for `to amount` of another.
+
+        The `Currency conversion fee` is part of the amount taken when it is in the same currency
+        (the row's Exchange rate is (from - fee) / to): the conversion sells from - fee plus the
+        fee, as `cash convert --fee` does; a fee in another currency is the conversion's fee in
+        that currency.
+        """
+        taken, given = self.amount(row, "from"), self.amount(row, "to")
+        source, target = row.get("from_currency", ""), row.get("to_currency", "")
+        if not taken or not given or not source or not target:
+            return Skipped(line, "currency conversion without its from and to amounts and currencies: not booked")
+        fee = positive(self.amount(row, "fee:currency conversion fee") or Decimal(0))
+        fee_currency = row.get("fee:currency conversion fee_currency") or source
+        sold = positive(taken)
+        if fee and fee_currency == source:
+            sold = subtract(sold, fee)
+        if sold <= 0:
+            raise RowError(f"currency conversion of {taken} {source} with a fee of {fee}: nothing converted")
+        return ConversionEntry(line, at, sold, source, positive(given), target, fee=fee,
+                               fee_currency=fee_currency if fee else None, key=self.key(row),
+                               note=row["notes"] or "Currency conversion")
 
     def _symbol(self, row: dict[str, str]) -> tuple[str, str | None]:
         isin = row["isin"].upper()
@@ -315,6 +352,11 @@ class _Reader:
             currency=currency, key=key, isin=isin,
             note=("fees converted at the Exchange rate: " + ", ".join(notes)) if notes else None)
         items: list[Item] = [trade, *separate]
+        total = self.amount(row, "total")
+        if currency and account_currency and currency != account_currency and total:
+            conversion = _paid_from_account(line, at, trade, positive(total), account_currency, separate)
+            if conversion is not None:  # booked at the trade's instant, credits first (docs/ledger.md §13.2)
+                items.append(conversion)
         if rate and currency and account_currency and currency != account_currency:
             items.append(RateEntry(line, at, account_currency, currency, rate))
         return items
@@ -360,6 +402,33 @@ class _Reader:
         }
         for line in sorted(items):
             yield items[line]
+
+
+def _paid_from_account(line: int, at: datetime, trade: TradeEntry, total: Decimal, account_currency: str,
+                       separate: list[Item]) -> ConversionEntry | None:
+    """The conversion that pays a trade in a foreign instrument currency from the account currency.
+
+    A buy takes its `Total` (account currency) and needs quantity x price + fees in the
+    instrument currency: that much is bought with the Total, just before the trade. A sell
+    brings quantity x price - fees, sold for its Total just after it. A fee booked apart in
+    the account currency (no rate to convert it) is in the Total already: it is not converted.
+    """
+    assert trade.currency is not None
+    gross = multiply(trade.quantity, trade.price)
+    apart = add(*(i.amount for i in separate if isinstance(i, CashEntry) and i.currency == account_currency))
+    if trade.side == "buy":
+        needed, paid = add(gross, trade.fees), subtract(total, apart)
+        if needed <= 0 or paid <= 0:
+            return None
+        return ConversionEntry(line, at, paid, account_currency, needed, trade.currency,
+                               key=f"{trade.key}:fx" if trade.key else None,
+                               note=f"{account_currency} paid for the buy of {trade.symbol}")
+    proceeds, received = subtract(gross, trade.fees), add(total, apart)
+    if proceeds <= 0 or received <= 0:
+        return None
+    return ConversionEntry(line, at, proceeds, trade.currency, received, account_currency,
+                           key=f"{trade.key}:fx" if trade.key else None,
+                           note=f"{account_currency} received for the sale of {trade.symbol}")
 
 
 def _money(cells: list[str], money: _Money | None, field: str) -> dict[str, str]:

@@ -11,7 +11,8 @@ holding without `--allow-short`) rolls all of it back:
 - splits are stored before the symbol's positions are re-booked (a ratio given as shares
   `added` is derived from the holding just before the split);
 - dividends (with the withholding tax of their own row or of a paired tax row), cash
-  movements and exchange rates follow, each by the rules of its own service.
+  movements (a refund as a credit of its cost kind), currency conversions (booked as
+  `cash convert` books them) and exchange rates follow, each by the rules of its own service.
 
 Idempotency: every record keeps a key in its `external_id`, the broker's id or a fingerprint
 of the row's content (`fingerprint`); a key already stored is skipped and reported, so a file
@@ -28,14 +29,16 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
 from stocksbot import settings
 from stocksbot.csvfiles import PriceRow, RowErrors, TradeRow
 from stocksbot.errors import StocksbotError
 from stocksbot.importers.entries import (
     CASH_KINDS,
+    REFUNDABLE_KINDS,
     CashEntry,
+    ConversionEntry,
     DividendEntry,
     Entry,
     Format,
@@ -72,7 +75,13 @@ RATE_INTERVAL = "1d"
 #: Booking order of entries at one instant (docs/brokers.md §4.1): rates, splits (they
 #: apply from the start of their day, before its trades), trades, then the cash records,
 #: whose order among themselves the cash book decides (credits before debits, docs/ledger.md §13).
-_RANK = {RateEntry: 0, SplitEntry: 1, TradeEntry: 2, DividendEntry: 3, TaxEntry: 4, CashEntry: 5}
+_RANK = {RateEntry: 0, SplitEntry: 1, TradeEntry: 2, DividendEntry: 3, TaxEntry: 4, CashEntry: 5,
+         ConversionEntry: 6}
+#: The keys of a conversion's other legs: its convert_out keeps the entry's key, the convert_in
+#: and the fee add these suffixes (docs/brokers.md §4.7), so one key stands for the whole conversion.
+CONVERT_IN_SUFFIX = ":in"
+CONVERT_FEE_SUFFIX = ":fee"
+_LEG_ROOM = max(len(CONVERT_IN_SUFFIX), len(CONVERT_FEE_SUFFIX))
 #: How many keys one lookup asks for (within SQLite's limit of parameters).
 _LOOKUP = 900
 
@@ -180,7 +189,12 @@ def content(entry: Entry, account: str) -> tuple[str, ...]:
     elif isinstance(entry, TaxEntry):
         values = ("tax", entry.at, account, entry.symbol, entry.isin, entry.amount, entry.refund, entry.currency)
     elif isinstance(entry, CashEntry):
-        values = ("cash", entry.at, account, entry.kind, entry.amount, entry.currency)
+        # `refund` only when set, so the fingerprints of the other cash rows stay what they were.
+        values = ("cash", entry.at, account, entry.kind, entry.amount, entry.currency) + \
+            (("refund",) if entry.refund else ())
+    elif isinstance(entry, ConversionEntry):
+        values = ("conversion", entry.at, account, entry.sold, entry.sold_currency, entry.bought,
+                  entry.bought_currency, entry.fee, entry.fee_currency)
     elif isinstance(entry, SplitEntry):
         values = ("split", entry.at, account, entry.symbol, entry.isin, entry.numerator, entry.denominator,
                   entry.added)
@@ -310,8 +324,9 @@ class _Booking:
             values = content(entry, account)
             occurrence = seen[values] = seen.get(values, -1) + 1
             key = fingerprint(values, occurrence)
-        elif len(key) > EXTERNAL_ID_MAX:
-            raise StocksbotError(f"the broker's id {key[:20]!r}... is longer than {EXTERNAL_ID_MAX} characters")
+        elif len(key) > EXTERNAL_ID_MAX - (_LEG_ROOM if isinstance(entry, ConversionEntry) else 0):
+            limit = EXTERNAL_ID_MAX - (_LEG_ROOM if isinstance(entry, ConversionEntry) else 0)
+            raise StocksbotError(f"the broker's id {key[:20]!r}... is longer than {limit} characters")
         return _Entry(entry, _moment(entry), symbol, account, key)
 
     @staticmethod
@@ -335,7 +350,18 @@ class _Booking:
         elif isinstance(entry, CashEntry):
             if entry.kind not in CASH_KINDS:
                 raise StocksbotError(f"cash kind must be one of {', '.join(CASH_KINDS)}, got {entry.kind!r}")
+            if entry.refund and entry.kind not in REFUNDABLE_KINDS:
+                raise StocksbotError(f"only a {' or '.join(REFUNDABLE_KINDS)} can be a refund, got {entry.kind!r}")
             _positive(entry.kind, entry.amount)
+        elif isinstance(entry, ConversionEntry):
+            _positive("amount sold", entry.sold)
+            _positive("amount bought", entry.bought)
+            _positive("conversion fee", entry.fee, zero=True)
+            sold, bought = parse_currency(entry.sold_currency), parse_currency(entry.bought_currency)
+            if entry.fee_currency is not None:
+                parse_currency(entry.fee_currency)
+            if sold == bought:
+                raise StocksbotError(f"cannot convert {sold} into itself: give two different currencies")
         elif isinstance(entry, SplitEntry):
             if entry.added is None:
                 if entry.numerator is None or entry.denominator is None or entry.numerator < 1 or \
@@ -404,7 +430,7 @@ class _Booking:
             except BookingError as exc:
                 self.errors.append(f"{symbol}: re-booking after its split failed: {exc}")
         _refuse(self.errors)
-        self._cash([i for i in items if isinstance(i.entry, (DividendEntry, TaxEntry, CashEntry))])
+        self._cash([i for i in items if isinstance(i.entry, (DividendEntry, TaxEntry, CashEntry, ConversionEntry))])
         _refuse(self.errors)
 
     def _trade_rows(self, trades: list[_Entry]) -> Iterator[TradeRow]:
@@ -499,6 +525,7 @@ class _Booking:
         dividend_keys = self._known(DIVIDENDS, [i.key for i in items if isinstance(i.entry, DividendEntry) and i.key])
         movement_keys = self._known(MOVEMENTS, [i.key for i in items if not isinstance(i.entry, DividendEntry)
                                                 and i.key])
+        # A conversion's legs (below) make a group: the first row's id is the pair id of all of them.
         # A withholding tax pairs with the first dividend of its account, symbol, pay day and currency.
         dividends: dict[tuple[str, str | None, str, str], list[Any]] = {}
         # A tax row that names no currency pairs with a dividend of any currency (and takes its currency).
@@ -522,10 +549,18 @@ class _Booking:
                 dividends.setdefault(pair_key, []).append(row)
                 any_currency.setdefault(pair_key[:3], []).append(row)
                 rows.append(row)
-        movements: list[dict[str, Any]] = []
+        movements: list[list[dict[str, Any]]] = []
         for item in items:
             e = item.entry
             if isinstance(e, DividendEntry):
+                continue
+            if isinstance(e, ConversionEntry):
+                if self._repeated(item, seen):
+                    continue
+                if item.key in movement_keys:
+                    self.skipped.append((e.line, f"already imported ({item.key})"))
+                    continue
+                movements.append(self._conversion(item))
                 continue
             code = currency_of(item)
             note: str | None
@@ -547,15 +582,16 @@ class _Booking:
                 note = e.note or f"{item.symbol} withholding tax{' refund' if e.refund else ''}"
             else:
                 assert isinstance(e, CashEntry)
-                kind, amount, note = e.kind, e.amount.copy_negate() if e.kind in OUTFLOWS else e.amount, e.note
+                debit = e.kind in OUTFLOWS and not e.refund
+                kind, amount, note = e.kind, e.amount.copy_negate() if debit else e.amount, e.note
             if self._repeated(item, seen):
                 continue
             if item.key in movement_keys:
                 self.skipped.append((e.line, f"already imported ({item.key})"))
                 continue
-            movements.append({"line": e.line, "account_id": self.accounts[item.account].id, "kind": kind,
-                              "amount": amount, "currency": code, "at": e.at, "note": note,
-                              "external_id": item.key})
+            movements.append([{"line": e.line, "account_id": self.accounts[item.account].id, "kind": kind,
+                               "amount": amount, "currency": code, "at": e.at, "note": note,
+                               "external_id": item.key}])
         now = datetime.now(timezone.utc)
         events: dict[tuple[int, str], list[Any]] = {}
         for row in rows:
@@ -572,19 +608,42 @@ class _Booking:
             events.setdefault((row["account_id"], row["currency"]), []).append(
                 dividend_event(dividend_id, row["gross"], row["tax"], row["fee"], row["paid_at"]))
             self.counts["dividends"] += 1
-        for movement in movements:
-            values = {k: v for k, v in movement.items() if k != "line"}
-            movement_id = int(self.conn.execute(insert(MOVEMENTS).values(created_at=now, **values)
-                                                .returning(MOVEMENTS.c.id)).scalar_one())
-            events.setdefault((movement["account_id"], movement["currency"]), []).append(
-                movement_event(movement_id, movement["amount"], movement["at"]))
-            self.counts["cash"] += 1
+        for group in movements:
+            pair_id: int | None = None
+            for movement in group:
+                values = {k: v for k, v in movement.items() if k != "line"}
+                movement_id = int(self.conn.execute(insert(MOVEMENTS).values(created_at=now, pair_id=pair_id, **values)
+                                                    .returning(MOVEMENTS.c.id)).scalar_one())
+                if len(group) > 1 and pair_id is None:  # as `cash convert`: the first row is its own pair
+                    pair_id = movement_id
+                    self.conn.execute(update(MOVEMENTS).where(MOVEMENTS.c.id == movement_id).values(pair_id=pair_id))
+                events.setdefault((movement["account_id"], movement["currency"]), []).append(
+                    movement_event(movement_id, movement["amount"], movement["at"]))
+                self.counts["cash"] += 1
         store = CashStore(self.conn)
         margins = {row.id: bool(row.margin) for row in self.accounts.values()}
         for (account_id, currency), pair_events in sorted(events.items()):
             store.settle(account_id, currency, pair_events, margin=margins.get(account_id, False))
         assert all(dividend_amount(r["gross"], r["tax"], r["fee"]) >= ZERO for r in rows if not r["stored"]) \
             or self.errors
+
+    def _conversion(self, item: _Entry) -> list[dict[str, Any]]:
+        """A conversion's rows as `cash convert` stores them (docs/ledger.md §13.1, docs/brokers.md
+        §4.7): a convert_out of the amount sold, the fee (if any) and a convert_in of the amount
+        bought; the out row keeps the entry's key, the others the key with a suffix."""
+        e = item.entry
+        assert isinstance(e, ConversionEntry) and item.key is not None
+        sold, bought = parse_currency(e.sold_currency), parse_currency(e.bought_currency)
+        common = {"line": e.line, "account_id": self.accounts[item.account].id, "at": e.at, "note": e.note}
+        legs = [{**common, "kind": "convert_out", "amount": e.sold.copy_negate(), "currency": sold,
+                 "external_id": item.key}]
+        if e.fee:
+            fee_currency = parse_currency(e.fee_currency) if e.fee_currency is not None else sold
+            legs.append({**common, "kind": "fee", "amount": e.fee.copy_negate(), "currency": fee_currency,
+                         "external_id": item.key + CONVERT_FEE_SUFFIX})
+        legs.append({**common, "kind": "convert_in", "amount": e.bought, "currency": bought,
+                     "external_id": item.key + CONVERT_IN_SUFFIX})
+        return legs
 
     def _repeated(self, item: _Entry, seen: dict[str, int]) -> bool:
         """Whether the entry's broker id repeats an earlier row of the file (reported as a problem)."""

@@ -153,17 +153,26 @@ def _valued(
 
 
 def list_positions(
-    uow: UnitOfWork, *, status: str | None = OPEN, strategy: str | None = None, account: str | None = None
+    uow: UnitOfWork, *, status: str | None = OPEN, strategy: str | None = None, account: str | None = None,
+    as_of: str | datetime | None = None,
 ) -> list[PositionRecord]:
-    """Positions (open by default; "closed", or None for all), valued at the latest prices."""
+    """Positions (open by default; "closed", or None for all), valued at the latest prices; with
+    `as_of`, as they were at the end of that day (docs/ledger.md §17)."""
+    if as_of is not None:
+        return position_listing(uow, status=status, strategy=strategy, account=account, as_of=as_of).positions
     with uow.reading() as conn:
         return _valued(Repositories(conn), status, strategy, account)
 
 
 def position_listing(
-    uow: UnitOfWork, *, status: str | None = OPEN, strategy: str | None = None, account: str | None = None
+    uow: UnitOfWork, *, status: str | None = OPEN, strategy: str | None = None, account: str | None = None,
+    as_of: str | datetime | None = None,
 ) -> PositionListing:
     """`list_positions`, with the reporting currency and the open positions' converted totals."""
+    if as_of is not None:  # replayed from the trades: services/asof.py (imported only then)
+        from stocksbot.services import asof
+
+        return asof.position_listing(uow, as_of, status=status, strategy=strategy, account=account)
     with uow.reading() as conn:
         convert, chosen = _converter(conn)
         positions = _valued(Repositories(conn), status, strategy, account, convert=convert)
@@ -199,7 +208,7 @@ def _summary_line(
     )
 
 
-def summary(uow: UnitOfWork, *, account: str | None = None) -> Summary:
+def summary(uow: UnitOfWork, *, account: str | None = None, as_of: str | datetime | None = None) -> Summary:
     """Cost, value, realized and unrealized P&L and costs paid, in total and by strategy; cash,
     income and total value, in total and by account; all in the reporting currency.
 
@@ -212,7 +221,12 @@ def summary(uow: UnitOfWork, *, account: str | None = None) -> Summary:
     are those of the closed runs (kept as running totals) plus the open runs' so far. Amounts
     in another currency are converted at the latest rate; one that is missing makes the
     figures that need it unknown and is named in `missing_rates` (docs/ledger.md §6.3 and §15.5).
+    With `as_of`, the summary as it was at the end of that day (docs/ledger.md §17).
     """
+    if as_of is not None:  # replayed from the trades: services/asof.py (imported only then)
+        from stocksbot.services import asof
+
+        return asof.summary(uow, as_of, account=account)
     with uow.reading() as conn:
         repos = Repositories(conn)
         strategy_names = repos.strategies.names()

@@ -98,17 +98,21 @@ def cash_by_account(conn: Connection) -> ByAccount:
     return cash
 
 
-def income_by_account(conn: Connection) -> ByAccount:
-    """Income received, per account and currency: dividends net of tax and fee, and interest."""
+def income_by_account(conn: Connection, until: datetime | None = None) -> ByAccount:
+    """Income received, per account and currency: dividends net of tax and fee, and interest
+    (only what was paid at or before `until`, when given: the summary as of a date)."""
     income: ByAccount = {}
 
     def credit(account_id: int, currency: str, amount: Decimal) -> None:
         amounts = income.setdefault(account_id, {})
         amounts[currency] = add(amounts.get(currency, ZERO), amount)
 
-    for account_id, currency, gross, tax, fee in conn.execute(_DIVIDENDS):
+    dividends, interest = _DIVIDENDS, _INTEREST
+    if until is not None:
+        dividends, interest = dividends.where(DIVIDENDS.c.paid_at <= until), interest.where(MOVEMENTS.c.at <= until)
+    for account_id, currency, gross, tax, fee in conn.execute(dividends):
         credit(account_id, currency, subtract(gross, add(tax or ZERO, fee or ZERO)))
-    for account_id, currency, amount in conn.execute(_INTEREST):
+    for account_id, currency, amount in conn.execute(interest):
         credit(account_id, currency, amount)
     return income
 

@@ -31,6 +31,10 @@ from stocksbot.storage.types import driver_conversion
 ZERO = Decimal(0)
 
 
+#: Called with (account id, fill, booking) for each trade an in-memory replay books.
+FillHook = Callable[[int, Fill, Booking], None]
+
+
 class BookingError(LedgerError):
     """A ledger rule refused a trade during a re-booking; names the trade."""
 
@@ -465,26 +469,80 @@ class BookingStore:
         state = self._states_at(symbol, at, _TRANSFER + 1 if through else _TRADE).get(account_id)
         return state.book.signed_quantity if state is not None else ZERO
 
-    def _states_at(self, symbol: str, at: datetime, before_rank: int) -> dict[int, OpenState]:
+    def _states_at(
+        self, symbol: str, at: datetime, before_rank: int, *, starts: Mapping[int, datetime] | None = None,
+        default_start: datetime | None = None, on_fill: FillHook | None = None,
+    ) -> dict[int, OpenState]:
         """Every account's book of the symbol after the events before `at` and those at `at`
-        ranked below `before_rank` (`_SPLIT` < `_RENAME` < `_TRADE` < `_TRANSFER`), in memory."""
+        ranked below `before_rank` (`_SPLIT` < `_RENAME` < `_TRADE` < `_TRANSFER`), in memory.
+
+        With `starts` (account id -> a moment at which that account's book is flat before the
+        moment's trades; `default_start` for the accounts not named), each account's trades
+        before its start are left out, so a question about one year need not replay the whole
+        history. Only for symbols without share transfers or symbol changes, whose lots can
+        arrive without a trade: `replay_window` checks that. `on_fill` sees each booked trade;
+        with it, only the books are kept (the states have no runs, so no strategies).
+        """
         states: dict[int, OpenState] = {}
         events = self._other_events(symbol)
-        events += [(trade[6], _TRADE, trade) for trade in symbol_trades(self.conn, symbol)]
-        events.sort(key=lambda event: (event[0], event[1]))  # stable: trades keep their (time, id) order
-        for moment, rank, event in events:
-            if moment > at or (moment == at and rank >= before_rank):
+        first = None
+        if starts is not None:
+            assert default_start is not None
+            first = min([default_start, *starts.values()])
+            events = [event for event in events if event[0] >= first]
+        # The trades stream in booking order and the few other events are merged in, as `replay` does.
+        next_event = 0
+        for trade in symbol_trades(self.conn, symbol, since=first, until=at):
+            trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, _realized, owner = trade
+            while next_event < len(events) and (events[next_event][0], events[next_event][1]) <= (executed_at, _TRADE):
+                if not self._event_before(events[next_event], at, before_rank, states, symbol):
+                    return states
+                next_event += 1
+            if executed_at > at or (executed_at == at and _TRADE >= before_rank):
+                return states
+            if starts is not None and executed_at < starts.get(owner, default_start):
+                continue
+            state = states.get(owner)
+            if state is None:
+                state = states[owner] = OpenState(Book(symbol, self.method), None, [], owner)
+            fill = Fill(side, quantity, price, commission, fees, executed_at, trade_id)
+            if on_fill is None:
+                state.apply(fill, strategy_id, allow_short=True)
+            else:  # the caller wants what each fill closed, not the runs (their strategies): the book alone
+                on_fill(owner, fill, state.book.apply(fill, allow_short=True))
+        for event in events[next_event:]:
+            if not self._event_before(event, at, before_rank, states, symbol):
                 break
-            if rank == _TRADE:
-                trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, _realized, owner = event
-                state = states.get(owner)
-                if state is None:
-                    state = states[owner] = OpenState(Book(symbol, self.method), None, [], owner)
-                state.apply(Fill(side, quantity, price, commission, fees, executed_at, trade_id), strategy_id,
-                            allow_short=True)
-            else:
-                self._corporate_event(symbol, states, (moment, rank, event), [])
         return states
+
+    def _event_before(
+        self, event: tuple[datetime, int, Any], at: datetime, before_rank: int, states: dict[int, OpenState],
+        symbol: str,
+    ) -> bool:
+        """Apply a split, symbol change or transfer of an in-memory replay if it comes before (`at`,
+        `before_rank`); False (nothing applied) when it does not."""
+        moment, rank, _row = event
+        if moment > at or (moment == at and rank >= before_rank):
+            return False
+        self._corporate_event(symbol, states, event, [])
+        return True
+
+    def replay_window(
+        self, symbol: str, until: datetime, *, inclusive: bool, starts: Mapping[int, datetime] | None = None,
+        default_start: datetime | None = None, on_fill: FillHook | None = None,
+    ) -> dict[int, OpenState]:
+        """Every account's book of the symbol at `until` (after its events when `inclusive`, else
+        before them), replayed in memory as `replay` books it; writes nothing.
+
+        `starts`/`default_start` (see `_states_at`) let the replay begin where each account's
+        book was flat; they are ignored, and the whole history replayed, when the symbol has a
+        share transfer or a symbol change (lots that arrive without a trade). For reports
+        about the past: holdings at a date, the lot portions closed in a year (docs/ledger.md §17).
+        """
+        if starts is not None and any(rank in (_RENAME, _TRANSFER) for _at, rank, _row in self._other_events(symbol)):
+            starts = default_start = None
+        return self._states_at(symbol, until, _TRANSFER + 1 if inclusive else _SPLIT, starts=starts,
+                               default_start=default_start, on_fill=on_fill)
 
     def bookings(self, symbol: str) -> list[tuple[int, int | None, int, Booking]]:
         """Every trade of `symbol` booked again in memory, in booking order, as (trade id, the
@@ -623,13 +681,16 @@ def _later(first: datetime | None, second: datetime | None) -> datetime | None:
 
 _DRIVER_SYMBOL_TRADES = (
     "SELECT id, side, quantity, price, commission, fees, executed_at, strategy_id, realized_pnl, account_id FROM trades "
-    "WHERE symbol = {mark} ORDER BY executed_at, id"
+    "WHERE symbol = {mark}{range} ORDER BY executed_at, id"
 )
 
 
-def symbol_trades(conn: Connection, symbol: str) -> Iterator[tuple[Any, ...]]:
+def symbol_trades(
+    conn: Connection, symbol: str, *, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[tuple[Any, ...]]:
     """A symbol's trades in booking order, as (id, side, quantity, price, commission, fees,
-    executed_at, strategy_id, realized_pnl, account_id) tuples of Decimals and UTC datetimes.
+    executed_at, strategy_id, realized_pnl, account_id) tuples of Decimals and UTC datetimes;
+    only those with `since <= executed_at <= until` when either is given (an index range scan).
 
     The rows come from the driver and are converted with the conversion table of `types.py`:
     a rebuild reads every trade, and SQLAlchemy's per-value result processing would cost
@@ -637,14 +698,21 @@ def symbol_trades(conn: Connection, symbol: str) -> Iterator[tuple[Any, ...]]:
     """
     name = conn.dialect.name
     number = driver_conversion(TRADES.c.quantity.type, name).from_driver
-    moment = driver_conversion(TRADES.c.executed_at.type, name).from_driver
+    times = driver_conversion(TRADES.c.executed_at.type, name)
+    mark = "?" if name == "sqlite" else "%s"
+    conditions, params = "", [symbol]
+    for bound, operator in ((since, ">="), (until, "<=")):
+        if bound is not None:
+            conditions += f" AND executed_at {operator} {mark}"
+            params.append(times.to_driver(bound))
+    query = _DRIVER_SYMBOL_TRADES.format(mark=mark, range=conditions)
     driver = driver_connection(conn)
     if name == "sqlite":
-        yield from _converted(driver.execute(_DRIVER_SYMBOL_TRADES.format(mark="?"), (symbol,)), number, moment)
+        yield from _converted(driver.execute(query, params), number, times.from_driver)
         return
     with driver.cursor() as cursor:
-        cursor.execute(_DRIVER_SYMBOL_TRADES.format(mark="%s"), (symbol,))
-        yield from _converted(cursor, number, moment)
+        cursor.execute(query, params)
+        yield from _converted(cursor, number, times.from_driver)
 
 
 def _converted(

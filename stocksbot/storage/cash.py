@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -204,6 +204,16 @@ class CashStore:
         events.sort()
         old = add(*(e.amount for e in events if (e.source, e.id) not in leaving))
         return events, subtract(subtract(stored.balance, old), self.implicit_total(pair, since))
+
+    def balance_at(self, account_id: int, currency: str, at: datetime) -> Decimal:
+        """The pair's balance after every event at or before `at`, implicit deposits included: the
+        stored balance less what came later (the events read are those after `at` only)."""
+        stored = self.state(account_id, currency)[1]
+        if stored is None:
+            return ZERO
+        if stored.last_at is None or stored.last_at <= at:
+            return stored.balance
+        return self._since((account_id, currency), at + timedelta(microseconds=1), [], stored)[1]
 
     def balance_before(self, account_id: int, currency: str, margin: bool, new: CashEvent) -> Decimal:
         """The pair's balance just before `new`, an event stored but not booked yet, is booked."""

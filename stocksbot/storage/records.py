@@ -167,6 +167,9 @@ class PositionListing(Record):
     converted_market_value: Decimal | None
     converted_unrealized_pnl: Decimal | None
     missing_rates: list[str]
+    # `position list --as-of` (docs/ledger.md §17): the moment, and the symbols valued at a trade price.
+    as_of: datetime | None = None
+    trade_priced: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,9 @@ class Summary(Record):
     total_value: Decimal | None = None
     by_account: list[AccountSummary] = field(default_factory=list)
     missing_rates: list[str] = field(default_factory=list)
+    # `summary --as-of` (docs/ledger.md §17): the moment, and the symbols valued at a trade price.
+    as_of: datetime | None = None
+    trade_priced: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = self.total.to_json()
@@ -223,6 +229,8 @@ class Summary(Record):
             income=self.income, total_value=self.total_value,
             by_account=[account.to_json() for account in self.by_account], missing_rates=self.missing_rates,
         )
+        if self.as_of is not None:
+            data.update(as_of=self.as_of, trade_priced=self.trade_priced)
         return data
 
 
@@ -322,3 +330,60 @@ class DividendRecord(Record):
     reinvest_trade_id: int | None
     note: str | None
     external_id: str | None
+
+
+@dataclass
+class RealizedRow(Record):
+    """One closed lot portion of `report realized` (docs/ledger.md §17), in its instrument's currency.
+
+    `side` is the side of the lot (long: bought then sold; short: sold short then covered);
+    `acquired_at` is when the lot was opened (for a short, the short sale) and `sold_at` when
+    the portion was closed (for a short, the covering buy). Not frozen, unlike the other
+    records: a year's report builds over 100,000 of them, and a frozen dataclass sets each
+    field through object.__setattr__.
+    """
+
+    account: str
+    symbol: str
+    acquired_at: datetime
+    sold_at: datetime
+    quantity: Decimal
+    proceeds: Decimal
+    cost: Decimal
+    gain: Decimal
+    days_held: int
+    term: str
+    side: str
+    currency: str
+    opening_trade_id: int | None
+    closing_trade_id: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)  # flat values: asdict's deep copy is not needed
+
+
+@dataclass(frozen=True)
+class RealizedTotal(Record):
+    """The portions of one term (and one year; `year` None: every year) in one currency."""
+
+    year: int | None
+    term: str
+    currency: str
+    portions: int
+    proceeds: Decimal
+    cost: Decimal
+    gain: Decimal
+
+
+@dataclass(frozen=True)
+class RealizedReport(Record):
+    """`report realized`: the portions sold, and their totals per term (per year too without a year)."""
+
+    rows: list[RealizedRow]
+    totals: list[RealizedTotal]
+    year: int | None = None
+    account: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rows": [row.to_json() for row in self.rows], "totals": [total.to_json() for total in self.totals],
+                "year": self.year, "account": self.account}

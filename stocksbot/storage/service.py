@@ -29,6 +29,7 @@ from stocksbot.services import (
     exports,
     imports,
     orders,
+    performance,
     positions,
     prices,
     renames,
@@ -38,6 +39,7 @@ from stocksbot.services import (
     trades,
     transfers,
 )
+from stocksbot.services import realized as realized_gains
 from stocksbot.storage.database import ConnectionSettings, DatabaseTarget
 from stocksbot.storage.unit_of_work import UnitOfWork, open_engine
 
@@ -103,6 +105,7 @@ class StorageService:
     show_position = _operation(positions.show_position)
     list_positions = _operation(positions.list_positions)
     summary = _operation(positions.summary)
+    realized = _operation(realized_gains.realized)  # report realized (docs/ledger.md §17)
     rebuild_positions = _operation(trades.rebuild_positions)
     # orders
     add_order = _operation(orders.add_order)
@@ -160,6 +163,8 @@ class StorageService:
     record_dividend = _operation(dividends.record_dividend)
     list_dividends = _operation(dividends.list_dividends)
     remove_dividend = _operation(dividends.remove_dividend)
+    # performance (docs/ledger.md §18)
+    performance = _operation(performance.performance)
     # the database
     check = _operation(admin.check)
 

@@ -14,6 +14,7 @@ import pytest
 from stocksbot.importers.degiro import FORMAT
 from stocksbot.importers.entries import (
     CashEntry,
+    ConversionEntry,
     DividendEntry,
     Problem,
     RateEntry,
@@ -56,14 +57,19 @@ def test_does_not_claim_other_headers(name: str) -> None:
 
 def test_dutch_statement_entry_by_entry() -> None:
     items = parse(FORMAT, fixture("degiro", "account-nl.csv"))
-    assert [item.line for item in items] == list(range(2, 36))  # every line accounted for, in file order
+    # Every line accounted for, in file order (a conversion's row gives its rate and the conversion).
+    assert sorted({item.line for item in items}) == [item.line for item in items if not isinstance(item, RateEntry)]
+    assert sorted({item.line for item in items}) == list(range(2, 36))
     lines = by_line(items)
     assert lines[2] == [Skipped(2, "no amount: an informational row")]
     assert isinstance(lines[3][0], Skipped) and "flatexDEGIRO bank account" in lines[3][0].reason
     assert lines[4] == [CashEntry(4, at("2024-03-04T07:10"), "fee", D("2.5"), "EUR",
                                   note="DEGIRO Aansluitingskosten 2024 (Nasdaq - NDQ)")]
-    # The FX row of the order carries the rate: 1 EUR = 1.0825 USD; its EUR side is the pair.
-    assert lines[5] == [RateEntry(5, at("2024-03-01T16:40"), "EUR", "USD", D("1.0825"))]
+    # The FX row of the order carries the rate: 1 EUR = 1.0825 USD; its EUR side is the pair. One
+    # conversion: 833.72 EUR (line 7) sold for 902.50 USD (line 5), keyed by the order.
+    assert lines[5] == [RateEntry(5, at("2024-03-01T16:40"), "EUR", "USD", D("1.0825")),
+                        ConversionEntry(5, at("2024-03-01T16:40"), D("833.72"), "EUR", D("902.5"), "USD",
+                                        key=f"degiro:{APPLE_ORDER}:fx", note="Valuta Creditering / Valuta Debitering")]
     assert lines[6] == [Skipped(6, "the rest of the Order Id of line 5 (Degiro wraps long ids)")]
     assert isinstance(lines[7][0], Skipped) and "the EUR side of the conversion on line 5" in lines[7][0].reason
     # The fee is in EUR, the trade in USD: a fee of its own, keyed by the (unwrapped) Order Id.
@@ -102,8 +108,12 @@ def test_dutch_statement_entry_by_entry() -> None:
                                     currency="USD", key="degiro:9c0d1e2f-2222-4222-8222-00000000cccc",
                                     isin="CA0641491075")]
     assert isinstance(lines[25][0], CashEntry) and lines[25][0].amount == D("0.5")
-    assert lines[26] == [RateEntry(26, at("2024-01-02T09:15"), "EUR", "USD", D("1.095"))]
-    assert isinstance(lines[27][0], Skipped)
+    # The sale's USD converted back: 127.94 USD (line 26) sold for 116.84 EUR (line 27).
+    assert lines[26] == [RateEntry(26, at("2024-01-02T09:15"), "EUR", "USD", D("1.095")),
+                         ConversionEntry(26, at("2024-01-02T09:15"), D("127.94"), "USD", D("116.84"), "EUR",
+                                         key="degiro:9c0d1e2f-2222-4222-8222-00000000cccc:fx",
+                                         note="Valuta Debitering / Valuta Creditering")]
+    assert lines[27] == [Skipped(27, "currency conversion: the EUR side of the conversion on line 26")]
     assert lines[28] == [CashEntry(28, at("2020-07-15T00:00"), "fee", D("0.03"), "EUR",
                                    note="money market fund: Geldmarktfonds Koersverandering")]
     assert isinstance(lines[29][0], Skipped) and "money market fund" in lines[29][0].reason
@@ -134,7 +144,10 @@ def test_english_statement_entry_by_entry() -> None:
                                  note="Dividend Tax")]
     assert lines[6] == [TaxEntry(6, at("2024-03-01T07:41"), "US7561091049", D("0.1"), "USD", isin="US7561091049",
                                  refund=True, note="Dividend Tax")]
-    assert lines[8] == [RateEntry(8, at("2025-01-01T06:46"), "EUR", "USD", D("1.0379"))]
+    # Degiro's automatic conversion of the USD left: 12.75 USD sold for 12.28 EUR (no Order ID: no key).
+    assert lines[8] == [RateEntry(8, at("2025-01-01T06:46"), "EUR", "USD", D("1.0379")),
+                        ConversionEntry(8, at("2025-01-01T06:46"), D("12.75"), "USD", D("12.28"), "EUR",
+                                        note="FX Debit / FX Credit")]
     assert isinstance(lines[7][0], Skipped) and "line 8" in lines[7][0].reason
     assert lines[9] == [CashEntry(9, at("2024-02-05T07:18"), "fee", D("2.5"), "EUR",
                                   note="Giro Exchange Connection Fee 2024")]
@@ -200,12 +213,17 @@ def test_map_renames_one_column_on_top_of_the_format() -> None:
     assert deposit == CashEntry(2, at("2024-02-01T10:00"), "deposit", D("5"), "EUR", note="Storting")
 
 
-def test_negative_dividend_and_fee_refund_are_unknown() -> None:
+def test_negative_dividend_is_unknown_and_a_fee_refund_a_credit_of_the_fee() -> None:
     items = parse(FORMAT, NL_HEADER
                   + "01-02-2024,10:00,01-02-2024,ACME,US0000000001,Dividend,,USD,\"-1,00\",USD,0,\n"
-                  + "01-02-2024,10:01,01-02-2024,,,DEGIRO Aansluitingskosten 2024,,EUR,\"2,50\",EUR,0,\n")
+                  + "01-02-2024,10:01,01-02-2024,,,DEGIRO Aansluitingskosten 2024,,EUR,\"2,50\",EUR,0,\n"
+                  + "01-02-2024,10:02,01-02-2024,ACME,US0000000001,DEGIRO Transactiekosten en/of kosten van derden,,"
+                    "EUR,\"0,50\",EUR,0,o-9\n")
     assert items == [Unknown(2, "Dividend (a negative dividend: a reversal)"),
-                     Unknown(3, "DEGIRO Aansluitingskosten 2024 (a refund of a fee)")]
+                     CashEntry(3, at("2024-02-01T10:01"), "fee", D("2.5"), "EUR",
+                               note="DEGIRO Aansluitingskosten 2024", refund=True),
+                     CashEntry(4, at("2024-02-01T10:02"), "fee", D("0.5"), "EUR", key="degiro:o-9:fee",
+                               note="DEGIRO Transactiekosten en/of kosten van derden (order o-9)", refund=True)]
 
 
 def test_map_names_the_amount_column_when_it_has_a_header() -> None:
@@ -224,9 +242,11 @@ def test_map_names_the_amount_column_when_it_has_a_header() -> None:
     ("Levantamento de divisa", "CrÃ©dito de divisa"),  # the mojibake of a real export
     ("Währungswechsel (Ausbuchung)", "Währungswechsel (Einbuchung)"),
 ])
-def test_conversion_sides_in_every_language_give_one_rate(debit: str, credit: str) -> None:
+def test_conversion_sides_in_every_language_give_one_rate_and_one_conversion(debit: str, credit: str) -> None:
     items = parse(FORMAT, NL_HEADER
                   + f'19-06-2024,06:53,18-06-2024,,,{credit},,EUR,0.79,EUR,319.39,\n'
                   + f'19-06-2024,06:53,18-06-2024,,,{debit},1.0767,USD,-0.85,USD,0.00,\n')
     assert items[1] == RateEntry(3, at("2024-06-19T06:53"), "EUR", "USD", D("1.0767"))
+    assert items[2] == ConversionEntry(3, at("2024-06-19T06:53"), D("0.85"), "USD", D("0.79"), "EUR",
+                                       note=f"{debit} / {credit}")
     assert isinstance(items[0], Skipped) and "the EUR side of the conversion on line 3" in items[0].reason

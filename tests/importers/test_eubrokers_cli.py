@@ -1,9 +1,9 @@
 """Degiro, Trading 212 and Revolut statements through `stocksbot import`, on SQLite and PostgreSQL.
 
 Each fixture (tests/fixtures/brokers) gives the holdings, cash and dividends its statement
-implies under docs/brokers.md: trades in the instrument's currency, conversions not booked as
-cash (a foreign buy is funded by an implicit deposit, docs/ledger.md §13.3), withholding
-paired with its dividend. Importing the same file again changes nothing.
+implies under docs/brokers.md: trades in the instrument's currency, conversions booked as
+`cash convert` books them (docs/brokers.md §4.7), so each currency's cash is the statement's,
+withholding paired with its dividend. Importing the same file again changes nothing.
 """
 
 from __future__ import annotations
@@ -20,33 +20,49 @@ D = Decimal
 #: fixture -> (what the import reports, holdings, cash per currency, dividends (symbol, gross, tax, net, currency))
 CASES: dict[str, tuple[str, dict[str, str], dict[str, str], list[tuple[str, str, str, str, str]]]] = {
     "degiro/account-nl.csv": (
-        "8 trade(s), 1 dividend(s), 11 cash movement(s), 1 split(s), 2 price(s); skipped 11",
+        "8 trade(s), 1 dividend(s), 15 cash movement(s), 1 split(s), 2 price(s); skipped 11",
         {"AU0000005521": "500", "IE00B3RBWM25": "3", "NL0013654783": "4", "US0378331005": "5"},
-        {"EUR": "698.63", "USD": "0"},
+        # USD: 100 deposited implicitly for the 2021 buy, + 127.94 (its 2024 sale) - 127.94 (converted to EUR)
+        # + 1.02 (dividend net) + 902.5 (converted from EUR) - 902.5 (the Apple buy) = 1.02, the statement's.
+        # EUR: 100 + 5 - 50 - 0.03 - 19.5 + 116.84 (the sale converted) - 0.5 + 19.5 - 19.5 (product change)
+        # + 0.42 + 1000 + 1000 - 1000 (reservation) - 332.26 = 819.97; then the Apple order's fee 2 and its
+        # conversion 833.72: 15.75 short, deposited implicitly; the 2.5 fee another 2.5: 0, the statement's
+        # last balance (its sweep to the flatex bank account moves the same cash, skipped).
+        {"EUR": "0", "USD": "1.02"},
         [("US0378331005", "1.2", "0.18", "1.02", "USD")],
     ),
     "degiro/account-en.csv": (
-        "4 trade(s), 1 dividend(s), 5 cash movement(s), 0 split(s), 1 price(s); skipped 5",
+        "4 trade(s), 1 dividend(s), 7 cash movement(s), 0 split(s), 1 price(s); skipped 5",
         {"US5949181045": "3"},
-        {"EUR": "396.11", "GBP": "196.85", "USD": "3.07"},
+        # EUR: 500 - 100 - 2 (fee) - 2.5 (fee) + 0.61 (courtesy) + 12.28 (the FX credit) = 408.39;
+        # GBP: 168 deposited implicitly for the buy, 196.85 from the sale (its 1.75 fee deducted);
+        # USD: the buys deposited implicitly, 3.07 dividend net, the FX debit of 12.75 (9.68 short): 0,
+        # the statement's USD balance after it.
+        {"EUR": "408.39", "GBP": "196.85", "USD": "0"},
         [("US7561091049", "3.5", "0.43", "3.07", "USD")],  # 0.53 withheld, 0.10 of it refunded
     ),
     "trading212/history-2020.csv": (
-        "4 trade(s), 1 dividend(s), 2 cash movement(s), 0 split(s), 2 price(s); skipped 0",
+        "4 trade(s), 1 dividend(s), 6 cash movement(s), 0 split(s), 2 price(s); skipped 0",
         {"AAPL": "3"},
-        {"GBP": "1953.08", "USD": "234.66"},
+        # The Total column: 2000 - 450 - 206.53 + 176.78 + 0.64 - 100 + 258.97 GBP; each AAPL trade's USD came
+        # from (went back to) GBP, so no USD is left.
+        {"GBP": "1679.86", "USD": "0"},
         [("AAPL", "0.64", "0", "0.64", "GBP")],
     ),
     "trading212/history-2024.csv": (
-        "4 trade(s), 1 dividend(s), 5 cash movement(s), 1 split(s), 2 price(s); skipped 2",
+        "4 trade(s), 1 dividend(s), 11 cash movement(s), 1 split(s), 2 price(s); skipped 2",
         {"MSFT": "0.3", "PALAF": "1.5", "VOD": "100"},
-        {"EUR": "401.89", "GBP": "0", "USD": "81.86065"},
+        # The Total column: 500 - 169.10 - 81.64 + 0.26 + 1.25 + 0.50 + 75.42 - 100 EUR; the USD and GBP of the
+        # trades were converted from and back to EUR.
+        {"EUR": "226.69", "GBP": "0", "USD": "0"},
         [("MSFT", "0.26", "0", "0.26", "EUR")],
     ),
     "trading212/history-2025.csv": (
-        "4 trade(s), 0 dividend(s), 2 cash movement(s), 0 split(s), 3 price(s); skipped 1",
+        "4 trade(s), 0 dividend(s), 11 cash movement(s), 0 split(s), 3 price(s); skipped 0",
         {"BA.": "20", "TTE": "10"},
-        {"EUR": "0", "GBP": "768.9", "USD": "229.5932"},
+        # GBP: 1000 - 460.40 - 231.15 - 100 (converted, fee included) + 0.05 - 190.55 + 185.08; EUR: the 119.50
+        # the conversion bought (TTE was paid from GBP); USD: the AAPL buy and sale converted from and to GBP.
+        {"EUR": "119.5", "GBP": "203.03", "USD": "0"},
         [],
     ),
     "revolut/statement.csv": (

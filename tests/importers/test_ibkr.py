@@ -8,6 +8,7 @@ import pytest
 
 from stocksbot.importers.entries import (
     CashEntry,
+    ConversionEntry,
     DividendEntry,
     ParseOptions,
     Problem,
@@ -53,8 +54,10 @@ def test_trades_file_with_isin_only_and_forex_rows() -> None:
         TradeEntry(line=4, at=day("2023-06-01"), side="sell", symbol="IE00B3RBWM25", quantity=Decimal("5"),
                    price=Decimal("110.5"), commission=Decimal("1.0125"), currency="USD", isin="IE00B3RBWM25"),
         RateEntry(line=5, at=day("2023-01-10"), base="CHF", quote="USD", rate=Decimal("1.0815")),
-        CashEntry(line=5, at=day("2023-01-10"), kind="fee", amount=Decimal("1.85"), currency="CHF",
-                  note="IBKR commission of a CHF.USD conversion"),
+        # SELL 2000 CHF at 1.0815: 2163 USD bought (the TradeMoney), the CHF commission its fee.
+        ConversionEntry(line=5, at=day("2023-01-10"), sold=Decimal("2000"), sold_currency="CHF",
+                        bought=Decimal("2163"), bought_currency="USD", fee=Decimal("1.85"), fee_currency="CHF",
+                        note="IBKR sell CHF.USD 2000 @ 1.0815"),
         TradeEntry(line=6, at=day("2023-09-20"), side="buy", symbol="IE00B3RBWM25", quantity=Decimal("2"),
                    price=Decimal("99.9"), commission=Decimal("0.5"), currency="USD", isin="IE00B3RBWM25"),
     ]
@@ -109,8 +112,9 @@ def test_statement_with_sections_markers_and_levels_of_detail() -> None:
     assert found[9] == [Skipped(9, "CLOSED_LOT row: a lot its sale closed, not a trade")]
     assert found[10] == [
         RateEntry(10, utc(2024, 3, 1, 14, 0), "GBP", "USD", Decimal("1.2625")),
-        CashEntry(10, utc(2024, 3, 1, 14, 0), "fee", Decimal("2"), "USD", key="ibkr:5004:commission",
-                  note="IBKR commission of a GBP.USD conversion"),
+        # BUY 1000 GBP.USD at 1.2625: 1000 GBP bought for 1262.5 USD, plus the 2 USD commission.
+        ConversionEntry(10, utc(2024, 3, 1, 14, 0), Decimal("1262.5"), "USD", Decimal("1000"), "GBP",
+                        fee=Decimal("2"), fee_currency="USD", key="ibkr:5004", note="IBKR buy GBP.USD 1000 @ 1.2625"),
     ]
     assert found[11] == [Skipped(11, "trade cancelled by line 12")]
     assert found[12] == [Skipped(12, "cancels the trade of line 11")]

@@ -8,6 +8,7 @@ import pytest
 
 from stocksbot.importers.entries import (
     CashEntry,
+    ConversionEntry,
     DividendEntry,
     ParseOptions,
     Problem,
@@ -58,8 +59,9 @@ def test_transaction_history_in_the_base_currency() -> None:
     # Scientific notation, exactly: 1.5E-3 is 0.0015.
     assert found[13] == [
         RateEntry(13, day("2024-07-10"), "EUR", "USD", Decimal("1.0845")),
-        CashEntry(13, day("2024-07-10"), "deposit", Decimal("0.0015"), "EUR",
-                  note="credit: Net Amount in Base from Forex Trade: 100 EUR.USD"),
+        # A gain on the conversion: a refunded fee, not a deposit.
+        CashEntry(13, day("2024-07-10"), "fee", Decimal("0.0015"), "EUR",
+                  note="credit: Net Amount in Base from Forex Trade: 100 EUR.USD", refund=True),
     ]
     assert found[14] == [TradeEntry(line=14, at=day("2024-06-20"), side="sell", symbol="ASML", quantity=Decimal("2"),
                                     price=Decimal("900.5"), commission=Decimal("2.5"), currency="EUR")]
@@ -92,7 +94,7 @@ def test_transaction_history_cash_adds_up_to_the_statement() -> None:
         elif isinstance(item, DividendEntry):
             cash += item.gross
         elif isinstance(item, (TaxEntry, CashEntry)):
-            credit = item.refund if isinstance(item, TaxEntry) else item.kind in ("deposit", "interest")
+            credit = item.refund or (isinstance(item, CashEntry) and item.kind in ("deposit", "interest"))
             cash = cash + item.amount if credit else cash - item.amount
     assert cash == Decimal("4243.3415")
 
@@ -118,9 +120,10 @@ def test_classic_activity_statement_sections() -> None:
     assert found[10] == [Skipped(10, "ClosedLot row: a lot its sale closed, not a trade")]
     assert found[11] == [Skipped(11, "Trades subtotal row")]
     assert found[12] == [Skipped(12, "Trades total row")]
+    # 20,000 EUR bought at 1.0951 for 21902 USD (the Proceeds), the commission in USD (the base currency).
     assert found[14] == [RateEntry(14, utc(2024, 1, 15, 8, 0), "EUR", "USD", Decimal("1.0951")),
-                         CashEntry(14, utc(2024, 1, 15, 8, 0), "fee", Decimal("2"), "USD",
-                                   note="IBKR commission of a EUR.USD conversion (base currency)")]
+                         ConversionEntry(14, utc(2024, 1, 15, 8, 0), Decimal("21902"), "USD", Decimal("20000"), "EUR",
+                                         fee=Decimal("2"), fee_currency="USD", note="IBKR buy EUR.USD 20000 @ 1.0951")]
     assert found[17] == [CashEntry(17, day("2024-01-12"), "deposit", Decimal("250000"), "USD", note="Electronic Fund Transfer")]
     assert found[18] == [Skipped(18, "Deposits & Withdrawals total row")]
     [dividend] = found[20]

@@ -56,9 +56,10 @@ def test_flex_csv_statement(run: Any, data: Any) -> None:
     assert first["imported"]["trades"] == 3 and first["imported"]["dividends"] == 1
     # NVDA was bought and the buy cancelled: nothing of it is held.
     assert before["positions"] == {("MSFT", "long", Decimal("6")), ("VOD", "long", Decimal("1000"))}
-    # USD: 10000 - 4052 (buy) - 2 (conversion fee) + 3.82 (dividend net) + 12.34 - 2.47 (interest, its tax)
-    # + 1678.9792 (sale) - 1.5 - 0.5 (fees) - 250 (withdrawal); GBP: the VOD buy, paid by an implicit deposit.
-    assert before["cash"] == {("USD", Decimal("7386.6692")), ("GBP", Decimal("0"))}
+    # USD: 10000 - 4052 (buy) - 1262.5 (GBP.USD: 1000 GBP bought at 1.2625) - 2 (its fee) + 3.82 (dividend
+    # net) + 12.34 - 2.47 (interest, its tax) + 1678.9792 (sale) - 1.5 - 0.5 (fees) - 250 (withdrawal);
+    # GBP: 1000 (the conversion) - 1000 x 0.7012 - 3 - 3.51 (the VOD buy, its commission and tax).
+    assert before["cash"] == {("USD", Decimal("6124.1692")), ("GBP", Decimal("292.29"))}
     assert before["dividends"] == [("MSFT", Decimal("4.5"), Decimal("0.68"), "USD")]
     assert state(data) == before
 
@@ -69,8 +70,10 @@ def test_flex_xml_statement(run: Any, data: Any) -> None:
     assert first["imported"]["splits"] == 1 and first["imported"]["prices"] == 2
     # AAPL 10 - 4, then split 2:1; SAP 5; MSFT's buy was cancelled.
     assert before["positions"] == {("AAPL", "long", Decimal("12")), ("SAP", "long", Decimal("5"))}
-    # USD: 5000 - 1856 - 2 + 2.04 + 779.9785 + 3.17 - 10 - 100; EUR: the SAP dividend paid again after its reversal.
-    assert before["cash"] == {("USD", Decimal("3817.1885")), ("EUR", Decimal("11.5"))}
+    # USD: 5000 - 1856 - 1082.5 (EUR.USD: 1000 EUR bought at 1.0825) - 2 (its fee) + 2.04 + 779.9785 + 3.17 - 10
+    # - 100; EUR: 1000 (the conversion) - 5 x 170.12 - 1.25 - 0.5 (the SAP buy) + 11.5 (the SAP dividend paid
+    # again after its reversal).
+    assert before["cash"] == {("USD", Decimal("2734.6885")), ("EUR", Decimal("159.15"))}
     assert before["dividends"] == [("AAPL", Decimal("2.4"), Decimal("0.36"), "USD"),
                                    ("SAP", Decimal("11.5"), Decimal("0"), "EUR")]
     assert state(data) == before

@@ -8,6 +8,7 @@ import pytest
 
 from stocksbot.importers.entries import (
     CashEntry,
+    ConversionEntry,
     DividendEntry,
     Problem,
     RateEntry,
@@ -64,9 +65,11 @@ def test_statement_elements() -> None:
     assert isinstance(sell, TradeEntry) and (sell.side, sell.quantity, sell.price, sell.commission) == (
         "sell", Decimal("4"), Decimal("195.25"), Decimal("1.0215"))
     assert found[10] == [Skipped(10, "<Lot> closed lot: a lot a sale closed, not a trade")]
+    # BUY 1000 EUR.USD at 1.0825: 1000 EUR bought for 1082.5 USD, plus the 2 USD commission.
     assert found[11] == [RateEntry(11, utc(2024, 2, 29, 15, 15), "EUR", "USD", Decimal("1.0825")),
-                         CashEntry(11, utc(2024, 2, 29, 15, 15), "fee", Decimal("2"), "USD", key="ibkr:900004:commission",
-                                   note="IBKR commission of a EUR.USD conversion")]
+                         ConversionEntry(11, utc(2024, 2, 29, 15, 15), Decimal("1082.5"), "USD", Decimal("1000"), "EUR",
+                                         fee=Decimal("2"), fee_currency="USD", key="ibkr:900004",
+                                         note="IBKR buy EUR.USD 1000 @ 1.0825")]
     assert found[12] == [Skipped(12, "trade cancelled by line 13")]
     assert found[13] == [Skipped(13, "cancels the trade of line 12")]
     assert found[16] == [CashEntry(16, day("2024-01-10"), "deposit", Decimal("5000"), "USD", key="ibkr:700001",

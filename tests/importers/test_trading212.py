@@ -15,6 +15,7 @@ import pytest
 
 from stocksbot.importers.entries import (
     CashEntry,
+    ConversionEntry,
     DividendEntry,
     Problem,
     RateEntry,
@@ -60,6 +61,9 @@ def test_2020_layout_currency_in_the_header_and_gbx_prices() -> None:
     assert lines[3] == [
         TradeEntry(3, utc(2020, 9, 14, 13, 31, 2), "buy", "AAPL", D("5"), D("115.2"), currency="USD",
                    key="trading212:EOF100000001", isin="US0378331005"),
+        # The Total, 450 GBP, paid the 5 x 115.2 = 576 USD the buy took.
+        ConversionEntry(3, utc(2020, 9, 14, 13, 31, 2), D("450"), "GBP", D("576"), "USD",
+                        key="trading212:EOF100000001:fx", note="GBP paid for the buy of AAPL"),
         RateEntry(3, utc(2020, 9, 14, 13, 31, 2), "GBP", "USD", D("1.2801")),
     ]
     # 205.50 pence = 2.055 GBP; the Transaction fee (GBP) is in the trade's currency.
@@ -68,6 +72,9 @@ def test_2020_layout_currency_in_the_header_and_gbx_prices() -> None:
     assert lines[5] == [
         TradeEntry(5, utc(2020, 11, 20, 14, 45), "sell", "AAPL", D("2"), D("117.34"), fees=D("0.02"), currency="USD",
                    key="trading212:EOF100000003", isin="US0378331005"),
+        # The sale's 2 x 117.34 - 0.02 = 234.66 USD became its Total, 176.78 GBP.
+        ConversionEntry(5, utc(2020, 11, 20, 14, 45), D("234.66"), "USD", D("176.78"), "GBP",
+                        key="trading212:EOF100000003:fx", note="GBP received for the sale of AAPL"),
         RateEntry(5, utc(2020, 11, 20, 14, 45), "GBP", "USD", D("1.3275")),
     ]
     # The dividend is what reached the account; the USD withholding stays in the note.
@@ -89,6 +96,9 @@ def test_2024_layout_entry_by_entry() -> None:
         TradeEntry(3, utc(2024, 1, 3, 14, 30, 3, 610000), "buy", "MSFT", D("0.5"), D("370"), fees=D("0.16425"),
                    currency="USD", key="trading212:EOF200000001", isin="US5949181045",
                    note="fees converted at the Exchange rate: currency conversion fee 0.15 EUR"),
+        # 169.10 EUR (the Total) paid 0.5 x 370 + 0.16425 = 185.16425 USD.
+        ConversionEntry(3, utc(2024, 1, 3, 14, 30, 3, 610000), D("169.1"), "EUR", D("185.16425"), "USD",
+                        key="trading212:EOF200000001:fx", note="EUR paid for the buy of MSFT"),
         RateEntry(3, utc(2024, 1, 3, 14, 30, 3, 610000), "EUR", "USD", D("1.095")),
     ]
     # GBX: the rate is not trusted, so the EUR fee is a fee of its own and no rate is given.
@@ -97,18 +107,25 @@ def test_2024_layout_entry_by_entry() -> None:
                    key="trading212:EOF200000002", isin="GB00BH4HKS39"),
         CashEntry(4, utc(2024, 1, 4, 8, 0, 1), "fee", D("0.12"), "EUR", key="trading212:EOF200000002:currency-conversion-fee",
                   note="currency conversion fee of Limit buy VOD"),
+        # The Total 81.64 EUR less that fee (booked apart) paid the 100 x 0.7012 = 70.12 GBP.
+        ConversionEntry(4, utc(2024, 1, 4, 8, 0, 1), D("81.52"), "EUR", D("70.12"), "GBP",
+                        key="trading212:EOF200000002:fx", note="EUR paid for the buy of VOD"),
     ]
     assert lines[5] == [DividendEntry(5, utc(2024, 2, 15, 10), "MSFT", D("0.26"), currency="EUR", isin="US5949181045",
                                       note="Dividend (Dividend); net of 0.05 USD withholding tax")]
     assert lines[6] == [CashEntry(6, utc(2024, 2, 1, 0, 10, 11, 200000), "interest", D("1.25"), "EUR",
                                   key="trading212:int-0001", note="Interest on cash")]
-    assert lines[7] == [CashEntry(7, utc(2024, 2, 3, 10), "interest", D("0.5"), "EUR", key="trading212:adj-0001",
-                                  note="Withholding tax refund - interest on cash")]
+    # A positive Result adjustment is a cost refunded (here a tax, as its note says), not income.
+    assert lines[7] == [CashEntry(7, utc(2024, 2, 3, 10), "tax", D("0.5"), "EUR", key="trading212:adj-0001",
+                                  note="Withholding tax refund - interest on cash", refund=True)]
     # A USD transaction fee is the trade's own; the EUR conversion fee is converted (0.11 x 1.085).
     assert lines[8] == [
         TradeEntry(8, utc(2024, 3, 1, 15, 0, 0, 125000), "sell", "MSFT", D("0.2"), D("410"), fees=D("0.13935"),
                    currency="USD", key="trading212:EOF200000003", isin="US5949181045",
                    note="fees converted at the Exchange rate: currency conversion fee 0.11 EUR"),
+        # 0.2 x 410 - 0.13935 = 81.86065 USD became the Total, 75.42 EUR.
+        ConversionEntry(8, utc(2024, 3, 1, 15, 0, 0, 125000), D("81.86065"), "USD", D("75.42"), "EUR",
+                        key="trading212:EOF200000003:fx", note="EUR received for the sale of MSFT"),
         RateEntry(8, utc(2024, 3, 1, 15, 0, 0, 125000), "EUR", "USD", D("1.085")),
     ]
     assert lines[9] == [CashEntry(9, utc(2024, 3, 5, 9), "withdraw", D("100"), "EUR", key="trading212:wd-0002",
@@ -134,17 +151,23 @@ def test_2025_layout_crlf_with_stamp_duty_french_tax_and_finra_fee() -> None:
         TradeEntry(3, utc(2025, 1, 3, 8, 5, 0, 789000), "buy", "TTE", D("10"), D("55"), fees=D("2.478"), currency="EUR",
                    key="trading212:EOF300000001", isin="FR0000120271",
                    note="fees converted at the Exchange rate: currency conversion fee 0.69 GBP"),
+        ConversionEntry(3, utc(2025, 1, 3, 8, 5, 0, 789000), D("460.4"), "GBP", D("552.478"), "EUR",
+                        key="trading212:EOF300000001:fx", note="GBP paid for the buy of TTE"),
         RateEntry(3, utc(2025, 1, 3, 8, 5, 0, 789000), "GBP", "EUR", D("1.2")),
     ]
     assert lines[4] == [TradeEntry(4, utc(2025, 1, 6, 8, 10, 0, 1000), "buy", "BA.", D("20"), D("11.5"), fees=D("1.15"),
                                    currency="GBP", key="trading212:EOF300000002", isin="GB0002634946")]
-    assert lines[5] == [Skipped(5, "currency conversion: not booked as cash (docs/brokers.md)")]
+    # 100 GBP taken, its 0.50 GBP fee included (the rate 0.83 is 99.50 / 119.50): 99.50 converted, plus the fee.
+    assert lines[5] == [ConversionEntry(5, utc(2025, 1, 7, 9), D("99.5"), "GBP", D("119.5"), "EUR", fee=D("0.5"),
+                                        fee_currency="GBP", key="trading212:conv-0001", note="Currency conversion")]
     assert lines[6] == [CashEntry(6, utc(2025, 1, 31, 23), "interest", D("0.05"), "GBP", key="trading212:li-0001",
                                   note="Lending interest")]
     assert lines[7] == [
         TradeEntry(7, utc(2025, 1, 31, 23, 30), "buy", "AAPL", D("1"), D("236"), fees=D("0.2852"), currency="USD",
                    key="trading212:EOF300000004", isin="US0378331005",
                    note="fees converted at the Exchange rate: currency conversion fee 0.23 GBP"),
+        ConversionEntry(7, utc(2025, 1, 31, 23, 30), D("190.55"), "GBP", D("236.2852"), "USD",
+                        key="trading212:EOF300000004:fx", note="GBP paid for the buy of AAPL"),
         RateEntry(7, utc(2025, 1, 31, 23, 30), "GBP", "USD", D("1.24")),
     ]
     # 0.01 USD Finra fee + (0.04 + 0.28) GBP x 1.24 = 0.4068 USD.
@@ -152,6 +175,8 @@ def test_2025_layout_crlf_with_stamp_duty_french_tax_and_finra_fee() -> None:
         TradeEntry(8, utc(2025, 2, 3, 14, 31, 0, 500000), "sell", "AAPL", D("1"), D("230"), fees=D("0.4068"),
                    currency="USD", key="trading212:EOF300000003", isin="US0378331005",
                    note="fees converted at the Exchange rate: transaction fee 0.04 GBP, currency conversion fee 0.28 GBP"),
+        ConversionEntry(8, utc(2025, 2, 3, 14, 31, 0, 500000), D("229.5932"), "USD", D("185.08"), "GBP",
+                        key="trading212:EOF300000003:fx", note="GBP received for the sale of AAPL"),
         RateEntry(8, utc(2025, 2, 3, 14, 31, 0, 500000), "GBP", "USD", D("1.24")),
     ]
 

@@ -1,0 +1,89 @@
+"""`stocksbot report ...`: reports derived from the ledger; `report realized` (docs/ledger.md §17)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from stocksbot.cli.context import AppContext, account_option, pass_app
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from stocksbot.storage.records import RealizedReport
+
+ROW_COLUMNS = ["sold", "account", "symbol", "side", "acquired", "quantity", "proceeds", "cost", "gain", "currency",
+               "days", "term"]
+TOTAL_COLUMNS = ["year", "term", "currency", "portions", "proceeds", "cost", "gain"]
+
+
+@click.group("report")
+def report_group() -> None:
+    """Reports derived from the ledger.
+
+    \b
+    Example:
+      stocksbot report realized --year 2024
+    """
+
+
+@report_group.command("realized")
+@click.option("--year", type=int, metavar="Y", help="Only portions sold in year Y (local time).")
+@account_option(writes=False)
+@pass_app
+def report_realized(app: AppContext, year: int | None, account: str | None) -> None:
+    """Realized gains lot by lot: every closed lot portion with when it was acquired and sold,
+    quantity, proceeds, cost (commissions and fees included), gain, days held and term (short:
+    held at most 365 days, else long), with totals per term (and per year without --year).
+
+    Lots are matched by the accounting.cost_basis setting, as booking matched them. For a short,
+    acquired is the short sale and sold the covering buy. Amounts are in each symbol's currency,
+    totals per currency. This is not tax advice: tax rules (holding periods, wash sales, exchange
+    rates of the trade dates) differ by country; check with your tax authority or adviser.
+
+    \b
+    Example:
+      stocksbot report realized --year 2024
+      stocksbot --json report realized --account ira
+    """
+    from stocksbot.cli.output import print_json
+    from stocksbot.services import realized
+
+    report = realized.realized(app.uow(), year=year, account=account)
+    if app.json:
+        print_json(report.to_json())
+    else:
+        _print_report(report)
+
+
+def _print_report(report: "RealizedReport") -> None:
+    from stocksbot.cli.output import is_terminal, note, pnl_cell, print_table, show_decimal, text_cell
+    from stocksbot.ledger.realized import local_time
+
+    # Colour only on a terminal: piped, the gain is plain text and the row needs no Cell objects.
+    terminal = is_terminal()
+    gain_cell = pnl_cell if terminal else show_decimal
+
+    def show_time(moment: "datetime") -> str:
+        """`output.show_time`'s format, with the local offset looked up once per quarter hour (a year can
+        have over 100,000 rows)."""
+        return local_time(moment).isoformat(sep=" ", timespec="seconds")
+
+    if not report.rows:
+        note("no lot was closed" + (f" in {report.year}" if report.year is not None else "")
+             + (f" in account {report.account!r}" if report.account is not None else ""))
+        return
+    print_table(
+        ROW_COLUMNS,
+        ([show_time(r.sold_at), text_cell(r.account) if terminal else r.account, r.symbol, r.side, show_time(r.acquired_at),
+          show_decimal(r.quantity), show_decimal(r.proceeds), show_decimal(r.cost), gain_cell(r.gain), r.currency,
+          str(r.days_held), r.term] for r in report.rows),
+        numeric=["quantity", "proceeds", "cost", "gain", "days"],
+    )
+    print_table(
+        TOTAL_COLUMNS,
+        (["all" if t.year is None else str(t.year), t.term, t.currency, str(t.portions), show_decimal(t.proceeds),
+          show_decimal(t.cost), pnl_cell(t.gain)] for t in report.totals),
+        title="totals per term", numeric=["portions", "proceeds", "cost", "gain"],
+    )

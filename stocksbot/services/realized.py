@@ -1,0 +1,91 @@
+"""`report realized`: every closed lot portion with its holding period and term, and totals.
+
+The portions are not stored: they come from replaying the trades in memory through the
+booking store (`storage/history.py`), the same matching that booked them, from the point
+where each account's book was last flat before the year asked for. The figures of one
+portion are the pure rules of `ledger/realized.py`; the report's rules are docs/ledger.md §17.
+Not tax advice: the term is SPEC's 365-day rule, amounts stay in each instrument's currency.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, time, timezone
+
+from sqlalchemy import Connection, select
+
+from stocksbot import settings
+from stocksbot.errors import StocksbotError
+from stocksbot.ledger.numbers import add
+from stocksbot.ledger.realized import LONG_TERM, SHORT_TERM, days_held, figures, local_day, term
+from stocksbot.storage import tables
+from stocksbot.storage.history import ClosedLot, History
+from stocksbot.storage.records import RealizedReport, RealizedRow, RealizedTotal
+from stocksbot.storage.repositories import Repositories
+from stocksbot.storage.unit_of_work import UnitOfWork
+from stocksbot.vocabulary import LONG, SELL, SHORT
+
+_INSTRUMENT_CURRENCIES = select(tables.instruments.c.symbol, tables.instruments.c.currency)
+_ACCOUNTS = select(tables.accounts.c.id, tables.accounts.c.name, tables.accounts.c.currency)
+
+
+def new_year(year: int) -> datetime:
+    """The start of 1 January of `year`, local time, in UTC."""
+    return datetime.combine(date(year, 1, 1), time()).astimezone().astimezone(timezone.utc)
+
+
+def history(conn: Connection) -> History:
+    """The in-memory replay of the ledger with the configured cost-basis method (docs/ledger.md §4.1)."""
+    method = settings.known_value("accounting.cost_basis", Repositories(conn).config.text("accounting.cost_basis"))
+    return History(conn, str(method))
+
+
+def realized(uow: UnitOfWork, *, year: int | None = None, account: str | None = None) -> RealizedReport:
+    """Every lot portion closed (in `year`, local time, when given; of `account`, or of every account),
+    with acquired and sold times, quantity, proceeds, cost, gain, days held and term, and the
+    totals per term and currency (per year too when no year is given). docs/ledger.md §17."""
+    if year is not None and not 1 <= year <= 9998:
+        raise StocksbotError(f"--year must be a year such as 2024, got {year}")
+    with uow.reading() as conn:
+        repos = Repositories(conn)
+        account_id = repos.accounts.require(account).id if account is not None else None
+        since, until = (new_year(year), new_year(year + 1)) if year is not None else (None, None)
+        lots = history(conn).closed_lots(since, until, account_id)
+        accounts = {row.id: (row.name, row.currency) for row in conn.execute(_ACCOUNTS)}
+        currencies = {symbol: currency for symbol, currency in conn.execute(_INSTRUMENT_CURRENCIES)}
+    rows = [_row(lot, accounts, currencies) for lot in lots]
+    return RealizedReport(rows=rows, totals=_totals(rows, by_year=year is None, year=year), year=year,
+                          account=account)
+
+
+def _row(lot: ClosedLot, accounts: dict[int, tuple[str, str]], currencies: dict[str, str]) -> RealizedRow:
+    closing_long = lot.fill.side == SELL
+    proceeds, cost, gain = figures(lot.portion, closing_long=closing_long)
+    acquired, sold = lot.portion.opened_at, lot.fill.executed_at
+    days = days_held(acquired, sold)
+    name, account_currency = accounts[lot.account_id]
+    return RealizedRow(
+        name, lot.symbol, acquired, sold, lot.portion.quantity, proceeds, cost, gain, days, term(days),
+        LONG if closing_long else SHORT, currencies.get(lot.symbol, account_currency),
+        _trade_id(lot.portion.trade_id), _trade_id(lot.fill.trade_id),
+    )
+
+
+def _trade_id(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _totals(rows: list[RealizedRow], *, by_year: bool, year: int | None) -> list[RealizedTotal]:
+    """Per term and currency (the year's, or every year's with `year` None); with `by_year`, per
+    (year, term, currency) as well, before the overall totals."""
+    groups: dict[tuple[int | None, str, str], list[RealizedRow]] = defaultdict(list)
+    for row in rows:
+        groups[(year, row.term, row.currency)].append(row)
+        if by_year:
+            groups[(local_day(row.sold_at).year, row.term, row.currency)].append(row)
+    order = {SHORT_TERM: 0, LONG_TERM: 1}
+    keys = sorted(groups, key=lambda key: (key[0] is None, key[0] or 0, key[2], order[key[1]]))
+    return [RealizedTotal(year=key[0], term=key[1], currency=key[2], portions=len(groups[key]),
+                          proceeds=add(*(row.proceeds for row in groups[key])),
+                          cost=add(*(row.cost for row in groups[key])),
+                          gain=add(*(row.gain for row in groups[key]))) for key in keys]

@@ -1,0 +1,91 @@
+"""The trades and the price bars in time order, straight from the driver, for the daily valuation.
+
+`performance` (docs/ledger.md §18.8) walks the whole history once. The two big tables stream
+from the driver (a plain cursor on SQLite, a server-side cursor on PostgreSQL, so memory
+holds a batch, never the table) with their values as the driver returns them: moments in the
+driver's own form (text on SQLite, an aware datetime on PostgreSQL), compared with the day
+boundaries converted once into that form, and numbers converted by `DriverForm.number`. A
+SQLAlchemy result would process every value of a million rows first, which costs more than
+the valuation itself. The other events (splits, symbol changes, share transfers, cash
+movements, dividends) are small tables, read whole by `storage/events.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Callable
+
+from sqlalchemy import Connection
+
+from stocksbot.storage import tables
+from stocksbot.storage.database import driver_connection
+from stocksbot.storage.types import driver_conversion
+
+_TRADES = (
+    "SELECT executed_at, id, account_id, symbol, side, quantity, price, commission, fees, strategy_id, currency "
+    "FROM trades WHERE executed_at < {mark} ORDER BY executed_at, id"
+)
+# What the portfolio and account scopes need: each column read costs a Python object per row.
+_TRADE_MOVES = (
+    "SELECT executed_at, account_id, symbol, side, quantity, price, commission, fees "
+    "FROM trades WHERE executed_at < {mark} ORDER BY executed_at, id"
+)
+# Several intervals at one timestamp: the last one read wins, and `fx.latest_close` prefers the
+# first interval in name order, so they come in reverse name order.
+_BARS = (
+    'SELECT "timestamp", symbol, close FROM price_bars WHERE "timestamp" < {mark} '
+    'ORDER BY "timestamp", "interval" DESC'
+)
+_BATCH = 10_000
+
+
+class DriverForm:
+    """Moments and decimals of one backend as its driver gives them, and their conversions."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.dialect = conn.dialect.name
+        moment = driver_conversion(tables.trades.c.executed_at.type, self.dialect)
+        self.moment: Callable[[datetime], Any] = moment.to_driver
+        self.read_moment: Callable[[Any], datetime] = moment.from_driver
+        #: A driver number as a Decimal: SQLite's text through the constructor; PostgreSQL
+        #: already gives Decimals (their form does not matter to exact arithmetic).
+        self.number: Callable[[Any], Decimal] = Decimal if self.dialect == "sqlite" else _same
+
+    @property
+    def numbers_are_decimals(self) -> bool:
+        return self.dialect != "sqlite"
+
+
+def _same(value: Decimal) -> Decimal:
+    return value
+
+
+@contextmanager
+def _rows(conn: Connection, sql: str, until: Any, name: str) -> Iterator[Iterator[tuple[Any, ...]]]:
+    driver = driver_connection(conn)
+    if conn.dialect.name == "sqlite":
+        yield driver.execute(sql.format(mark="?"), (until,))
+        return
+    with driver.cursor(name=name) as cursor:  # server-side: fetched a batch at a time
+        cursor.itersize = _BATCH
+        cursor.execute(sql.format(mark="%s"), (until,))
+        yield cursor
+
+
+@contextmanager
+def trade_rows(conn: Connection, until: Any, *, full: bool = True) -> Iterator[Iterator[tuple[Any, ...]]]:
+    """Every trade before `until` (driver form) in booking order, as (executed_at, id,
+    account_id, symbol, side, quantity, price, commission, fees, strategy_id, currency), or
+    with `full=False` as (executed_at, account_id, symbol, side, quantity, price, commission, fees)."""
+    with _rows(conn, _TRADES if full else _TRADE_MOVES, until, "stocksbot_history_trades") as rows:
+        yield rows
+
+
+@contextmanager
+def bar_rows(conn: Connection, until: Any) -> Iterator[Iterator[tuple[Any, ...]]]:
+    """Every price bar before `until` (driver form) in timestamp order, as (timestamp, symbol, close)."""
+    with _rows(conn, _BARS, until, "stocksbot_history_bars") as rows:
+        yield rows

@@ -1,0 +1,294 @@
+"""`performance` (docs/ledger.md §18) through the storage service and the command line, on SQLite and PostgreSQL.
+
+Daily values from trades, prices, cash, dividends, splits, symbol changes and transfers;
+flows per scope (portfolio, accounts, strategy); currencies; the bad-input refusals; and the
+charts' plain-text form.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from stocksbot.errors import StocksbotError
+from stocksbot.storage.repositories import Repositories
+
+D = Decimal
+ROW_KEYS = {"start", "end", "start_value", "inflows", "outflows", "income", "costs", "end_value", "pnl", "twr", "irr",
+            "max_drawdown"}
+
+
+def add_account(storage: Any, name: str, *, currency: str = "USD") -> None:
+    with storage.transaction() as conn:
+        Repositories(conn).accounts.add(name=name, currency=currency, margin=False, status="open")
+
+
+def cash_only(run: Any) -> None:
+    """Portfolio Performance's cash-only account (their test suite's figures)."""
+    for args in (("deposit", "10000", "--at", "2011-12-31"), ("interest", "230", "--at", "2012-01-01"),
+                 ("deposit", "200", "--at", "2012-01-02"), ("interest", "200", "--at", "2012-01-02"),
+                 ("withdraw", "400", "--at", "2012-01-03"), ("fee", "234.41", "--at", "2012-01-03")):
+        assert run("cash", *args).exit_code == 0
+
+
+def test_cash_only_account_daily_returns_and_twr_through_the_cli(run, data) -> None:
+    cash_only(run)
+    report = data("performance", "--interval", "day", "--until", "2012-01-03")
+    assert set(report) >= {"rows", "total"}
+    rows, total = report["rows"], report["total"]
+    assert all(set(row) >= ROW_KEYS for row in rows) and set(total) >= ROW_KEYS
+    assert [row["start"] for row in rows] == ["2011-12-31", "2012-01-01", "2012-01-02", "2012-01-03"]
+    assert [round(D(row["twr"]), 9) for row in rows[1:]] == [D("0.023"), D("0.019175455"), D("-0.022051740")]
+    assert round(D(rows[3]["twr"]), 7) == D("-0.0220517")
+    assert round(D(total["twr"]), 9) == D("0.019624983")
+    assert (total["inflows"], total["outflows"], total["income"], total["costs"]) == ("10200", "400", "430", "234.41")
+    assert (total["start_value"], total["end_value"], total["pnl"]) == ("0", "9995.59", "195.59")
+    # the same through the table, percentages to 2 places
+    text = run("performance", "--interval", "day", "--until", "2012-01-03").output
+    assert "2.30%" in text and "1.92%" in text and "-2.21%" in text and "1.96%" in text
+
+
+def test_trades_only_user_gets_implicit_deposits_as_inflows(storage) -> None:
+    storage.record_trade(side="buy", symbol="AAPL", quantity="10", price="100", commission="1",
+                         executed_at="2024-01-02T10:00")
+    storage.add_price("AAPL", "110", at="2024-01-03T16:00")
+    storage.record_trade(side="sell", symbol="AAPL", quantity="10", price="120", executed_at="2024-01-04T10:00")
+    report = storage.performance(interval="day", until="2024-01-04")
+    days = report.days
+    assert [(d.day.isoformat(), d.value, d.inflows, d.costs) for d in days] == [
+        ("2024-01-02", D(1000), D(1001), D(1)), ("2024-01-03", D(1100), D(0), D(0)),
+        ("2024-01-04", D(1200), D(0), D(0))]
+    total = report.total
+    assert total is not None
+    assert (total.inflows, total.outflows, total.end_value, total.pnl) == (D(1001), D(0), D(1200), D(199))
+    # (1000 / 1001) x 1.1 x (1200 / 1100)
+    assert total.twr == D("0.19880119880119880120")
+    assert report.rows[0].twr == D("-0.00099900099900099900")
+    assert total.max_drawdown == D("0.00099900099900099900")
+
+
+def test_end_value_agrees_with_the_summary(storage) -> None:
+    storage.deposit("5000", at="2024-01-01")
+    storage.record_trade(side="buy", symbol="AAPL", quantity="7.5", price="101.37", commission="0.35",
+                         executed_at="2024-01-02T10:00")
+    storage.record_trade(side="sell", symbol="MSFT", quantity="3", price="300", executed_at="2024-01-02T11:00",
+                         allow_short=True)
+    storage.add_price("AAPL", "99.991", at="2024-01-03T16:00")
+    storage.add_price("MSFT", "310.5", at="2024-01-03T16:00")
+    storage.record_dividend("AAPL", "1.2", tax="0.18", paid_at="2024-01-03T12:00")
+    total = storage.performance(interval="all", until="2024-01-04").total
+    summary = storage.summary()
+    assert total.end_value == summary.total_value
+    assert total.income == D("1.2") and total.costs == D("0.53")
+    assert total.inflows == D(5000) and total.pnl == total.end_value - D(5000)
+
+
+def test_splits_and_symbol_changes_keep_the_value(storage) -> None:
+    storage.deposit("1000", at="2024-01-01")
+    storage.record_trade(side="buy", symbol="FB", quantity="10", price="100", executed_at="2024-01-02T10:00")
+    storage.add_price("FB", "100", at="2024-01-02T16:00")
+    storage.record_split("FB", "2:1", at="2024-01-04")
+    storage.rename_symbol("FB", "META", at="2024-01-06")
+    storage.add_price("META", "55", at="2024-01-08T16:00")
+    days = {d.day.isoformat(): d.value for d in storage.performance(interval="day", until="2024-01-08").days}
+    assert days["2024-01-03"] == D(1000)
+    assert days["2024-01-04"] == D(1000)  # 20 shares at the pre-split close, halved
+    assert days["2024-01-07"] == D(1000)  # META carries FB's price until it has its own
+    assert days["2024-01-08"] == D(1100)
+
+
+def test_transfers_are_flows_of_each_account_and_cancel_for_the_portfolio(storage) -> None:
+    add_account(storage, "ira")
+    storage.deposit("1000", at="2024-01-01")
+    storage.record_trade(side="buy", symbol="AAPL", quantity="5", price="100", executed_at="2024-01-02T10:00")
+    storage.transfer_cash("300", from_account="main", to_account="ira", at="2024-01-03T10:00")
+    storage.transfer_shares("AAPL", "2", from_account="main", to_account="ira", at="2024-01-03T11:00")
+    storage.add_price("AAPL", "110", at="2024-01-04T16:00")
+    whole = storage.performance(interval="all", until="2024-01-04").total
+    assert (whole.inflows, whole.outflows, whole.end_value) == (D(1000), D(0), D(1050))
+    main = storage.performance(accounts=["main"], interval="all", until="2024-01-04").total
+    ira = storage.performance(accounts=["ira"], interval="all", until="2024-01-04").total
+    # 300 cash and 2 shares at 100 (the latest price when they moved) leave main and reach ira
+    assert (main.inflows, main.outflows, main.end_value) == (D(1000), D(500), D(530))
+    assert (ira.inflows, ira.outflows, ira.end_value) == (D(500), D(0), D(520))
+    both = storage.performance(accounts=["main", "ira"], interval="all", until="2024-01-04").total
+    assert (both.inflows, both.outflows, both.end_value) == (D(1000), D(0), D(1050))
+    assert main.pnl + ira.pnl == whole.pnl == D(50)
+
+
+def test_a_strategy_holds_its_runs_and_trades_are_its_flows(storage) -> None:
+    storage.add_strategy("alpha")
+    storage.deposit("10000", at="2024-01-01")
+    storage.record_trade(side="buy", symbol="AAPL", quantity="10", price="100", commission="2",
+                         executed_at="2024-01-02T10:00", strategy="alpha")
+    storage.record_trade(side="buy", symbol="MSFT", quantity="1", price="300", executed_at="2024-01-02T10:00")
+    storage.add_price("AAPL", "120", at="2024-01-03T16:00")
+    storage.add_price("MSFT", "1", at="2024-01-03T16:00")
+    storage.record_trade(side="sell", symbol="AAPL", quantity="4", price="125", commission="1",
+                         executed_at="2024-01-04T10:00")  # no strategy: still alpha's run
+    report = storage.performance(strategy="alpha", interval="day", until="2024-01-04")
+    assert [(d.day.isoformat(), d.value, d.inflows, d.outflows) for d in report.days] == [
+        ("2024-01-02", D(1000), D(1002), D(0)), ("2024-01-03", D(1200), D(0), D(0)),
+        ("2024-01-04", D(720), D(0), D(499))]
+    total = report.total
+    assert total is not None and total.pnl == D(217) and total.costs == D(3)
+    with pytest.raises(StocksbotError, match="unknown strategy"):
+        storage.performance(strategy="nope")
+
+
+def test_other_currencies_convert_at_each_days_rate(storage) -> None:
+    add_account(storage, "eu", currency="EUR")
+    storage.set_symbol("SAP", currency="EUR")
+    storage.deposit("1000", currency="EUR", account="eu", at="2024-01-01T10:00")
+    storage.add_price("EUR/USD", "1.1", at="2024-01-01T09:00")
+    storage.add_price("EUR/USD", "1.2", at="2024-01-02T09:00")
+    report = storage.performance(interval="day", until="2024-01-02")
+    assert [(d.value, d.inflows) for d in report.days] == [(D("1100"), D("1100")), (D("1200"), D(0))]
+    assert report.total.twr == D("0.09090909090909090909")
+    in_eur = storage.performance(interval="all", until="2024-01-02", currency="EUR").total
+    assert (in_eur.end_value, in_eur.twr) == (D(1000), D(0))
+    no_rate = storage.performance(interval="all", until="2024-01-02", currency="GBP")
+    assert no_rate.total.end_value is None and no_rate.total.twr is None and no_rate.total.irr is None
+    assert no_rate.missing_rates == ["EUR/GBP"]
+
+
+def test_a_bare_until_includes_the_whole_day(run, data) -> None:
+    assert run("cash", "deposit", "100", "--at", "2024-03-15T23:30").exit_code == 0
+    assert run("cash", "deposit", "50", "--at", "2024-03-16T00:30").exit_code == 0
+    total = data("performance", "--since", "2024-03-15", "--until", "2024-03-15", "--interval", "all")["total"]
+    assert (total["inflows"], total["end_value"]) == ("100", "100")
+
+
+def test_no_holdings_is_an_empty_result_not_an_error(run, data) -> None:
+    assert run("cash", "deposit", "100", "--at", "2024-03-15").exit_code == 0
+    result = run("performance", "--since", "2020-01-01", "--until", "2020-12-31")
+    assert result.exit_code == 0 and "no holdings between 2020-01-01 and 2020-12-31" in result.output
+    assert data("performance", "--since", "2020-01-01", "--until", "2020-12-31") == {
+        "rows": [], "total": None, "currency": "USD", "interval": "month", "day_count": "365", "missing_rates": []}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--since", "2024-02-01", "--until", "2024-01-01"), "--since 2024-02-01 is after --until 2024-01-01"),
+    (("--account", "nope"), "unknown account 'nope'"),
+    (("--strategy", "nope"), "unknown strategy 'nope'"),
+    (("--day-count", "360"), "unknown day count '360'"),
+    (("--since", "yesterday"), "--since"),
+    (("--currency", "euro"), "currency"),
+])
+def test_bad_input_is_one_line_exit_1(run, args: tuple[str, ...], message: str) -> None:
+    result = run("performance", *args)
+    assert result.exit_code == 1
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_an_unknown_interval_is_a_usage_error(run) -> None:
+    result = run("performance", "--interval", "fortnight")
+    assert result.exit_code == 2 and "fortnight" in result.output
+
+
+def test_charts_are_plain_text_when_piped(run) -> None:
+    cash_only(run)
+    result = run("performance", "--chart", "--until", "2012-01-03")
+    assert result.exit_code == 0 and "\x1b[" not in result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["date", "value", "(USD)", "TWR", "index"]
+    assert lines[-1].split() == ["2012-01-03", "9995.59", "1.01962498274209012464"]
+    assert run("price", "add", "AAPL", "150.25", "--at", "2024-01-02").exit_code == 0
+    assert run("price", "add", "AAPL", "151", "--at", "2024-01-03").exit_code == 0
+    prices = run("price", "chart", "AAPL", "--since", "2024-01-03")
+    assert prices.exit_code == 0
+    assert [line.split() for line in prices.output.splitlines()] == [["date", "close"], ["2024-01-03", "151"]]
+    missing = run("price", "chart", "MSFT")
+    assert missing.exit_code == 1 and "no prices of MSFT" in missing.output
+
+
+def test_charts_draw_with_plotext_on_a_terminal(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    import stocksbot.cli.charts as charts
+
+    cash_only(run)
+    monkeypatch.setattr(charts, "is_terminal", lambda: True)
+    monkeypatch.setenv("NO_COLOR", "1")
+    result = run("performance", "--chart", "--until", "2012-01-03")
+    assert result.exit_code == 0
+    assert "TWR index" in result.output and "\x1b[" not in result.output
+    assert len(result.output.splitlines()) >= 20
+
+
+def test_json_decimals_are_exact_strings(run, data) -> None:
+    for amount, day in (("0.1", "2024-01-01"), ("0.2", "2024-01-02"), ("123456789012345678.0000000001", "2024-01-03")):
+        assert run("cash", "deposit", amount, "--at", day).exit_code == 0
+    total = data("performance", "--interval", "all", "--until", "2024-01-03")["total"]
+    assert total["inflows"] == total["end_value"] == "123456789012345678.3000000001"
+    assert (total["twr"], total["pnl"]) == ("0", "0")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_ledgers_end_where_the_summary_is(storage, seed: int) -> None:
+    """Trades (long and short), prices, cash, dividends, a split and transfers between two
+    accounts: the last day's value is the summary's total value, the accounts together are the
+    portfolio, and P&L adds up over the intervals."""
+    import random
+
+    rng = random.Random(seed)
+    add_account(storage, "ira")
+    storage.deposit("1000", at="2023-12-30")
+    symbols = ["AAA", "BBB", "CCC"]
+    held: dict[tuple[str, str], Decimal] = {}
+    for day in range(1, 60):
+        date_text = f"2024-{1 + (day - 1) // 28:02d}-{1 + (day - 1) % 28:02d}"
+        stamp, later = f"{date_text}T{10 + rng.randint(0, 3)}:00", f"{date_text}T15:00"
+        symbol, account = rng.choice(symbols), rng.choice(["main", "ira"])
+        price = Decimal(rng.randint(500, 1500)) / 10
+        quantity = Decimal(rng.randint(1, 40)) / 4
+        have = held.get((account, symbol), Decimal(0))
+        side = "sell" if have > quantity and rng.random() < 0.4 else "buy"
+        storage.record_trade(side=side, symbol=symbol, quantity=str(quantity), price=str(price), account=account,
+                             commission=str(Decimal(rng.randint(0, 3)) / 2), executed_at=stamp)
+        held[(account, symbol)] = have + (quantity if side == "buy" else -quantity)
+        if rng.random() < 0.5:
+            storage.add_price(rng.choice(symbols), str(Decimal(rng.randint(500, 1500)) / 10),
+                              at=later)
+        if rng.random() < 0.1:
+            storage.record_dividend(symbol, str(Decimal(rng.randint(1, 50)) / 10), tax="0.1", account=account,
+                                    paid_at=later)
+        if day == 30:
+            storage.record_split("AAA", "3:2", at="2024-02-03")
+            held = {key: value * 3 / 2 if key[1] == "AAA" else value for key, value in held.items()}
+        if day == 40 and held.get(("main", "BBB"), Decimal(0)) > 1:
+            storage.transfer_shares("BBB", "1", from_account="main", to_account="ira", at=later)
+            held[("main", "BBB")] -= 1
+            held[("ira", "BBB")] = held.get(("ira", "BBB"), Decimal(0)) + 1
+        if day == 45:
+            storage.transfer_cash("10", from_account="main", to_account="ira", at=later)
+    report = storage.performance(interval="week", until="2024-03-31")
+    total = report.total
+    assert total is not None and total.end_value == storage.summary().total_value
+    assert sum((row.pnl for row in report.rows), Decimal(0)) == total.pnl
+    parts = [storage.performance(accounts=[name], interval="all", until="2024-03-31").total for name in ("main", "ira")]
+    assert sum((part.end_value for part in parts), Decimal(0)) == total.end_value
+    assert sum((part.pnl for part in parts), Decimal(0)) == total.pnl
+    assert total.twr is not None and total.irr is not None
+
+
+def test_a_strategy_keeps_its_runs_across_transfers_and_renames(storage) -> None:
+    add_account(storage, "ira")
+    storage.add_strategy("alpha")
+    storage.record_trade(side="buy", symbol="FB", quantity="10", price="100", executed_at="2024-01-02T10:00",
+                         strategy="alpha")
+    storage.record_trade(side="buy", symbol="XYZ", quantity="10", price="10", executed_at="2024-01-02T10:00")
+    storage.transfer_shares("FB", "4", from_account="main", to_account="ira", at="2024-01-03T10:00")
+    storage.rename_symbol("FB", "META", at="2024-01-05")
+    storage.add_price("META", "120", at="2024-01-06T16:00")
+    storage.record_dividend("META", "6", account="ira", paid_at="2024-01-06T17:00")
+    report = storage.performance(strategy="alpha", interval="all", until="2024-01-06")
+    total = report.total
+    assert total is not None
+    # 10 shares in two accounts, still alpha's after the transfer and the change of symbol
+    assert (total.inflows, total.end_value, total.income, total.outflows) == (D(1000), D(1200), D(6), D(6))
+    assert total.pnl == D(206) and total.twr == D("0.206")
+    only_ira = storage.performance(strategy="alpha", accounts=["ira"], interval="all", until="2024-01-06").total
+    # the 4 shares arrive in ira as an inflow at their value then (100 each)
+    assert (only_ira.inflows, only_ira.end_value, only_ira.outflows) == (D(400), D(480), D(6))
