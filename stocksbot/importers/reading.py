@@ -178,7 +178,7 @@ _CODE_AROUND = re.compile(r"^(?:([A-Z]{3})\s+)?(.*?)(?:\s+([A-Z]{3}))?$")
 _DIGITS = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009']")
 #: A plain number, perhaps signed and with a currency sign: the usual cell, read fast.
-_FAST = re.compile(r"(-?)[$€£¥]?(-?)(\d{1,30})(?:([.,])(\d{1,30}))?")
+_FAST = re.compile(r"(-?)[$€£¥]?(-?)(\d{1,3}(?:,\d{3})+|\d{1,30})(?:([.,])(\d{1,30}))?")
 #: The ledger's input limits (docs/ledger.md §1.2), for the fast path.
 _WHOLE, _PLACES = MAX_INTEGER_DIGITS, MAX_DECIMAL_PLACES
 _GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d*)?(?:[eE][-+]?\d+)?")
@@ -232,6 +232,10 @@ def _fast(found: re.Match[str], decimal_comma: bool | None, limit: bool) -> Deci
     minus, whole, mark, fraction = found[1] or found[2], found[3], found[4], found[5] or ""
     if (found[1] and found[2]) or (mark == "," and decimal_comma is False):
         return None
+    if "," in whole:  # `1,234.56`: thousands commas, read fast only where a comma is nothing else
+        if decimal_comma is not False or mark == ",":
+            return None
+        whole = whole.replace(",", "")
     if len(fraction) == 3 and ((mark == "," and decimal_comma is None and whole.lstrip("0")) or
                                (mark == "." and decimal_comma and len(whole) <= 3)):
         return None  # `1,234` or, with decimal commas, `1.234`: thousands
@@ -297,10 +301,12 @@ def _not_a_number(text: str, field: str, why: str = "") -> RowError:
 def optional_amount(text: str | None, *, field: str = "amount", decimal_comma: bool | None = False,
                     limit: bool = True) -> Decimal | None:
     """`parse_amount`, or None for a cell that says "no value" (`is_empty`)."""
-    if is_empty(text):
+    if text is None:
         return None
-    assert text is not None
-    return parse_amount(text, field=field, decimal_comma=decimal_comma, limit=limit)
+    stripped = text.strip()
+    if not stripped or (stripped[0] in "-nN" and stripped.casefold() in EMPTY_VALUES):  # `is_empty`, inlined
+        return None
+    return parse_amount(stripped, field=field, decimal_comma=decimal_comma, limit=limit)
 
 
 def parse_quantity(text: str, *, field: str = "quantity", decimal_comma: bool | None = False) -> Decimal:
