@@ -11,7 +11,6 @@ as one line, so every format refuses the same things with the same words.
 from __future__ import annotations
 
 import csv
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -162,6 +161,8 @@ def csv_rows(lines: Iterable[str], delimiter: str = ",") -> Iterator[tuple[int, 
 #: What brokers write in a number's cell for "no value" (compared case-folded, stripped):
 #: IBKR's `-` and `N/A`, Schwab's `--`, Trading 212's `Not available`.
 EMPTY_VALUES = frozenset({"", "-", "--", "n/a", "not available"})
+#: The same as brokers spell them, found without case-folding.
+_EMPTY_WRITTEN = frozenset({"", "-", "--", "N/A", "n/a", "Not available", "not available"})
 
 
 def is_empty(text: str | None) -> bool:
@@ -169,7 +170,7 @@ def is_empty(text: str | None) -> bool:
     if text is None:
         return True
     stripped = text.strip()
-    return not stripped or (stripped[0] in "-nN" and stripped.casefold() in EMPTY_VALUES)
+    return stripped in _EMPTY_WRITTEN or (stripped[:1] in ("n", "N") and stripped.casefold() in EMPTY_VALUES)
 
 
 #: Currency signs a broker may put before or after an amount.
@@ -304,8 +305,13 @@ def optional_amount(text: str | None, *, field: str = "amount", decimal_comma: b
     if text is None:
         return None
     stripped = text.strip()
-    if not stripped or (stripped[0] in "-nN" and stripped.casefold() in EMPTY_VALUES):  # `is_empty`, inlined
-        return None
+    if stripped in _EMPTY_WRITTEN or (stripped[:1] in ("n", "N") and stripped.casefold() in EMPTY_VALUES):
+        return None  # `is_empty`, inlined
+    fast = _FAST.fullmatch(stripped)  # as in `parse_amount`, without a call more per cell
+    if fast is not None:
+        value = _fast(fast, decimal_comma, limit)
+        if value is not None:
+            return value
     return parse_amount(stripped, field=field, decimal_comma=decimal_comma, limit=limit)
 
 
@@ -323,10 +329,11 @@ def local_time(iso: str, field: str = "date") -> datetime:
     """A naive ISO date or date-time read as local time, in UTC; a bare date is local midnight
     (docs/ledger.md §1.5, docs/brokers.md §8.2). A value with an offset keeps it.
 
-    Remembered per local zone: statements repeat their days, and the zone lookup is the cost.
+    Remembered per local zone: statements repeat their days, and the zone lookup is the cost
+    (reading `os.environ` for the key would cost more than it saves).
     """
     try:
-        return _local_time(iso, field, os.environ.get("TZ"), time.tzname, time.timezone)
+        return _local_time(iso, field, time.tzname, time.timezone, time.altzone)
     except StocksbotError as error:
         raise RowError(str(error)) from None
 
@@ -337,8 +344,9 @@ def local_midnight(day: date) -> datetime:
 
 
 @lru_cache(maxsize=4096)
-def _local_time(iso: str, field: str, zone: str | None, names: tuple[str, str], offset: int) -> datetime:
-    """`parse_time`, cached; `zone`, `names` and `offset` are only the cache key (the TZ setting)."""
+def _local_time(iso: str, field: str, names: tuple[str, str], offset: int, dst_offset: int) -> datetime:
+    """`parse_time`, cached; the zone's names and offsets are only the cache key: they change
+    when the time zone does (`TZ` and `time.tzset()`, as the tests do)."""
     return parse_time(iso, field=field)
 
 
