@@ -19,8 +19,14 @@ import re
 from datetime import datetime
 from decimal import Decimal
 
-from stocksbot.importers._ibkr_reading import RowError, instrument, is_empty, magnitude, symbol_from_description, tax_entry
+from stocksbot.importers._ibkr_reading import (
+    instrument,
+    magnitude,
+    symbol_from_description,
+    tax_entry,
+)
 from stocksbot.importers.entries import CashEntry, ConversionEntry, DividendEntry, Item, RateEntry, Skipped
+from stocksbot.importers.reading import RowError, is_empty
 from stocksbot.ledger.numbers import multiply
 
 DIVIDEND = "dividend"

@@ -6,31 +6,27 @@ the activity statement, exponent notation (`-2.637591265E-4`), `YYYYMMDD` or ISO
 times of day in US Eastern time (IBKR stamps its statements in New York time). A cell that
 cannot be read raises `RowError`, which the parser turns into a `Problem` for its line.
 
-These helpers are private to the IBKR formats; the lead will fold the general ones into
-`importers/reading.py`.
+The general readers (numbers, empty cells, local midnight, `--date-format`) are those of
+`importers/reading.py` (docs/brokers.md §8); what is here is IBKR's own.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 from typing import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from stocksbot.importers.entries import DividendEntry, Item, Skipped, SplitEntry, TaxEntry, TradeEntry, Unknown
-from stocksbot.ledger.inputs import parse_time
-from stocksbot.ledger.numbers import canonical
+from stocksbot.importers.reading import RowError, field_positions, is_empty, local_time, optional_amount, strptime_day
 
 #: IBKR stamps statement times in US Eastern time (docs/brokers.md, IBKR "Times").
 IBKR_ZONE = ZoneInfo("America/New_York")
 #: The key prefix of every IBKR format: the same TradeID exported as CSV or XML is one trade.
 KEY_PREFIX = "ibkr:"
 
-_EMPTY = {"", "-", "--", "N/A"}
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _COMPACT_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _US_DATE = re.compile(r"(\d{2})/(\d{2})/(\d{4})")
@@ -40,32 +36,14 @@ _SYMBOL_IN_DESCRIPTION = re.compile(r"^\s*([A-Za-z0-9.\-/:_ ]+?)\s*\(([A-Z0-9]+)
 _ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
 
 
-class RowError(Exception):
-    """A cell of a row that cannot be read; the message becomes the row's `Problem`."""
-
-
-def is_empty(text: str | None) -> bool:
-    """IBKR writes "no value" as an empty cell or a dash."""
-    return text is None or text.strip() in _EMPTY
-
-
 def read_decimal(text: str | None, field: str) -> Decimal | None:
     """A signed exact number (`1,234.5`, `-3`, `-2.637591265E-4`), or None for an empty cell.
 
-    The exponent form is turned into plain digits, so `-2.637591265E-4` is exactly
-    -0.0002637591265; a float never takes part.
+    IBKR's rule on the shared reader (docs/brokers.md §8.1): commas group thousands, and the
+    value is kept whole even beyond the ledger's 10 places (`-2.637591265E-4` is exactly
+    -0.0002637591265).
     """
-    if is_empty(text):
-        return None
-    assert text is not None
-    cleaned = text.strip().replace(",", "")
-    if not _NUMBER.fullmatch(cleaned):
-        raise RowError(f"{field}: {text.strip()!r} is not a number")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:  # pragma: no cover - the pattern admits only numbers
-        raise RowError(f"{field}: {text.strip()!r} is not a number") from None
-    return canonical(value)
+    return optional_amount(text, field=field, limit=False)
 
 
 def require_decimal(text: str | None, field: str) -> Decimal:
@@ -89,10 +67,7 @@ def _iso_day(text: str, date_format: str | None) -> str:
     """
     stripped = text.strip()
     if date_format:
-        try:
-            return datetime.strptime(stripped, date_format).date().isoformat()
-        except ValueError:
-            raise RowError(f"date {stripped!r} does not match --date-format {date_format!r}") from None
+        return strptime_day(stripped, date_format).isoformat()
     for pattern, order in ((_COMPACT_DATE, (1, 2, 3)), (_ISO_DATE, (1, 2, 3)), (_US_DATE, (3, 1, 2))):
         match = pattern.fullmatch(stripped)
         if match:
@@ -111,13 +86,7 @@ def read_date(text: str | None, field: str, date_format: str | None = None) -> d
     if is_empty(text):
         raise RowError(f"{field} is empty")
     assert text is not None
-    return _local_midnight(_iso_day(text, date_format), field, os.environ.get("TZ"))
-
-
-@lru_cache(maxsize=4096)
-def _local_midnight(iso_day: str, field: str, zone: str | None) -> datetime:
-    """Local midnight of a day, cached per day and time zone setting (`zone` is only the cache key)."""
-    return parse_time(iso_day, field=field)
+    return local_time(_iso_day(text, date_format), field)
 
 
 def read_moment(text: str | None, field: str, date_format: str | None = None) -> datetime:
@@ -191,18 +160,9 @@ class Columns:
     """
 
     def __init__(self, header: Sequence[str], names: Mapping[str, Sequence[str]], overrides: Mapping[str, str]):
-        positions = {cell.strip().lower(): index for index, cell in reversed(list(enumerate(header)))}
         self.width = len(header)
-        self.index: dict[str, int] = {}
-        self.fallbacks: dict[str, list[int]] = {}
-        for field, candidates in names.items():
-            wanted = [overrides[field]] if field in overrides else list(candidates)
-            found = [positions[name.strip().lower()] for name in wanted if name.strip().lower() in positions]
-            if found:
-                self.index[field], self.fallbacks[field] = found[0], found
-        for field, name in overrides.items():
-            if field not in self.index and name.strip().lower() in positions:
-                self.index[field] = positions[name.strip().lower()]
+        self.fallbacks = field_positions(header, names, overrides)
+        self.index = {field: found[0] for field, found in self.fallbacks.items()}
 
     def has(self, field: str) -> bool:
         return field in self.index

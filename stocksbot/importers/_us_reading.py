@@ -1,97 +1,39 @@
-"""Reading the CSV exports of US brokers (Schwab, Fidelity): rows, headers, `$` amounts, US dates.
+"""What Schwab and Fidelity share beyond `importers/reading.py`: the header found among title
+lines, US dates, "as of" dates, CUSIPs and the settlement of a trade to its Amount.
 
 Both brokers write `MM/DD/YYYY` dates, dollar amounts with thousands commas (`"-$1,259.59"`,
-`$-0.88`) and put title lines, blank lines and disclaimers around the table, so the header
-is found by its column names, wherever it is (docs/brokers.md §12.1).
-The lead will fold these helpers into `importers/reading.py`; until then they are private
-to the two formats.
-
-Every helper raises `RowError` with a message for the user; a parser turns it into a
-`Problem` of the row's line.
+`$-0.88`, read by `reading.optional_amount`) and put title lines, blank lines and disclaimers
+around the table, so the header is found by its column names, wherever it is
+(docs/brokers.md §12.1). Every helper raises `reading.RowError` with a message for the user;
+a parser turns it into a `Problem` of the row's line.
 """
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import lru_cache
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from stocksbot.errors import StocksbotError
-from stocksbot.importers.entries import ZERO
-from stocksbot.ledger import add, canonical, divide, multiply, parse_decimal, subtract
-from stocksbot.ledger.inputs import parse_symbol, parse_time
+from stocksbot.importers.entries import ZERO, Item, ParseOptions, Problem, Skipped
+from stocksbot.importers.reading import Record, RowError, field_positions, local_midnight, records, strptime_day
+from stocksbot.ledger import add, canonical, divide, multiply, subtract
+from stocksbot.ledger.inputs import parse_symbol
 from stocksbot.ledger.numbers import MAX_DECIMAL_PLACES
 
 #: The finest price the ledger stores (docs/ledger.md §1.2): 10 decimal places.
 _PRICE_QUANTUM = Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
 _US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 _AS_OF = re.compile(r"^(?P<posted>\S+)\s+as\s+of\s+(?P<effective>\S+)$", re.IGNORECASE)
-_GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d*)?")
-#: The usual amount, read without the general path: `-$1234.56`, `$-0.88`, `12.5`.
-_PLAIN_MONEY = re.compile(r"(-?\$?|\$-)(\d+(?:\.\d+)?)")
 #: A CUSIP: 9 characters, letters and digits, at least one digit among the first 8 and a check digit.
 _CUSIP = re.compile(r"(?=[A-Z]*\d)[0-9A-Z]{8}\d")
 
 
-class RowError(StocksbotError):
-    """A row (or the header) cannot be read; the message names the column and the value."""
-
-    def __init__(self, message: str, line: int = 0) -> None:
-        super().__init__(message)
-        self.line = line
-
-
-@dataclass(frozen=True)
-class Row:
-    """One CSV record: its first physical line (1-based) and its cells, stripped."""
-
-    line: int
-    cells: list[str]
-
-    @property
-    def blank(self) -> bool:
-        return not any(self.cells)
-
-
-def read_rows(lines: Iterable[str], delimiter: str | None = None) -> Iterator[Row]:
-    """The file's CSV records with the line each starts on (a quoted cell may span lines).
-
-    Cells are stripped (Fidelity writes ` YOU BOUGHT ...` and ` 04/01/2021`) and a UTF-8 byte
-    order mark before the first cell is dropped.
-    """
-    numbered = _numbered(lines)
-    reader = csv.reader((text for _, text in numbered), delimiter=delimiter or ",")
-    line = 1
-    first = True
-    try:
-        for cells in reader:
-            if first and cells:
-                cells[0] = cells[0].lstrip("\ufeff")
-            first = False
-            yield Row(line, [cell.strip() for cell in cells])
-            line = reader.line_num + 1
-    except csv.Error as error:
-        raise RowError(f"cannot read the CSV ({error})", reader.line_num) from None
-
-
-class _numbered:
-    """Lines with their numbers, each ending in a newline so that csv counts them."""
-
-    def __init__(self, lines: Iterable[str]) -> None:
-        self._lines = iter(lines)
-        self._count = 0
-
-    def __iter__(self) -> Iterator[tuple[int, str]]:
-        for text in self._lines:
-            self._count += 1
-            yield self._count, text if text.endswith(("\n", "\r")) else text + "\n"
-
-
-def find_header(rows: Iterator[Row], wanted: Sequence[Sequence[str]], skipped: list[Row], limit: int = 50) -> Row | None:
+def find_header(rows: Iterator[Record], wanted: Sequence[Sequence[str]], skipped: list[Record],
+                limit: int = 50) -> Record | None:
     """The first row that names every group of `wanted` (one name of each group, case-insensitive).
 
     Rows before it are appended to `skipped` (title lines, blank lines); after `limit` rows
@@ -111,7 +53,7 @@ def header_names(head: str, limit: int = 50) -> list[set[str]]:
     """The case-folded cells of the first `limit` lines of `head`, for `detect`."""
     found: list[set[str]] = []
     try:
-        for row in read_rows(head.splitlines()[:limit]):
+        for row in records(head.splitlines()[:limit], strip=True):
             found.append({cell.casefold() for cell in row.cells if cell})
     except RowError:
         pass
@@ -127,22 +69,45 @@ def mapped(columns: Mapping[str, str]) -> dict[str, str]:
     """`--map` field -> column, with the generic format's field names turned into ours."""
     return {MAP_ALIASES.get(field, field): column for field, column in columns.items()}
 
+@dataclass
+class Table:
+    """The statement's table once its header is found: the rows after it, by their columns."""
+
+    rows: Iterator[Record]
+    header: Record
+    columns: "Columns"
+    width: int
+
+
+def find_table(lines: Iterable[str], options: ParseOptions, names: Mapping[str, Sequence[str]],
+               required: Sequence[str], *, empty: str, foreign: str) -> tuple[list[Item], Table | None]:
+    """The items before the table (title and blank lines skipped) and the table, or a Problem and None.
+
+    The header is the first row naming a column of every `required` field (`--map` first);
+    `empty` is the problem of a file without one in a blank file, `foreign` otherwise.
+    """
+    rows = records(lines, options.delimiter, strip=True)
+    overrides = mapped(options.columns)
+    before: list[Record] = []
+    wanted = [[overrides[field]] if field in overrides else list(names[field]) for field in required]
+    header = find_header(rows, wanted, before)
+    if header is None:
+        return [Problem(1, empty if all(row.blank for row in before) else foreign)], None
+    items: list[Item] = [Skipped(row.line, "blank line" if row.blank else "title line before the header")
+                         for row in before]
+    try:
+        columns = Columns(header, names, overrides)
+    except RowError as error:
+        return [*items, Problem(header.line, str(error))], None
+    return items, Table(rows, header, columns, max(columns.index[field] for field in required) + 1)
+
 
 class Columns:
     """Where each field is in the header: by the format's names, `--map field=Column` first."""
 
-    def __init__(self, header: Row, names: Mapping[str, Sequence[str]], overrides: Mapping[str, str]) -> None:
-        positions: dict[str, int] = {}
-        for index, cell in enumerate(header.cells):
-            positions.setdefault(cell.casefold(), index)
+    def __init__(self, header: Record, names: Mapping[str, Sequence[str]], overrides: Mapping[str, str]) -> None:
         self.header = header
-        self.index: dict[str, int] = {}
-        for field, candidates in names.items():
-            wanted = [overrides[field]] if field in overrides else list(candidates)
-            for name in wanted:
-                if name.strip().casefold() in positions:
-                    self.index[field] = positions[name.strip().casefold()]
-                    break
+        self.index = {field: found[0] for field, found in field_positions(header.cells, names, overrides).items()}
         for field, name in overrides.items():
             if field not in names:
                 raise RowError(f"--map {field}={name}: this format has no field {field!r} "
@@ -157,7 +122,7 @@ class Columns:
         """The required fields the header lacks, by their first column name."""
         return [names[field][0] for field in fields if field not in self.index]
 
-    def get(self, row: Row, field: str) -> str:
+    def get(self, row: Record, field: str) -> str:
         """The cell of `field` in `row`; "" when the column is absent or the row is short."""
         index = self.index.get(field)
         if index is None or index >= len(row.cells):
@@ -165,51 +130,8 @@ class Columns:
         return row.cells[index]
 
 
-def parse_money(text: str, field: str, *, decimal_comma: bool = False) -> Decimal | None:
-    """A signed amount: `$1,234.56`, `-$1,234.56`, `$-0.88`, `(12.50)`, `1.2E-4`; None when empty.
-
-    Commas are thousands separators in groups of three (Schwab's `"500,135"` is 500135);
-    with `decimal_comma` the roles swap. Anything else is a RowError naming the column.
-    """
-    raw = text.strip()
-    if raw in ("", "--"):
-        return None
-    plain = None if decimal_comma else _PLAIN_MONEY.fullmatch(raw)
-    if plain:
-        try:
-            value = parse_decimal(plain[2], field=field)
-        except StocksbotError as error:
-            raise RowError(str(error)) from None
-        return value.copy_negate() if "-" in plain[1] and value else value
-    body = raw
-    negative = False
-    if body.startswith("(") and body.endswith(")"):
-        negative, body = True, body[1:-1].strip()
-    if body.startswith(("+", "-")):
-        negative, body = negative or body[0] == "-", body[1:]
-    if body.startswith("$"):
-        body = body[1:]
-        if body.startswith(("+", "-")):
-            negative, body = negative or body[0] == "-", body[1:]
-    if decimal_comma:
-        body = body.replace(".", "").replace(",", ".") if re.fullmatch(r"\d{1,3}(?:\.\d{3})*(?:,\d*)?", body) \
-            else body.replace(",", ".")
-    elif "," in body:
-        if not _GROUPED.fullmatch(body):
-            raise RowError(f"{field} {raw!r} is not a number (a comma must separate thousands, as in 1,234.56)")
-        body = body.replace(",", "")
-    if not body or body.startswith(("+", "-")) or not re.fullmatch(r"[0-9.eE+-]+", body):
-        raise RowError(f"{field} {raw!r} is not a number")
-    try:
-        value = parse_decimal(body, field=field)
-    except StocksbotError as error:
-        raise RowError(str(error)) from None
-    return value.copy_negate() if negative and value else value
-
-
 class Dates:
-    """`parse_us_date` remembered for one file: a statement has many rows a day, and the time
-    zone lookup is the slow part (not cached across files: the local zone may change)."""
+    """`parse_us_date` remembered for one file: a statement has many rows a day."""
 
     def __init__(self, date_format: str | None) -> None:
         self.date_format = date_format
@@ -223,23 +145,19 @@ class Dates:
 
 
 def parse_us_date(text: str, field: str, date_format: str | None = None) -> datetime:
-    """`MM/DD/YYYY` (or `--date-format`) as local midnight of that day, in UTC (docs/ledger.md §1.5)."""
+    """`MM/DD/YYYY` (or `--date-format`) as local midnight of that day, in UTC (docs/brokers.md §8.2)."""
     raw = text.strip()
     if date_format:
-        try:
-            day = datetime.strptime(raw, date_format).date()
-        except ValueError:
-            raise RowError(f"{field} {raw!r} does not match --date-format {date_format!r}") from None
-        return parse_time(day.isoformat())
+        return local_midnight(strptime_day(raw, date_format, field))
     match = _US_DATE.fullmatch(raw)
     if not match:
         raise RowError(f"{field} {raw!r} is not a date in the broker's form MM/DD/YYYY")
     month, day_of_month, year = (int(part) for part in match.groups())
     try:
-        day = datetime(year, month, day_of_month).date()
+        day = date(year, month, day_of_month)
     except ValueError:
         raise RowError(f"{field} {raw!r} is not a calendar date (MM/DD/YYYY)") from None
-    return parse_time(day.isoformat())
+    return local_midnight(day)
 
 
 def split_as_of(text: str) -> tuple[str, str | None]:

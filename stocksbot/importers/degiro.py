@@ -29,17 +29,10 @@ from stocksbot.importers._eubrokers_reading import (
     EMPTY,
     ISIN_PATTERN,
     Columns,
-    RowError,
     first_row,
     header_name,
-    local_time,
     missing,
-    number,
-    optional_number,
     positive,
-    pounds,
-    records,
-    strptime_local,
 )
 from stocksbot.importers.entries import (
     CashEntry,
@@ -55,6 +48,7 @@ from stocksbot.importers.entries import (
     TradeEntry,
     Unknown,
 )
+from stocksbot.importers.reading import RowError, local_time, optional_amount, parse_amount, pounds, records, strptime_local
 
 NAME = "degiro"
 
@@ -248,9 +242,9 @@ def _read_row(line: int, cells: list[str], columns: Columns, amount_at: int, opt
         product=columns.get(cells, "product"),
         isin=columns.get(cells, "isin").upper(),
         description=columns.get(cells, "description"),
-        fx=optional_number(columns.get(cells, "fx"), "FX", decimal_comma=comma),
+        fx=optional_amount(columns.get(cells, "fx"), field="FX", decimal_comma=comma, limit=False),
         currency=columns.get(cells, "change").upper(),
-        amount=optional_number(raw_amount, "amount", decimal_comma=comma),
+        amount=optional_amount(raw_amount, field="amount", decimal_comma=comma, limit=False),
         order_id=columns.get(cells, "order_id"),
     )
 
@@ -260,8 +254,8 @@ def _trade_of(row: _Row) -> _Trade | None:
     match = _TRADE.match(row.description)
     if not match:
         return None
-    quantity = number(match["qty"], "quantity", decimal_comma=True)
-    price = number(match["price"], "price", decimal_comma=True)
+    quantity = parse_amount(match["qty"], field="quantity", decimal_comma=True, limit=False)
+    price = parse_amount(match["price"], field="price", decimal_comma=True, limit=False)
     currency = match["ccy"].upper()
     if currency == "GBX":  # pence: the amount column is in pounds
         price, currency = pounds(price), "GBP"

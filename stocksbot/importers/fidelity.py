@@ -25,14 +25,9 @@ from stocksbot.errors import StocksbotError
 from stocksbot.importers._us_reading import (
     Columns,
     Dates,
-    Row,
-    RowError,
-    find_header,
+    find_table,
     header_names,
-    mapped,
-    parse_money,
     positive,
-    read_rows,
     read_symbol,
     settle_trade,
 )
@@ -49,6 +44,7 @@ from stocksbot.importers.entries import (
     TradeEntry,
     Unknown,
 )
+from stocksbot.importers.reading import Record, RowError, optional_amount
 from stocksbot.ledger import add, subtract
 from stocksbot.ledger.inputs import parse_currency
 
@@ -100,7 +96,7 @@ SPLITS = ("DISTRIBUTION",)
 class _Record:
     """A data row read into typed values; numbers are None when the cell is empty."""
 
-    row: Row
+    row: Record
     action: str
     at: datetime
     account: str | None
@@ -169,27 +165,15 @@ class FidelityFormat:
             yield Problem(error.line, str(error))
 
     def _parse(self, lines: Iterable[str], options: ParseOptions) -> Iterator[Item]:
-        rows = read_rows(lines, options.delimiter)
-        overrides = mapped(options.columns)
-        before: list[Row] = []
-        wanted = [[overrides[field]] if field in overrides else list(COLUMNS[field]) for field in REQUIRED]
-        header = find_header(rows, wanted, before)
-        if header is None:
-            if not before or all(row.blank for row in before):
-                yield Problem(1, "the file is empty: a Fidelity history CSV has the header Run Date,Account,"
-                                 "Action,Symbol,...,Amount ($),Settlement Date")
-            else:
-                yield Problem(1, "no Fidelity header (Run Date, Action, Symbol, Quantity, Price, Amount) in the "
-                                 "first lines: is this a Fidelity account history export?")
+        found, table = find_table(lines, options, COLUMNS, REQUIRED,
+                                  empty="the file is empty: a Fidelity history CSV has the header Run Date,Account,"
+                                        "Action,Symbol,...,Amount ($),Settlement Date",
+                                  foreign="no Fidelity header (Run Date, Action, Symbol, Quantity, Price, Amount) in the "
+                                          "first lines: is this a Fidelity account history export?")
+        yield from found
+        if table is None:
             return
-        for row in before:
-            yield Skipped(row.line, "blank line" if row.blank else "title line before the header")
-        try:
-            columns = Columns(header, COLUMNS, overrides)
-        except RowError as error:
-            yield Problem(header.line, str(error))
-            return
-        width = max(columns.index[field] for field in REQUIRED) + 1
+        rows, header, columns, width = table.rows, table.header, table.columns, table.width
         rows_seen = False
         dates = Dates(options.date_format)
         after_blank = False
@@ -216,7 +200,7 @@ class FidelityFormat:
             yield Problem(header.line, "no transactions after the header")
 
 
-def _read(row: Row, columns: Columns, options: ParseOptions, dates: Dates) -> _Record:
+def _read(row: Record, columns: Columns, options: ParseOptions, dates: Dates) -> _Record:
     action = columns.get(row, "action")
     if not action:
         raise RowError("no Action")
@@ -230,17 +214,17 @@ def _read(row: Row, columns: Columns, options: ParseOptions, dates: Dates) -> _R
         row=row, action=action, at=dates.read(columns.get(row, "date"), "Run Date"),
         account=_account(row, columns), symbol=columns.get(row, "symbol"),
         description=columns.get(row, "description"),
-        quantity=parse_money(columns.get(row, "quantity"), "Quantity", decimal_comma=comma),
-        price=parse_money(columns.get(row, "price"), "Price", decimal_comma=comma),
-        commission=parse_money(columns.get(row, "commission"), "Commission", decimal_comma=comma),
-        fees=parse_money(columns.get(row, "fees"), "Fees", decimal_comma=comma),
-        interest=parse_money(columns.get(row, "interest"), "Accrued Interest", decimal_comma=comma),
-        amount=parse_money(columns.get(row, "amount"), "Amount", decimal_comma=comma),
-        currency=currency, rate=parse_money(columns.get(row, "rate"), "Exchange Rate", decimal_comma=comma),
+        quantity=optional_amount(columns.get(row, "quantity"), field="Quantity", decimal_comma=comma),
+        price=optional_amount(columns.get(row, "price"), field="Price", decimal_comma=comma),
+        commission=optional_amount(columns.get(row, "commission"), field="Commission", decimal_comma=comma),
+        fees=optional_amount(columns.get(row, "fees"), field="Fees", decimal_comma=comma),
+        interest=optional_amount(columns.get(row, "interest"), field="Accrued Interest", decimal_comma=comma),
+        amount=optional_amount(columns.get(row, "amount"), field="Amount", decimal_comma=comma),
+        currency=currency, rate=optional_amount(columns.get(row, "rate"), field="Exchange Rate", decimal_comma=comma),
     )
 
 
-def _account(row: Row, columns: Columns) -> str | None:
+def _account(row: Record, columns: Columns) -> str | None:
     """The stocksbot account of a row: Fidelity's account number (stable, unlike the nickname).
 
     `Account Number` when the file has it (or whatever `--map account=...` names, verbatim);

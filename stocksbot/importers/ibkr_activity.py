@@ -32,9 +32,7 @@ from stocksbot.importers._ibkr_cash import (
 )
 from stocksbot.importers._ibkr_reading import (
     Columns,
-    RowError,
     instrument,
-    is_empty,
     magnitude,
     one_split_each,
     pair_dividend_reversals,
@@ -57,6 +55,7 @@ from stocksbot.importers.entries import (
     TradeEntry,
     Unknown,
 )
+from stocksbot.importers.reading import RowError, is_empty
 from stocksbot.ledger.numbers import divide
 
 HISTORY = "Transaction History"

@@ -26,8 +26,6 @@ from stocksbot.importers._ibkr_cash import FLEX_CASH_TYPES, cash_items, forex_it
 from stocksbot.importers._ibkr_reading import (
     KEY_PREFIX,
     Columns,
-    RowError,
-    is_empty,
     magnitude,
     pair_cancellations,
     pair_dividend_reversals,
@@ -48,6 +46,7 @@ from stocksbot.importers.entries import (
     TradeEntry,
     Unknown,
 )
+from stocksbot.importers.reading import RowError, is_empty
 
 TRADE_COLUMNS: dict[str, tuple[str, ...]] = {
     "side": ("Buy/Sell",),

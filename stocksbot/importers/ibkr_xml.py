@@ -26,8 +26,6 @@ from stocksbot.errors import StocksbotError
 from stocksbot.importers._ibkr_cash import FLEX_CASH_TYPES, cash_items, forex_items, is_forex_symbol
 from stocksbot.importers._ibkr_reading import (
     KEY_PREFIX,
-    RowError,
-    is_empty,
     magnitude,
     one_split_each,
     pair_cancellations,
@@ -48,6 +46,7 @@ from stocksbot.importers.entries import (
     TradeEntry,
     Unknown,
 )
+from stocksbot.importers.reading import RowError, is_empty
 
 #: Containers of a <FlexStatement> whose elements become records.
 IMPORTED = ("Trades", "CashTransactions", "CorporateActions", "ConversionRates")

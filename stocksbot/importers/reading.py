@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import csv
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger.inputs import parse_time
-from stocksbot.ledger.numbers import parse_decimal
-
-#: Currency signs a broker may put before or after an amount.
-CURRENCY_SIGNS = "$€£¥"
-_CODE_AROUND = re.compile(r"^(?:([A-Z]{3})\s+)?(.*?)(?:\s+([A-Z]{3}))?$")
-_DIGITS = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_SPACES = str.maketrans("", "", " \u00a0\u202f'")
+from stocksbot.ledger.numbers import MAX_DECIMAL_PLACES, MAX_INTEGER_DIGITS, canonical, parse_decimal
 
 
 def normal_name(name: str) -> str:
@@ -74,6 +71,27 @@ class Columns:
         return position
 
 
+def field_positions(header: Sequence[str], names: Mapping[str, Sequence[str]],
+                    overrides: Mapping[str, str]) -> dict[str, list[int]]:
+    """Where each field may be in `header`, by name (docs/brokers.md §8.4): the positions of the
+    columns present, in the order looked for; a field with none is absent.
+
+    `names` maps a field to the column names a format knows for it; `overrides` (`--map`) gives
+    one column for a field instead, also for a field `names` lacks. Names are compared as
+    `normal_name` does; the first column of a repeated name counts.
+    """
+    positions: dict[str, int] = {}
+    for position, name in enumerate(header):
+        positions.setdefault(normal_name(name), position)
+    found: dict[str, list[int]] = {}
+    for field in (*names, *(field for field in overrides if field not in names)):
+        wanted = [overrides[field]] if field in overrides else names[field]
+        hits = [positions[name] for name in map(normal_name, wanted) if name in positions]
+        if hits:
+            found[field] = hits
+    return found
+
+
 def cell(values: Sequence[str], position: int | None) -> str:
     """The trimmed text at `position` ("" for a missing column or a short row)."""
     if position is None or position >= len(values):
@@ -81,27 +99,117 @@ def cell(values: Sequence[str], position: int | None) -> str:
     return values[position].strip()
 
 
+class RowError(StocksbotError):
+    """A row (or the header) that cannot be read: the parser makes it a `Problem` of its line.
+
+    `line` is 0 unless the reader knows it better than the parser (an unreadable CSV record).
+    """
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+@dataclass(frozen=True)
+class Record:
+    """One CSV record: `line` is the file line it starts on (1-based), `cells` its fields."""
+
+    line: int
+    cells: list[str]
+
+    @property
+    def blank(self) -> bool:
+        return not any(self.cells)
+
+
+def records(lines: Iterable[str], delimiter: str | None = ",", *, strip: bool = False) -> Iterator[Record]:
+    """The file's CSV records, each with the file line it starts on (docs/brokers.md §8.3).
+
+    A quoted cell may span lines, so a record's line is where it starts, not where the CSV
+    reader stopped. `lines` may carry their line endings or not (a file object or
+    `splitlines()`): each is given to the reader as one physical line. A byte-order mark
+    before the first cell is dropped; with `strip` every cell is stripped (Fidelity writes
+    ` YOU BOUGHT ...`). An unreadable record is a `RowError` carrying its line.
+    """
+    reader = csv.reader(_physical(lines), delimiter=delimiter or ",")
+    previous = 0
+    first = True
+    try:
+        for cells in reader:
+            if first and cells:
+                cells[0] = cells[0].lstrip("\ufeff")
+                first = False
+            yield Record(previous + 1, [text.strip() for text in cells] if strip else cells)
+            previous = reader.line_num
+    except csv.Error as error:
+        raise RowError(f"cannot read the CSV from line {previous + 1} on ({error})", previous + 1) from None
+
+
+def _physical(lines: Iterable[str]) -> Iterator[str]:
+    """Each line once, ending in exactly one `\\n`, so that the CSV reader counts file lines and a
+    quoted cell's line break reads the same in a CRLF file (Trading 212's notes, Degiro's names)."""
+    for text in lines:
+        yield text if text.endswith("\n") and not text.endswith("\r\n") else text.rstrip("\r\n") + "\n"
+
+
 def csv_rows(lines: Iterable[str], delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) of each record of a CSV text, 1-based, blank records included."""
-    reader = csv.reader(lines, delimiter=delimiter)
-    for values in reader:
-        yield reader.line_num, values
+    """(line number, fields) of each record of a CSV text: `records` as pairs, blank records included."""
+    for record in records(lines, delimiter):
+        yield record.line, record.cells
 
 
-_PLAIN = re.compile(r"\d{1,18}(?:\.\d{1,10})?")
+#: What brokers write in a number's cell for "no value" (compared case-folded, stripped):
+#: IBKR's `-` and `N/A`, Schwab's `--`, Trading 212's `Not available`.
+EMPTY_VALUES = frozenset({"", "-", "--", "n/a", "not available"})
+#: The same as brokers spell them, found without case-folding.
+_EMPTY_WRITTEN = frozenset({"", "-", "--", "N/A", "n/a", "Not available", "not available"})
 
 
-def parse_amount(text: str, *, field: str = "amount", decimal_comma: bool | None = False) -> Decimal:
-    """A signed amount as brokers write it, exactly: `1234.56`, `$1,234.56`, `-$5.00`, `$-5.00`,
-    `(5.00)` (negative), `+3`, `1E-4`, `12.5 USD`, `€ 3,10` and with `decimal_comma` `1.234,56`.
+def is_empty(text: str | None) -> bool:
+    """Whether a cell says "no value" (docs/brokers.md §8.1)."""
+    if text is None:
+        return True
+    stripped = text.strip()
+    return stripped in _EMPTY_WRITTEN or (stripped[:1] in ("n", "N") and stripped.casefold() in EMPTY_VALUES)
 
-    `decimal_comma=None` decides per value: a comma is the decimal mark when it comes after
-    the last dot, or is the only separator and is not followed by exactly three digits
-    (`3,10` is 3.10; `1,234` is 1234). Refuses anything else with one line naming `field`.
+
+#: Currency signs a broker may put before or after an amount.
+CURRENCY_SIGNS = "$€£¥"
+_CODE_AROUND = re.compile(r"^(?:([A-Z]{3})\s+)?(.*?)(?:\s+([A-Z]{3}))?$")
+_DIGITS = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_SPACES = re.compile(r"[\s\u00a0\u202f\u2009']")
+#: A plain number, perhaps signed and with a currency sign: the usual cell, read fast.
+_FAST = re.compile(r"(-?)[$€£¥]?(-?)(\d{1,3}(?:,\d{3})+|\d{1,30})(?:([.,])(\d{1,30}))?")
+#: The ledger's input limits (docs/ledger.md §1.2), for the fast path.
+_WHOLE, _PLACES = MAX_INTEGER_DIGITS, MAX_DECIMAL_PLACES
+_GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d*)?(?:[eE][-+]?\d+)?")
+_DOT_GROUPED = re.compile(r"\d{1,3}(?:\.\d{3})+")
+#: Beyond this a "number" is noise (`1e999999`): refused before an exact Decimal of it is built.
+_MAX_ADJUSTED = 40
+
+
+def parse_amount(text: str, *, field: str = "amount", decimal_comma: bool | None = False,
+                 limit: bool = True) -> Decimal:
+    """A signed number as any broker writes it, exactly and in canonical form (docs/brokers.md §8.1).
+
+    Reads `1234.56`, `$1,234.56`, `-$5.00`, `$-0.88`, `(5.00)` (negative), `5.00-`, `+3`,
+    `1E-4`, `12.5 USD`, `EUR 12.5`, `€ 3,10`, `1 046,3825` (spaces, no-break and narrow
+    no-break spaces and `'` group thousands) and, by `decimal_comma`:
+    False: a comma groups thousands, in threes (`1,0` is refused);
+    True: the comma is the decimal mark and dots group thousands (`1.234,56`; `1,234.56` is
+    refused; a dot alone is still a decimal point unless groups of exactly three digits follow);
+    None: decided per value: with both marks the last one is the decimal mark, a lone comma
+    is one unless it groups thousands (`1,234`; but `0,039` is 0.039).
+    With `limit` the value must fit the ledger's input limits (docs/ledger.md §1.2); without,
+    any exact value is kept (IBKR writes `-2.637591265E-4`). Refuses anything else with one
+    line naming `field`. Never through a float.
     """
     stripped = text.strip()
-    if _PLAIN.fullmatch(stripped) and (decimal_comma is not True or "." not in stripped):
-        return parse_decimal(stripped, field=field)  # the usual `150.25`: nothing to take off
+    fast = _FAST.fullmatch(stripped)
+    if fast is not None:  # the usual `150.25`, `-$1234.56`, `$-0.88`, `26,45`: read without the general path
+        value = _fast(fast, decimal_comma, limit)
+        if value is not None:
+            return value
     negative = False
     if stripped.startswith("(") and stripped.endswith(")"):
         negative, stripped = True, stripped[1:-1].strip()
@@ -112,36 +220,153 @@ def parse_amount(text: str, *, field: str = "amount", decimal_comma: bool | None
     if stripped and stripped[0] in "-+":
         negative, stripped = negative != (stripped[0] == "-"), stripped[1:].strip(CURRENCY_SIGNS + " ")
     elif stripped.endswith("-"):  # `5.00-`, as some statements print a debit
-        negative, stripped = not negative, stripped[:-1].strip()
-    number = _plain(stripped.translate(_SPACES), decimal_comma)
+        negative, stripped = not negative, stripped[:-1].strip(CURRENCY_SIGNS + " ")
+    number = _point(_SPACES.sub("", stripped), decimal_comma, text, field)
     if not _DIGITS.fullmatch(number):
-        shown = text if len(text) <= 40 else text[:37] + "..."
-        raise StocksbotError(f"{field} must be a number such as 1234.56, -$5.00 or (5.00), got {shown!r}")
-    value = parse_decimal(number, field=field)
+        raise _not_a_number(text, field)
+    value = _exact(number, text, field, limit)
     return value.copy_negate() if negative and value else value
 
 
-def _plain(number: str, decimal_comma: bool | None) -> str:
+def _fast(found: re.Match[str], decimal_comma: bool | None, limit: bool) -> Decimal | None:
+    """The value of a `_FAST` match, or None when the general path must decide (or refuse)."""
+    minus, whole, mark, fraction = found[1] or found[2], found[3], found[4], found[5] or ""
+    if (found[1] and found[2]) or (mark == "," and decimal_comma is False):
+        return None
+    if "," in whole:  # `1,234.56`: thousands commas, read fast only where a comma is nothing else
+        if decimal_comma is not False or mark == ",":
+            return None
+        whole = whole.replace(",", "")
+    if len(fraction) == 3 and ((mark == "," and decimal_comma is None and whole.lstrip("0")) or
+                               (mark == "." and decimal_comma and len(whole) <= 3)):
+        return None  # `1,234` or, with decimal commas, `1.234`: thousands
+    fraction = fraction.rstrip("0")
+    if limit and (len(fraction) > _PLACES or len(whole.lstrip("0")) > _WHOLE):
+        return None
+    value = Decimal(f"{whole}.{fraction}" if fraction else whole)
+    return value.copy_negate() if minus and value else value
+
+
+def _thousands_dots(number: str) -> bool:
+    """Whether the dots of a number without a comma group thousands (`1.234`, `1.234.567`)."""
+    return bool(_DOT_GROUPED.fullmatch(number))
+
+
+def _point(number: str, decimal_comma: bool | None, text: str, field: str) -> str:
     """The digits with a decimal point only: thousands separators dropped, a decimal comma made a point."""
-    if decimal_comma is None:
-        if "," not in number:
-            return number
-        tail = number.rpartition(",")[2]
-        decimal_comma = number.rfind(",") > number.rfind(".") if "." in number else \
-            number.count(",") == 1 and not (len(tail) == 3 and tail.isdigit())
-    if not decimal_comma:
-        return number.replace(",", "")
+    if "," in number and "." in number:
+        if decimal_comma is False:
+            if not _GROUPED.fullmatch(number):
+                raise _not_a_number(text, field, " (a comma must separate thousands, as in 1,234.56)")
+            return number.replace(",", "")
+        if number.rfind(",") > number.rfind("."):  # `1.234,56`
+            return number.replace(".", "").replace(",", ".")
+        if decimal_comma:  # `1,234.56` although the file is said to write decimal commas
+            raise _not_a_number(text, field, " (with --decimal-comma the comma is the decimal mark, as in 1.234,56)")
+        return number.replace(",", "")  # `1,234.56`: the last mark is the decimal one
     if "," in number:
-        return number.replace(".", "").replace(",", ".")
-    # No comma: one dot followed by exactly three digits groups thousands (`1.234`); otherwise it
-    # is a decimal point after all (`1.5`, `1E-4`), as some rows of decimal-comma files have.
-    head, dot, tail = number.partition(".")
-    return head + tail if dot and len(tail) == 3 and tail.isdigit() and "." not in tail else number
+        if decimal_comma is False:
+            if not _GROUPED.fullmatch(number):
+                raise _not_a_number(text, field, " (a comma must separate thousands, as in 1,234.56)")
+            return number.replace(",", "")
+        whole, _, fraction = number.rpartition(",")
+        groups = number.count(",") > 1 or (len(fraction) == 3 and whole.lstrip("0") != "")
+        if decimal_comma is None and groups:
+            return number.replace(",", "")
+        if number.count(",") > 1:
+            raise _not_a_number(text, field)
+        return number.replace(",", ".")
+    if decimal_comma is True and _thousands_dots(number):
+        return number.replace(".", "")
+    return number
+
+
+def _exact(number: str, text: str, field: str, limit: bool) -> Decimal:
+    """The canonical Decimal of plain digits, within the ledger's limits when asked."""
+    if limit:
+        try:
+            return parse_decimal(number, field=field, allow_negative=True)
+        except StocksbotError as error:
+            raise RowError(str(error)) from None
+    value = Decimal(number)
+    if value and abs(value.adjusted()) > _MAX_ADJUSTED:
+        raise _not_a_number(text, field)
+    return canonical(value)
+
+
+def _not_a_number(text: str, field: str, why: str = "") -> RowError:
+    shown = text.strip() if len(text.strip()) <= 40 else text.strip()[:37] + "..."
+    return RowError(f"{field} {shown!r} is not a number{why}")
+
+
+def optional_amount(text: str | None, *, field: str = "amount", decimal_comma: bool | None = False,
+                    limit: bool = True) -> Decimal | None:
+    """`parse_amount`, or None for a cell that says "no value" (`is_empty`)."""
+    if text is None:
+        return None
+    stripped = text.strip()
+    if stripped in _EMPTY_WRITTEN or (stripped[:1] in ("n", "N") and stripped.casefold() in EMPTY_VALUES):
+        return None  # `is_empty`, inlined
+    fast = _FAST.fullmatch(stripped)  # as in `parse_amount`, without a call more per cell
+    if fast is not None:
+        value = _fast(fast, decimal_comma, limit)
+        if value is not None:
+            return value
+    return parse_amount(stripped, field=field, decimal_comma=decimal_comma, limit=limit)
 
 
 def parse_quantity(text: str, *, field: str = "quantity", decimal_comma: bool | None = False) -> Decimal:
     """`parse_amount` of a quantity, as its absolute value (brokers sign sells either way)."""
     return abs(parse_amount(text, field=field, decimal_comma=decimal_comma))
+
+
+def pounds(pence: Decimal) -> Decimal:
+    """A GBX (pence) amount in GBP, exactly: 496 is 4.96 (docs/brokers.md §8.1)."""
+    return canonical(pence.scaleb(-2))
+
+
+def local_time(iso: str, field: str = "date") -> datetime:
+    """A naive ISO date or date-time read as local time, in UTC; a bare date is local midnight
+    (docs/ledger.md §1.5, docs/brokers.md §8.2). A value with an offset keeps it.
+
+    Remembered per local zone: statements repeat their days, and the zone lookup is the cost
+    (reading `os.environ` for the key would cost more than it saves).
+    """
+    try:
+        return _local_time(iso, field, time.tzname, time.timezone, time.altzone)
+    except StocksbotError as error:
+        raise RowError(str(error)) from None
+
+
+def local_midnight(day: date) -> datetime:
+    """Local midnight of a calendar day, in UTC: what a broker's bare date means (docs/brokers.md §8.2)."""
+    return local_time(day.isoformat())
+
+
+@lru_cache(maxsize=4096)
+def _local_time(iso: str, field: str, names: tuple[str, str], offset: int, dst_offset: int) -> datetime:
+    """`parse_time`, cached; the zone's names and offsets are only the cache key: they change
+    when the time zone does (`TZ` and `time.tzset()`, as the tests do)."""
+    return parse_time(iso, field=field)
+
+
+def strptime_day(text: str, pattern: str, field: str = "date") -> date:
+    """The calendar day of `text` read with a strptime pattern (`--date-format`)."""
+    try:
+        return datetime.strptime(text.strip(), pattern).date()
+    except ValueError:
+        raise RowError(f"{field} {text.strip()!r} does not match --date-format {pattern!r}") from None
+
+
+def strptime_local(text: str, pattern: str, field: str = "date") -> datetime:
+    """`text` read with a strptime pattern (`--date-format`), naive = local time, in UTC."""
+    try:
+        moment = datetime.strptime(text.strip(), pattern)
+    except ValueError:
+        raise RowError(f"{field} {text.strip()!r} does not match --date-format {pattern!r}") from None
+    if moment.tzinfo is not None:
+        return moment.astimezone(timezone.utc)
+    return local_time(moment.isoformat(), field)
 
 
 class Remembered:

@@ -23,13 +23,9 @@ from typing import Iterable, Iterator
 from stocksbot.importers._eubrokers_reading import (
     EMPTY,
     Columns,
-    RowError,
     first_row,
     missing,
-    optional_number,
     positive,
-    records,
-    strptime_local,
     symbol_of,
 )
 from stocksbot.importers.entries import (
@@ -44,6 +40,7 @@ from stocksbot.importers.entries import (
     TradeEntry,
     Unknown,
 )
+from stocksbot.importers.reading import RowError, optional_amount, records, strptime_local
 from stocksbot.ledger.inputs import parse_time
 
 NAME = "revolut"
@@ -117,12 +114,12 @@ def _entry(line: int, row: dict[str, str], options: ParseOptions) -> Item:
     folded = action.strip().upper()
     at = _time(row["date"], options)
     comma = True if options.decimal_comma else None
-    amount = optional_number(row["amount"], "Total Amount", decimal_comma=comma)
+    amount = optional_amount(row["amount"], field="Total Amount", decimal_comma=comma, limit=False)
     currency = row["currency"].upper() or None
     trade = _TRADE.fullmatch(folded)
     if trade:
-        quantity = optional_number(row["quantity"], "Quantity", decimal_comma=comma)
-        price = optional_number(row["price"], "Price per share", decimal_comma=comma)
+        quantity = optional_amount(row["quantity"], field="Quantity", decimal_comma=comma, limit=False)
+        price = optional_amount(row["price"], field="Price per share", decimal_comma=comma, limit=False)
         if quantity is None or price is None:
             raise RowError(f"{action} without a Quantity or a Price per share")
         if quantity <= 0 or price < 0:
@@ -134,7 +131,7 @@ def _entry(line: int, row: dict[str, str], options: ParseOptions) -> Item:
         return Skipped(line, "a transfer between Revolut's own companies (the account's migration): the same "
                              "shares, no cash")
     if folded == "STOCK SPLIT":
-        added = optional_number(row["quantity"], "Quantity", decimal_comma=comma)
+        added = optional_amount(row["quantity"], field="Quantity", decimal_comma=comma, limit=False)
         if not added:
             raise RowError("STOCK SPLIT without the shares added (Quantity)")
         return SplitEntry(line, at, _symbol(row), added=added)

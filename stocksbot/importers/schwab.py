@@ -21,14 +21,9 @@ from typing import Iterable, Iterator
 from stocksbot.importers._us_reading import (
     Columns,
     Dates,
-    Row,
-    RowError,
-    find_header,
+    find_table,
     header_names,
-    mapped,
-    parse_money,
     positive,
-    read_rows,
     read_symbol,
     settle_trade,
     split_as_of,
@@ -46,6 +41,7 @@ from stocksbot.importers.entries import (
     TradeEntry,
     Unknown,
 )
+from stocksbot.importers.reading import Record, RowError, optional_amount
 
 NAME = "schwab"
 CURRENCY = "USD"
@@ -89,7 +85,7 @@ CASH_MERGER_ADJ = "cash merger adj"
 class _Record:
     """A data row read into typed values; the numbers are None when the cell is empty."""
 
-    row: Row
+    row: Record
     action: str
     posted: datetime
     effective: datetime
@@ -139,28 +135,15 @@ class SchwabFormat:
             yield Problem(error.line, str(error))
 
     def _parse(self, lines: Iterable[str], options: ParseOptions) -> Iterator[Item]:
-        rows = read_rows(lines, options.delimiter)
-        overrides = mapped(options.columns)
-        before: list[Row] = []
-        wanted = [[overrides[field]] if field in overrides else list(COLUMNS[field])
-                  for field in REQUIRED]
-        header = find_header(rows, wanted, before)
-        if header is None:
-            if not before or all(row.blank for row in before):
-                yield Problem(1, "the file is empty: a Schwab transactions CSV starts with the header "
-                                 "Date,Action,Symbol,Description,Quantity,Price,Fees & Comm,Amount")
-            else:
-                yield Problem(1, "no Schwab header (Date, Action, Symbol, Quantity, Price, Fees & Comm, Amount) "
-                                 "in the first lines: is this a Schwab transactions export?")
+        found, table = find_table(lines, options, COLUMNS, REQUIRED,
+                                  empty="the file is empty: a Schwab transactions CSV starts with the header "
+                                        "Date,Action,Symbol,Description,Quantity,Price,Fees & Comm,Amount",
+                                  foreign="no Schwab header (Date, Action, Symbol, Quantity, Price, Fees & Comm, Amount) "
+                                          "in the first lines: is this a Schwab transactions export?")
+        yield from found
+        if table is None:
             return
-        for row in before:
-            yield Skipped(row.line, "blank line" if row.blank else "title line before the header")
-        try:
-            columns = Columns(header, COLUMNS, overrides)
-        except RowError as error:
-            yield Problem(header.line, str(error))
-            return
-        width = max(columns.index[field] for field in REQUIRED) + 1
+        rows, header, columns, width = table.rows, table.header, table.columns, table.width
         records: list[_Record | Item] = []
         dates = Dates(options.date_format)
         for row in rows:
@@ -169,7 +152,7 @@ class SchwabFormat:
         if all(isinstance(record, Skipped) for record in records):
             yield Problem(header.line, "no transactions after the header")
 
-    def _read(self, row: Row, columns: Columns, width: int, options: ParseOptions, dates: Dates) -> _Record | Item:
+    def _read(self, row: Record, columns: Columns, width: int, options: ParseOptions, dates: Dates) -> _Record | Item:
         """One row as a _Record, or at once a skip (blank, total) or a problem."""
         if row.blank:
             return Skipped(row.line, "blank line")
@@ -189,10 +172,10 @@ class SchwabFormat:
             return _Record(
                 row=row, action=action, posted=posted, effective=effective, as_of=effective_text is not None,
                 symbol=columns.get(row, "symbol"), description=columns.get(row, "description"),
-                quantity=parse_money(columns.get(row, "quantity"), "Quantity", decimal_comma=comma),
-                price=parse_money(columns.get(row, "price"), "Price", decimal_comma=comma),
-                commission=parse_money(columns.get(row, "commission"), "Fees & Comm", decimal_comma=comma),
-                amount=parse_money(columns.get(row, "amount"), "Amount", decimal_comma=comma),
+                quantity=optional_amount(columns.get(row, "quantity"), field="Quantity", decimal_comma=comma),
+                price=optional_amount(columns.get(row, "price"), field="Price", decimal_comma=comma),
+                commission=optional_amount(columns.get(row, "commission"), field="Fees & Comm", decimal_comma=comma),
+                amount=optional_amount(columns.get(row, "amount"), field="Amount", decimal_comma=comma),
             )
         except RowError as error:
             return Problem(row.line, str(error))

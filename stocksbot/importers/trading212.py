@@ -35,15 +35,10 @@ from stocksbot.importers._eubrokers_reading import (
     EMPTY,
     ISIN_PATTERN,
     Columns,
-    RowError,
     first_row,
     header_name,
     missing,
-    optional_number,
     positive,
-    pounds,
-    records,
-    strptime_local,
     symbol_of,
 )
 from stocksbot.importers.entries import (
@@ -59,6 +54,7 @@ from stocksbot.importers.entries import (
     TradeEntry,
     Unknown,
 )
+from stocksbot.importers.reading import RowError, optional_amount, pounds, records, strptime_local
 from stocksbot.ledger.numbers import add, canonical, multiply, subtract
 
 NAME = "trading212"
@@ -239,7 +235,7 @@ class _Reader:
         if not text:
             return None
         label = _LABELS.get(field) or field.removeprefix("fee:").capitalize()
-        return optional_number(text, label, decimal_comma=True if self.options.decimal_comma else None)
+        return optional_amount(text, field=label, decimal_comma=True if self.options.decimal_comma else None, limit=False)
 
     def entry(self, line: int, row: dict[str, str], at: datetime) -> list[Item]:
         """The row's entries: a trade comes with its stated rate and any fee it cannot carry."""

@@ -162,7 +162,7 @@ def test_empty_file_and_header_only() -> None:
      "date '2023/03/15' is not a date IBKR writes: use YYYYMMDD, YYYY-MM-DD or MM/DD/YYYY (or --date-format)"),
     ('"BUY","20231315","IE00B3RBWM25","20","101.25","2025","USD","-1","USD"',
      "date '20231315' is not a date IBKR writes: use YYYYMMDD, YYYY-MM-DD or MM/DD/YYYY (or --date-format)"),
-    ('"BUY","20230315","IE00B3RBWM25","twenty","101.25","2025","USD","-1","USD"', "Quantity: 'twenty' is not a number"),
+    ('"BUY","20230315","IE00B3RBWM25","twenty","101.25","2025","USD","-1","USD"', "Quantity 'twenty' is not a number"),
     ('"BUY","20230315","IE00B3RBWM25","0","101.25","2025","USD","-1","USD"', "Quantity is 0"),
     ('"BUY","20230315","IE00B3RBWM25","20","","2025","USD","-1","USD"', "TradePrice is empty"),
     ('"BUY","20230315","IE00B3RBWM25","20","101.25","2025","US","-1","USD"',

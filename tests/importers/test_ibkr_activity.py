@@ -151,7 +151,7 @@ def test_bad_input() -> None:
     assert parse(FORMAT, bad_date) == [Problem(2, "date '04.03.2024' is not a date IBKR writes: use YYYYMMDD, "
                                                   "YYYY-MM-DD or MM/DD/YYYY (or --date-format)")]
     bad_number = HISTORY_HEADER + "Transaction History,Data,2024-03-04,U1,Cash,Deposit,-,-,-,ten,-,ten\n"
-    assert parse(FORMAT, bad_number) == [Problem(2, "Net Amount: 'ten' is not a number")]
+    assert parse(FORMAT, bad_number) == [Problem(2, "Net Amount 'ten' is not a number")]
     unknown = HISTORY_HEADER + "Transaction History,Data,2024-03-04,U1,Lending,Stock Yield Enhancement,-,-,-,1,-,1\n"
     assert parse(FORMAT, unknown) == [Unknown(2, "Transaction Type 'Stock Yield Enhancement'")]
     orphan = "Dividends,Data,USD,2024-05-16,AAPL(US0378331005) Cash Dividend,1\n"

@@ -1,7 +1,6 @@
-"""The US-broker reading helpers (stocksbot/importers/_us_reading.py, docs/brokers.md §12.1-§12.2).
-
-Dollar amounts as Schwab and Fidelity write them, and the settlement of a trade to the
-statement's Amount: whatever the rounding of the shown price, the ledger's cash for the
+"""What Schwab and Fidelity share beyond the shared readers (stocksbot/importers/_us_reading.py,
+docs/brokers.md §12.1-§12.2): "as of" dates and the settlement of a trade to the statement's
+Amount: whatever the rounding of the shown price, the ledger's cash for the
 trade is exactly the Amount, with a price of at most 10 places and fees of 0 or more.
 """
 
@@ -9,33 +8,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stocksbot.importers._us_reading import RowError, parse_money, settle_trade, split_as_of
+from stocksbot.importers._us_reading import settle_trade, split_as_of
 
 D = Decimal
-
-
-@pytest.mark.parametrize(("text", "value"), [
-    ("$694.48", D("694.48")), ("-$694.48", D("-694.48")), ("$-0.88", D("-0.88")), ("$1,259.59", D("1259.59")),
-    ("-$1,259.59", D("-1259.59")), ("500,135", D("500135")), ("-1,000", D("-1000")), ("(12.50)", D("-12.5")),
-    ("1.2E-4", D("0.00012")), ("$0", D("0")), ("$1000", D("1000")), ("0.000", D("0")), ("", None), ("--", None),
-])
-def test_amounts_as_the_brokers_write_them(text: str, value: Decimal | None) -> None:
-    assert parse_money(text, "Amount") == value
-
-
-@pytest.mark.parametrize("text", ["1,0", "$1,23.5", "abc", "$", "1.2.3", "--5", "0.00000000001"])
-def test_what_is_not_an_amount(text: str) -> None:
-    with pytest.raises(RowError):
-        parse_money(text, "Amount")
-
-
-def test_decimal_comma_swaps_the_separators() -> None:
-    assert parse_money("1.234,56", "Amount", decimal_comma=True) == D("1234.56")
-    assert parse_money("-3,10", "Amount", decimal_comma=True) == D("-3.1")
 
 
 def test_as_of_dates() -> None:
