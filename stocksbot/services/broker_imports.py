@@ -526,7 +526,7 @@ class _Booking:
         movement_keys = self._known(MOVEMENTS, [i.key for i in items if not isinstance(i.entry, DividendEntry)
                                                 and i.key])
         # A conversion's legs (below) make a group: the first row's id is the pair id of all of them.
-        # A withholding tax pairs with the first dividend of its account, symbol, pay day and currency.
+        # A withholding tax pairs with a dividend of its account, symbol, pay day and currency.
         dividends: dict[tuple[str, str | None, str, str], list[Any]] = {}
         # A tax row that names no currency pairs with a dividend of any currency (and takes its currency).
         any_currency: dict[tuple[str, str | None, str], list[Any]] = {}
@@ -569,7 +569,10 @@ class _Booking:
                 paired = dividends.get((item.account, item.symbol, day, code)) or \
                     (any_currency.get((item.account, item.symbol, day)) if e.currency is None else None)
                 if paired:
-                    target = paired[0]
+                    # Several dividends of one day (IBKR books a return of capital beside the
+                    # ordinary dividend): the tax goes to the one with the most left after its
+                    # own tax and fee, the first of those on a tie (docs/brokers.md §4.4).
+                    target = max(paired, key=lambda row: subtract(row["gross"], add(row["tax"], row["fee"])))
                     if target["stored"]:
                         self.skipped.append((e.line, f"withholding tax of the dividend on line {target['line']}, "
                                                      "already imported"))

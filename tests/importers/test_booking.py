@@ -146,6 +146,23 @@ def test_a_withholding_tax_row_pairs_with_its_dividend_else_is_a_cash_tax(storag
     assert storage.check() == []
 
 
+def test_a_tax_pairs_with_the_dividend_of_the_day_that_can_carry_it(storage) -> None:
+    # IBKR pays a small return of capital and the ordinary dividend on one day; the tax row,
+    # listed apart, belongs to the ordinary one (4.83 could not carry 14.68).
+    storage.record_trade(side="buy", symbol="SMMCHA", quantity="7", price="90", executed_at="2023-06-01T15:00:00")
+    paid = "2023-09-13T12:00:00"
+    items = [
+        TaxEntry(line=2, at=utc(paid), symbol="SMMCHA", amount=D("14.68"), key="b:2"),
+        DividendEntry(line=3, paid_at=utc(paid), symbol="SMMCHA", gross=D("4.83"), key="b:3"),
+        DividendEntry(line=4, paid_at=utc(paid), symbol="SMMCHA", gross=D("41.93"), key="b:4"),
+    ]
+    result = book(storage, items)
+    assert result.skipped_lines() == ["line 2: skipped: withholding tax booked with the dividend on line 4"]
+    taxes = {d.external_id: (d.gross, d.tax) for d in storage.list_dividends()}
+    assert taxes == {"b:3": (D("4.83"), D(0)), "b:4": (D("41.93"), D("14.68"))}
+    assert storage.check() == []
+
+
 def test_a_split_by_shares_added_gets_its_exact_ratio_from_the_holding(storage) -> None:
     items = [buy(2, "2024-01-02T15:00:00", "NVDA", "3", "900"),
              sell(4, "2024-06-20T15:00:00", "NVDA", "30", "120"),  # post-split units

@@ -32,7 +32,8 @@ FOLDERS = {"degiro": "degiro", "ibkr": "ibkr", "ibkr-activity": "ibkr-activity",
 KNOWN_UNKNOWN = {"schwab-export.csv": 8, "trading212-export.csv": 1}
 #: Files imported through the command line, with the options they need: the Degiro sample is
 #: a window of a longer history (it sells what it never bought), so it needs --allow-short.
-BOOKABLE = {"ibkr/ibkr-trades-export.csv": (), "ibkr-activity/cgt-test_basic.csv": (),
+BOOKABLE = {"ibkr/ibkr-trades-export.csv": (), "ibkr/ibkr-dividends-export.csv": (),
+            "ibkr-activity/cgt-test_basic.csv": (),
             "schwab/cgt-2023-transactions.csv": (), "schwab/cgt-rsu_settlement-transactions.csv": (),
             "trading212/cgt-2026-transactions.csv": (), "degiro/degiro-export.csv": ("--allow-short",)}
 
