@@ -93,5 +93,5 @@ def days_held(acquired: datetime, sold: datetime) -> int:
 
 
 def term(days: int) -> str:
-    """`short` when held at most 365 days, else `long` (SPEC §8; not a tax rule of any country)."""
+    """`short` when held at most 365 days, else `long` (docs/ledger.md §17.3; not a tax rule of any country)."""
     return SHORT_TERM if days <= SHORT_TERM_MAX_DAYS else LONG_TERM

@@ -3,7 +3,7 @@
 The portions are stored by booking in `lot_closings` (the same matching that booked the
 trades, with the figures of `ledger/realized.py`), so the report is one read of a range of
 closing times, with no replay; the report's rules are docs/ledger.md §17.3.
-Not tax advice: the term is SPEC's 365-day rule, amounts stay in each instrument's currency.
+Not tax advice: the term is stocksbot's 365-day rule (docs/ledger.md §17.3), amounts stay in each instrument's currency.
 """
 
 from __future__ import annotations
