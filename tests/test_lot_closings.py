@@ -10,8 +10,6 @@ table, so it must also give what that replay gives.
 
 from __future__ import annotations
 
-import csv
-import itertools
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,10 +23,9 @@ from stocksbot.ledger.realized import figures
 from stocksbot.storage import tables
 from stocksbot.storage.history import History
 from stocksbot.vocabulary import SELL
-from tests.test_realized_shares import STRATEGIES, twin  # noqa: F401  (a fixture)
+from tests.three_paths import STRATEGIES, book_two_ways, trade_steps, twin  # noqa: F401  (a fixture)
 
 D = Decimal
-_names = itertools.count()
 
 Closing = tuple[Any, ...]
 
@@ -124,16 +121,7 @@ def test_transfers_renames_splits_and_back_dated_trades_keep_the_table_in_step(s
     assert stored_closings(storage) == unsplit
 
 
-_trade = st.tuples(
-    st.integers(min_value=0, max_value=1),  # which symbol
-    st.sampled_from(["buy", "sell"]),
-    st.integers(min_value=1, max_value=40),  # quantity in tenths
-    st.integers(min_value=1, max_value=5000),  # price in cents
-    st.integers(min_value=0, max_value=300),  # commission in cents
-    st.integers(min_value=-2, max_value=3),  # days after the previous trade (negative: back-dated)
-    st.sampled_from([None, None, *STRATEGIES]),
-    st.booleans(),  # recorded as the fill of an order (trade by trade only)
-)
+_trade = trade_steps(2, [None, None, *STRATEGIES])
 
 
 @pytest.mark.slow  # several seconds a method: many histories, three ways each
@@ -143,36 +131,7 @@ _trade = st.tuples(
 def test_trade_add_import_and_rebuild_store_the_replayed_portions(
     storage: Any, twin: Any, tmp_path: Path, method: str, history: list[tuple[Any, ...]],  # noqa: F811
 ) -> None:
-    for service in (storage, twin):
-        if service.setting("accounting.cost_basis") != method:
-            service.config_set("accounting.cost_basis", method)
-        service.config_set("trading.allow_short", "true")
-        for name in STRATEGIES:
-            if name not in {s.name for s in service.list_strategies()}:
-                service.add_strategy(name)
-    example = next(_names)
-    symbols = [f"P{example}X{i}" for i in range(2)]
-    path = tmp_path / f"history-{example}.csv"
-    day = 10
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["executed_at", "side", "symbol", "quantity", "price", "commission", "fees", "strategy"])
-        for which, side, tenths, cents, commission, gap, strategy, as_order in history:
-            day = max(day + gap, 0)
-            when = f"2024-{1 + day // 28:02d}-{1 + day % 28:02d}T15:00:00Z"
-            trade = dict(side=side, symbol=symbols[which], quantity=D(tenths) / 10, price=D(cents) / 100,
-                         commission=D(commission) / 100, executed_at=when)
-            if as_order:
-                order = storage.add_order(side=side, symbol=trade["symbol"], quantity=trade["quantity"],
-                                          strategy=strategy)
-                storage.change_order_status(order.id, "submitted")
-                storage.fill_order(order.id, trade["quantity"], trade["price"], commission=trade["commission"],
-                                   executed_at=when)
-            else:
-                storage.record_trade(**trade, strategy=strategy)
-            writer.writerow([when, side, trade["symbol"], trade["quantity"], trade["price"], trade["commission"], "0",
-                             strategy or ""])
-    twin.import_trades(path)
+    book_two_ways(storage, twin, tmp_path, method, history, prefix="P", symbols=2)
 
     added = assert_consistent(storage)
     imported = assert_consistent(twin)
