@@ -23,7 +23,7 @@ from stocksbot.ledger.inputs import parse_time
 from stocksbot.ledger.numbers import ZERO
 from stocksbot.services import valuation
 from stocksbot.services.fx import Converter, Rates, latest_close, reporting_currency
-from stocksbot.services.positions import Names, _plus, _summary_line, converted, position_record
+from stocksbot.services.positions import Names, _plus, _summary_line, account_lines, converted, position_record
 from stocksbot.services.realized import history
 from stocksbot.storage import tables
 from stocksbot.storage.cash import CashStore
@@ -207,26 +207,5 @@ def _accounts(
 ) -> tuple[list[AccountSummary], dict[str, Decimal], dict[str, Decimal]]:
     """Each account's line as of `at` (accounts that held nothing then left out), and the cash and
     income of all of them per currency."""
-    cash = _cash_at(conn, at)
-    income = valuation.income_by_account(conn, until=at)
-    if only is not None:
-        cash = {only: cash.get(only, {})}
-        income = {only: income.get(only, {})}
-    held: dict[str, list[PositionRecord]] = defaultdict(list)
-    for position in positions:
-        held[position.account].append(position)
-    lines = []
-    for account_id, name, currency, _status in conn.execute(_ACCOUNT_ROWS):
-        if only is not None and account_id != only:
-            continue
-        own_cash, own_income, own = cash.get(account_id, {}), income.get(account_id, {}), held.get(name, [])
-        if only is None and not (own_cash or own_income or own):
-            continue
-        cash_value = valuation.converted_total(own_cash, convert)
-        market_value = valuation.sum_known(p.converted_market_value for p in own)
-        lines.append(AccountSummary(
-            account=name, currency=currency, open_positions=len(own), cash=dict(sorted(own_cash.items())),
-            cash_value=cash_value, market_value=market_value,
-            income=valuation.converted_total(own_income, convert), total_value=_plus(market_value, cash_value),
-        ))
-    return lines, valuation.merge(cash.values()), valuation.merge(income.values())
+    return account_lines(conn, positions, convert, only, _cash_at(conn, at), valuation.income_by_account(conn, until=at),
+                         keep_empty=lambda status: only is not None)

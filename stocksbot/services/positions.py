@@ -13,7 +13,7 @@ currency and converted to the reporting currency with one rate probe per currenc
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -291,8 +291,17 @@ def _accounts(
 ) -> tuple[list[AccountSummary], dict[str, Decimal], dict[str, Decimal]]:
     """Each account's line of the summary (closed accounts that hold nothing left out; only the
     account `only` when given), and the cash and income of all of them per currency."""
-    cash = valuation.cash_by_account(conn)
-    income = valuation.income_by_account(conn)
+    return account_lines(conn, positions, convert, only, valuation.cash_by_account(conn),
+                         valuation.income_by_account(conn), keep_empty=lambda status: status != CLOSED)
+
+
+def account_lines(
+    conn: Connection, positions: list[PositionRecord], convert: Converter, only: int | None,
+    cash: dict[int, dict[str, Decimal]], income: dict[int, dict[str, Decimal]], *, keep_empty: Callable[[str], bool],
+) -> tuple[list[AccountSummary], dict[str, Decimal], dict[str, Decimal]]:
+    """The summary's account lines from each account's `cash` and `income` per currency (now, or
+    as of a moment: services/asof.py) and the positions; an account with no cash, income or
+    position is shown only when `keep_empty(status)` says so."""
     if only is not None:
         cash = {only: cash.get(only, {})}
         income = {only: income.get(only, {})}
@@ -304,7 +313,7 @@ def _accounts(
         if only is not None and account_id != only:
             continue
         own_cash, own_income, own = cash.get(account_id, {}), income.get(account_id, {}), held.get(name, [])
-        if status == CLOSED and not (own_cash or own_income or own):
+        if not keep_empty(status) and not (own_cash or own_income or own):
             continue
         cash_value = valuation.converted_total(own_cash, convert)
         market_value = valuation.sum_known(p.converted_market_value for p in own)
