@@ -52,6 +52,8 @@ Snapshot = dict[str, list[tuple[Any, ...]]]
 TABLES_AT_0004 = ("strategies", "orders", "trades", "positions", "lots", "price_bars", "config", "closed_run_totals")
 # What 0005 added to those tables: left out when copying into a 0004 database.
 ADDED_IN_0005 = {"orders": {"account_id"}, "trades": {"account_id", "currency"}, "positions": {"account_id"}}
+# Columns later revisions added to those tables: not there at 0004 either.
+ADDED_LATER = {"trades": {"voided_at", "void_reason"}}
 
 DAY = datetime(2024, 3, 1, 14, 30, tzinfo=timezone.utc)
 TINY = Decimal("0.0000000001")
@@ -87,7 +89,8 @@ def old_table(name: str) -> sa.TableClause:
     the reflected 0004 schema, so this cannot drift from what 0004 really is.
     """
     declared = tables.metadata.tables[name]
-    return sa.table(name, *(sa.column(c.name, c.type) for c in declared.c if c.name not in ADDED_IN_0005.get(name, ())))
+    added = ADDED_IN_0005.get(name, set()) | ADDED_LATER.get(name, set())
+    return sa.table(name, *(sa.column(c.name, c.type) for c in declared.c if c.name not in added))
 
 
 def key_columns(name: str) -> list[sa.ColumnClause[Any]]:

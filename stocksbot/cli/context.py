@@ -10,6 +10,19 @@ if TYPE_CHECKING:
     from stocksbot.storage.unit_of_work import UnitOfWork
 
 
+#: Where the root group keeps the raw arguments of the command line (`ctx.meta`).
+ARGV_KEY = "stocksbot.argv"
+
+
+def command_line(ctx: click.Context) -> str:
+    """The command line that is running, for the audit log; a password in a URL is masked."""
+    import shlex
+
+    from stocksbot.storage.database import mask_url
+
+    return mask_url(shlex.join(["stocksbot", *ctx.meta.get(ARGV_KEY, [])]))
+
+
 class AppContext:
     """The global options, and the unit of work once a command asks for it.
 
@@ -40,7 +53,9 @@ class AppContext:
 
             settings = ConnectionSettings.from_env(echo=self.echo, query_timeout=self.timeout)
             self._uow = UnitOfWork(*open_engine(self.db_url, settings, check_schema))
-            click.get_current_context().call_on_close(self._uow.close)
+            ctx = click.get_current_context()
+            ctx.call_on_close(self._uow.close)
+            self._uow.command = command_line(ctx)
             if self._uow.upgraded:
                 click.echo(self._uow.upgraded, err=True)
         return self._uow

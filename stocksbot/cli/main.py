@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from stocksbot import __version__
-from stocksbot.cli.context import AppContext
+from stocksbot.cli.context import ARGV_KEY, AppContext
 from stocksbot.errors import StocksbotError
 
 #: Each command of the root group, as (module, attribute) in stocksbot.cli.
@@ -54,6 +54,11 @@ class StocksbotGroup(click.Group):
         command = getattr(importlib.import_module(f"stocksbot.cli.{module}"), attribute)
         assert isinstance(command, click.Command)
         return command
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Kept for the audit log (docs/ledger.md §20): the command line that made a change.
+        ctx.meta[ARGV_KEY] = list(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -27,7 +27,7 @@ from stocksbot.storage.database import (
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 

@@ -177,6 +177,10 @@ trades = Table(
     Column("currency", String(CURRENCY_LENGTH), nullable=False),
     Column("note", Text),
     _time("created_at", default=utcnow),
+    # A voided trade is kept but no longer counts: booking, lists and exports leave it out
+    # (docs/ledger.md §19). NULL for every live trade.
+    _time("voided_at", nullable=True),
+    Column("void_reason", Text),
     CheckConstraint(_one_of("side", TRADE_SIDES), name="side"),
     CheckConstraint(_positive("quantity"), name="quantity_positive"),
     CheckConstraint(_not_negative("price"), name="price_not_negative"),
@@ -417,4 +421,26 @@ lot_closings = Table(
     _money("proceeds"),
     _money("cost"),
     _money("realized_pnl"),
+)
+
+# Every write, as it happened (docs/ledger.md §20): when, what (`action`, e.g. "trade.add",
+# on `entity` with `entity_key`, its id or name), the old and new values as JSON (decimals
+# as strings), and the command that did it. Trades an entry brought into the ledger are the
+# id range `first_trade_id`..`last_trade_id` (one trade, or one contiguous run of an import),
+# so `db check` can see that every trade has its entry without one audit row per imported
+# trade. Append-only: nothing in stocksbot updates or deletes a row.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True),
+    _time("at", default=utcnow, index=True),
+    Column("action", String(40), nullable=False),
+    Column("entity", String(40), nullable=False),
+    Column("entity_key", String(200)),
+    Column("old", JSON),
+    Column("new", JSON),
+    Column("command", Text),
+    Column("first_trade_id", Integer),
+    Column("last_trade_id", Integer),
+    CheckConstraint("(first_trade_id IS NULL) = (last_trade_id IS NULL)", name="trade_range_complete"),
+    CheckConstraint("first_trade_id IS NULL OR first_trade_id <= last_trade_id", name="trade_range_ordered"),
 )

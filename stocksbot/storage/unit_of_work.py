@@ -84,6 +84,9 @@ class UnitOfWork:
         self.settings = settings or ConnectionSettings()
         #: What opening the database did to its schema (the default file upgraded), if anything.
         self.upgraded = upgraded
+        #: The command line a change comes from, for the audit log (docs/ledger.md §20); the
+        #: CLI sets it, None means the Python API.
+        self.command: str | None = None
         # SQLite: a connection with this option begins with BEGIN IMMEDIATE (database.py), so
         # a write transaction holds the write lock from its first statement.
         self._write_engine = engine.execution_options(stocksbot_write=True)

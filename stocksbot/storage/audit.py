@@ -1,0 +1,109 @@
+"""The audit log: one append-only row per write (docs/ledger.md §20).
+
+Services call `record()` inside the transaction that makes the change, so an entry exists
+exactly when its change committed. Values go in as JSON: `jsonable()` turns decimals into
+strings (never floats: the log is as exact as the ledger) and times into ISO 8601 UTC.
+
+Trades carry their ids as a range (`first_trade_id`..`last_trade_id`) instead of one row
+each: `trade_runs()` splits the ids of an import into contiguous runs, so a million-trade
+import writes one entry, and `db check` can still prove every trade has its entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from stocksbot.storage import tables
+
+#: Who made a change when no command line says it: a program using the Python API.
+API_COMMAND = "python api"
+
+
+def jsonable(value: Any) -> Any:
+    """`value` with decimals as strings and times as ISO 8601 UTC, ready for a JSON column."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(item) for item in value]
+    return value
+
+
+def trade_runs(ids: Iterable[int]) -> list[tuple[int, int]]:
+    """The ids as inclusive (first, last) runs of consecutive numbers, in order."""
+    runs: list[tuple[int, int]] = []
+    for trade_id in sorted(ids):
+        if runs and trade_id == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], trade_id)
+        else:
+            runs.append((trade_id, trade_id))
+    return runs
+
+
+def record(
+    conn: Connection, command: str | None, action: str, entity: str, key: object = None, *,
+    old: Mapping[str, Any] | None = None, new: Mapping[str, Any] | None = None,
+    trade_ids: Sequence[int] = (),
+) -> None:
+    """Write the entry of one change (one row per contiguous run of `trade_ids`, if any).
+
+    `action` is "<noun>.<verb>" ("trade.add", "config.set"), `entity` the noun, `key` the id
+    or name of what changed (None for a batch), `command` the command line that asked for it
+    (None: the Python API).
+    """
+    base = {
+        "at": datetime.now(timezone.utc), "action": action, "entity": entity,
+        "entity_key": None if key is None else str(key),
+        "old": None if old is None else jsonable(old), "new": None if new is None else jsonable(new),
+        "command": command or API_COMMAND,
+    }
+    runs = trade_runs(trade_ids)
+    if not runs:
+        conn.execute(tables.audit_log.insert(), [{**base, "first_trade_id": None, "last_trade_id": None}])
+        return
+    conn.execute(tables.audit_log.insert(), [
+        {**base, "first_trade_id": first, "last_trade_id": last} for first, last in runs
+    ])
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One row of the audit log, as `audit list` shows it."""
+
+    id: int
+    at: datetime
+    action: str
+    entity: str
+    entity_key: str | None
+    old: Any
+    new: Any
+    command: str | None
+    first_trade_id: int | None
+    last_trade_id: int | None
+
+
+def entries(conn: Connection, *, since: datetime | None = None, limit: int | None = None) -> list[AuditEntry]:
+    """The newest entries first (from `since` on, at most `limit` of them)."""
+    log = tables.audit_log
+    query = select(
+        log.c.id, log.c.at, log.c.action, log.c.entity, log.c.entity_key, log.c.old, log.c.new,
+        log.c.command, log.c.first_trade_id, log.c.last_trade_id,
+    ).order_by(log.c.id.desc())
+    if since is not None:
+        query = query.where(log.c.at >= since)
+    if limit is not None:
+        query = query.limit(limit)
+    return [AuditEntry(**row._mapping) for row in conn.execute(query)]
