@@ -58,7 +58,8 @@ def _fill(bind: sa.Connection) -> None:
     if bind.execute(sa.select(trades.c.symbol).where(trades.c.strategy_id.is_not(None)).limit(1)).first() is None:
         return  # no strategy anywhere: no share to store
     stored = bind.execute(sa.text("SELECT value FROM config WHERE key = 'accounting.cost_basis'")).scalar()
-    store = BookingStore(bind, str(settings.known_value('accounting.cost_basis', stored)))
+    # This revision's trades have no voided_at yet (0008 adds it): every trade is live.
+    store = BookingStore(bind, str(settings.known_value('accounting.cost_basis', stored)), live_only=False)
     symbols = bind.execute(
         sa.select(trades.c.symbol).distinct()
         .where(trades.c.strategy_id.is_(None), trades.c.realized_pnl.is_not(None)).order_by(trades.c.symbol)

@@ -66,12 +66,13 @@ def _fill(bind: sa.Connection) -> None:
     trades = sa.table('trades', sa.column('symbol', sa.String()),
                       sa.column('realized_pnl', stocksbot.storage.types.ExactDecimal()))
     stored = bind.execute(sa.text("SELECT value FROM config WHERE key = 'accounting.cost_basis'")).scalar()
-    store = BookingStore(bind, str(settings.known_value('accounting.cost_basis', stored)))
+    # This revision's trades have no voided_at yet (0008 adds it): every trade is live.
+    store = BookingStore(bind, str(settings.known_value('accounting.cost_basis', stored)), live_only=False)
     symbols = bind.execute(
         sa.select(trades.c.symbol).distinct().where(trades.c.realized_pnl.is_not(None)).order_by(trades.c.symbol)
     ).scalars().all()
     for symbol in symbols:
-        fills = {trade[0]: Fill(*trade[1:7], trade[0]) for trade in symbol_trades(bind, symbol)}
+        fills = {trade[0]: Fill(*trade[1:7], trade[0]) for trade in symbol_trades(bind, symbol, live_only=False)}
         rows: list[tuple[Any, ...]] = []
         for trade_id, _strategy_id, account_id, booking in store.bookings(symbol):
             if booking.closed:

@@ -44,13 +44,16 @@ def config_set(app: AppContext, key: str, value: str, value_type: str | None, de
       stocksbot config set bot.universe '["AAPL","MSFT"]' --type json
     """
     from stocksbot.cli.output import print_json
+    from stocksbot.cli.trade import rebooked_json, rebooked_lines
     from stocksbot.services import config
 
     item = config.config_set(app.uow(), key, value, value_type, description)
     if app.json:
-        print_json(_item_json(item))
+        print_json({**_item_json(item), "rebooked": rebooked_json(item.rebooked)})
     else:
         click.echo(f"{item.key} = {item.text} ({item.value_type})")
+        for line in rebooked_lines(item.rebooked):
+            click.echo(line)
 
 
 @config_group.command("get")
@@ -105,12 +108,15 @@ def config_unset(app: AppContext, key: str) -> None:
     Example:
       stocksbot config unset trading.allow_short
     """
+    from stocksbot.cli.trade import rebooked_json, rebooked_lines
     from stocksbot.services import config
 
-    config.config_unset(app.uow(), key)
+    rebooked = config.config_unset(app.uow(), key)
     if not app.json:
         click.echo(f"unset {key}")
+        for line in rebooked_lines(rebooked):
+            click.echo(line)
     else:
         from stocksbot.cli.output import print_json
 
-        print_json({"key": key, "unset": True})
+        print_json({"key": key, "unset": True, "rebooked": rebooked_json(rebooked)})

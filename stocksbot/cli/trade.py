@@ -10,8 +10,8 @@ from stocksbot.cli.context import AppContext, account_option, pass_app
 from stocksbot.vocabulary import EXPORT_FORMATS, TRADE_SIDES
 
 if TYPE_CHECKING:
-    from stocksbot.storage.records import TradeRecord
-
+    from stocksbot.services.corrections import Correction
+    from stocksbot.storage.records import RealizedChange, TradeRecord
 
 
 def cost_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,8 +36,23 @@ def trade_line(trade: "TradeRecord") -> str:
     return line
 
 
+def rebooked_lines(changes: Iterable["RealizedChange"]) -> list[str]:
+    """One line per symbol whose realized P&L a re-booking changed (docs/ledger.md §19.4), e.g.
+    `re-booked AAPL: realized P&L 120.00 -> 95.50`."""
+    from stocksbot.cli.output import show_money
+
+    return [f"re-booked {change.symbol}: realized P&L {show_money(change.before)} -> {show_money(change.after)}"
+            for change in changes]
+
+
+def rebooked_json(changes: Iterable["RealizedChange"]) -> list[dict[str, Any]]:
+    """The `rebooked` key of a command's JSON object: symbol, before, after."""
+    return [change.to_json() for change in changes]
+
+
 def print_trades(trades: Iterable["TradeRecord"], *, title: str | None = None) -> None:
-    """Trades as a table for people; an account column when they come from more than one account."""
+    """Trades as a table for people; an account column when they come from more than one account,
+    and a `voided` column (when and why) when a voided trade is shown (`trade list --all`)."""
     from stocksbot.cli.output import (
         pnl_cell,
         print_table,
@@ -50,17 +65,26 @@ def print_trades(trades: Iterable["TradeRecord"], *, title: str | None = None) -
 
     shown = list(trades)
     accounts = len({t.account for t in shown}) > 1
+    voided = any(t.voided_at is not None for t in shown)
     print_table(
         ["id", "executed", *(["account"] if accounts else []), "side", "symbol", "quantity", "price", "commission",
-         "fees", "realized", "order", "strategy", "note"],
+         "fees", "realized", "order", "strategy", "note", *(["voided"] if voided else [])],
         ((str(t.id), show_time(t.executed_at), *([text_cell(t.account)] if accounts else []), t.side, t.symbol,
           show_decimal(t.quantity), show_price(t.price), show_money(t.commission), show_money(t.fees),
           pnl_cell(t.realized_pnl), "-" if t.order_id is None else str(t.order_id), text_cell(t.strategy),
-          text_cell(t.note))
+          text_cell(t.note), *([_voided_cell(t)] if voided else []))
          for t in shown),
         title=title,
         numeric=["id", "quantity", "price", "commission", "fees", "realized", "order"],
     )
+
+
+def _voided_cell(trade: "TradeRecord") -> str:
+    from stocksbot.cli.output import show_time, text_cell
+
+    if trade.voided_at is None:
+        return "-"
+    return f"{show_time(trade.voided_at)}" + (f": {text_cell(trade.void_reason)}" if trade.void_reason else "")
 
 
 @click.group("trade")
@@ -110,9 +134,11 @@ def trade_add(app: AppContext, side: str, symbol: str, quantity: str, price: str
         allow_short=True if allow_short else None, account=account,
     )
     if app.json:
-        print_json(trade.to_json())
+        print_json({**trade.to_json(), "rebooked": rebooked_json(trade.rebooked)})
     else:
         click.echo(trade_line(trade))
+        for line in rebooked_lines(trade.rebooked):
+            click.echo(line)
 
 
 @trade_group.command("list")
@@ -121,26 +147,109 @@ def trade_add(app: AppContext, side: str, symbol: str, quantity: str, price: str
 @click.option("--since", metavar="TIME", help="Executed at or after TIME (ISO date or datetime).")
 @click.option("--until", metavar="TIME", help="Executed at or before TIME (ISO date or datetime; a date means its end).")
 @click.option("--limit", type=int, metavar="N", help="Only the N most recent trades.")
+@click.option("--all", "include_voided", is_flag=True, help="Voided trades too, marked with when and why.")
 @account_option(writes=False)
 @pass_app
 def trade_list(app: AppContext, symbol: str | None, strategy: str | None, since: str | None, until: str | None,
-               limit: int | None, account: str | None) -> None:
-    """List trades in the order they were executed.
+               limit: int | None, include_voided: bool, account: str | None) -> None:
+    """List trades in the order they were executed (voided ones only with --all).
 
     \b
     Example:
       stocksbot trade list --symbol AAPL --since 2024-01-01
       stocksbot --json trade list --strategy momentum --limit 20
+      stocksbot trade list --all
     """
     from stocksbot.cli.output import print_json
     from stocksbot.services import trades
 
     found = trades.list_trades(app.uow(), symbol=symbol, strategy=strategy, since=since, until=until, limit=limit,
-                               account=account)
+                               account=account, include_voided=include_voided)
     if app.json:
         print_json([t.to_json() for t in found])
     else:
         print_trades(found)
+
+
+@trade_group.command("void")
+@click.argument("trade_id", metavar="ID", type=int)
+@click.option("--reason", metavar="TEXT", help="Why the trade is voided (kept with it).")
+@click.option("--allow-short", is_flag=True,
+              help="Let later sells that the voided trade covered sell short (default: trading.allow_short).")
+@pass_app
+def trade_void(app: AppContext, trade_id: int, reason: str | None, allow_short: bool) -> None:
+    """Void trade ID: it is kept, marked, and counts nowhere from now on.
+
+    Its symbol and cash are re-booked without it in the same transaction; a void that would
+    leave a later sell short of shares is refused. `trade list --all` shows voided trades.
+
+    \b
+    Example:
+      stocksbot trade void 42 --reason "entered twice"
+    """
+    from stocksbot.services import corrections
+
+    result = corrections.void_trade(app.uow(), trade_id, reason, allow_short=True if allow_short else None)
+    _print_correction(app, result, f"voided trade {trade_id}")
+
+
+@trade_group.command("amend")
+@click.argument("trade_id", metavar="ID", type=int)
+@click.option("--quantity", metavar="QTY", help="The new quantity.")
+@click.option("--price", metavar="PRICE", help="The new price per unit.")
+@click.option("--commission", metavar="AMOUNT", help="The new commission.")
+@click.option("--fees", metavar="AMOUNT", help="The new fees.")
+@click.option("--at", "executed_at", metavar="TIME", help="The new execution time (ISO date or datetime).")
+@click.option("--strategy", metavar="NAME", help='The new strategy ("" for none).')
+@click.option("--note", metavar="TEXT", help='The new note ("" for none).')
+@click.option("--allow-short", is_flag=True,
+              help="Let the change turn a sell into a short sale (default: trading.allow_short).")
+@pass_app
+def trade_amend(app: AppContext, trade_id: int, quantity: str | None, price: str | None, commission: str | None,
+                fees: str | None, executed_at: str | None, strategy: str | None, note: str | None,
+                allow_short: bool) -> None:
+    """Change trade ID in place (same id) and re-book its symbol; options left out keep their value.
+
+    \b
+    Example:
+      stocksbot trade amend 42 --price 150.25
+      stocksbot trade amend 42 --quantity 5 --at 2024-01-03T15:30 --strategy ""
+    """
+    from stocksbot.services import corrections
+
+    result = corrections.amend_trade(
+        app.uow(), trade_id, quantity=quantity, price=price, commission=commission, fees=fees,
+        executed_at=executed_at, strategy=strategy, note=note, allow_short=True if allow_short else None,
+    )
+    _print_correction(app, result, f"amended trade {trade_id}")
+
+
+def _print_correction(app: AppContext, result: "Correction", done: str) -> None:
+    """The JSON object of a corrected trade, or one line of what changed and one per re-booked symbol."""
+    from stocksbot.cli.output import print_json, show_decimal, show_time
+
+    if app.json:
+        print_json(result.to_json())
+        return
+
+    def shown(value: Any) -> str:
+        if value is None:
+            return "-"
+        if hasattr(value, "as_tuple"):
+            return show_decimal(value)
+        if hasattr(value, "tzinfo"):
+            return show_time(value)
+        return str(value)
+
+    details = ", ".join(f"{name} {shown(old)} -> {shown(new)}" for name, (old, new) in result.changes.items()
+                        if name not in ("voided_at", "void_reason"))
+    trade = result.trade
+    line = f"{done} ({trade.side} {show_decimal(trade.quantity)} {trade.symbol})"
+    if trade.void_reason:
+        line += f": {trade.void_reason}"
+    click.echo(line + (f": {details}" if details else ""))
+    for text in rebooked_lines(result.rebooked):
+        click.echo(text)
 
 
 @trade_group.command("import")

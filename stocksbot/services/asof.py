@@ -39,7 +39,7 @@ TRADES = tables.trades
 _DATE = re.compile(r"\s*\d{4}-\d{2}-\d{2}\s*")
 _LAST_TRADE_PRICE = (
     select(TRADES.c.price)
-    .where(TRADES.c.symbol == bindparam("symbol"), TRADES.c.executed_at <= bindparam("at"))
+    .where(TRADES.c.symbol == bindparam("symbol"), TRADES.c.executed_at <= bindparam("at"), tables.LIVE_TRADE)
     .order_by(TRADES.c.executed_at.desc(), TRADES.c.id.desc())
     .limit(1)
 )

@@ -247,7 +247,7 @@ def list_cash(
                                                  dividend_id=m.dividend_id)))
         trades = select(TRADES.c.id, TRADES.c.account_id, TRADES.c.currency, TRADES.c.side, TRADES.c.symbol,
                         TRADES.c.quantity, TRADES.c.price, TRADES.c.commission, TRADES.c.fees, TRADES.c.executed_at)
-        for t in conn.execute(within(trades, TRADES, TRADES.c.executed_at)):
+        for t in conn.execute(within(trades.where(tables.LIVE_TRADE), TRADES, TRADES.c.executed_at)):
             amount = trade_amount(t.side, t.quantity, t.price, t.commission, t.fees)
             note = f"{t.side} {format_decimal(t.quantity)} {t.symbol} @ {format_decimal(t.price)}"
             rows.append(((t.executed_at, amount < 0, TRADE, t.id, 1, 0), CashMovementRecord(

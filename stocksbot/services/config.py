@@ -6,13 +6,15 @@ new method applies to all of history or to none of it (docs/ledger.md, Settings)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection
 
 from stocksbot import settings as rules
 from stocksbot.errors import StocksbotError
+from stocksbot.storage import rebookings
+from stocksbot.storage.records import RealizedChange
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
 
@@ -28,21 +30,26 @@ class ConfigItem:
     value_type: str
     description: str | None
     is_default: bool = False
+    # What a cost-basis switch re-booked: the symbols whose realized P&L changed (docs/ledger.md §19.4).
+    rebooked: tuple[RealizedChange, ...] = field(default=(), compare=False)
 
     @property
     def text(self) -> str:
         return rules.to_text(self.value, self.value_type)
 
 
-def _rebuild(conn: Connection) -> None:
-    """Re-book the whole ledger with the cost-basis method now stored.
+def _rebuild(conn: Connection) -> tuple[RealizedChange, ...]:
+    """Re-book the whole ledger with the cost-basis method now stored; the symbols whose realized
+    P&L that changed, from what to what.
 
     The trades service (and with it the booking code) is imported here, on the one path that
     needs it, so that `config get` and `config list` start without it.
     """
     from stocksbot.services import trades
 
+    before = rebookings.realized_by_symbol(conn)
     trades.rebuild(conn)
+    return rebookings.changes(before, rebookings.realized_by_symbol(conn))
 
 
 def _item(repos: Repositories, key: str) -> ConfigItem | None:
@@ -76,11 +83,12 @@ def config_set(
         if description is None and known is not None and (existing is None or existing.description is None):
             description = known.description
         repos.config.upsert(key, rules.to_text(value, value_type), value_type, description)
+        rebooked: tuple[RealizedChange, ...] = ()
         if key == _COST_BASIS and previous is not None and value != previous.value:
-            _rebuild(conn)  # the new method applies to the whole history, atomically
+            rebooked = _rebuild(conn)  # the new method applies to the whole history, atomically
         item = _item(repos, key)
         assert item is not None
-        return item
+        return replace(item, rebooked=rebooked)
 
 
 def config_get(uow: UnitOfWork, key: str) -> ConfigItem:
@@ -105,8 +113,9 @@ def config_list(uow: UnitOfWork) -> list[ConfigItem]:
     return [stored[key] for key in sorted(stored)]
 
 
-def config_unset(uow: UnitOfWork, key: str) -> None:
-    """Remove a setting; a known key falls back to its default."""
+def config_unset(uow: UnitOfWork, key: str) -> tuple[RealizedChange, ...]:
+    """Remove a setting; a known key falls back to its default. Returns what a cost-basis change
+    re-booked (docs/ledger.md §19.4; empty otherwise)."""
     rules.check_key(key)
     with uow.transaction() as conn:
         repos = Repositories(conn)
@@ -115,7 +124,8 @@ def config_unset(uow: UnitOfWork, key: str) -> None:
             raise StocksbotError(f"config key {key!r} is not set")
         current = _item(repos, key)
         if key == _COST_BASIS and previous is not None and current is not None and current.value != previous.value:
-            _rebuild(conn)
+            return _rebuild(conn)
+        return ()
 
 
 def setting(uow: UnitOfWork, key: str) -> Any:

@@ -79,7 +79,7 @@ def export_trades(uow: UnitOfWork, out: IO[str], *, format: str = "csv") -> int:
         method = str(settings.known_value("accounting.cost_basis", repos.config.text("accounting.cost_basis")))
         # Beancount gets the whole ledger: its other events are read before the trades stream opens.
         others = other_events(conn, accounts) if format == "beancount" else []
-        query = select(TRADES).order_by(TRADES.c.executed_at, TRADES.c.id)
+        query = select(TRADES).where(tables.LIVE_TRADE).order_by(TRADES.c.executed_at, TRADES.c.id)
         rows = conn.execution_options(yield_per=2000).execute(query)
         trades = (trade_record(row, names, accounts) for row in rows)
         if format == "csv":

@@ -40,7 +40,7 @@ def rename_symbol(uow: UnitOfWork, old: str, new: str, at: str | datetime) -> di
                 raise StocksbotError(f"{symbol} was renamed already")
         if conn.execute(select(CHANGES.c.id).where(CHANGES.c.new_symbol == new)).first():
             raise StocksbotError(f"{new} is the new name of another symbol already")
-        count = select(func.count()).select_from(TRADES)
+        count = select(func.count()).select_from(TRADES).where(tables.LIVE_TRADE)
         later = conn.execute(count.where(TRADES.c.symbol == old, TRADES.c.executed_at >= moment)).scalar_one()
         if later:
             raise StocksbotError(f"{old} has {later} trade(s) on or after {day}: they would belong to {new}")

@@ -111,7 +111,8 @@ def add_split(
 
 def _held_after(conn: Connection, store: BookingStore, symbol: str, moment: datetime) -> Decimal:
     """Shares of the symbol held across accounts right after `moment` (absolute, shorts included)."""
-    account_ids = conn.execute(select(TRADES.c.account_id).where(TRADES.c.symbol == symbol).distinct()).scalars()
+    account_ids = conn.execute(select(TRADES.c.account_id).where(TRADES.c.symbol == symbol, tables.LIVE_TRADE)
+                               .distinct()).scalars()
     return add(Decimal(0), *(abs(store.holding_at(account_id, symbol, moment, through=True))
                              for account_id in account_ids))
 

@@ -75,7 +75,8 @@ def _row(conn: Connection, symbol: str) -> Any:
 
 
 def _has_trades(conn: Connection, symbol: str) -> bool:
-    return conn.execute(select(TRADES.c.id).where(TRADES.c.symbol == symbol).limit(1)).first() is not None
+    return conn.execute(select(TRADES.c.id).where(TRADES.c.symbol == symbol, tables.LIVE_TRADE).limit(1)).first() \
+        is not None
 
 
 def set_symbol(

@@ -238,7 +238,8 @@ def record_fill(
     account_name = account if account is not None else _account_name(conn, values["account_id"])
     fill = Fill(values["side"], values["quantity"], values["price"], values["commission"], values["fees"],
                 values["executed_at"], trade_id)
-    realized = BookingStore(conn, method).book_trade(
+    store = BookingStore(conn, method)
+    realized = store.book_trade(
         values["account_id"], values["symbol"], trade_id, fill, values["strategy_id"], allow_short=allow_short
     )
     _settle_cash(conn, context, values, trade_id)
@@ -247,7 +248,7 @@ def record_fill(
         price=canonical(values["price"]), commission=canonical(values["commission"]),
         fees=canonical(values["fees"]), executed_at=values["executed_at"], realized_pnl=realized,
         order_id=values["order_id"], strategy=strategy_name, external_id=external_id, note=values["note"],
-        account=account_name, currency=currency,
+        account=account_name, currency=currency, rebooked=store.rebooked,
     )
 
 
@@ -306,7 +307,10 @@ def list_trades(
     until: str | datetime | None = None,
     limit: int | None = None,
     account: str | None = None,
+    include_voided: bool = False,
 ) -> list[TradeRecord]:
+    """Live trades in booking order; with `include_voided`, voided ones too (`trade list --all`,
+    docs/ledger.md §19)."""
     if limit is not None and limit < 1:
         raise StocksbotError(f"--limit must be 1 or more, got {limit}")
     symbol = parse_symbol(symbol) if symbol is not None else None
@@ -319,7 +323,7 @@ def list_trades(
         names = repos.strategies.names()
         accounts = repos.accounts.names()
         trades = repos.trades.list(symbol=symbol, strategy_id=wanted, since=since_at, until=until_at, limit=limit,
-                                   account_id=account_id)
+                                   account_id=account_id, include_voided=include_voided)
         return [trade_record(t, names, accounts) for t in trades]
 
 

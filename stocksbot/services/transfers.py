@@ -72,7 +72,7 @@ def _refuse_later_trades(conn: Connection, source: Any, symbol: str, moment: dat
     """A transfer dated before the source account's later trades of the symbol could turn one of
     them into a short sale after the fact; such a transfer is refused (docs/ledger.md §12)."""
     later = conn.execute(select(func.count()).where(TRADES.c.symbol == symbol, TRADES.c.account_id == source.id,
-                                                    TRADES.c.executed_at > moment)).scalar_one()
+                                                    TRADES.c.executed_at > moment, tables.LIVE_TRADE)).scalar_one()
     if later:
         raise StocksbotError(
             f"{source.name!r} has {later} trade(s) of {symbol} after the transfer's time: record the transfer at or "

@@ -27,6 +27,7 @@ POSITIONS = tables.positions
 CHANGES = tables.symbol_changes
 SHARES = tables.realized_shares
 TRANSFERS = tables.share_transfers
+LIVE = tables.LIVE_TRADE  # voided trades count nowhere (docs/ledger.md §19)
 
 #: (strategy id or None, symbol, account id) -> realized P&L
 Realized = dict[tuple[int | None, str, int], Decimal]
@@ -35,12 +36,12 @@ Realized = dict[tuple[int | None, str, int], Decimal]
 def strategy_symbols(conn: Connection) -> list[str]:
     """The symbols whose realized P&L may belong to a strategy: those with a trade that names
     one, and the later names of those symbols (their lots carry over, docs/ledger.md §12.6)."""
-    if conn.execute(select(TRADES.c.id).where(TRADES.c.strategy_id.is_not(None)).limit(1)).first() is None:
+    if conn.execute(select(TRADES.c.id).where(TRADES.c.strategy_id.is_not(None), LIVE).limit(1)).first() is None:
         return []  # no strategy anywhere (the strategy_id index answers at once)
     # Every traded symbol has positions; each is asked for one tagged trade through the
     # (symbol, executed_at) index, which stops at the first, rather than grouping the trades.
     held = select(POSITIONS.c.symbol).distinct().subquery()
-    tagged = exists().where(TRADES.c.symbol == held.c.symbol, TRADES.c.strategy_id.is_not(None))
+    tagged = exists().where(TRADES.c.symbol == held.c.symbol, TRADES.c.strategy_id.is_not(None), LIVE)
     symbols = set(conn.execute(select(held.c.symbol).where(tagged)).scalars())
     renames = {old: new for old, new in conn.execute(select(CHANGES.c.old_symbol, CHANGES.c.new_symbol))}
     pending = list(symbols)
@@ -79,7 +80,7 @@ def _moved_or_flipped(conn: Connection, symbols: list[str]) -> set[str]:
         # Any account's closing trade at that moment counts (conservative): without the account,
         # both databases look the trade up by the (symbol, executed_at) index.
         .where(exists().where(TRADES.c.symbol == POSITIONS.c.symbol, TRADES.c.executed_at == POSITIONS.c.opened_at,
-                              TRADES.c.realized_pnl.is_not(None)))
+                              TRADES.c.realized_pnl.is_not(None), LIVE))
     )
     return (moved & set(symbols)) | set(conn.execute(flip).scalars())
 
@@ -99,10 +100,10 @@ def realized_by_rule(conn: Connection, symbols: list[str], account_id: int | Non
     shared = exists().where(SHARES.c.trade_id == t.id)
     queries = [
         select(t.strategy_id, t.symbol, t.account_id, exact_sum(t.realized_pnl))
-        .where(t.realized_pnl.is_not(None), t.symbol.in_(symbols), t.strategy_id.is_not(None) | ~shared)
+        .where(t.realized_pnl.is_not(None), t.symbol.in_(symbols), t.strategy_id.is_not(None) | ~shared, LIVE)
         .group_by(t.strategy_id, t.symbol, t.account_id),
         select(SHARES.c.strategy_id, t.symbol, t.account_id, exact_sum(SHARES.c.realized_pnl))
-        .join(TRADES, t.id == SHARES.c.trade_id).where(t.symbol.in_(symbols))
+        .join(TRADES, t.id == SHARES.c.trade_id).where(t.symbol.in_(symbols), LIVE)
         .group_by(SHARES.c.strategy_id, t.symbol, t.account_id),
     ]
     for query in queries:
@@ -155,7 +156,7 @@ def _differing_symbols(conn: Connection, symbols: list[str]) -> list[str]:
     closing: dict[tuple[int, str], set[int | None]] = {}
     query = (
         select(TRADES.c.account_id, TRADES.c.symbol, TRADES.c.strategy_id, TRADES.c.realized_pnl.is_(None)).distinct()
-        .where(TRADES.c.symbol.in_(symbols))
+        .where(TRADES.c.symbol.in_(symbols), LIVE)
     )
     for account_id, symbol, strategy_id, opens in conn.execute(query):
         (opening if opens else closing).setdefault((account_id, symbol), set()).add(strategy_id)

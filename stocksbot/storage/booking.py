@@ -25,9 +25,10 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, text
 from stocksbot.ledger import Book, Booking, ClosedPortion, Fill, LedgerError, RunSummary, realized_by_opener
 from stocksbot.ledger import Lot as LedgerLot
 from stocksbot.ledger.realized import figures
-from stocksbot.storage import tables, totals
+from stocksbot.storage import rebookings, tables, totals
 from stocksbot.storage.bulk import BulkInserter
 from stocksbot.storage.database import driver_connection
+from stocksbot.storage.records import RealizedChange
 from stocksbot.storage.types import driver_conversion
 from stocksbot.vocabulary import LONG, SELL, SHORT
 
@@ -159,7 +160,7 @@ _LAST = (
     select(
         select(func.max(TRADES.c.executed_at))
         .where(TRADES.c.symbol == bindparam("symbol"), TRADES.c.account_id == bindparam("account_id"),
-               TRADES.c.id != bindparam("trade_id"))
+               TRADES.c.id != bindparam("trade_id"), tables.LIVE_TRADE)
         .scalar_subquery().label("last_trade"),
         select(func.max(SPLITS.c.at)).where(SPLITS.c.symbol == bindparam("symbol")).scalar_subquery()
         .label("last_split"),
@@ -193,6 +194,7 @@ _OPEN_RUN = (
 )
 _LAST_TRADE_TIMES = (
     select(TRADES.c.account_id, TRADES.c.symbol, func.max(TRADES.c.executed_at))
+    .where(tables.LIVE_TRADE)
     .group_by(TRADES.c.account_id, TRADES.c.symbol)
 )
 _LAST_SPLIT_TIMES = select(SPLITS.c.symbol, func.max(SPLITS.c.at)).group_by(SPLITS.c.symbol)
@@ -232,7 +234,7 @@ _TRADE_REALIZED = select(TRADES.c.realized_pnl).where(TRADES.c.id == bindparam("
 _SYMBOL_POSITIONS = POSITIONS.c.symbol == bindparam("symbol")
 _DELETE_SYMBOL_LOTS = delete(LOTS).where(LOTS.c.position_id.in_(select(POSITIONS.c.id).where(_SYMBOL_POSITIONS)))
 _DELETE_SYMBOL_POSITIONS = delete(POSITIONS).where(_SYMBOL_POSITIONS)
-_SYMBOLS = select(TRADES.c.symbol).distinct().order_by(TRADES.c.symbol)
+_SYMBOLS = select(TRADES.c.symbol).where(tables.LIVE_TRADE).distinct().order_by(TRADES.c.symbol)
 _NEW_NAMES = select(CHANGES.c.new_symbol)
 _TRADE_STRATEGIES = select(TRADES.c.id, TRADES.c.strategy_id).where(
     TRADES.c.id.in_(bindparam("trade_ids", expanding=True)))
@@ -275,9 +277,15 @@ class BookingStore:
     themselves are in `stocksbot.ledger` (docs/ledger.md).
     """
 
-    def __init__(self, conn: Connection, method: str) -> None:
+    def __init__(self, conn: Connection, method: str, *, live_only: bool = True) -> None:
+        """`live_only=False` reads every trade, for the migrations that book a database from
+        before 0008, whose trades have no `voided_at` yet (none of them is voided)."""
         self.conn = conn
         self.method = method
+        self.live_only = live_only
+        #: What the latest `book_trade` re-booked (a back-dated trade): the symbols whose realized
+        #: P&L changed, from what to what (docs/ledger.md §19.4); empty when it re-booked nothing.
+        self.rebooked: tuple[RealizedChange, ...] = ()
         self._closings_writer: BulkInserter | None = None
 
     # -- loading and saving ---------------------------------------------------------------
@@ -447,7 +455,10 @@ class BookingStore:
         state = self.load(account_id, symbol, excluding_trade=trade_id)
         last = state.book.last_executed_at
         if last is not None and fill.executed_at < last:
+            symbols = rebookings.symbols_rebooked_with(self.conn, symbol)
+            before = rebookings.realized_by_symbol(self.conn, symbols)
             self.replay(symbol, new_trade_ids={trade_id}, allow_short=allow_short)
+            self.rebooked = rebookings.changes(before, rebookings.realized_by_symbol(self.conn, symbols))
             return self.conn.execute(_TRADE_REALIZED, {"trade_id": trade_id}).scalar()
         booking, closed = state.apply(fill, strategy_id, allow_short=allow_short)
         if booking.realized_pnl is not None:
@@ -490,7 +501,7 @@ class BookingStore:
         events = self._other_events(symbol)
         next_event = 0
         for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, stored_realized, account_id \
-                in symbol_trades(conn, symbol):
+                in symbol_trades(conn, symbol, live_only=self.live_only):
             while next_event < len(events) and (events[next_event][0], events[next_event][1]) <= (executed_at, _TRADE):
                 self._corporate_event(symbol, states, events[next_event], finished)
                 next_event += 1
@@ -561,7 +572,7 @@ class BookingStore:
             events = [event for event in events if event[0] >= first]
         # The trades stream in booking order and the few other events are merged in, as `replay` does.
         next_event = 0
-        for trade in symbol_trades(self.conn, symbol, since=first, until=at):
+        for trade in symbol_trades(self.conn, symbol, since=first, until=at, live_only=self.live_only):
             trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, _realized, owner = trade
             while next_event < len(events) and (events[next_event][0], events[next_event][1]) <= (executed_at, _TRADE):
                 if not self._event_before(events[next_event], at, before_rank, states, symbol):
@@ -622,7 +633,7 @@ class BookingStore:
         """
         states: dict[int, OpenState] = {}
         events = self._other_events(symbol)
-        events += [(trade[6], _TRADE, trade) for trade in symbol_trades(self.conn, symbol)]
+        events += [(trade[6], _TRADE, trade) for trade in symbol_trades(self.conn, symbol, live_only=self.live_only)]
         events.sort(key=lambda event: (event[0], event[1]))  # stable: trades keep their (time, id) order
         result: list[tuple[int, int | None, int, Booking]] = []
         for moment, rank, event in events:
@@ -765,16 +776,19 @@ def _later(first: datetime | None, second: datetime | None) -> datetime | None:
 
 _DRIVER_SYMBOL_TRADES = (
     "SELECT id, side, quantity, price, commission, fees, executed_at, strategy_id, realized_pnl, account_id FROM trades "
-    "WHERE symbol = {mark}{range} ORDER BY executed_at, id"
+    "WHERE symbol = {mark}{live}{range} ORDER BY executed_at, id"
 )
 
 
 def symbol_trades(
-    conn: Connection, symbol: str, *, since: datetime | None = None, until: datetime | None = None
+    conn: Connection, symbol: str, *, since: datetime | None = None, until: datetime | None = None,
+    live_only: bool = True,
 ) -> Iterator[tuple[Any, ...]]:
-    """A symbol's trades in booking order, as (id, side, quantity, price, commission, fees,
+    """A symbol's live trades in booking order, as (id, side, quantity, price, commission, fees,
     executed_at, strategy_id, realized_pnl, account_id) tuples of Decimals and UTC datetimes;
     only those with `since <= executed_at <= until` when either is given (an index range scan).
+    `live_only=False` includes voided trades: for databases from before migration 0008, which
+    have no `voided_at` column (see `BookingStore`).
 
     The rows come from the driver and are converted with the conversion table of `types.py`:
     a rebuild reads every trade, and SQLAlchemy's per-value result processing would cost
@@ -789,7 +803,8 @@ def symbol_trades(
         if bound is not None:
             conditions += f" AND executed_at {operator} {mark}"
             params.append(times.to_driver(bound))
-    query = _DRIVER_SYMBOL_TRADES.format(mark=mark, range=conditions)
+    live = f" AND {tables.LIVE_TRADE_SQL}" if live_only else ""
+    query = _DRIVER_SYMBOL_TRADES.format(mark=mark, live=live, range=conditions)
     driver = driver_connection(conn)
     if name == "sqlite":
         yield from _converted(driver.execute(query, params), number, times.from_driver)

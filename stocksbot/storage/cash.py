@@ -273,8 +273,8 @@ class CashStore:
 
     def replay_account(self, account_id: int) -> None:
         """Re-book every currency of an account (e.g. after its margin flag changed)."""
-        currencies = set(self.conn.execute(select(TRADES.c.currency).where(TRADES.c.account_id == account_id)
-                                           .distinct()).scalars())
+        currencies = set(self.conn.execute(select(TRADES.c.currency).where(TRADES.c.account_id == account_id,
+                                                                           tables.LIVE_TRADE).distinct()).scalars())
         for table in (DIVIDENDS, MOVEMENTS, BALANCES):
             currencies.update(self.conn.execute(select(table.c.currency).where(table.c.account_id == account_id)
                                                 .distinct()).scalars())
@@ -323,7 +323,7 @@ class CashStore:
 # Each is (query, its time column); {where} takes the conditions.
 _EVENT_SOURCES = (
     (f"SELECT account_id, currency, executed_at AS at, {TRADE} AS source, id, quantity, price, commission, fees, "
-     "side FROM trades WHERE 1 = 1{where}", "executed_at"),
+     f"side FROM trades WHERE {tables.LIVE_TRADE_SQL}{{where}}", "executed_at"),
     (f"SELECT account_id, currency, paid_at AS at, {DIVIDEND} AS source, id, gross, tax, fee, "
      "CAST(NULL AS NUMERIC), NULL FROM dividends WHERE 1 = 1{where}", "paid_at"),
     (f"SELECT account_id, currency, at AS at, {MOVEMENT} AS source, id, amount, CAST(NULL AS NUMERIC), "

@@ -98,9 +98,9 @@ def integrity_findings(conn: Connection) -> list[str]:
 
 
 def order_findings(conn: Connection) -> list[str]:
-    """Each order's filled quantity and status must agree with its fills."""
-    query = select(TRADES.c.order_id, exact_sum(TRADES.c.quantity)).where(TRADES.c.order_id.is_not(None)) \
-        .group_by(TRADES.c.order_id)
+    """Each order's filled quantity and status must agree with its live fills."""
+    query = select(TRADES.c.order_id, exact_sum(TRADES.c.quantity)) \
+        .where(TRADES.c.order_id.is_not(None), tables.LIVE_TRADE).group_by(TRADES.c.order_id)
     fills = {row[0]: row[1] for row in conn.execute(query)}
     findings = []
     for order in conn.execute(select(ORDERS).order_by(ORDERS.c.id)):

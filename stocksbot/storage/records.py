@@ -7,7 +7,7 @@ which scripts rely on (keys may be added, never renamed).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -35,6 +35,24 @@ class TradeRecord(Record):
     note: str | None
     account: str
     currency: str
+    # A voided trade is kept but counts nowhere (docs/ledger.md §19); None for a live trade.
+    voided_at: datetime | None = None
+    void_reason: str | None = None
+    # What recording it re-booked (a back-dated trade): realized P&L changes per symbol. Not a
+    # field of the trade, so `to_json()` leaves it out; `trade add --json` shows it.
+    rebooked: tuple["RealizedChange", ...] = field(default=(), compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rebooked"}
+
+
+@dataclass(frozen=True)
+class RealizedChange(Record):
+    """A symbol's realized P&L (all accounts) before and after a re-booking (docs/ledger.md §19.4)."""
+
+    symbol: str
+    before: Decimal
+    after: Decimal
 
 
 @dataclass(frozen=True)
@@ -242,6 +260,7 @@ def trade_record(trade: Any, names: dict[int, str], accounts: dict[int, str]) ->
         realized_pnl=trade.realized_pnl, order_id=trade.order_id,
         strategy=names.get(trade.strategy_id) if trade.strategy_id else None,
         external_id=trade.external_id, note=trade.note, account=accounts[trade.account_id], currency=trade.currency,
+        voided_at=trade.voided_at, void_reason=trade.void_reason,
     )
 
 

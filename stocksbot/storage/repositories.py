@@ -147,7 +147,7 @@ class StrategyRepository(Repository):
                 exact_sum(TRADES.c.commission),
                 exact_sum(TRADES.c.fees),
             )
-            .where(TRADES.c.strategy_id.is_not(None))
+            .where(TRADES.c.strategy_id.is_not(None), tables.LIVE_TRADE)
             .group_by(TRADES.c.strategy_id)
         )
         if account_id is not None:
@@ -204,9 +204,11 @@ class TradeRepository(Repository):
         until: datetime | None = None,
         limit: int | None = None,
         account_id: int | None = None,
+        include_voided: bool = False,
     ) -> Sequence[Row[Any]]:
-        """Trades in booking order; with `limit`, the most recent ones (still oldest first)."""
-        query = select(TRADES)
+        """Live trades in booking order (voided ones too with `include_voided`); with `limit`, the
+        most recent ones (still oldest first)."""
+        query = select(TRADES) if include_voided else select(TRADES).where(tables.LIVE_TRADE)
         if account_id is not None:
             query = query.where(TRADES.c.account_id == account_id)
         if symbol is not None:

@@ -25,6 +25,7 @@ from stocksbot.services import (
     admin,
     cash,
     config,
+    corrections,
     dividends,
     exports,
     imports,
@@ -107,6 +108,9 @@ class StorageService:
     summary = _operation(positions.summary)
     realized = _operation(realized_gains.realized)  # report realized (docs/ledger.md §17)
     rebuild_positions = _operation(trades.rebuild_positions)
+    # corrections (docs/ledger.md §19)
+    void_trade = _operation(corrections.void_trade)
+    amend_trade = _operation(corrections.amend_trade)
     # orders
     add_order = _operation(orders.add_order)
     list_orders = _operation(orders.list_orders)

@@ -26,12 +26,12 @@ from stocksbot.storage.types import driver_conversion
 
 _TRADES = (
     "SELECT executed_at, id, account_id, symbol, side, quantity, price, commission, fees, strategy_id, currency "
-    "FROM trades WHERE executed_at < {mark} ORDER BY executed_at, id"
+    f"FROM trades WHERE executed_at < {{mark}} AND {tables.LIVE_TRADE_SQL} ORDER BY executed_at, id"
 )
 # What the portfolio and account scopes need: each column read costs a Python object per row.
 _TRADE_MOVES = (
     "SELECT executed_at, account_id, symbol, side, quantity, price, commission, fees "
-    "FROM trades WHERE executed_at < {mark} ORDER BY executed_at, id"
+    f"FROM trades WHERE executed_at < {{mark}} AND {tables.LIVE_TRADE_SQL} ORDER BY executed_at, id"
 )
 # Several intervals at one timestamp: the last one read wins, and `fx.latest_close` prefers the
 # first interval in name order, so they come in reverse name order.
@@ -77,7 +77,7 @@ def _rows(conn: Connection, sql: str, until: Any, name: str) -> Iterator[Iterato
 
 @contextmanager
 def trade_rows(conn: Connection, until: Any, *, full: bool = True) -> Iterator[Iterator[tuple[Any, ...]]]:
-    """Every trade before `until` (driver form) in booking order, as (executed_at, id,
+    """Every live trade before `until` (driver form) in booking order, as (executed_at, id,
     account_id, symbol, side, quantity, price, commission, fees, strategy_id, currency), or
     with `full=False` as (executed_at, account_id, symbol, side, quantity, price, commission, fees)."""
     with _rows(conn, _TRADES if full else _TRADE_MOVES, until, "stocksbot_history_trades") as rows:

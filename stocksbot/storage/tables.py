@@ -190,6 +190,13 @@ trades = Table(
     Index("ix_trades_symbol_executed_at", "symbol", "executed_at", "id"),
 )
 
+#: The one condition that says a trade counts (docs/ledger.md §19): it is not voided. Every read
+#: of the trades that derives or shows anything (booking, cash, reports, strategies, exports,
+#: lists) filters on it; only the lookups of taken external ids and of a trade by its id do not.
+LIVE_TRADE = trades.c.voided_at.is_(None)
+#: The same condition as SQL text, for the queries that go straight to the driver.
+LIVE_TRADE_SQL = f"{trades.c.voided_at.name} IS NULL"
+
 # One open run on a symbol, flat to flat; a projection of the trades, rebuildable.
 positions = Table(
     "positions", metadata,
