@@ -164,6 +164,21 @@ def test_a_void_may_turn_a_later_sell_short_when_shorting_is_allowed(storage: An
     assert storage.check() == []
 
 
+def test_a_closed_accounts_trades_are_not_corrected(storage: Any) -> None:
+    storage.add_account("old")
+    buy = storage.record_trade(side="buy", symbol="KO", quantity="10", price="60", executed_at="2024-01-02T15:00",
+                               account="old")
+    storage.record_trade(side="sell", symbol="KO", quantity="10", price="60", executed_at="2024-01-03T15:00",
+                         account="old")
+    storage.withdraw("600", account="old", at="2024-01-04")
+    storage.close_account("old")
+    before = everything(storage)
+    for correct in (lambda: storage.void_trade(buy.id), lambda: storage.amend_trade(buy.id, price="61")):
+        with pytest.raises(StocksbotError, match=f"trade {buy.id} belongs to the closed account 'old'"):
+            correct()
+    assert everything(storage) == before
+
+
 def test_a_void_that_breaks_a_share_transfer_is_refused(storage: Any) -> None:
     storage.add_account("ira")
     buy = storage.record_trade(side="buy", symbol="KO", quantity="10", price="60", executed_at="2024-01-02T15:00")

@@ -7,7 +7,7 @@ symbol is re-booked in the same transaction, with the same code as a back-dated 
 and closed lot portions, the cash of its account and currency, and the order it filled. What
 the ledger cannot accept is refused with one line and nothing is written:
 
-- a trade that does not exist, or is voided already;
+- a trade that does not exist, is voided already, or belongs to a closed account;
 - voiding the buy of a dividend reinvestment (the dividend and its buy go together, §14.4),
   or moving it to another time;
 - a change after which a sell that was covered by the long position would sell short
@@ -41,7 +41,7 @@ from stocksbot.storage.history import END_OF_TIME
 from stocksbot.storage.records import RealizedChange, TradeRecord, trade_record
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
-from stocksbot.vocabulary import FILLED, PARTIALLY_FILLED, SELL, SUBMITTED
+from stocksbot.vocabulary import CLOSED, FILLED, PARTIALLY_FILLED, SELL, SUBMITTED
 
 TRADES = tables.trades
 ORDERS = tables.orders
@@ -56,9 +56,12 @@ _CASH = frozenset({"quantity", "price", "commission", "fees", "executed_at"})
 #: The order states that follow from the fills; the others (cancelled, expired) stay as set.
 _FILL_STATES = frozenset({SUBMITTED, PARTIALLY_FILLED, FILLED})
 
+ACCOUNTS = tables.accounts
 _TRADE = (
     select(TRADES, select(DIVIDENDS.c.id).where(DIVIDENDS.c.reinvest_trade_id == TRADES.c.id)
-           .limit(1).scalar_subquery().label("reinvested_dividend"))
+           .limit(1).scalar_subquery().label("reinvested_dividend"),
+           select(ACCOUNTS.c.name).where(ACCOUNTS.c.id == TRADES.c.account_id, ACCOUNTS.c.status == CLOSED)
+           .scalar_subquery().label("closed_account"))
 )
 
 
@@ -181,7 +184,11 @@ def _locked_trade(conn: Connection, trade_id: int) -> RowMapping:
     if symbol is None:
         raise StocksbotError(f"no trade with id {trade_id} (see `stocksbot trade list --all`)")
     lock_symbol(conn, symbol)
-    return conn.execute(_TRADE.where(TRADES.c.id == trade_id).with_for_update(of=TRADES)).mappings().one()
+    trade = conn.execute(_TRADE.where(TRADES.c.id == trade_id).with_for_update(of=TRADES)).mappings().one()
+    if trade["closed_account"] is not None:  # a correction could leave it holding shares or cash
+        raise StocksbotError(f"trade {trade_id} belongs to the closed account {trade['closed_account']!r}: "
+                             "a closed account's trades are not corrected")
+    return trade
 
 
 def _rebook(
