@@ -96,9 +96,9 @@ def order_list(app: AppContext, status: str | None, symbol: str | None, account:
         print_json,
         print_table,
         show_average,
+        show_date,
         show_decimal,
         show_price,
-        show_time,
         text_cell,
     )
     from stocksbot.services import orders
@@ -108,12 +108,12 @@ def order_list(app: AppContext, status: str | None, symbol: str | None, account:
         print_json([o.to_json() for o in found])
         return
     print_table(
-        ["id", "side", "symbol", "type", "quantity", "limit", "stop", "tif", "status", "filled", "avg fill",
+        ["id", "side", "symbol", "type", "qty", "limit", "stop", "tif", "status", "filled", "avg fill",
          "strategy", "created"],
         ((str(o.id), o.side, o.symbol, o.type, show_decimal(o.quantity), show_price(o.limit_price),
           show_price(o.stop_price), o.tif, o.status, show_decimal(o.filled_quantity), show_average(o.avg_fill_price),
-          text_cell(o.strategy), show_time(o.created_at)) for o in found),
-        numeric=["id", "quantity", "limit", "stop", "filled", "avg fill"],
+          text_cell(o.strategy), show_date(o.created_at)) for o in found),
+        numeric=["id", "qty", "limit", "stop", "filled", "avg fill"],
     )
 
 

@@ -35,11 +35,26 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, default=_json_default, ensure_ascii=False, indent=2))
 
 
-def show_time(value: datetime | None) -> str:
-    """A stored UTC time in the user's local time zone, for tables."""
+#: Times in tables: local, to the minute, 16 characters that fit a narrow terminal
+#: (docs/ledger.md §1.3); `--full` and `seconds=True` add the seconds.
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+TIME_FORMAT_SECONDS = "%Y-%m-%d %H:%M:%S"
+
+
+def show_time(value: datetime | None, *, seconds: bool = False) -> str:
+    """A stored UTC time in the user's local time zone, for tables: to the minute, or to the
+    second with `seconds` (a moment that matters to the second, like an as-of) or `--full`."""
     if value is None:
         return "-"
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return value.astimezone().strftime(TIME_FORMAT_SECONDS if seconds or full_precision() else TIME_FORMAT)
+
+
+def show_date(value: datetime | None) -> str:
+    """A stored UTC time as its local day, for list columns where the day is what a reader
+    scans for (a position's opening, an order's creation); the whole time with `--full`."""
+    if value is None:
+        return "-"
+    return value.astimezone().strftime(TIME_FORMAT_SECONDS if full_precision() else "%Y-%m-%d")
 
 
 def show_decimal(value: Decimal | None) -> str:
@@ -197,16 +212,51 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title:
     if not is_terminal():  # decided without importing Rich, which plain output does not need
         _print_plain_table(columns, [[str(cell) for cell in row] for row in rows], right, title)
         return
+    out = console()
+    cells = [[cell if isinstance(cell, str) or hasattr(cell, "__rich__") else str(cell) for cell in row]
+             for row in rows]
+    # Too wide even with only the text columns wrapping: every column may fold, so that no
+    # cell is cut short (the terminal would otherwise crop or wrap whole lines).
+    keep_whole = _narrowest_width(columns, cells) <= out.width
+    out.print(_rich_table(columns, cells, right, title, keep_whole=keep_whole))
+
+
+#: Columns of free text (notes, descriptions, parameters, commands): the ones that wrap
+#: when a table is wider than the terminal. Every other cell (names, numbers, dates,
+#: headers) stays on one line while the table fits (docs/ledger.md §1.3).
+WRAPPING_COLUMNS = frozenset({"note", "description", "params", "reason", "command", "change", "detail", "value"})
+
+
+def _narrowest_width(columns: Sequence[str], rows: list[list[Any]]) -> int:
+    """The width a compact table needs when only its text columns wrap: whole cells elsewhere,
+    the longest word in a text column, two spaces between columns."""
+    from rich.cells import cell_len
+
+    total = 2 * (len(columns) - 1) + 1
+    for index, column in enumerate(columns):
+        texts = [column, *(str(row[index]) for row in rows)]
+        if column in WRAPPING_COLUMNS:
+            total += max(cell_len(word) for text in texts for word in [*text.split(), ""])
+        else:
+            total += max(cell_len(line) for text in texts for line in text.splitlines() or [""])
+    return total
+
+
+def _rich_table(columns: Sequence[str], rows: list[list[Any]], right: set[str], title: str | None,
+                *, keep_whole: bool) -> Any:
+    """A compact Rich table: a rule under the header, no outer box, two spaces between
+    columns (about as wide as the plain layout). With `keep_whole`, only the text columns
+    may wrap."""
+    from rich import box
     from rich.table import Table
 
-    out = console()
-
-    table = Table(title=title, show_lines=False)
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     for column in columns:
-        table.add_column(column, justify="right" if column in right else "left", overflow="fold")
+        whole = keep_whole and column not in WRAPPING_COLUMNS
+        table.add_column(column, justify="right" if column in right else "left", overflow="fold", no_wrap=whole)
     for row in rows:
-        table.add_row(*(cell if isinstance(cell, str) or hasattr(cell, "__rich__") else str(cell) for cell in row))
-    out.print(table)
+        table.add_row(*row)
+    return table
 
 
 def _print_plain_table(columns: Sequence[str], rows: list[list[str]], right: set[str], title: str | None) -> None:

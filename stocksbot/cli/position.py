@@ -108,10 +108,10 @@ def _print_positions(
         pnl_cell,
         print_table,
         show_average,
+        show_date,
         show_decimal,
         show_money,
         show_price,
-        show_time,
         text_cell,
     )
 
@@ -121,7 +121,9 @@ def _print_positions(
     converted = listing is not None and listing.converted
     extra = [f"value {listing.reporting_currency}", f"unrealized {listing.reporting_currency}"] \
         if listing is not None and converted else []
-    columns = ["symbol", *(["account"] if accounts else []), "currency", "side", "quantity", "avg entry", "price",
+    # Short headers and days, not times, so that the table fits a 100-column terminal
+    # (docs/ledger.md §1.3); `position show` has the times.
+    columns = ["symbol", *(["account"] if accounts else []), "ccy", "side", "qty", "avg entry", "price",
                "value", "unrealized", *extra, "realized", "opened"]
     if history:
         columns += ["status", "closed"]
@@ -133,9 +135,9 @@ def _print_positions(
                           show_money(p.market_value), pnl_cell(p.unrealized_pnl)]
         if converted:
             row += [show_money(p.converted_market_value), pnl_cell(p.converted_unrealized_pnl)]
-        row += [pnl_cell(p.realized_pnl), show_time(p.opened_at)]
+        row += [pnl_cell(p.realized_pnl), show_date(p.opened_at)]
         if history:
-            row += [p.status, show_time(p.closed_at)]
+            row += [p.status, show_date(p.closed_at)]
         row.append(text_cell(p.strategy))
         rows.append(row)
     if listing is not None and converted:
@@ -143,7 +145,7 @@ def _print_positions(
                             pnl_cell(listing.converted_unrealized_pnl)]
         rows.append(total + [""] * (len(columns) - len(total)))
     print_table(columns, rows,
-                numeric=["quantity", "avg entry", "price", "value", "unrealized", *extra, "realized"])
+                numeric=["qty", "avg entry", "price", "value", "unrealized", *extra, "realized"])
     if listing is not None and listing.missing_rates:
         note(missing_rates_note(listing.missing_rates))
     if listing is not None and listing.as_of is not None:
@@ -154,7 +156,7 @@ def as_of_note(at: "datetime", trade_priced: list[str]) -> str:
     """What an --as-of view shows (docs/ledger.md §17)."""
     from stocksbot.cli.output import show_time
 
-    text = f"as of {show_time(at)}"
+    text = f"as of {show_time(at, seconds=True)}"
     if trade_priced:
         text += f"; no price bar by then for {', '.join(trade_priced)}: valued at the latest trade price"
     return text

@@ -51,7 +51,7 @@ def print_trades(trades: Iterable["TradeRecord"], *, title: str | None = None) -
     shown = list(trades)
     accounts = len({t.account for t in shown}) > 1
     print_table(
-        ["id", "executed", *(["account"] if accounts else []), "side", "symbol", "quantity", "price", "commission",
+        ["id", "executed", *(["account"] if accounts else []), "side", "symbol", "qty", "price", "comm",
          "fees", "realized", "order", "strategy", "note"],
         ((str(t.id), show_time(t.executed_at), *([text_cell(t.account)] if accounts else []), t.side, t.symbol,
           show_decimal(t.quantity), show_price(t.price), show_money(t.commission), show_money(t.fees),
@@ -59,7 +59,7 @@ def print_trades(trades: Iterable["TradeRecord"], *, title: str | None = None) -
           text_cell(t.note))
          for t in shown),
         title=title,
-        numeric=["id", "quantity", "price", "commission", "fees", "realized", "order"],
+        numeric=["id", "qty", "price", "comm", "fees", "realized", "order"],
     )
 
 
