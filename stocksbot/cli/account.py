@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import AccountRecord
@@ -68,6 +68,7 @@ def account_add(app: AppContext, name: str, currency: str | None, margin: bool, 
 
 
 @account_group.command("list")
+@table_format_options
 @pass_app
 def account_list(app: AppContext) -> None:
     """List accounts with their cash per currency, market value and open positions.

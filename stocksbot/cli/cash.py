@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import CashMovementRecord
@@ -166,6 +166,7 @@ def cash_convert(app: AppContext, amount: str, from_currency: str, to_currency: 
 
 @cash_group.command("balance")
 @click.option("--account", metavar="NAME", help="Only this account.")
+@table_format_options
 @pass_app
 def cash_balance(app: AppContext, account: str | None) -> None:
     """Show the cash of each account, per currency.
@@ -190,6 +191,7 @@ def cash_balance(app: AppContext, account: str | None) -> None:
 @click.option("--account", metavar="NAME", help="Only this account.")
 @click.option("--since", metavar="TIME", help="At or after TIME (ISO date or datetime).")
 @click.option("--until", metavar="TIME", help="At or before TIME (ISO date or datetime; a date means its end).")
+@table_format_options
 @pass_app
 def cash_list(app: AppContext, account: str | None, since: str | None, until: str | None) -> None:
     """List every change of cash in booking order: recorded movements, implicit deposits,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 from stocksbot.vocabulary import CONFIG_TYPES
 
 
@@ -74,6 +74,7 @@ def config_get(app: AppContext, key: str) -> None:
 
 
 @config_group.command("list")
+@table_format_options
 @pass_app
 def config_list(app: AppContext) -> None:
     """List the settings, including known keys still at their defaults.

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import DividendRecord
@@ -91,6 +91,7 @@ def dividend_add(app: AppContext, symbol: str, amount: str, per_share: bool, tax
 @click.option("--symbol", metavar="S", help="Only this symbol.")
 @click.option("--year", type=int, metavar="Y", help="Only dividends paid in year Y (local time).")
 @click.option("--account", metavar="NAME", help="Only this account.")
+@table_format_options
 @pass_app
 def dividend_list(app: AppContext, symbol: str | None, year: int | None, account: str | None) -> None:
     """List dividends by pay date.

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, account_option, pass_app
+from stocksbot.cli.context import AppContext, account_option, pass_app, table_format_options
 from stocksbot.cli.trade import cost_options, trade_line
 from stocksbot.vocabulary import ORDER_STATUSES, ORDER_TYPES, TIME_IN_FORCE, TRADE_SIDES
 
@@ -83,6 +83,7 @@ def order_add(app: AppContext, side: str, symbol: str, quantity: str, order_type
 @click.option("--status", type=click.Choice(ORDER_STATUSES), help="Only orders in this state.")
 @click.option("--symbol", metavar="S", help="Only this symbol.")
 @account_option(writes=False)
+@table_format_options
 @pass_app
 def order_list(app: AppContext, status: str | None, symbol: str | None, account: str | None) -> None:
     """List orders, oldest first.

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 from stocksbot.vocabulary import IRR_DAY_COUNTS as DAY_COUNTS
 from stocksbot.vocabulary import PERFORMANCE_INTERVALS as INTERVALS
 
@@ -30,6 +30,7 @@ COLUMNS = ["start", "end", "start value", "inflows", "outflows", "income", "cost
 @click.option("--day-count", "day_count", metavar="DAYS", default="365", show_default=True,
               help=f"Days in the IRR's year: {' or '.join(DAY_COUNTS)}.")
 @click.option("--chart", is_flag=True, help="Draw the value and the TWR index (plain text when piped).")
+@table_format_options
 @pass_app
 def performance_command(
     app: AppContext, accounts: tuple[str, ...], strategy: str | None, since: str | None, until: str | None,
@@ -92,10 +93,11 @@ def _cells(label: str | None, row: "Period") -> list[object]:
 
 
 def _table(report: "PerformanceReport") -> None:
-    from stocksbot.cli.output import print_table
+    from stocksbot.cli.output import print_table, table_format
 
     rows = [_cells(None, row) for row in report.rows]
-    if report.total is not None and len(report.rows) != 1:  # one interval is the total already
+    # One interval is the total already; CSV rows are the intervals only (the total: --json).
+    if report.total is not None and len(report.rows) != 1 and table_format() is None:
         rows.append(_cells("total", report.total))
     print_table(COLUMNS, rows, title=f"performance in {report.currency} ({report.interval}, IRR ACT/{report.day_count})",
                 numeric=COLUMNS[2:])

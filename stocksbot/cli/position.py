@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, account_option, pass_app
+from stocksbot.cli.context import AppContext, account_option, pass_app, table_format_options
 from stocksbot.cli.trade import cost_options, print_trades, trade_line
 
 if TYPE_CHECKING:
@@ -65,6 +65,7 @@ def position_add(app: AppContext, symbol: str, quantity: str, price: str, short:
 @account_option(writes=False)
 @click.option("--as-of", "as_of", metavar="DATE",
               help="As they were at the end of DATE (a datetime: at that moment); not after today.")
+@table_format_options
 @pass_app
 def position_list(app: AppContext, closed: bool = False, show_all: bool = False, strategy: str | None = None,
                   account: str | None = None, as_of: str | None = None) -> None:
@@ -112,6 +113,7 @@ def _print_positions(
         show_money,
         show_price,
         show_time,
+        table_format,
         text_cell,
     )
 
@@ -138,7 +140,7 @@ def _print_positions(
             row += [p.status, show_time(p.closed_at)]
         row.append(text_cell(p.strategy))
         rows.append(row)
-    if listing is not None and converted:
+    if listing is not None and converted and table_format() is None:  # CSV rows are positions only
         total: list[Any] = ["total", *[""] * (columns.index(extra[0]) - 1), show_money(listing.converted_market_value),
                             pnl_cell(listing.converted_unrealized_pnl)]
         rows.append(total + [""] * (len(columns) - len(total)))

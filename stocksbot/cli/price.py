@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import PriceRecord
@@ -96,6 +96,7 @@ def price_import(app: AppContext, file: str, symbol: str | None, interval: str, 
 
 @price_group.command("latest")
 @click.argument("symbols", nargs=-1)
+@table_format_options
 @pass_app
 def price_latest(app: AppContext, symbols: tuple[str, ...]) -> None:
     """The newest bar at or before now of each SYMBOL (all priced symbols when none are given).
@@ -114,6 +115,7 @@ def price_latest(app: AppContext, symbols: tuple[str, ...]) -> None:
 @click.option("--since", metavar="TIME", help="First time to include (ISO date/time).")
 @click.option("--until", metavar="TIME", help="Last time to include (ISO date/time; a date means its end).")
 @click.option("--interval", help="Only bars of this interval.")
+@table_format_options
 @pass_app
 def price_history(app: AppContext, symbol: str, since: str | None, until: str | None, interval: str | None) -> None:
     """Bars of SYMBOL in time order, optionally limited to a time range.

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, account_option, pass_app
+from stocksbot.cli.context import AppContext, account_option, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -31,6 +31,7 @@ def report_group() -> None:
 @report_group.command("realized")
 @click.option("--year", type=int, metavar="Y", help="Only portions sold in year Y (local time).")
 @account_option(writes=False)
+@table_format_options
 @pass_app
 def report_realized(app: AppContext, year: int | None, account: str | None) -> None:
     """Realized gains lot by lot: every closed lot portion with when it was acquired and sold,
@@ -58,7 +59,18 @@ def report_realized(app: AppContext, year: int | None, account: str | None) -> N
 
 
 def _print_report(report: "RealizedReport") -> None:
-    from stocksbot.cli.output import is_terminal, money_shower, note, pnl_cell, print_table, show_decimal, text_cell
+    from datetime import timezone
+
+    from stocksbot.cli.output import (
+        is_terminal,
+        money_shower,
+        note,
+        pnl_cell,
+        print_table,
+        show_decimal,
+        table_format,
+        text_cell,
+    )
     from stocksbot.ledger.realized import local_time
 
     # Colour only on a terminal: piped, the gain is plain text and the row needs no Cell objects.
@@ -66,9 +78,13 @@ def _print_report(report: "RealizedReport") -> None:
     money = money_shower()  # --full looked up once: a year can have over 100,000 rows
     gain_cell = pnl_cell if terminal else money
 
+    machine = table_format() is not None  # for programs (docs/csv-formats.md §5): UTC, the rows only
+
     def show_time(moment: "datetime") -> str:
         """`output.show_time`'s format, with the local offset looked up once per quarter hour (a year can
-        have over 100,000 rows)."""
+        have over 100,000 rows); ISO 8601 UTC for --csv/--tsv."""
+        if machine:
+            return moment.astimezone(timezone.utc).isoformat()
         return local_time(moment).isoformat(sep=" ", timespec="seconds")
 
     if not report.rows:
@@ -82,6 +98,8 @@ def _print_report(report: "RealizedReport") -> None:
           str(r.days_held), r.term] for r in report.rows),
         numeric=["quantity", "proceeds", "cost", "gain", "days"],
     )
+    if machine:
+        return
     print_table(
         TOTAL_COLUMNS,
         (["all" if t.year is None else str(t.year), t.term, t.currency, str(t.portions), money(t.proceeds),

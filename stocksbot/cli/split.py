@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import SplitRecord
@@ -75,6 +75,7 @@ def split_add(app: AppContext, symbol: str, ratio: str, at: str, cash_in_lieu: s
 
 @split_group.command("list")
 @click.argument("symbol", required=False)
+@table_format_options
 @pass_app
 def split_list(app: AppContext, symbol: str | None) -> None:
     """List splits (of SYMBOL, or all).

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, account_option, pass_app
+from stocksbot.cli.context import AppContext, account_option, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import StrategyRecord
@@ -64,6 +64,7 @@ def strategy_add(app: AppContext, name: str, description: str | None, params: tu
 
 @strategy_group.command("list")
 @account_option(writes=False)
+@table_format_options
 @pass_app
 def strategy_list(app: AppContext, account: str | None = None) -> None:
     """List strategies with their trades, win rate and P&L.

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import InstrumentRecord
@@ -65,6 +65,7 @@ def symbol_set(app: AppContext, symbol: str, currency: str | None, name: str | N
 
 
 @symbol_group.command("list")
+@table_format_options
 @pass_app
 def symbol_list(app: AppContext) -> None:
     """List every symbol with its currency, name and ISIN.

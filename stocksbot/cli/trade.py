@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, account_option, pass_app
+from stocksbot.cli.context import AppContext, account_option, pass_app, table_format_options
 from stocksbot.vocabulary import EXPORT_FORMATS, TRADE_SIDES
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ def trade_add(app: AppContext, side: str, symbol: str, quantity: str, price: str
 @click.option("--until", metavar="TIME", help="Executed at or before TIME (ISO date or datetime; a date means its end).")
 @click.option("--limit", type=int, metavar="N", help="Only the N most recent trades.")
 @account_option(writes=False)
+@table_format_options
 @pass_app
 def trade_list(app: AppContext, symbol: str | None, strategy: str | None, since: str | None, until: str | None,
                limit: int | None, account: str | None) -> None:
