@@ -83,12 +83,17 @@ def config_list(app: AppContext) -> None:
     Example:
       stocksbot --json config list
     """
-    from stocksbot.cli.output import print_json, print_table
+    from stocksbot.cli.output import print_json, print_table, table_format
     from stocksbot.services import config
 
     items = config.config_list(app.uow())
     if app.json:
         print_json([_item_json(i) for i in items])
+        return
+    if table_format() is not None:  # for programs: the value as stored, and is_default a column of its own
+        print_table(["key", "value", "type", "is_default", "description"],
+                    ((i.key, i.text, i.value_type, "true" if i.is_default else "false", i.description or "")
+                     for i in items))
         return
     print_table(
         ["key", "value", "type", "description"],
