@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from stocksbot.cli.completion import complete_accounts
 from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def account_list(app: AppContext) -> None:
 
 
 @account_group.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_accounts)
 @pass_app
 def account_show(app: AppContext, name: str) -> None:
     """Show one account.
@@ -124,7 +125,7 @@ def account_show(app: AppContext, name: str) -> None:
 
 @account_group.command("rename")
 @click.argument("old")
-@click.argument("new")
+@click.argument("new", shell_complete=complete_accounts)
 @pass_app
 def account_rename(app: AppContext, old: str, new: str) -> None:
     """Rename account OLD to NEW; its trades, positions and cash follow.
@@ -140,7 +141,7 @@ def account_rename(app: AppContext, old: str, new: str) -> None:
 
 
 @account_group.command("close")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_accounts)
 @pass_app
 def account_close(app: AppContext, name: str) -> None:
     """Close account NAME: refused while it holds positions or cash; it then takes no new records.

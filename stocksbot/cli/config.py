@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from stocksbot.cli.completion import complete_config_keys
 from stocksbot.cli.context import AppContext, pass_app, table_format_options
 from stocksbot.vocabulary import CONFIG_TYPES
 
@@ -30,7 +31,7 @@ def _item_json(item: object) -> dict[str, object]:
 
 
 @config_group.command("set")
-@click.argument("key")
+@click.argument("key", shell_complete=complete_config_keys)
 @click.argument("value")
 @click.option("--type", "value_type", type=click.Choice(CONFIG_TYPES), help="Value type (default: string, or the key's type).")
 @click.option("--description", help="What the setting is for.")
@@ -54,7 +55,7 @@ def config_set(app: AppContext, key: str, value: str, value_type: str | None, de
 
 
 @config_group.command("get")
-@click.argument("key")
+@click.argument("key", shell_complete=complete_config_keys)
 @pass_app
 def config_get(app: AppContext, key: str) -> None:
     """Print the bare value of KEY (JSON text for json settings); exit 1 when it is not set.
@@ -102,7 +103,7 @@ def config_list(app: AppContext) -> None:
 
 
 @config_group.command("unset")
-@click.argument("key")
+@click.argument("key", shell_complete=complete_config_keys)
 @pass_app
 def config_unset(app: AppContext, key: str) -> None:
     """Remove KEY; a known key returns to its default.

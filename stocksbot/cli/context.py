@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
+from stocksbot.cli.completion import complete_accounts
+
 if TYPE_CHECKING:
     from stocksbot.storage.unit_of_work import UnitOfWork
 
@@ -55,7 +57,7 @@ def account_option(*, writes: bool) -> Callable[[F], F]:
     account a reading command narrows to (default: every account)."""
     help_text = ("Account to record in (default: the accounts.default setting, else main)." if writes
                  else "Only this account (default: every account).")
-    return click.option("--account", metavar="NAME", help=help_text)
+    return click.option("--account", shell_complete=complete_accounts, metavar="NAME", help=help_text)
 
 
 #: Where a list command's `--csv`/`--tsv` choice is kept: `ctx.meta`, which a command's context

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from stocksbot.cli.completion import complete_accounts, complete_strategies
 from stocksbot.cli.context import AppContext, pass_app, table_format_options
 from stocksbot.vocabulary import IRR_DAY_COUNTS as DAY_COUNTS
 from stocksbot.vocabulary import PERFORMANCE_INTERVALS as INTERVALS
@@ -19,9 +20,9 @@ COLUMNS = ["start", "end", "start value", "inflows", "outflows", "income", "cost
 
 
 @click.command("performance")
-@click.option("--account", "accounts", metavar="NAME", multiple=True,
+@click.option("--account", "accounts", shell_complete=complete_accounts, metavar="NAME", multiple=True,
               help="Only this account (repeat for several; default: the whole portfolio).")
-@click.option("--strategy", metavar="NAME", help="Only the positions this strategy holds.")
+@click.option("--strategy", shell_complete=complete_strategies, metavar="NAME", help="Only the positions this strategy holds.")
 @click.option("--since", metavar="DATE", help="First day (default: the first day anything happened).")
 @click.option("--until", metavar="DATE", help="Last day, included in full (default: today).")
 @click.option("--interval", type=click.Choice(INTERVALS), default="month", show_default=True,

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import click
 
+from stocksbot.cli.completion import complete_strategies, complete_symbols
 from stocksbot.cli.context import AppContext, account_option, pass_app, table_format_options
 from stocksbot.cli.trade import cost_options, print_trades, trade_line
 
@@ -30,12 +31,12 @@ def position_group(ctx: click.Context) -> None:
 
 
 @position_group.command("add")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.argument("quantity")
 @click.option("--price", required=True, metavar="PRICE", help="Entry price per unit.")
 @click.option("--short", is_flag=True, help="Open or add to a short (a sell); refused while the symbol is long.")
 @cost_options
-@click.option("--strategy", metavar="NAME", help="Strategy the position belongs to.")
+@click.option("--strategy", shell_complete=complete_strategies, metavar="NAME", help="Strategy the position belongs to.")
 @account_option(writes=True)
 @pass_app
 def position_add(app: AppContext, symbol: str, quantity: str, price: str, short: bool, commission: str, fees: str,
@@ -61,7 +62,7 @@ def position_add(app: AppContext, symbol: str, quantity: str, price: str, short:
 @position_group.command("list")
 @click.option("--closed", is_flag=True, help="Only closed positions (history).")
 @click.option("--all", "show_all", is_flag=True, help="Open and closed positions.")
-@click.option("--strategy", metavar="NAME", help="Only this strategy's positions.")
+@click.option("--strategy", shell_complete=complete_strategies, metavar="NAME", help="Only this strategy's positions.")
 @account_option(writes=False)
 @click.option("--as-of", "as_of", metavar="DATE",
               help="As they were at the end of DATE (a datetime: at that moment); not after today.")
@@ -170,7 +171,7 @@ def missing_rates_note(pairs: list[str]) -> str:
 
 
 @position_group.command("show")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @account_option(writes=False)
 @pass_app
 def position_show(app: AppContext, symbol: str, account: str | None) -> None:
@@ -224,7 +225,7 @@ def position_show(app: AppContext, symbol: str, account: str | None) -> None:
 
 
 @position_group.command("close")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.option("--price", required=True, metavar="PRICE", help="Exit price per unit.")
 @click.option("--quantity", metavar="Q", help="Close only Q units (default: the whole position).")
 @cost_options

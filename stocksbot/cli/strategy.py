@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from stocksbot.cli.completion import complete_strategies
 from stocksbot.cli.context import AppContext, account_option, pass_app, table_format_options
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def strategy_list(app: AppContext, account: str | None = None) -> None:
 
 
 @strategy_group.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_strategies)
 @pass_app
 def strategy_show(app: AppContext, name: str) -> None:
     """Show one strategy: description, parameters and its metrics from the ledger.
@@ -134,7 +135,7 @@ def strategy_show(app: AppContext, name: str) -> None:
 
 
 @strategy_group.command("enable")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_strategies)
 @pass_app
 def strategy_enable(app: AppContext, name: str) -> None:
     """Enable strategy NAME.
@@ -150,7 +151,7 @@ def strategy_enable(app: AppContext, name: str) -> None:
 
 
 @strategy_group.command("disable")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_strategies)
 @pass_app
 def strategy_disable(app: AppContext, name: str) -> None:
     """Disable strategy NAME (its trades and history stay).
@@ -166,7 +167,7 @@ def strategy_disable(app: AppContext, name: str) -> None:
 
 
 @strategy_group.command("set")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_strategies)
 @click.argument("pairs", metavar="KEY=VALUE...", nargs=-1, required=True)
 @pass_app
 def strategy_set(app: AppContext, name: str, pairs: tuple[str, ...]) -> None:
@@ -186,7 +187,7 @@ def strategy_set(app: AppContext, name: str, pairs: tuple[str, ...]) -> None:
 
 
 @strategy_group.command("remove")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_strategies)
 @pass_app
 def strategy_remove(app: AppContext, name: str) -> None:
     """Delete strategy NAME; one with trades is refused (disable it instead).
