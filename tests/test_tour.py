@@ -90,6 +90,11 @@ def run_tour(lines: list[str], temp: Path) -> list[tuple[str, str]]:
     return outputs
 
 
+def checkout_files() -> list[str]:
+    """The checkout's top level, without the dot folders tools make while tests run (.hypothesis)."""
+    return sorted(p.name for p in REPO.iterdir() if not p.name.startswith("."))
+
+
 def output_of(outputs: list[tuple[str, str]], start: str, nth: int = 0) -> str:
     return [text for line, text in outputs if line.startswith(start)][nth]
 
@@ -111,11 +116,11 @@ def test_the_readme_tour_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.chdir(REPO)  # "from the repository folder", as the README says
     real_home = tmp_path / "real-home"
     monkeypatch.setenv("STOCKSBOT_HOME", str(real_home))  # stands in for the user's own data folder
-    before = sorted(p.name for p in REPO.iterdir())
+    before = checkout_files()
     outputs = run_tour(tour_lines((REPO / "README.md").read_text(encoding="utf-8")), tmp_path)
 
     assert not real_home.exists(), "the tour wrote into the user's own data folder"
-    assert sorted(p.name for p in REPO.iterdir()) == before, "the tour left files in the checkout"
+    assert checkout_files() == before, "the tour left files in the checkout"
     tour_home = tmp_path / "mktemp-0"
     assert (tour_home / "stocksbot.db").is_file()
 
