@@ -7,6 +7,12 @@ group's `--full` is given (docs/ledger.md §1.3, "Display"): money to 2 places, 
 prices and averages to at most 4, percentages to 2; quantities and the prices a user typed
 keep every digit. JSON is never rounded. The rounding is display only and exact (Decimal
 quantize, half away from zero), never through a float.
+
+A list command that takes `--csv` or `--tsv` (the `table_format_options` decorator of
+cli/context.py) writes its table for a program instead: `print_table` writes a header row and
+one row per record, every number exact, times in ISO 8601 UTC, unknown values empty
+(docs/csv-formats.md §5). The option and this writer are each written once, so every list
+command behaves the same.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import click
 
+from stocksbot.cli.context import TABLE_FORMAT_KEY
 from stocksbot.ledger.numbers import format_decimal
 
 
@@ -43,18 +50,32 @@ TIME_FORMAT_SECONDS = "%Y-%m-%d %H:%M:%S"
 
 def show_time(value: datetime | None, *, seconds: bool = False) -> str:
     """A stored UTC time in the user's local time zone, for tables: to the minute, or to the
-    second with `seconds` (a moment that matters to the second, like an as-of) or `--full`."""
+    second with `seconds` (a moment that matters to the second, like an as-of) or `--full`;
+    in ISO 8601 UTC, as in JSON, for `--csv`/`--tsv`."""
     if value is None:
         return "-"
+    if table_format() is not None:
+        return value.astimezone(timezone.utc).isoformat()
     return value.astimezone().strftime(TIME_FORMAT_SECONDS if seconds or full_precision() else TIME_FORMAT)
 
 
 def show_date(value: datetime | None) -> str:
     """A stored UTC time as its local day, for list columns where the day is what a reader
-    scans for (a position's opening, an order's creation); the whole time with `--full`."""
-    if value is None:
-        return "-"
+    scans for (a position's opening, an order's creation); the whole time with `--full`, and
+    ISO 8601 UTC for `--csv`/`--tsv`."""
+    if value is None or table_format() is not None:
+        return show_time(value)
     return value.astimezone().strftime(TIME_FORMAT_SECONDS if full_precision() else "%Y-%m-%d")
+
+
+#: The field separator of each machine-readable table format.
+TABLE_FORMATS = {"csv": ",", "tsv": "\t"}
+
+
+def table_format() -> str | None:
+    """"csv" or "tsv" when the running list command was given `--csv` or `--tsv`, else None."""
+    ctx = click.get_current_context(silent=True)
+    return None if ctx is None else ctx.meta.get(TABLE_FORMAT_KEY)
 
 
 def show_decimal(value: Decimal | None) -> str:
@@ -76,13 +97,16 @@ _INPUT_PLACES = 10
 
 
 def full_precision() -> bool:
-    """Whether the root group's `--full` asks for exact numbers instead of rounded ones.
+    """Whether the root group's `--full` (or a list command's `--csv`/`--tsv`, which are for
+    programs) asks for exact numbers instead of rounded ones.
 
     Read from the running command's context; outside a command (the Python API) numbers are
     rounded, as in a plain `stocksbot` call.
     """
     ctx = click.get_current_context(silent=True)
-    return ctx is not None and bool(getattr(ctx.find_root().obj, "full", False))
+    if ctx is None:
+        return False
+    return bool(getattr(ctx.find_root().obj, "full", False)) or TABLE_FORMAT_KEY in ctx.meta
 
 
 def _money(value: Decimal | None) -> str:
@@ -185,6 +209,8 @@ def show_percent(ratio: Decimal | None) -> str:
     exact and trimmed ("50%", "66.666666666666666667%"); "-" when unknown."""
     if ratio is None:
         return "-"
+    if table_format() is not None:  # for programs: the fraction, as JSON has it (0.5 for 50%)
+        return format_decimal(ratio)
     from stocksbot.ledger.numbers import multiply
 
     percent = multiply(ratio, Decimal(100))
@@ -201,13 +227,18 @@ def print_fields(rows: Iterable[tuple[str, Any]], *, title: str | None = None) -
 def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None,
                        numeric: Iterable[str] = ()) -> None:
     """A table of numbers as the cells were shown (see `show_money`); no cell is ever cut short
-    with an ellipsis.
+    with an ellipsis. With `--csv`/`--tsv` the rows are written for a program instead (see
+    `_write_separated`) and the title is left out.
 
-    On a terminal it is a Rich table (numeric columns right-aligned, P&L coloured, cells that
-    do not fit fold onto the next line). Anywhere else (a pipe, a file) it is plain text:
+    On a terminal it is a compact Rich table (numeric columns right-aligned, P&L coloured,
+    only text columns wrapping while the table fits; docs/ledger.md §1.3 "Layout"). Anywhere else (a pipe, a file) it is plain text:
     columns padded with spaces under a dashed rule, as wide as the rows need, no colour and
     no box drawing, which is quick to print and easy to read with awk or cut.
     """
+    machine = table_format()
+    if machine is not None:
+        _write_separated(columns, rows, TABLE_FORMATS[machine])
+        return
     right = set(numeric)
     if not is_terminal():  # decided without importing Rich, which plain output does not need
         _print_plain_table(columns, [[str(cell) for cell in row] for row in rows], right, title)
@@ -272,3 +303,17 @@ def _print_plain_table(columns: Sequence[str], rows: list[list[str]], right: set
     text += [line(columns), "  ".join("-" * width for width in widths)]
     text += [line(row) for row in rows]
     click.echo("\n".join(text))
+
+
+def _write_separated(columns: Sequence[str], rows: Iterable[Sequence[Any]], delimiter: str) -> None:
+    """The table as CSV or TSV (docs/csv-formats.md §5): the csv module's quoting (a field with
+    the delimiter, a quote or a line break is quoted), `\\n` line ends, and "-" (how a table says
+    "unknown" or "none") written as an empty field. Written as it goes: a long list streams."""
+    import csv
+
+    out = sys.stdout
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if text == "-" else text for text in map(str, row)])
+    out.flush()

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, account_option, pass_app
+from stocksbot.cli.completion import complete_strategies, complete_symbols
+from stocksbot.cli.context import AppContext, account_option, pass_app, table_format_options
 from stocksbot.cli.trade import cost_options, print_trades, trade_line
 
 if TYPE_CHECKING:
@@ -30,12 +31,12 @@ def position_group(ctx: click.Context) -> None:
 
 
 @position_group.command("add")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.argument("quantity")
 @click.option("--price", required=True, metavar="PRICE", help="Entry price per unit.")
 @click.option("--short", is_flag=True, help="Open or add to a short (a sell); refused while the symbol is long.")
 @cost_options
-@click.option("--strategy", metavar="NAME", help="Strategy the position belongs to.")
+@click.option("--strategy", shell_complete=complete_strategies, metavar="NAME", help="Strategy the position belongs to.")
 @account_option(writes=True)
 @pass_app
 def position_add(app: AppContext, symbol: str, quantity: str, price: str, short: bool, commission: str, fees: str,
@@ -61,10 +62,11 @@ def position_add(app: AppContext, symbol: str, quantity: str, price: str, short:
 @position_group.command("list")
 @click.option("--closed", is_flag=True, help="Only closed positions (history).")
 @click.option("--all", "show_all", is_flag=True, help="Open and closed positions.")
-@click.option("--strategy", metavar="NAME", help="Only this strategy's positions.")
+@click.option("--strategy", shell_complete=complete_strategies, metavar="NAME", help="Only this strategy's positions.")
 @account_option(writes=False)
 @click.option("--as-of", "as_of", metavar="DATE",
               help="As they were at the end of DATE (a datetime: at that moment); not after today.")
+@table_format_options
 @pass_app
 def position_list(app: AppContext, closed: bool = False, show_all: bool = False, strategy: str | None = None,
                   account: str | None = None, as_of: str | None = None) -> None:
@@ -112,6 +114,7 @@ def _print_positions(
         show_decimal,
         show_money,
         show_price,
+        table_format,
         text_cell,
     )
 
@@ -140,7 +143,7 @@ def _print_positions(
             row += [p.status, show_date(p.closed_at)]
         row.append(text_cell(p.strategy))
         rows.append(row)
-    if listing is not None and converted:
+    if listing is not None and converted and table_format() is None:  # CSV rows are positions only
         total: list[Any] = ["total", *[""] * (columns.index(extra[0]) - 1), show_money(listing.converted_market_value),
                             pnl_cell(listing.converted_unrealized_pnl)]
         rows.append(total + [""] * (len(columns) - len(total)))
@@ -170,7 +173,7 @@ def missing_rates_note(pairs: list[str]) -> str:
 
 
 @position_group.command("show")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @account_option(writes=False)
 @pass_app
 def position_show(app: AppContext, symbol: str, account: str | None) -> None:
@@ -224,7 +227,7 @@ def position_show(app: AppContext, symbol: str, account: str | None) -> None:
 
 
 @position_group.command("close")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.option("--price", required=True, metavar="PRICE", help="Exit price per unit.")
 @click.option("--quantity", metavar="Q", help="Close only Q units (default: the whole position).")
 @cost_options

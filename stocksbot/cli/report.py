@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, account_option, pass_app
+from stocksbot.cli.context import AppContext, account_option, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -31,6 +31,7 @@ def report_group() -> None:
 @report_group.command("realized")
 @click.option("--year", type=int, metavar="Y", help="Only portions sold in year Y (local time).")
 @account_option(writes=False)
+@table_format_options
 @pass_app
 def report_realized(app: AppContext, year: int | None, account: str | None) -> None:
     """Realized gains lot by lot: every closed lot portion with when it was acquired and sold,
@@ -58,6 +59,8 @@ def report_realized(app: AppContext, year: int | None, account: str | None) -> N
 
 
 def _print_report(report: "RealizedReport") -> None:
+    from datetime import timezone
+
     from stocksbot.cli.output import (
         full_precision,
         is_terminal,
@@ -66,6 +69,7 @@ def _print_report(report: "RealizedReport") -> None:
         pnl_cell,
         print_table,
         show_decimal,
+        table_format,
         text_cell,
     )
     from stocksbot.ledger.realized import local_time
@@ -76,9 +80,13 @@ def _print_report(report: "RealizedReport") -> None:
     full = full_precision()
     gain_cell = pnl_cell if terminal else money
 
+    machine = table_format() is not None  # for programs (docs/csv-formats.md §5): UTC, the rows only
+
     def show_day(moment: "datetime") -> str:
         """The local day (the whole time with `--full`), with the local offset looked up once
-        per quarter hour (a year can have over 100,000 rows)."""
+        per quarter hour (a year can have over 100,000 rows); ISO 8601 UTC for --csv/--tsv."""
+        if machine:
+            return moment.astimezone(timezone.utc).isoformat()
         return local_time(moment).isoformat(sep=" ", timespec="seconds") if full else local_time(moment).date().isoformat()
 
     if not report.rows:
@@ -92,6 +100,8 @@ def _print_report(report: "RealizedReport") -> None:
           str(r.days_held), r.term] for r in report.rows),
         numeric=["qty", "proceeds", "cost", "gain", "days"],
     )
+    if machine:
+        return
     print_table(
         TOTAL_COLUMNS,
         (["all" if t.year is None else str(t.year), t.term, t.currency, str(t.portions), money(t.proceeds),
