@@ -237,7 +237,7 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title:
     """
     machine = table_format()
     if machine is not None:
-        _write_separated(columns, rows, TABLE_FORMATS[machine])
+        _write_separated([FULL_HEADERS.get(column, column) for column in columns], rows, TABLE_FORMATS[machine])
         return
     right = set(numeric)
     if not is_terminal():  # decided without importing Rich, which plain output does not need
@@ -251,6 +251,10 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title:
     keep_whole = _narrowest_width(columns, cells) <= out.width
     out.print(_rich_table(columns, cells, right, title, keep_whole=keep_whole))
 
+
+#: The headers tables shorten to fit a terminal (docs/ledger.md §1.3), written out in full
+#: for `--csv`/`--tsv`, where a program reads them.
+FULL_HEADERS = {"qty": "quantity", "ccy": "currency", "comm": "commission"}
 
 #: Columns of free text (notes, descriptions, parameters, commands): the ones that wrap
 #: when a table is wider than the terminal. Every other cell (names, numbers, dates,
