@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.completion import complete_accounts
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import AccountRecord
@@ -68,6 +69,7 @@ def account_add(app: AppContext, name: str, currency: str | None, margin: bool, 
 
 
 @account_group.command("list")
+@table_format_options
 @pass_app
 def account_list(app: AppContext) -> None:
     """List accounts with their cash per currency, market value and open positions.
@@ -96,7 +98,7 @@ def account_list(app: AppContext) -> None:
 
 
 @account_group.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_accounts)
 @pass_app
 def account_show(app: AppContext, name: str) -> None:
     """Show one account.
@@ -123,7 +125,7 @@ def account_show(app: AppContext, name: str) -> None:
 
 @account_group.command("rename")
 @click.argument("old")
-@click.argument("new")
+@click.argument("new", shell_complete=complete_accounts)
 @pass_app
 def account_rename(app: AppContext, old: str, new: str) -> None:
     """Rename account OLD to NEW; its trades, positions and cash follow.
@@ -139,7 +141,7 @@ def account_rename(app: AppContext, old: str, new: str) -> None:
 
 
 @account_group.command("close")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_accounts)
 @pass_app
 def account_close(app: AppContext, name: str) -> None:
     """Close account NAME: refused while it holds positions or cash; it then takes no new records.
