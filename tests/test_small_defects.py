@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from stocksbot import open_storage
 from stocksbot.cli.main import cli
 from stocksbot.errors import DatabaseUnavailable, SchemaMismatch
-from stocksbot.ledger.numbers import ZERO, add, subtract
+from stocksbot.ledger.numbers import ZERO, add
 from stocksbot.storage import database
 from stocksbot.storage.migrations import HEAD_REVISION
 
@@ -239,7 +239,6 @@ def test_a_shorts_cost_has_one_sign_in_positions_lots_and_summary(data, run) -> 
     shown = run("position", "show", "TSLA").stdout
     assert re.search(r"open cost\s+-999\.00", shown)
     assert re.search(r"^total\s+2\s+2\.00\s+", run("summary").stdout, re.M)
-    assert subtract(ZERO, Decimal(positions["TSLA"]["open_cost"])) == Decimal(999)
 
 
 # --- 5. a refused login is not retried -----------------------------------------------------------
@@ -292,8 +291,8 @@ def test_an_unknown_role_fails_at_once_without_the_password(postgres_server) -> 
     assert result.exit_code == 1
     assert elapsed < 1.0, elapsed  # the default 3 retries slept 1.4 s before
     assert result.stdout == ""
-    assert result.stderr == (f"Error: cannot connect to postgresql+psycopg://no_such_role:***@127.0.0.1:"
-                             f"{postgres_server.port}/postgres: " + result.stderr.split("/postgres: ", 1)[1])
+    assert result.stderr.startswith(
+        f"Error: cannot connect to postgresql+psycopg://no_such_role:***@127.0.0.1:{postgres_server.port}/postgres: ")
     assert 'role "no_such_role" does not exist' in result.stderr
     assert "s3cret-pw" not in result.output and result.stderr.count("\n") == 1
 
