@@ -62,6 +62,13 @@ class AppContext:
                 click.echo(self._uow.upgraded, err=True)
         return self._uow
 
+    def discard_new_database(self, *, failed: bool) -> None:
+        """At the end of a command: remove the SQLite file it created if the command failed, or
+        if it left the file without a table (`db current` on a mistyped path), so a command
+        leaves no empty file behind (DATABASE_SETUP.md, "A file that did not exist")."""
+        if self._uow is not None:
+            self._uow.discard_new_file(failed=failed)
+
 
 pass_app = click.make_pass_decorator(AppContext)
 F = TypeVar("F", bound=Callable[..., Any])

@@ -231,9 +231,10 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title:
     `_write_separated`) and the title is left out.
 
     On a terminal it is a compact Rich table (numeric columns right-aligned, P&L coloured,
-    only text columns wrapping while the table fits; docs/ledger.md §1.3 "Layout"). Anywhere else (a pipe, a file) it is plain text:
-    columns padded with spaces under a dashed rule, as wide as the rows need, no colour and
-    no box drawing, which is quick to print and easy to read with awk or cut.
+    only text columns wrapping while the table fits; docs/ledger.md §1.3 "Layout"). Anywhere
+    else (a pipe, a file) it is plain text: columns padded with spaces under a dashed rule,
+    as wide as the rows need, no colour and no box drawing, which is quick to print and easy
+    to read with awk or cut.
     """
     machine = table_format()
     if machine is not None:

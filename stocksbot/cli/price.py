@@ -103,13 +103,28 @@ def price_import(app: AppContext, file: str, symbol: str | None, interval: str, 
 def price_latest(app: AppContext, symbols: tuple[str, ...]) -> None:
     """The newest bar at or before now of each SYMBOL (all priced symbols when none are given).
 
+    A SYMBOL with no price is named on stderr; when none of them has one, that is an error
+    (exit 1).
+
     \b
     Example:
       stocksbot price latest AAPL MSFT
     """
+    from stocksbot.cli.output import note
+    from stocksbot.errors import StocksbotError
     from stocksbot.services import prices
 
-    print_prices(app, prices.latest_prices(app.uow(), symbols))
+    found = prices.latest_prices(app.uow(), symbols)
+    missing = prices.unpriced(symbols, found)
+    if symbols and not found:
+        raise StocksbotError(f"{_no_price(missing)}: add one with `stocksbot price add SYMBOL PRICE`")
+    print_prices(app, found)
+    if missing:
+        note(_no_price(missing))
+
+
+def _no_price(symbols: list[str]) -> str:
+    return f"no price for {', '.join(symbols)}"
 
 
 @price_group.command("history")
