@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 TRADE_KEYS = {"account", "currency", "id", "side", "symbol", "quantity", "price", "commission", "fees", "executed_at",
-              "realized_pnl", "order_id", "strategy", "external_id", "note"}
+              "realized_pnl", "order_id", "strategy", "external_id", "note", "voided_at", "void_reason"}
 POSITION_KEYS = {"id", "symbol", "side", "quantity", "avg_entry_price", "realized_pnl", "market_price",
                  "market_value", "unrealized_pnl", "status", "opened_at", "closed_at", "strategy"}
 

@@ -239,9 +239,9 @@ def test_deadline_during_a_rebooking_through_the_cli(
         assert invoke("--db", url, "trade", "add", "buy", "AAA", "1", "--price", "10", "--at", day).exit_code == 0
     original = booking.symbol_trades
 
-    def slow_symbol_trades(conn, symbol):  # type: ignore[no-untyped-def]
+    def slow_symbol_trades(conn, symbol, **options):  # type: ignore[no-untyped-def]
         driver_connection(conn).execute(SLOW["sqlite"]).fetchall()  # as a huge history would take
-        return original(conn, symbol)
+        return original(conn, symbol, **options)
 
     monkeypatch.setattr(booking, "symbol_trades", slow_symbol_trades)
     result = invoke("--db", url, "--timeout", "0.3", "trade", "add", "buy", "AAA", "1", "--price", "9",
