@@ -297,7 +297,7 @@ def _allow_short(text: str) -> bool:
 
 
 def _new_trade_row(*values: object) -> TradeRow:
-    """TradeRow(...) without the frozen dataclass's __init__, which sets each of its eleven
+    """TradeRow(...) without the frozen dataclass's __init__, which sets each of its
     fields through object.__setattr__ and used to cost more than parsing the row; the result
     is the same object (tests/test_csvfiles.py compares the two)."""
     row = object.__new__(TradeRow)
