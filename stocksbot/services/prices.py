@@ -11,11 +11,11 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Connection, select
 
-from stocksbot.csvfiles import PriceRow, RowErrors, read_prices
+from stocksbot.csvfiles import PriceRow, RowErrors, open_text, read_prices
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import parse_decimal, prorate
 from stocksbot.ledger.inputs import parse_range_end, parse_symbol, parse_time
@@ -113,25 +113,25 @@ def as_traded(conn: Connection, rows: Iterable[PriceRow | str]) -> Iterator[Pric
 
 
 def import_prices(
-    uow: UnitOfWork, path: str | Path, *, symbol: str | None = None, interval: str = "1d", split_adjusted: bool = False
+    uow: UnitOfWork, path: str | Path | IO[str], *, symbol: str | None = None, interval: str = "1d",
+    split_adjusted: bool = False, delimiter: str = ",", date_format: str | None = None,
 ) -> int:
     """Import a price CSV all-or-nothing; returns the number of bars written.
 
+    `path` is a file name or an open text stream (standard input: `price import -`).
     `split_adjusted`: the file's prices are adjusted for later splits; they are stored as
-    traded, using the splits recorded (`as_traded`).
+    traded, using the splits recorded (`as_traded`). `delimiter` and `date_format` (a strptime
+    pattern): how the file is written (docs/csv-formats.md §1).
     """
     check_interval(interval)
-    path = Path(path)
+    handle, name, opened = open_text(path)
     try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise StocksbotError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        with handle, uow.transaction() as conn:
-            rows: Iterable[PriceRow | str] = read_prices(handle, str(path), symbol=symbol)
+        with opened, uow.transaction() as conn:
+            rows: Iterable[PriceRow | str] = read_prices(handle, name, symbol=symbol, delimiter=delimiter,
+                                                         date_format=date_format)
             return upsert_bars(Repositories(conn), as_traded(conn, rows) if split_adjusted else rows, interval)
     except UnicodeDecodeError:
-        raise StocksbotError(f"cannot read {path}: not UTF-8 text") from None
+        raise StocksbotError(f"cannot read {name}: not UTF-8 text") from None
 
 
 def latest_prices(uow: UnitOfWork, symbols: Iterable[str] = ()) -> list[PriceRecord]:
