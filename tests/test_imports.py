@@ -86,7 +86,9 @@ def test_ledger_refusals_name_their_lines(storage, tmp_path: Path) -> None:
     path.write_text(HEADER + "2024-01-02,buy,A,4,10,,,,,\n2024-01-01,sell,A,1,10,,,,,\n2024-01-03,sell,B,1,1,,,,,\n")
     with pytest.raises(RowErrors) as info:
         storage.import_trades(path)
-    assert info.value.errors == ["line 3: cannot sell 1 A: long position is 0", "line 4: cannot sell 1 B: long position is 0"]
+    hint = " (use --allow-short to sell short)"
+    assert info.value.errors == [f"line 3: cannot sell 1 A: long position is 0{hint}",
+                                 f"line 4: cannot sell 1 B: long position is 0{hint}"]
     assert storage.list_trades() == []
     storage.config_set("trading.allow_short", "true")
     assert storage.import_trades(path).imported == 3
