@@ -156,3 +156,72 @@ def test_a_misspelled_key_stored_before_the_rule_can_be_read_and_removed(storage
 def _json(result: Any) -> Any:
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
+
+
+# -- §2.11: names are printable, notes have no control characters -------------------------------
+
+BAD_NAMES = ["a\nb", "tab\there", "bell\x07", "esc\x1b[31m", "nbsp\u00a0x", "line\u2028sep", "", "   ", "x" * 101]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_a_strategy_name_must_be_1_to_100_printable_characters(run, data, name: str) -> None:
+    assert one_line(run("strategy", "add", name)) == (
+        f"Error: invalid strategy name {name!r}: use 1-100 printable characters (no control characters)\n")
+    assert data("strategy", "list") == []
+
+
+def test_names_and_notes_on_the_command_line(run, data) -> None:
+    result = run("strategy", "add", "mean reversion ü", "--description", "buys dips · sells rips")
+    assert result.exit_code == 0, result.output
+    line = "use text on one line (no tabs, newlines or other control characters)"
+    assert one_line(run("strategy", "add", "s2", "--description", "two\nlines")) == (
+        f"Error: invalid description 'two\\nlines': {line}\n")
+    assert one_line(run("strategy", "add", "s3", "--param", "look\tback=20")) == (
+        "Error: invalid parameter name 'look\\tback': use 1-100 printable characters (no control characters)\n")
+    assert one_line(run("strategy", "set", "mean reversion ü", "a\x1bb=1")).startswith("Error: invalid parameter name")
+    assert [s["name"] for s in data("strategy", "list")] == ["mean reversion ü"]
+    # A parameter's value is free: it is shown as JSON, where the newline is escaped.
+    assert data("strategy", "set", "mean reversion ü", "msg=two\nlines")["params"] == {"msg": "two\nlines"}
+
+    assert one_line(run("trade", "add", "buy", "AAPL", "1", "--price", "1", "--note", "a\rb")) == (
+        f"Error: invalid note 'a\\rb': {line}\n")
+    assert one_line(run("cash", "deposit", "10", "--note", "x\ny")) == f"Error: invalid note 'x\\ny': {line}\n"
+    assert one_line(run("account", "add", "ira", "--description", "a\tb")) == f"Error: invalid description 'a\\tb': {line}\n"
+    assert one_line(run("config", "set", "bot.x", "1", "--description", "a\x00b")).startswith("Error: invalid description")
+    assert one_line(run("account", "add", "i\nra")).startswith("Error: invalid account name 'i\\nra'")
+    assert one_line(run("symbol", "set", "AAPL", "--name", "Apple\nInc")).startswith("Error: invalid name")
+    assert data("trade", "list") == [] and data("cash", "list") == []
+    assert [a["name"] for a in data("account", "list")] == ["main"]
+    # Printable text with spaces and any script is a fine note.
+    trade = data("trade", "add", "buy", "AAPL", "1", "--price", "1", "--note", "  took profit — 利益 ✓  ")
+    assert trade["note"] == "  took profit — 利益 ✓  "
+
+
+def test_the_python_api_refuses_the_same(storage) -> None:
+    with pytest.raises(StocksbotError, match="invalid strategy name"):
+        storage.add_strategy("a\nb")
+    with pytest.raises(StocksbotError, match="invalid parameter name"):
+        storage.add_strategy("ok", params={"a\nb": 1})
+    with pytest.raises(StocksbotError, match="invalid note"):
+        storage.record_dividend("AAPL", "1", note="x\ny")
+    with pytest.raises(StocksbotError, match="invalid note"):
+        storage.transfer_cash("1", from_account="main", to_account="main", note="\x1b")
+    assert count(storage, tables.strategies) == 0 and count(storage, tables.cash_movements) == 0
+
+
+def test_trade_import_refuses_control_characters_in_strategy_and_note(storage, tmp_path) -> None:
+    path = tmp_path / "fills.csv"
+    path.write_text(
+        "executed_at,side,symbol,quantity,price,strategy,note\n"
+        '2024-01-02,buy,AAPL,1,10,"mo\nmo",\n'
+        '2024-01-03,buy,AAPL,1,10,momo,"two\nlines"\n'
+        "2024-01-04,buy,AAPL,1,10,momo,fine note\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(StocksbotError) as info:
+        storage.import_trades(str(path))
+    assert info.value.errors == [  # type: ignore[attr-defined]
+        "line 3: invalid strategy name 'mo\\nmo': use 1-100 printable characters (no control characters)",
+        "line 5: invalid note 'two\\nlines': use text on one line (no tabs, newlines or other control characters)",
+    ]
+    assert count(storage, tables.trades) == 0 and count(storage, tables.strategies) == 0

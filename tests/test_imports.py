@@ -35,7 +35,7 @@ def trades_view(storage) -> list[tuple]:
 def test_export_then_import_into_a_new_database_is_identical(storage, tmp_path: Path) -> None:
     storage.add_strategy("momo")
     storage.record_trade(side="buy", symbol="AAPL", quantity="4", price="149.50", commission="1", strategy="momo",
-                         executed_at="2024-01-02T15:00Z", note='first, "quoted"\nline')
+                         executed_at="2024-01-02T15:00Z", note='first, "quoted" line')  # one line: docs/ledger.md §1.7
     storage.record_trade(side="buy", symbol="AAPL", quantity="6", price="150", executed_at="2024-01-03T15:00Z",
                          external_id="ib-2")
     storage.record_trade(side="sell", symbol="AAPL", quantity="12", price="160", fees="0.0000000001",

@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 
 from stocksbot import settings as rules
 from stocksbot.errors import StocksbotError
+from stocksbot.ledger.inputs import parse_note
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
 
@@ -66,6 +67,7 @@ def config_set(
     rules.check_key(key)
     if rules.is_unknown_own_key(key):
         raise rules.unknown_own_key_error(key)
+    description = parse_note(description, field="description")
     known = rules.KNOWN_KEYS.get(key)
     with uow.transaction() as conn:
         repos = Repositories(conn)

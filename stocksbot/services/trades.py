@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from stocksbot import settings
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import Fill, canonical, format_decimal, parse_decimal
-from stocksbot.ledger.inputs import parse_range_end, parse_symbol, parse_time
+from stocksbot.ledger.inputs import parse_note, parse_range_end, parse_symbol, parse_time
 from stocksbot.ledger.orders import apply_fill, check_fill_price
 from stocksbot.storage import tables
 from stocksbot.storage.booking import BookingStore, lock_ledger, lock_symbol
@@ -138,7 +138,7 @@ def parse_trade(
         "fees": parse_decimal(fees, field="fees"),
         "executed_at": parse_time(executed_at, field="--at") if executed_at is not None else datetime.now(timezone.utc),
         "external_id": parse_text(external_id, "external id", EXTERNAL_ID_MAX),
-        "note": note,
+        "note": parse_note(note),
         "order_id": None,
         "strategy_id": None,
     }
