@@ -225,3 +225,135 @@ def test_trade_import_refuses_control_characters_in_strategy_and_note(storage, t
         "line 5: invalid note 'two\\nlines': use text on one line (no tabs, newlines or other control characters)",
     ]
     assert count(storage, tables.trades) == 0 and count(storage, tables.strategies) == 0
+
+
+# -- §2.5: a downgrade that deletes rows asks first ------------------------------------------------
+
+def _revision(run: Any) -> str:
+    return str(_json(run("--json", "db", "current"))["revision"])
+
+
+def _lot_closings(url: str) -> int:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(tables.lot_closings)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_a_downgrade_that_deletes_rows_needs_yes_and_backs_sqlite_up(run, migrated_url: str, backend: str,
+                                                                     tmp_path) -> None:
+    from stocksbot.storage.migrations import HEAD_REVISION, history
+
+    previous = history()[1].revision  # the head's downgrade drops lot_closings (migration 0007)
+    run("trade", "add", "buy", "AAPL", "10", "--price", "5")
+    run("trade", "add", "sell", "AAPL", "4", "--price", "6")
+    sqlite = backend == "sqlite"
+    refused = one_line(run("db", "downgrade", previous))
+    assert refused == (f"Error: downgrading to {previous} would delete lot_closings (1 row): run again with --yes "
+                       f"to go ahead{' (the file is backed up first)' if sqlite else ''}\n")
+    assert _revision(run) == HEAD_REVISION and _lot_closings(migrated_url) == 1
+    files = set(tmp_path.iterdir())
+
+    done = _json(run("--json", "db", "downgrade", previous, "--yes"))
+    assert (done["from"], done["to"], done["deleted"]) == (
+        HEAD_REVISION, previous, [{"table": "lot_closings", "columns": None, "rows": 1}])
+    assert _revision(run) == previous
+    if sqlite:  # the backup beside the file holds what the downgrade dropped
+        [backup] = set(tmp_path.iterdir()) - files
+        assert done["backup"] == str(backup)
+        assert backup.name.startswith("test.db.backup-") and backup.name.endswith(f".before-downgrade-{HEAD_REVISION}")
+        assert _lot_closings(f"sqlite:///{backup}") == 1
+    else:
+        assert done["backup"] is None and set(tmp_path.iterdir()) == files
+    assert run("db", "upgrade").exit_code == 0
+    assert run("db", "check").exit_code == 0
+
+
+@pytest.mark.slow
+def test_the_downgrade_names_dropped_columns_and_says_it_on_the_terminal(run, backend: str) -> None:
+    run("trade", "add", "buy", "AAPL", "10", "--price", "5")
+    result = run("db", "downgrade", "0004", "--yes")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    deleted = ("cash_balances (1 row), cash_movements (1 row), instruments (1 row), positions.account_id "
+               "(values of 1 row), trades.account_id, trades.currency (values of 1 row)")
+    assert lines[-1] == f"downgraded 0007 -> 0004, deleting {deleted}"
+    assert len(lines) == (2 if backend == "sqlite" else 1) and lines[0].startswith("backed up to " if backend == "sqlite"
+                                                                                    else "downgraded")
+    assert _revision(run) == "0004"
+
+
+@pytest.mark.slow
+def test_a_database_without_rows_downgrades_without_asking(run, data) -> None:
+    # A setting is a row, but no downgrade to 0005 or later touches the config table: nothing is lost.
+    run("config", "set", "bot.name", "kept")
+    result = run("db", "downgrade", "0005")
+    assert (result.exit_code, result.output) == (0, "downgraded 0007 -> 0005\n")
+    assert run("db", "upgrade").exit_code == 0 and data("config", "get", "bot.name")["value"] == "kept"
+    run("config", "unset", "bot.name")
+    # The account main the migrations create is not data either: base drops it without asking.
+    result = run("db", "downgrade", "base")
+    assert (result.exit_code, result.output) == (0, "downgraded 0007 -> <empty>\n")
+
+
+@pytest.mark.slow
+def test_on_a_terminal_the_downgrade_asks(run, migrated_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from stocksbot.cli import db
+    from stocksbot.cli.main import cli
+
+    monkeypatch.setattr(db, "_stdin_is_terminal", lambda: True)
+    run("strategy", "add", "momo")
+    ask = "This downgrade deletes strategies (1 row)"
+    answered_no = CliRunner().invoke(cli, ["--db", migrated_url, "db", "downgrade", "base"], input="n\n")
+    assert answered_no.exit_code == 1 and ask in answered_no.output and "Aborted!" in answered_no.output
+    assert _revision(run) == "0007"
+    answered_yes = CliRunner().invoke(cli, ["--db", migrated_url, "db", "downgrade", "base"], input="y\n")
+    assert answered_yes.exit_code == 0, answered_yes.output
+    assert ask in answered_yes.output
+    assert answered_yes.output.endswith("downgraded 0007 -> <empty>, deleting strategies (1 row)\n")
+
+
+@pytest.mark.slow
+def test_the_python_api_refuses_without_a_confirmation_and_keeps_no_stray_backup(storage, tmp_path) -> None:
+    from stocksbot.services import admin
+    from stocksbot.storage.migrations import HEAD_REVISION
+
+    storage.add_strategy("momo")
+    with pytest.raises(StocksbotError, match=r"^downgrading to base would delete strategies \(1 row\)"):
+        admin.migrate(storage.uow, "downgrade", "base")
+    seen: list[str] = []
+    with pytest.raises(StocksbotError, match="would delete strategies"):
+        admin.migrate(storage.uow, "downgrade", "base", confirm=lambda lost: bool(seen.append(str(lost[0]))))
+    assert seen == ["strategies (1 row)"]
+    # Confirmed, backed up, then refused by the migration itself (another account holds a
+    # trade, migration 0005): nothing changed, so the backup taken for it is not left behind.
+    storage.add_account("second")
+    storage.record_trade(side="buy", symbol="AAPL", quantity="1", price="1", account="second")
+    with pytest.raises(StocksbotError, match="cannot downgrade below 0005"):
+        admin.migrate(storage.uow, "downgrade", "0004", confirm=lambda lost: True)
+    assert admin.current_revision(storage.uow) == HEAD_REVISION
+    assert count(storage, tables.strategies) == 1 and count(storage, tables.trades) == 1
+    assert not [p for p in tmp_path.iterdir() if ".before-downgrade-" in p.name]
+
+
+def test_a_downgrade_target_must_be_below_the_current_revision() -> None:
+    from stocksbot.storage.migrations import downgrade_target
+
+    assert downgrade_target("0005", "-1") == "0004"
+    assert downgrade_target("0005", "0002") == "0002"
+    assert downgrade_target("0005", "base") is None and downgrade_target("0005", "-5") is None
+    assert downgrade_target("0007", "head") == "0007"  # already there: nothing to do
+    for revision, message in [
+        ("0007", "cannot downgrade from 0005 to 0007: it is not below the current revision"),
+        ("head", "cannot downgrade from 0005 to head: it is not below"),
+        ("-6", "cannot go 6 revisions down from 0005: it is 5 above base"),
+        ("+1", "cannot downgrade to '\\+1': use base, a revision or -N"),
+    ]:
+        with pytest.raises(StocksbotError, match=message):
+            downgrade_target("0005", revision)
