@@ -219,7 +219,8 @@ class Loss:
 
 def downgrade_losses(engine: Engine, revision: str) -> list[Loss]:
     """What downgrading to `revision` would delete (docs/ledger.md §16.7): each table the
-    downgrade drops, or whose columns it drops, that holds rows, with its row count.
+    downgrade drops that holds rows, with its row count, and each table whose columns it
+    drops, with the number of rows holding a value (not NULL) in one of them.
 
     Which tables and columns go is learned from the migrations themselves, not from a list
     to keep up to date: an empty in-memory SQLite database is migrated to the target and to
@@ -247,8 +248,20 @@ def downgrade_losses(engine: Engine, revision: str) -> list[Loss]:
         if table not in after:
             losses.append(Loss(table, (), rows))
         elif before[table] - after[table]:
-            losses.append(Loss(table, tuple(sorted(before[table] - after[table])), rows))
+            filled, rows = _values_held(engine, table, sorted(before[table] - after[table]))
+            if rows:  # a dropped column of NULLs only loses nothing
+                losses.append(Loss(table, filled, rows))
     return losses
+
+
+def _values_held(engine: Engine, table: str, columns: list[str]) -> tuple[tuple[str, ...], int]:
+    """Which of `columns` hold a value (not NULL) in some row of `table`, and in how many rows
+    at least one of them does."""
+    held = " OR ".join(f'"{column}" IS NOT NULL' for column in columns)
+    counted = ", ".join(f'count("{column}")' for column in columns)
+    with engine.connect() as connection:
+        rows, *per_column = connection.execute(text(f'SELECT count(*), {counted} FROM "{table}" WHERE {held}')).one()
+    return tuple(column for column, values in zip(columns, per_column) if values), int(rows)
 
 
 def _row_counts(engine: Engine) -> dict[str, int]:
