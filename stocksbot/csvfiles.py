@@ -16,7 +16,7 @@ from typing import IO, Callable, ContextManager, Iterable, Iterator, TypeVar
 
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import parse_decimal
-from stocksbot.ledger.inputs import parse_account_name, parse_currency, parse_symbol, parse_time
+from stocksbot.ledger.inputs import parse_account_name, parse_currency, parse_name, parse_note, parse_symbol, parse_time
 from stocksbot.vocabulary import EXTERNAL_ID_MAX, STRATEGY_NAME_MAX, TRADE_SIDES
 
 PRICE_COLUMNS_FULL = ("timestamp", "open", "high", "low", "close", "volume")
@@ -250,6 +250,7 @@ def _trade_row_reader(
     commission_of = _remembered(lambda text: parse_decimal(text, field="commission"))
     fees_of = _remembered(lambda text: parse_decimal(text, field="fees"))
     account_of = _remembered(parse_account_name)
+    strategy_of = _remembered(lambda text: parse_name(text, what="strategy name", limit=STRATEGY_NAME_MAX))
     currency_of = _remembered(parse_currency)
 
     def trade_row(line: int, values: list[str]) -> TradeRow:
@@ -262,8 +263,10 @@ def _trade_row_reader(
         if external_id is not None and len(external_id) > EXTERNAL_ID_MAX:
             raise StocksbotError(f"external_id is longer than {EXTERNAL_ID_MAX} characters")
         strategy = values[at_strategy].strip() or None
-        if strategy is not None and len(strategy) > STRATEGY_NAME_MAX:
-            raise StocksbotError(f"strategy name is longer than {STRATEGY_NAME_MAX} characters")
+        if strategy is not None:
+            if len(strategy) > STRATEGY_NAME_MAX:
+                raise StocksbotError(f"strategy name is longer than {STRATEGY_NAME_MAX} characters")
+            strategy = strategy_of(strategy)  # printable, like `strategy add` (docs/ledger.md §1.7)
         return _new_trade_row(
             line,
             read_time(values[at_time].strip()),
@@ -275,7 +278,7 @@ def _trade_row_reader(
             fees_of(values[at_fees].strip() or "0"),
             strategy,
             external_id,
-            values[at_note] or None,
+            parse_note(values[at_note]) or None,
             account_of(values[at_account].strip()) if values[at_account].strip() else None,
             currency_of(values[at_currency].strip()) if values[at_currency].strip() else None,
             _allow_short(values[at_allow_short].strip()),

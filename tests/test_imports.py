@@ -35,7 +35,7 @@ def trades_view(storage) -> list[tuple]:
 def test_export_then_import_into_a_new_database_is_identical(storage, tmp_path: Path) -> None:
     storage.add_strategy("momo")
     storage.record_trade(side="buy", symbol="AAPL", quantity="4", price="149.50", commission="1", strategy="momo",
-                         executed_at="2024-01-02T15:00Z", note='first, "quoted"\nline')
+                         executed_at="2024-01-02T15:00Z", note='first, "quoted" line')  # one line: docs/ledger.md §1.7
     storage.record_trade(side="buy", symbol="AAPL", quantity="6", price="150", executed_at="2024-01-03T15:00Z",
                          external_id="ib-2")
     storage.record_trade(side="sell", symbol="AAPL", quantity="12", price="160", fees="0.0000000001",
@@ -92,7 +92,9 @@ def test_ledger_refusals_name_their_lines(storage, tmp_path: Path) -> None:
     path.write_text(HEADER + "2024-01-02,buy,A,4,10,,,,,\n2024-01-01,sell,A,1,10,,,,,\n2024-01-03,sell,B,1,1,,,,,\n")
     with pytest.raises(RowErrors) as info:
         storage.import_trades(path)
-    assert info.value.errors == ["line 3: cannot sell 1 A: long position is 0", "line 4: cannot sell 1 B: long position is 0"]
+    hint = " (use --allow-short to sell short)"
+    assert info.value.errors == [f"line 3: cannot sell 1 A: long position is 0{hint}",
+                                 f"line 4: cannot sell 1 B: long position is 0{hint}"]
     assert storage.list_trades() == []
     storage.config_set("trading.allow_short", "true")
     assert storage.import_trades(path).imported == 3

@@ -87,15 +87,18 @@ def trade_group() -> None:
 @click.option("--note", metavar="TEXT", help="A free-text note.")
 @click.option("--allow-short", is_flag=True,
               help="Let a sell larger than the long position open a short (default: trading.allow_short).")
+@click.option("--force", is_flag=True,
+              help="With --order: record a fill on the wrong side of the order's limit price.")
 @account_option(writes=True)
 @pass_app
 def trade_add(app: AppContext, side: str, symbol: str, quantity: str, price: str, commission: str, fees: str,
               executed_at: str | None, strategy: str | None, order_id: int | None, external_id: str | None,
-              note: str | None, allow_short: bool, account: str | None) -> None:
+              note: str | None, allow_short: bool, force: bool, account: str | None) -> None:
     """Record a fill of QUANTITY SYMBOL and book it into its position.
 
     A sell larger than the long position is refused unless shorting is allowed
-    (--allow-short or `config set trading.allow_short true`).
+    (--allow-short or `config set trading.allow_short true`). A fill of a limit order
+    (--order) above its buy limit or below its sell limit is refused unless --force.
 
     \b
     Example:
@@ -108,7 +111,7 @@ def trade_add(app: AppContext, side: str, symbol: str, quantity: str, price: str
     trade = trades.record_trade(app.uow(),
         side=side, symbol=symbol, quantity=quantity, price=price, commission=commission, fees=fees,
         executed_at=executed_at, strategy=strategy, order_id=order_id, external_id=external_id, note=note,
-        allow_short=True if allow_short else None, account=account,
+        allow_short=True if allow_short else None, account=account, force=force,
     )
     if app.json:
         print_json(trade.to_json())

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, func, select
 
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import format_decimal
-from stocksbot.ledger.inputs import parse_account_name, parse_currency
+from stocksbot.ledger.inputs import parse_account_name, parse_currency, parse_note
 from stocksbot.ledger.numbers import ZERO
 from stocksbot.storage import tables
 from stocksbot.storage.records import AccountRecord
@@ -69,6 +69,7 @@ def add_account(
 ) -> AccountRecord:
     """A new open account; its currency defaults to `reporting.currency`, else USD."""
     name = parse_account_name(name)
+    description = parse_note(description, field="description")
     code = parse_currency(currency) if currency is not None else None
     with uow.transaction() as conn:
         repos = Repositories(conn)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, insert, select, update
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import format_decimal, multiply, parse_decimal
 from stocksbot.ledger.cash import DIVIDEND, MOVEMENT, TRADE, dividend_amount, trade_amount
-from stocksbot.ledger.inputs import parse_currency, parse_range_end, parse_time
+from stocksbot.ledger.inputs import parse_currency, parse_note, parse_range_end, parse_time
 from stocksbot.storage import tables
 from stocksbot.storage.cash import CashStore, lock_cash, movement_event
 from stocksbot.storage.records import CashBalanceRecord, CashMovementRecord
@@ -87,6 +87,7 @@ def record_cash(
     if kind not in RECORDED_KINDS:
         raise StocksbotError(f"cash kind must be one of {', '.join(RECORDED_KINDS)}, got {kind!r}")
     value = _amount(amount)
+    note = parse_note(note)
     code = parse_currency(currency) if currency is not None else None
     moment = _moment(at)
     with uow.transaction() as conn:
@@ -133,6 +134,7 @@ def transfer_cash(
     implicit deposit, as for any debit.
     """
     value = _amount(amount)
+    note = parse_note(note)
     code = parse_currency(currency) if currency is not None else None
     moment = _moment(at)
     with uow.transaction() as conn:
@@ -167,6 +169,7 @@ def convert_cash(
     (in FROM, when given) and a convert_in of exactly AMOUNT x RATE, all sharing `pair_id`.
     """
     value = _amount(amount)
+    note = parse_note(note)
     source, target = parse_currency(from_currency, field="FROM currency"), parse_currency(to_currency,
                                                                                            field="TO currency")
     if source == target:

@@ -20,7 +20,7 @@ from stocksbot import settings
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import add, format_decimal, multiply, parse_decimal
 from stocksbot.ledger.cash import dividend_amount
-from stocksbot.ledger.inputs import parse_currency, parse_symbol, parse_time, start_of_day
+from stocksbot.ledger.inputs import parse_currency, parse_note, parse_symbol, parse_time, start_of_day
 from stocksbot.services import trades
 from stocksbot.services.cash import open_account
 from stocksbot.storage import tables
@@ -76,6 +76,7 @@ def record_dividend(
     """
     symbol = parse_symbol(symbol)
     value = parse_decimal(amount, field="amount", allow_zero=False)
+    note = parse_note(note)
     withheld = parse_decimal(tax, field="--tax") if tax is not None else Decimal(0)
     charged = parse_decimal(fee, field="--fee") if fee is not None else Decimal(0)
     code = parse_currency(currency) if currency is not None else None

@@ -125,9 +125,15 @@ def fill_order(
     commission: Number = "0",
     fees: Number = "0",
     executed_at: str | datetime | None = None,
+    allow_short: bool | None = None,
+    force: bool = False,
 ) -> TradeRecord:
-    """Record a fill of an order: a trade linked to it, and the order's progress, in one transaction."""
+    """Record a fill of an order: a trade linked to it, and the order's progress, in one transaction.
+
+    Like `trade add`: `allow_short=None` follows the `trading.allow_short` setting (docs/ledger.md
+    §4.6), and a fill on the wrong side of the order's limit price needs `force` (§7.4).
+    """
     with uow.transaction() as conn:
         order = trades.locked_order(conn, order_id)
         values = trades.parse_trade(order["side"], order["symbol"], quantity, price, commission, fees, executed_at)
-        return trades.record_fill(conn, values, strategy=None, order=order, allow_short=None)
+        return trades.record_fill(conn, values, strategy=None, order=order, allow_short=allow_short, force=force)
