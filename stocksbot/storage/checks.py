@@ -7,13 +7,14 @@ very code that maintains them, and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, select, text
 
 from stocksbot.ledger import format_decimal
 from stocksbot.ledger.numbers import ZERO
-from stocksbot.storage import tables, totals
+from stocksbot.storage import audit, tables, totals
 from stocksbot.storage.types import exact_sum
 from stocksbot.vocabulary import IMPLICIT_DEPOSIT
 
@@ -116,6 +117,80 @@ def order_findings(conn: Connection) -> list[str]:
                 f"of {format_decimal(order.quantity)} filled"
             )
     return findings
+
+
+Runs = list[tuple[int, int]]
+
+
+def audit_findings(conn: Connection) -> list[str]:
+    """The audit trail and the ledger agree (docs/ledger.md §20.3): every trade, voided or not, lies
+    in the trade range of an entry that created it, and every voided trade in a `trade.void` entry's.
+
+    Both sides are runs of ids, not rows: the trades' consecutive ids grouped in SQL, the entries'
+    ranges merged, then one sweep; so a million imported trades under one entry cost a grouping
+    query, not a million lookups.
+    """
+    findings = []
+    created = _covered(conn, audit.TRADE_CREATING_ACTIONS)
+    for first, last in _missing(_trade_runs(conn, voided=False), created):
+        findings.append(f"{_trades(first, last)}: no audit entry records {'its' if first == last else 'their'} "
+                        "creation (an entry of the audit log was deleted, or a trade written outside stocksbot)")
+    voids = _covered(conn, {audit.VOID_ACTION})
+    for first, last in _missing(_trade_runs(conn, voided=True), voids):
+        findings.append(f"{_trades(first, last)}: voided, but no {audit.VOID_ACTION} entry of the audit log "
+                        f"records {'it' if first == last else 'them'}")
+    return findings
+
+
+def _trades(first: int, last: int) -> str:
+    return f"trade {first}" if first == last else f"trades {first}-{last}"
+
+
+def _trade_runs(conn: Connection, *, voided: bool) -> Runs:
+    """The stored trade ids (only the voided ones when `voided`) as runs of consecutive ids, in order:
+    "gaps and islands" (an id minus its rank is constant along a run), grouped by the database."""
+    where = " WHERE voided_at IS NOT NULL" if voided else ""
+    return [(int(first), int(last)) for first, last in conn.execute(text(
+        "SELECT MIN(id), MAX(id) FROM ("
+        f" SELECT id, id - ROW_NUMBER() OVER (ORDER BY id) AS island FROM trades{where}"
+        ") AS numbered GROUP BY island ORDER BY MIN(id)"
+    ))]
+
+
+def _covered(conn: Connection, actions: Iterable[str]) -> Runs:
+    """The trade ranges of the entries of `actions`, merged where they overlap or touch, in order."""
+    log = tables.audit_log
+    ranges = conn.execute(select(log.c.first_trade_id, log.c.last_trade_id)
+                          .where(log.c.action.in_(sorted(actions)), log.c.first_trade_id.is_not(None))
+                          .order_by(log.c.first_trade_id))
+    merged: Runs = []
+    for first, last in ranges:
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def _missing(runs: Runs, covered: Runs) -> Runs:
+    """The parts of `runs` outside `covered` (both sorted, neither overlapping itself), in one sweep."""
+    missing: Runs = []
+    index = 0
+    for first, last in runs:
+        start = first
+        while index < len(covered) and covered[index][1] < start:
+            index += 1
+        position = index
+        while start <= last:
+            if position >= len(covered) or covered[position][0] > last:
+                missing.append((start, last))
+                break
+            low, high = covered[position]
+            if low > start:
+                missing.append((start, low - 1))
+            start = max(start, high + 1)
+            position += 1
+    return missing
 
 
 def ledger_findings(before: dict[str, list[tuple[Any, ...]]], after: dict[str, list[tuple[Any, ...]]]) -> list[str]:
