@@ -125,9 +125,9 @@ def config_unset(uow: UnitOfWork, key: str) -> None:
         if not repos.config.delete(key):
             raise StocksbotError(f"config key {key!r} is not set")
         current = _item(repos, key)
+        audit.log(conn, uow.command, "config.unset", key, old=_stored(previous), new=_stored(current) or None)
         if key == _COST_BASIS and previous is not None and current is not None and current.value != previous.value:
             _rebuild(conn)
-        audit.log(conn, uow.command, "config.unset", key, old=_stored(previous), new=_stored(current) or None)
 
 
 def setting(uow: UnitOfWork, key: str) -> Any:
