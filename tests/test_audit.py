@@ -279,6 +279,11 @@ def test_db_check_finds_a_trade_without_its_entry(run, storage) -> None:
                                "deleted, or a trade written outside stocksbot)"]
     result = run("db", "check")
     assert result.exit_code == 1 and "trades 2-3: no audit entry records their creation" in result.output
+    # The last trade, and then the first, lose their entries too: the gaps at either end count.
+    for trade_id, expected in ((4, "trades 2-4"), (1, "trades 1-4")):
+        with storage.transaction() as conn:
+            conn.execute(delete(LOG).where(LOG.c.first_trade_id == trade_id))
+        assert [finding.split(":")[0] for finding in storage.check()] == [expected]
 
 
 def test_db_check_wants_a_void_entry_for_each_voided_trade(storage) -> None:
