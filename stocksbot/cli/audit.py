@@ -38,10 +38,17 @@ def _fields(values: dict[str, Any]) -> list[str]:
     return items
 
 
+def _without_key(entry: "AuditEntry", values: Any) -> dict[str, Any]:
+    """A record's fields without its id when the "what" column names it already."""
+    if not isinstance(values, dict):
+        return {}
+    return {key: value for key, value in values.items() if not (key == "id" and str(value) == entry.entity_key)}
+
+
 def summary(entry: "AuditEntry") -> str:
     """What changed, in a line: `old → new` per changed field, the fields of what was added,
     or what was removed; shortened to SUMMARY_FIELDS fields."""
-    old, new = entry.old if isinstance(entry.old, dict) else {}, entry.new if isinstance(entry.new, dict) else {}
+    old, new = (_without_key(entry, values) for values in (entry.old, entry.new))
     if old and new:
         items = [f"{key}: {_value(old.get(key))} → {_value(new.get(key))}" for key in new if key in old]
         items += _fields({key: value for key, value in new.items() if key not in old})
