@@ -182,8 +182,10 @@ def _check(
 
 
 def _stored_positions(storage: Any) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+    """Signed quantity and the open lots' amount (a short's open cost is shown negative, §5.2)."""
     return {
-        (p.account, p.symbol): (p.quantity if p.side == "long" else subtract(ZERO, p.quantity), p.open_cost)
+        (p.account, p.symbol): (p.quantity if p.side == "long" else subtract(ZERO, p.quantity),
+                                p.open_cost if p.side == "long" else subtract(ZERO, p.open_cost))
         for p in storage.list_positions()
     }
 

@@ -42,7 +42,15 @@ def test_history_lists_the_head() -> None:
     assert rows[-1]["down_revision"] is None
 
 
-def test_named_empty_database_is_refused_with_exit_1(backend_url: str) -> None:
+def test_named_empty_database_is_refused_with_exit_1(backend_url: str, backend: str) -> None:
+    """An empty PostgreSQL database, or a SQLite file holding another program's table (a new or
+    blank SQLite file is created instead: tests/test_small_defects.py)."""
+    if backend == "sqlite":
+        import sqlite3
+
+        other = sqlite3.connect(backend_url.removeprefix("sqlite:///"))
+        other.execute("CREATE TABLE notes (text TEXT)")
+        other.close()
     result = invoke("--db", backend_url, "config", "list")
     assert result.exit_code == 1
     assert result.output == (

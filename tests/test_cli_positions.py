@@ -207,7 +207,7 @@ def test_position_table_for_people(worked, run) -> None:
         start += len(dashes) + 2
     cells = {header[a:b].strip(): row.ljust(len(rule))[a:b] for a, b in spans}
     assert cells["symbol"].startswith("AAPL")  # text left-aligned
-    for name, value in (("quantity", "4"), ("avg entry", "150"), ("realized", "21.00"), ("unrealized", "-")):
+    for name, value in (("qty", "4"), ("avg entry", "150"), ("realized", "21.00"), ("unrealized", "-")):
         assert cells[name].strip() == value and cells[name].endswith(value), name  # numbers right-aligned
         assert len(cells[name]) == len(cells[name].rstrip()), name
     trades = run("trade", "list").output

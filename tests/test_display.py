@@ -98,8 +98,8 @@ def book(storage) -> None:  # type: ignore[no-untyped-def]
 
 def test_position_list_rounds_unless_full(book, run, data) -> None:  # type: ignore[no-untyped-def]
     rounded = _row(run("position", "list").output, "AAPL")
-    assert {k: rounded[k] for k in ("quantity", "avg entry", "price", "value", "unrealized", "realized")} == {
-        "quantity": "4", "avg entry": "100.1759", "price": "105.5", "value": "422.00", "unrealized": "21.30",
+    assert {k: rounded[k] for k in ("qty", "avg entry", "price", "value", "unrealized", "realized")} == {
+        "qty": "4", "avg entry": "100.1759", "price": "105.5", "value": "422.00", "unrealized": "21.30",
         "realized": "19.46"}
     full = _row(run("--full", "position", "list").output, "AAPL")
     assert {k: full[k] for k in ("avg entry", "value", "unrealized", "realized")} == {
@@ -117,9 +117,9 @@ def test_show_trades_and_lots(book, run) -> None:  # type: ignore[no-untyped-def
     lot = _row(output, "2 ", "open lots")
     assert (lot["quantity"], lot["unit cost"], lot["cost"]) == ("3", "100.1235", "300.37")
     sell = _row(run("trade", "list").output, "3 ")
-    assert (sell["price"], sell["commission"], sell["fees"], sell["realized"]) == ("110.125", "0.13", "0.00", "19.46")
+    assert (sell["price"], sell["comm"], sell["fees"], sell["realized"]) == ("110.125", "0.13", "0.00", "19.46")
     full = _row(run("--full", "trade", "list").output, "3 ")
-    assert (full["price"], full["commission"], full["realized"]) == ("110.125", "0.125", "19.45833333333333333333")
+    assert (full["price"], full["comm"], full["realized"]) == ("110.125", "0.125", "19.45833333333333333333")
     # the confirmation line rounds the computed P&L too: 110 - 100.3333... (the rest of the first lot)
     assert run("trade", "add", "sell", "AAPL", "1", "--price", "110").output.endswith("realized 9.67\n")
 
@@ -136,7 +136,7 @@ def test_summary_cash_and_report(book, run) -> None:  # type: ignore[no-untyped-
     assert _row(run("cash", "balance").output, "main")["balance"] == "220.13"
     assert _row(run("--full", "cash", "balance").output, "main")["balance"] == "220.125"
     gain = _row(run("report", "realized").output, "2024")
-    assert (gain["quantity"], gain["proceeds"], gain["cost"], gain["gain"]) == ("2", "220.13", "200.67", "19.46")
+    assert (gain["qty"], gain["proceeds"], gain["cost"], gain["gain"]) == ("2", "220.13", "200.67", "19.46")
     gain = _row(run("--full", "report", "realized").output, "2024")
     assert (gain["proceeds"], gain["gain"]) == ("220.125", "19.45833333333333333333")
 

@@ -310,7 +310,7 @@ def test_position_list_and_summary_commands(storage, run, data) -> None:
         "converted_unrealized_pnl": "250", "account": "main"}
     table = run("position", "list").output
     header, rule, *rows = table.splitlines()
-    assert "currency" in header and "value USD" in header and "unrealized USD" in header
+    assert "ccy" in header and "value USD" in header and "unrealized USD" in header
     assert rows[-1].startswith("total") and "6095" in rows[-1]
     summary = data("summary")
     assert {k: summary[k] for k in ("reporting_currency", "market_value", "cash", "cash_value", "income",
@@ -342,7 +342,7 @@ def test_unknown_rate_on_the_command_line(storage, run, data) -> None:
 def test_single_currency_table_has_no_converted_columns(storage, run) -> None:
     storage.record_trade(side="buy", symbol="AAPL", quantity="1", price="100")
     header = run("position", "list").output.splitlines()[0]
-    assert "currency" in header and "USD" not in header
+    assert "ccy" in header and "USD" not in header
     assert run("config", "set", "reporting.currency", "USD").exit_code == 0
     assert "value USD" in run("position", "list").output.splitlines()[0]
 

@@ -81,9 +81,17 @@ def test_bad_keys_are_refused(storage, key: str) -> None:
         storage.config_set(key, "1")
 
 
-def test_named_database_is_never_migrated_implicitly(backend_url: str) -> None:
+def test_named_database_is_never_migrated_implicitly(backend_url: str, backend: str) -> None:
+    """PostgreSQL, and a SQLite file that already holds something (another program's table);
+    a new or blank SQLite file is created at head instead (tests/test_small_defects.py)."""
     from stocksbot.storage.migrations import HEAD_REVISION
 
+    if backend == "sqlite":
+        import sqlite3
+
+        other = sqlite3.connect(backend_url.removeprefix("sqlite:///"))
+        other.execute("CREATE TABLE notes (text TEXT)")
+        other.close()
     with pytest.raises(SchemaMismatch) as info:
         open_storage(backend_url)
     assert str(info.value) == f"database schema is at <empty>, this stocksbot needs {HEAD_REVISION}: run `stocksbot db upgrade`"

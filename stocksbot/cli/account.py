@@ -6,16 +6,26 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.completion import complete_accounts
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from decimal import Decimal
+
     from stocksbot.storage.records import AccountRecord
 
 
-def _cash_text(cash: dict[str, object]) -> str:
+def cash_text(cash: "Mapping[str, Decimal]", currency: str | None) -> str:
+    """Cash per currency as money is shown (`1000.00 USD, 20.00 EUR`); no cash at all is a known
+    zero in `currency` (the account's, or the reporting currency for a total): `0.00 USD`, never
+    a bare `0` or the `-` that means unknown."""
     from stocksbot.cli.output import show_money
+    from stocksbot.ledger.numbers import ZERO
 
-    return ", ".join(f"{show_money(amount)} {currency}" for currency, amount in cash.items()) or "0"  # type: ignore[arg-type]
+    if not cash:
+        return f"{show_money(ZERO)} {currency or ''}".rstrip()
+    return ", ".join(f"{show_money(amount)} {code}" for code, amount in cash.items())
 
 
 def _print_account(app: AppContext, account: "AccountRecord", message: str) -> None:
@@ -68,6 +78,7 @@ def account_add(app: AppContext, name: str, currency: str | None, margin: bool, 
 
 
 @account_group.command("list")
+@table_format_options
 @pass_app
 def account_list(app: AppContext) -> None:
     """List accounts with their cash per currency, market value and open positions.
@@ -89,14 +100,14 @@ def account_list(app: AppContext) -> None:
         return
     print_table(
         ["name", "currency", "margin", "status", "cash", "market value", "open", "description"],
-        ((text_cell(a.name), a.currency, "yes" if a.margin else "no", a.status, _cash_text(dict(a.cash)),
+        ((text_cell(a.name), a.currency, "yes" if a.margin else "no", a.status, cash_text(a.cash, a.currency),
           show_money(a.market_value), str(a.open_positions), text_cell(a.description)) for a in found),
         numeric=["market value", "open"],
     )
 
 
 @account_group.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_accounts)
 @pass_app
 def account_show(app: AppContext, name: str) -> None:
     """Show one account.
@@ -114,7 +125,7 @@ def account_show(app: AppContext, name: str) -> None:
         return
     print_fields(
         [("name", text_cell(a.name)), ("currency", a.currency), ("margin", "yes" if a.margin else "no"),
-         ("status", a.status), ("cash", _cash_text(dict(a.cash))), ("market value", show_money(a.market_value)),
+         ("status", a.status), ("cash", cash_text(a.cash, a.currency)), ("market value", show_money(a.market_value)),
          ("open positions", str(a.open_positions)), ("description", text_cell(a.description)),
          ("created", show_time(a.created_at))],
         title=f"account {a.name}",
@@ -123,7 +134,7 @@ def account_show(app: AppContext, name: str) -> None:
 
 @account_group.command("rename")
 @click.argument("old")
-@click.argument("new")
+@click.argument("new", shell_complete=complete_accounts)
 @pass_app
 def account_rename(app: AppContext, old: str, new: str) -> None:
     """Rename account OLD to NEW; its trades, positions and cash follow.
@@ -139,7 +150,7 @@ def account_rename(app: AppContext, old: str, new: str) -> None:
 
 
 @account_group.command("close")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_accounts)
 @pass_app
 def account_close(app: AppContext, name: str) -> None:
     """Close account NAME: refused while it holds positions or cash; it then takes no new records.

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.completion import complete_accounts
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import CashMovementRecord
@@ -17,7 +18,7 @@ def _movement_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option("--note", metavar="TEXT", help="A free-text note.")(command)
     command = click.option("--at", metavar="TIME",
                            help="When: ISO date or datetime, naive is local time (default: now).")(command)
-    command = click.option("--account", metavar="NAME",
+    command = click.option("--account", shell_complete=complete_accounts, metavar="NAME",
                            help="The account (default: the accounts.default setting, else main).")(command)
     command = click.option("--currency", metavar="CODE",
                            help="ISO 4217 code, e.g. USD (default: the account's currency).")(command)
@@ -106,8 +107,10 @@ for _kind in _RECORD_HELP:
 
 @cash_group.command("transfer")
 @click.argument("amount")
-@click.option("--from", "from_account", required=True, metavar="NAME", help="The account the cash leaves.")
-@click.option("--to", "to_account", required=True, metavar="NAME", help="The account the cash goes to.")
+@click.option("--from", "from_account", shell_complete=complete_accounts,
+              required=True, metavar="NAME", help="The account the cash leaves.")
+@click.option("--to", "to_account", shell_complete=complete_accounts,
+              required=True, metavar="NAME", help="The account the cash goes to.")
 @click.option("--currency", metavar="CODE", help="ISO 4217 code (default: the --from account's currency).")
 @click.option("--at", metavar="TIME", help="When: ISO date or datetime, naive is local time (default: now).")
 @click.option("--note", metavar="TEXT", help="A free-text note.")
@@ -139,7 +142,8 @@ def cash_transfer(app: AppContext, amount: str, from_account: str, to_account: s
 @click.argument("to_currency", metavar="TO_CCY")
 @click.option("--rate", required=True, metavar="R", help="Units of TO_CCY per unit of FROM_CCY.")
 @click.option("--fee", metavar="AMOUNT", help="A fee in FROM_CCY, recorded as a `fee` movement.")
-@click.option("--account", metavar="NAME", help="The account (default: the accounts.default setting, else main).")
+@click.option("--account", shell_complete=complete_accounts,
+              metavar="NAME", help="The account (default: the accounts.default setting, else main).")
 @click.option("--at", metavar="TIME", help="When: ISO date or datetime, naive is local time (default: now).")
 @click.option("--note", metavar="TEXT", help="A free-text note.")
 @pass_app
@@ -165,7 +169,8 @@ def cash_convert(app: AppContext, amount: str, from_currency: str, to_currency: 
 
 
 @cash_group.command("balance")
-@click.option("--account", metavar="NAME", help="Only this account.")
+@click.option("--account", shell_complete=complete_accounts, metavar="NAME", help="Only this account.")
+@table_format_options
 @pass_app
 def cash_balance(app: AppContext, account: str | None) -> None:
     """Show the cash of each account, per currency.
@@ -187,9 +192,10 @@ def cash_balance(app: AppContext, account: str | None) -> None:
 
 
 @cash_group.command("list")
-@click.option("--account", metavar="NAME", help="Only this account.")
+@click.option("--account", shell_complete=complete_accounts, metavar="NAME", help="Only this account.")
 @click.option("--since", metavar="TIME", help="At or after TIME (ISO date or datetime).")
 @click.option("--until", metavar="TIME", help="At or before TIME (ISO date or datetime; a date means its end).")
+@table_format_options
 @pass_app
 def cash_list(app: AppContext, account: str | None, since: str | None, until: str | None) -> None:
     """List every change of cash in booking order: recorded movements, implicit deposits,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.completion import complete_config_keys
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 from stocksbot.vocabulary import CONFIG_TYPES
 
 
@@ -30,7 +31,7 @@ def _item_json(item: object) -> dict[str, object]:
 
 
 @config_group.command("set")
-@click.argument("key")
+@click.argument("key", shell_complete=complete_config_keys)
 @click.argument("value")
 @click.option("--type", "value_type", type=click.Choice(CONFIG_TYPES), help="Value type (default: string, or the key's type).")
 @click.option("--description", help="What the setting is for.")
@@ -54,7 +55,7 @@ def config_set(app: AppContext, key: str, value: str, value_type: str | None, de
 
 
 @config_group.command("get")
-@click.argument("key")
+@click.argument("key", shell_complete=complete_config_keys)
 @pass_app
 def config_get(app: AppContext, key: str) -> None:
     """Print the bare value of KEY (JSON text for json settings); exit 1 when it is not set.
@@ -74,6 +75,7 @@ def config_get(app: AppContext, key: str) -> None:
 
 
 @config_group.command("list")
+@table_format_options
 @pass_app
 def config_list(app: AppContext) -> None:
     """List the settings, including known keys still at their defaults.
@@ -82,12 +84,17 @@ def config_list(app: AppContext) -> None:
     Example:
       stocksbot --json config list
     """
-    from stocksbot.cli.output import print_json, print_table
+    from stocksbot.cli.output import print_json, print_table, table_format
     from stocksbot.services import config
 
     items = config.config_list(app.uow())
     if app.json:
         print_json([_item_json(i) for i in items])
+        return
+    if table_format() is not None:  # for programs: the value as stored, and is_default a column of its own
+        print_table(["key", "value", "type", "is_default", "description"],
+                    ((i.key, i.text, i.value_type, "true" if i.is_default else "false", i.description or "")
+                     for i in items))
         return
     print_table(
         ["key", "value", "type", "description"],
@@ -96,7 +103,7 @@ def config_list(app: AppContext) -> None:
 
 
 @config_group.command("unset")
-@click.argument("key")
+@click.argument("key", shell_complete=complete_config_keys)
 @pass_app
 def config_unset(app: AppContext, key: str) -> None:
     """Remove KEY; a known key returns to its default.

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
+from stocksbot.cli.completion import complete_accounts
+
 if TYPE_CHECKING:
     from stocksbot.storage.unit_of_work import UnitOfWork
 
@@ -60,6 +62,13 @@ class AppContext:
                 click.echo(self._uow.upgraded, err=True)
         return self._uow
 
+    def discard_new_database(self, *, failed: bool) -> None:
+        """At the end of a command: remove the SQLite file it created if the command failed, or
+        if it left the file without a table (`db current` on a mistyped path), so a command
+        leaves no empty file behind (DATABASE_SETUP.md, "A file that did not exist")."""
+        if self._uow is not None:
+            self._uow.discard_new_file(failed=failed)
+
 
 pass_app = click.make_pass_decorator(AppContext)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,4 +79,34 @@ def account_option(*, writes: bool) -> Callable[[F], F]:
     account a reading command narrows to (default: every account)."""
     help_text = ("Account to record in (default: the accounts.default setting, else main)." if writes
                  else "Only this account (default: every account).")
-    return click.option("--account", metavar="NAME", help=help_text)
+    return click.option("--account", shell_complete=complete_accounts, metavar="NAME", help=help_text)
+
+
+#: Where a list command's `--csv`/`--tsv` choice is kept: `ctx.meta`, which a command's context
+#: shares with its parents, so `output.print_table` finds it without a parameter.
+TABLE_FORMAT_KEY = "stocksbot.table_format"
+
+
+def _choose_format(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if not value or ctx.resilient_parsing:
+        return value
+    name = str(param.name)
+    chosen = ctx.meta.get(TABLE_FORMAT_KEY)
+    if chosen is not None and chosen != name:
+        raise click.UsageError(f"--{chosen} and --{name} cannot be used together: choose one", ctx)
+    if getattr(ctx.find_root().obj, "json", False):
+        raise click.UsageError(f"--json and --{name} cannot be used together: choose one output format", ctx)
+    ctx.meta[TABLE_FORMAT_KEY] = name
+    return value
+
+
+def table_format_options(command: F) -> F:
+    """`--csv` and `--tsv` for a list command: its table as comma- or tab-separated values with a
+    header row, every digit kept (docs/csv-formats.md §5); `output.print_table` writes them.
+    Neither goes with the root `--json`."""
+    for name, what in (("tsv", "tab"), ("csv", "comma")):
+        command = click.option(
+            f"--{name}", is_flag=True, expose_value=False, callback=_choose_format,
+            help=f"Write the table as {what}-separated values (header row, exact numbers, UTC times).",
+        )(command)
+    return command

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.completion import complete_accounts, complete_symbols
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import DividendRecord
@@ -50,7 +51,7 @@ def dividend_group() -> None:
 
 
 @dividend_group.command("add")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.argument("amount")
 @click.option("--per-share", is_flag=True,
               help="AMOUNT is per share held in the account at the start of the ex-date (default: the gross total).")
@@ -58,7 +59,8 @@ def dividend_group() -> None:
 @click.option("--fee", metavar="AMOUNT", help="Fee charged (default 0).")
 @click.option("--ex-date", metavar="DATE", help="The ex-dividend date (default: the pay date).")
 @click.option("--at", "paid_at", metavar="TIME", help="When it was paid: ISO date or datetime (default: now).")
-@click.option("--account", metavar="NAME", help="The account (default: the accounts.default setting, else main).")
+@click.option("--account", shell_complete=complete_accounts,
+              metavar="NAME", help="The account (default: the accounts.default setting, else main).")
 @click.option("--currency", metavar="CODE", help="ISO 4217 code (default: the symbol's currency, else the account's).")
 @click.option("--reinvest", metavar="QTY", help="Also buy QTY shares at --price with it (a DRIP).")
 @click.option("--price", metavar="P", help="The price of the reinvested shares (with --reinvest).")
@@ -88,9 +90,10 @@ def dividend_add(app: AppContext, symbol: str, amount: str, per_share: bool, tax
 
 
 @dividend_group.command("list")
-@click.option("--symbol", metavar="S", help="Only this symbol.")
+@click.option("--symbol", shell_complete=complete_symbols, metavar="S", help="Only this symbol.")
 @click.option("--year", type=int, metavar="Y", help="Only dividends paid in year Y (local time).")
-@click.option("--account", metavar="NAME", help="Only this account.")
+@click.option("--account", shell_complete=complete_accounts, metavar="NAME", help="Only this account.")
+@table_format_options
 @pass_app
 def dividend_list(app: AppContext, symbol: str | None, year: int | None, account: str | None) -> None:
     """List dividends by pay date.

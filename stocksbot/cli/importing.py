@@ -6,6 +6,7 @@ from typing import IO, Any, Callable, Iterator
 
 import click
 
+from stocksbot.cli.completion import complete_accounts
 from stocksbot.cli.context import AppContext
 from stocksbot.importers import CHOICES, HEAD_SIZE
 
@@ -81,7 +82,7 @@ class _Source:
 @click.argument("file", metavar="FILE|-")
 @click.option("--from", "format_name", type=click.Choice(CHOICES), default="auto", show_default=True,
               help="The broker's format; auto recognises it by its header (never generic).")
-@click.option("--account", metavar="NAME",
+@click.option("--account", shell_complete=complete_accounts, metavar="NAME",
               help="Account of rows that name none (default: accounts.default, else main); created if new.")
 @click.option("--dry-run", is_flag=True, help="Book everything, show what would be recorded, write nothing.")
 @click.option("--map", "map_values", multiple=True, metavar="FIELD=COLUMN", help=MAP_HELP)

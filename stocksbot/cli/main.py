@@ -62,8 +62,14 @@ class StocksbotGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
+        failed = True
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            failed = False
+            return result
+        except (click.exceptions.Exit, SystemExit) as exc:  # ctx.exit(N), sys.exit(N): N says
+            failed = _exit_code(exc) != 0
+            raise
         except StocksbotError as exc:
             if os.environ.get("STOCKSBOT_DEBUG") == "1":
                 raise
@@ -73,6 +79,15 @@ class StocksbotGroup(click.Group):
             if failure is None or os.environ.get("STOCKSBOT_DEBUG") == "1":
                 raise
             raise click.ClickException(_mask(str(failure))) from None
+        finally:
+            app = ctx.obj if isinstance(ctx.obj, AppContext) else None
+            if app is not None:
+                app.discard_new_database(failed=failed)
+
+
+def _exit_code(exc: BaseException) -> int:
+    code = exc.exit_code if isinstance(exc, click.exceptions.Exit) else getattr(exc, "code", 1)
+    return code if isinstance(code, int) else (0 if code is None else 1)
 
 
 def _database_failure(ctx: click.Context, exc: Exception) -> StocksbotError | None:

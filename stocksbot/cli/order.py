@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, account_option, pass_app
+from stocksbot.cli.completion import complete_strategies, complete_symbols
+from stocksbot.cli.context import AppContext, account_option, pass_app, table_format_options
 from stocksbot.cli.trade import cost_options, trade_line
 from stocksbot.vocabulary import ORDER_STATUSES, ORDER_TYPES, TIME_IN_FORCE, TRADE_SIDES
 
@@ -50,14 +51,14 @@ def order_group() -> None:
 
 @order_group.command("add")
 @click.argument("side", type=click.Choice(TRADE_SIDES))
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.argument("quantity")
 @click.option("--type", "order_type", type=click.Choice(ORDER_TYPES), default="market", show_default=True,
               help="Order type; limit needs --limit-price, stop --stop-price, stop_limit both.")
 @click.option("--limit-price", metavar="P", help="Limit price (limit and stop_limit orders).")
 @click.option("--stop-price", metavar="P", help="Stop price (stop and stop_limit orders).")
 @click.option("--tif", type=click.Choice(TIME_IN_FORCE), default="day", show_default=True, help="Time in force.")
-@click.option("--strategy", metavar="NAME", help="Strategy placing the order.")
+@click.option("--strategy", shell_complete=complete_strategies, metavar="NAME", help="Strategy placing the order.")
 @click.option("--external-id", metavar="X", help="The broker's id for the order (unique).")
 @account_option(writes=True)
 @pass_app
@@ -81,8 +82,9 @@ def order_add(app: AppContext, side: str, symbol: str, quantity: str, order_type
 
 @order_group.command("list")
 @click.option("--status", type=click.Choice(ORDER_STATUSES), help="Only orders in this state.")
-@click.option("--symbol", metavar="S", help="Only this symbol.")
+@click.option("--symbol", shell_complete=complete_symbols, metavar="S", help="Only this symbol.")
 @account_option(writes=False)
+@table_format_options
 @pass_app
 def order_list(app: AppContext, status: str | None, symbol: str | None, account: str | None) -> None:
     """List orders, oldest first.
@@ -96,9 +98,9 @@ def order_list(app: AppContext, status: str | None, symbol: str | None, account:
         print_json,
         print_table,
         show_average,
+        show_date,
         show_decimal,
         show_price,
-        show_time,
         text_cell,
     )
     from stocksbot.services import orders
@@ -108,12 +110,12 @@ def order_list(app: AppContext, status: str | None, symbol: str | None, account:
         print_json([o.to_json() for o in found])
         return
     print_table(
-        ["id", "side", "symbol", "type", "quantity", "limit", "stop", "tif", "status", "filled", "avg fill",
+        ["id", "side", "symbol", "type", "qty", "limit", "stop", "tif", "status", "filled", "avg fill",
          "strategy", "created"],
         ((str(o.id), o.side, o.symbol, o.type, show_decimal(o.quantity), show_price(o.limit_price),
           show_price(o.stop_price), o.tif, o.status, show_decimal(o.filled_quantity), show_average(o.avg_fill_price),
-          text_cell(o.strategy), show_time(o.created_at)) for o in found),
-        numeric=["id", "quantity", "limit", "stop", "filled", "avg fill"],
+          text_cell(o.strategy), show_date(o.created_at)) for o in found),
+        numeric=["id", "qty", "limit", "stop", "filled", "avg fill"],
     )
 
 

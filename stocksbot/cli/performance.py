@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.completion import complete_accounts, complete_strategies
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 from stocksbot.vocabulary import IRR_DAY_COUNTS as DAY_COUNTS
 from stocksbot.vocabulary import PERFORMANCE_INTERVALS as INTERVALS
 
@@ -19,9 +20,9 @@ COLUMNS = ["start", "end", "start value", "inflows", "outflows", "income", "cost
 
 
 @click.command("performance")
-@click.option("--account", "accounts", metavar="NAME", multiple=True,
+@click.option("--account", "accounts", shell_complete=complete_accounts, metavar="NAME", multiple=True,
               help="Only this account (repeat for several; default: the whole portfolio).")
-@click.option("--strategy", metavar="NAME", help="Only the positions this strategy holds.")
+@click.option("--strategy", shell_complete=complete_strategies, metavar="NAME", help="Only the positions this strategy holds.")
 @click.option("--since", metavar="DATE", help="First day (default: the first day anything happened).")
 @click.option("--until", metavar="DATE", help="Last day, included in full (default: today).")
 @click.option("--interval", type=click.Choice(INTERVALS), default="month", show_default=True,
@@ -30,6 +31,7 @@ COLUMNS = ["start", "end", "start value", "inflows", "outflows", "income", "cost
 @click.option("--day-count", "day_count", metavar="DAYS", default="365", show_default=True,
               help=f"Days in the IRR's year: {' or '.join(DAY_COUNTS)}.")
 @click.option("--chart", is_flag=True, help="Draw the value and the TWR index (plain text when piped).")
+@table_format_options
 @pass_app
 def performance_command(
     app: AppContext, accounts: tuple[str, ...], strategy: str | None, since: str | None, until: str | None,
@@ -92,10 +94,11 @@ def _cells(label: str | None, row: "Period") -> list[object]:
 
 
 def _table(report: "PerformanceReport") -> None:
-    from stocksbot.cli.output import print_table
+    from stocksbot.cli.output import print_table, table_format
 
     rows = [_cells(None, row) for row in report.rows]
-    if report.total is not None and len(report.rows) != 1:  # one interval is the total already
+    # One interval is the total already; CSV rows are the intervals only (the total: --json).
+    if report.total is not None and len(report.rows) != 1 and table_format() is None:
         rows.append(_cells("total", report.total))
     print_table(COLUMNS, rows, title=f"performance in {report.currency} ({report.interval}, IRR ACT/{report.day_count})",
                 numeric=COLUMNS[2:])

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, account_option, pass_app
+from stocksbot.cli.completion import complete_strategies, complete_symbols
+from stocksbot.cli.context import AppContext, account_option, pass_app, table_format_options
 from stocksbot.cli.trade import cost_options, print_trades, trade_line
 
 if TYPE_CHECKING:
@@ -30,12 +31,12 @@ def position_group(ctx: click.Context) -> None:
 
 
 @position_group.command("add")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.argument("quantity")
 @click.option("--price", required=True, metavar="PRICE", help="Entry price per unit.")
 @click.option("--short", is_flag=True, help="Open or add to a short (a sell); refused while the symbol is long.")
 @cost_options
-@click.option("--strategy", metavar="NAME", help="Strategy the position belongs to.")
+@click.option("--strategy", shell_complete=complete_strategies, metavar="NAME", help="Strategy the position belongs to.")
 @account_option(writes=True)
 @pass_app
 def position_add(app: AppContext, symbol: str, quantity: str, price: str, short: bool, commission: str, fees: str,
@@ -61,10 +62,11 @@ def position_add(app: AppContext, symbol: str, quantity: str, price: str, short:
 @position_group.command("list")
 @click.option("--closed", is_flag=True, help="Only closed positions (history).")
 @click.option("--all", "show_all", is_flag=True, help="Open and closed positions.")
-@click.option("--strategy", metavar="NAME", help="Only this strategy's positions.")
+@click.option("--strategy", shell_complete=complete_strategies, metavar="NAME", help="Only this strategy's positions.")
 @account_option(writes=False)
 @click.option("--as-of", "as_of", metavar="DATE",
               help="As they were at the end of DATE (a datetime: at that moment); not after today.")
+@table_format_options
 @pass_app
 def position_list(app: AppContext, closed: bool = False, show_all: bool = False, strategy: str | None = None,
                   account: str | None = None, as_of: str | None = None) -> None:
@@ -108,10 +110,11 @@ def _print_positions(
         pnl_cell,
         print_table,
         show_average,
+        show_date,
         show_decimal,
         show_money,
         show_price,
-        show_time,
+        table_format,
         text_cell,
     )
 
@@ -121,7 +124,9 @@ def _print_positions(
     converted = listing is not None and listing.converted
     extra = [f"value {listing.reporting_currency}", f"unrealized {listing.reporting_currency}"] \
         if listing is not None and converted else []
-    columns = ["symbol", *(["account"] if accounts else []), "currency", "side", "quantity", "avg entry", "price",
+    # Short headers and days, not times, so that the table fits a 100-column terminal
+    # (docs/ledger.md §1.3); `position show` has the times.
+    columns = ["symbol", *(["account"] if accounts else []), "ccy", "side", "qty", "avg entry", "price",
                "value", "unrealized", *extra, "realized", "opened"]
     if history:
         columns += ["status", "closed"]
@@ -133,17 +138,17 @@ def _print_positions(
                           show_money(p.market_value), pnl_cell(p.unrealized_pnl)]
         if converted:
             row += [show_money(p.converted_market_value), pnl_cell(p.converted_unrealized_pnl)]
-        row += [pnl_cell(p.realized_pnl), show_time(p.opened_at)]
+        row += [pnl_cell(p.realized_pnl), show_date(p.opened_at)]
         if history:
-            row += [p.status, show_time(p.closed_at)]
+            row += [p.status, show_date(p.closed_at)]
         row.append(text_cell(p.strategy))
         rows.append(row)
-    if listing is not None and converted:
+    if listing is not None and converted and table_format() is None:  # CSV rows are positions only
         total: list[Any] = ["total", *[""] * (columns.index(extra[0]) - 1), show_money(listing.converted_market_value),
                             pnl_cell(listing.converted_unrealized_pnl)]
         rows.append(total + [""] * (len(columns) - len(total)))
     print_table(columns, rows,
-                numeric=["quantity", "avg entry", "price", "value", "unrealized", *extra, "realized"])
+                numeric=["qty", "avg entry", "price", "value", "unrealized", *extra, "realized"])
     if listing is not None and listing.missing_rates:
         note(missing_rates_note(listing.missing_rates))
     if listing is not None and listing.as_of is not None:
@@ -154,7 +159,7 @@ def as_of_note(at: "datetime", trade_priced: list[str]) -> str:
     """What an --as-of view shows (docs/ledger.md §17)."""
     from stocksbot.cli.output import show_time
 
-    text = f"as of {show_time(at)}"
+    text = f"as of {show_time(at, seconds=True)}"
     if trade_priced:
         text += f"; no price bar by then for {', '.join(trade_priced)}: valued at the latest trade price"
     return text
@@ -168,7 +173,7 @@ def missing_rates_note(pairs: list[str]) -> str:
 
 
 @position_group.command("show")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @account_option(writes=False)
 @pass_app
 def position_show(app: AppContext, symbol: str, account: str | None) -> None:
@@ -222,7 +227,7 @@ def position_show(app: AppContext, symbol: str, account: str | None) -> None:
 
 
 @position_group.command("close")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.option("--price", required=True, metavar="PRICE", help="Exit price per unit.")
 @click.option("--quantity", metavar="Q", help="Close only Q units (default: the whole position).")
 @cost_options

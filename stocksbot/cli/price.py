@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.completion import complete_symbols
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import PriceRecord
@@ -41,7 +42,7 @@ def print_prices(app: AppContext, prices: Iterable["PriceRecord"]) -> None:
 
 
 @price_group.command("add")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.argument("price")
 @click.option("--at", "at", metavar="TIME", help="When the price was quoted (ISO date/time; default now).")
 @click.option("--interval", default="1d", show_default=True, help="Bar interval the quote is stored under.")
@@ -65,7 +66,8 @@ def price_add(app: AppContext, symbol: str, price: str, at: str | None, interval
 
 @price_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--symbol", metavar="SYMBOL", help="Symbol of every row (when the file has no symbol column).")
+@click.option("--symbol", shell_complete=complete_symbols,
+              metavar="SYMBOL", help="Symbol of every row (when the file has no symbol column).")
 @click.option("--interval", default="1d", show_default=True, help="Bar interval of the file's rows.")
 @click.option("--split-adjusted", is_flag=True,
               help="The file's prices are adjusted for later splits: store them as traded, using the recorded splits.")
@@ -124,25 +126,42 @@ def price_remove(app: AppContext, symbol: str, at: str | None, since: str | None
 
 
 @price_group.command("latest")
-@click.argument("symbols", nargs=-1)
+@click.argument("symbols", shell_complete=complete_symbols, nargs=-1)
+@table_format_options
 @pass_app
 def price_latest(app: AppContext, symbols: tuple[str, ...]) -> None:
     """The newest bar at or before now of each SYMBOL (all priced symbols when none are given).
+
+    A SYMBOL with no price is named on stderr; when none of them has one, that is an error
+    (exit 1).
 
     \b
     Example:
       stocksbot price latest AAPL MSFT
     """
+    from stocksbot.cli.output import note
+    from stocksbot.errors import StocksbotError
     from stocksbot.services import prices
 
-    print_prices(app, prices.latest_prices(app.uow(), symbols))
+    found = prices.latest_prices(app.uow(), symbols)
+    missing = prices.unpriced(symbols, found)
+    if symbols and not found:
+        raise StocksbotError(f"{_no_price(missing)}: add one with `stocksbot price add SYMBOL PRICE`")
+    print_prices(app, found)
+    if missing:
+        note(_no_price(missing))
+
+
+def _no_price(symbols: list[str]) -> str:
+    return f"no price for {', '.join(symbols)}"
 
 
 @price_group.command("history")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.option("--since", metavar="TIME", help="First time to include (ISO date/time).")
 @click.option("--until", metavar="TIME", help="Last time to include (ISO date/time; a date means its end).")
 @click.option("--interval", help="Only bars of this interval.")
+@table_format_options
 @pass_app
 def price_history(app: AppContext, symbol: str, since: str | None, until: str | None, interval: str | None) -> None:
     """Bars of SYMBOL in time order, optionally limited to a time range.
@@ -157,7 +176,7 @@ def price_history(app: AppContext, symbol: str, since: str | None, until: str | 
 
 
 @price_group.command("chart")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.option("--since", metavar="DATE", help="First day to draw (default: the first bar).")
 @pass_app
 def price_chart(app: AppContext, symbol: str, since: str | None) -> None:

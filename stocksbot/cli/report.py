@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, account_option, pass_app
+from stocksbot.cli.context import AppContext, account_option, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from stocksbot.storage.records import RealizedReport
 
-ROW_COLUMNS = ["sold", "account", "symbol", "side", "acquired", "quantity", "proceeds", "cost", "gain", "currency",
+ROW_COLUMNS = ["sold", "account", "symbol", "side", "acquired", "qty", "proceeds", "cost", "gain", "ccy",
                "days", "term"]
 TOTAL_COLUMNS = ["year", "term", "currency", "portions", "proceeds", "cost", "gain"]
 
@@ -31,6 +31,7 @@ def report_group() -> None:
 @report_group.command("realized")
 @click.option("--year", type=int, metavar="Y", help="Only portions sold in year Y (local time).")
 @account_option(writes=False)
+@table_format_options
 @pass_app
 def report_realized(app: AppContext, year: int | None, account: str | None) -> None:
     """Realized gains lot by lot: every closed lot portion with when it was acquired and sold,
@@ -58,18 +59,35 @@ def report_realized(app: AppContext, year: int | None, account: str | None) -> N
 
 
 def _print_report(report: "RealizedReport") -> None:
-    from stocksbot.cli.output import is_terminal, money_shower, note, pnl_cell, print_table, show_decimal, text_cell
+    from datetime import timezone
+
+    from stocksbot.cli.output import (
+        full_precision,
+        is_terminal,
+        money_shower,
+        note,
+        pnl_cell,
+        print_table,
+        show_decimal,
+        table_format,
+        text_cell,
+    )
     from stocksbot.ledger.realized import local_time
 
     # Colour only on a terminal: piped, the gain is plain text and the row needs no Cell objects.
     terminal = is_terminal()
     money = money_shower()  # --full looked up once: a year can have over 100,000 rows
+    full = full_precision()
     gain_cell = pnl_cell if terminal else money
 
-    def show_time(moment: "datetime") -> str:
-        """`output.show_time`'s format, with the local offset looked up once per quarter hour (a year can
-        have over 100,000 rows)."""
-        return local_time(moment).isoformat(sep=" ", timespec="seconds")
+    machine = table_format() is not None  # for programs (docs/csv-formats.md §5): UTC, the rows only
+
+    def show_day(moment: "datetime") -> str:
+        """The local day (the whole time with `--full`), with the local offset looked up once
+        per quarter hour (a year can have over 100,000 rows); ISO 8601 UTC for --csv/--tsv."""
+        if machine:
+            return moment.astimezone(timezone.utc).isoformat()
+        return local_time(moment).isoformat(sep=" ", timespec="seconds") if full else local_time(moment).date().isoformat()
 
     if not report.rows:
         note("no lot was closed" + (f" in {report.year}" if report.year is not None else "")
@@ -77,11 +95,13 @@ def _print_report(report: "RealizedReport") -> None:
         return
     print_table(
         ROW_COLUMNS,
-        ([show_time(r.sold_at), text_cell(r.account) if terminal else r.account, r.symbol, r.side, show_time(r.acquired_at),
+        ([show_day(r.sold_at), text_cell(r.account) if terminal else r.account, r.symbol, r.side, show_day(r.acquired_at),
           show_decimal(r.quantity), money(r.proceeds), money(r.cost), gain_cell(r.gain), r.currency,
           str(r.days_held), r.term] for r in report.rows),
-        numeric=["quantity", "proceeds", "cost", "gain", "days"],
+        numeric=["qty", "proceeds", "cost", "gain", "days"],
     )
+    if machine:
+        return
     print_table(
         TOTAL_COLUMNS,
         (["all" if t.year is None else str(t.year), t.term, t.currency, str(t.portions), money(t.proceeds),

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.completion import complete_accounts, complete_symbols
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import SplitRecord
@@ -38,12 +39,12 @@ def split_group(ctx: click.Context) -> None:
 
 
 @split_group.command("add")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.argument("ratio", metavar="N:D")
 @click.option("--at", "at", required=True, metavar="DATE", help="The split's date: it applies from the start of it.")
 @click.option("--cash-in-lieu", metavar="AMOUNT",
               help="Cash paid for the fractional share the split leaves (sold in --account at the split).")
-@click.option("--account", metavar="NAME",
+@click.option("--account", shell_complete=complete_accounts, metavar="NAME",
               help="Account that received the cash in lieu (default: accounts.default, else main).")
 @pass_app
 def split_add(app: AppContext, symbol: str, ratio: str, at: str, cash_in_lieu: str | None,
@@ -74,7 +75,8 @@ def split_add(app: AppContext, symbol: str, ratio: str, at: str, cash_in_lieu: s
 
 
 @split_group.command("list")
-@click.argument("symbol", required=False)
+@click.argument("symbol", shell_complete=complete_symbols, required=False)
+@table_format_options
 @pass_app
 def split_list(app: AppContext, symbol: str | None) -> None:
     """List splits (of SYMBOL, or all).

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, account_option, pass_app
+from stocksbot.cli.completion import complete_strategies
+from stocksbot.cli.context import AppContext, account_option, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import StrategyRecord
@@ -64,6 +65,7 @@ def strategy_add(app: AppContext, name: str, description: str | None, params: tu
 
 @strategy_group.command("list")
 @account_option(writes=False)
+@table_format_options
 @pass_app
 def strategy_list(app: AppContext, account: str | None = None) -> None:
     """List strategies with their trades, win rate and P&L.
@@ -97,7 +99,7 @@ def strategy_list(app: AppContext, account: str | None = None) -> None:
 
 
 @strategy_group.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_strategies)
 @pass_app
 def strategy_show(app: AppContext, name: str) -> None:
     """Show one strategy: description, parameters and its metrics from the ledger.
@@ -133,7 +135,7 @@ def strategy_show(app: AppContext, name: str) -> None:
 
 
 @strategy_group.command("enable")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_strategies)
 @pass_app
 def strategy_enable(app: AppContext, name: str) -> None:
     """Enable strategy NAME.
@@ -149,7 +151,7 @@ def strategy_enable(app: AppContext, name: str) -> None:
 
 
 @strategy_group.command("disable")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_strategies)
 @pass_app
 def strategy_disable(app: AppContext, name: str) -> None:
     """Disable strategy NAME (its trades and history stay).
@@ -165,7 +167,7 @@ def strategy_disable(app: AppContext, name: str) -> None:
 
 
 @strategy_group.command("set")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_strategies)
 @click.argument("pairs", metavar="KEY=VALUE...", nargs=-1, required=True)
 @pass_app
 def strategy_set(app: AppContext, name: str, pairs: tuple[str, ...]) -> None:
@@ -185,7 +187,7 @@ def strategy_set(app: AppContext, name: str, pairs: tuple[str, ...]) -> None:
 
 
 @strategy_group.command("remove")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_strategies)
 @pass_app
 def strategy_remove(app: AppContext, name: str) -> None:
     """Delete strategy NAME; one with trades is refused (disable it instead).

@@ -9,8 +9,6 @@ import click
 from stocksbot.cli.context import AppContext, account_option, pass_app
 
 if TYPE_CHECKING:
-    from decimal import Decimal
-
     from stocksbot.storage.records import Summary
 
 COLUMNS = ["strategy", "open", "cost", "market value", "realized P&L", "unrealized P&L", "costs paid"]
@@ -78,22 +76,18 @@ def summary_command(app: AppContext, account: str | None, as_of: str | None = No
         note(as_of_note(summary.as_of, summary.trade_priced))
 
 
-def _cash_text(cash: "dict[str, Decimal]") -> str:
-    from stocksbot.cli.output import show_money
-
-    return ", ".join(f"{show_money(amount)} {currency}" for currency, amount in cash.items()) or "-"
-
-
 def _print_accounts(summary: "Summary") -> None:
     """Cash per currency, and cash, market value, income and total value in the reporting currency."""
+    from stocksbot.cli.account import cash_text
     from stocksbot.cli.output import print_table, show_money
 
     rows = [
-        [line.account, str(line.open_positions), _cash_text(line.cash), show_money(line.cash_value),
+        [line.account, str(line.open_positions), cash_text(line.cash, line.currency), show_money(line.cash_value),
          show_money(line.market_value), show_money(line.income), show_money(line.total_value)]
         for line in summary.by_account
     ]
-    rows.append(["total", str(summary.total.open_positions), _cash_text(summary.cash), show_money(summary.cash_value),
+    rows.append(["total", str(summary.total.open_positions), cash_text(summary.cash, summary.reporting_currency),
+                 show_money(summary.cash_value),
                  show_money(summary.total.market_value), show_money(summary.income),
                  show_money(summary.total_value)])
     print_table(ACCOUNT_COLUMNS, rows, title=f"by account, in {summary.reporting_currency}",

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.completion import complete_symbols
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from stocksbot.storage.records import InstrumentRecord
@@ -38,7 +39,7 @@ def symbol_group(ctx: click.Context) -> None:
 
 
 @symbol_group.command("set")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.option("--currency", metavar="C", help="ISO 4217 code its trades settle in (refused once it has trades).")
 @click.option("--name", metavar="TEXT", help='What the instrument is called ("" clears it).')
 @click.option("--isin", metavar="I", help='Its ISIN, 12 characters with a valid check digit ("" clears it).')
@@ -65,6 +66,7 @@ def symbol_set(app: AppContext, symbol: str, currency: str | None, name: str | N
 
 
 @symbol_group.command("list")
+@table_format_options
 @pass_app
 def symbol_list(app: AppContext) -> None:
     """List every symbol with its currency, name and ISIN.
@@ -85,7 +87,7 @@ def symbol_list(app: AppContext) -> None:
 
 
 @symbol_group.command("show")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @pass_app
 def symbol_show(app: AppContext, symbol: str) -> None:
     """Show one symbol's currency, name and ISIN.
@@ -105,7 +107,7 @@ def symbol_show(app: AppContext, symbol: str) -> None:
 
 
 @symbol_group.command("rename")
-@click.argument("old")
+@click.argument("old", shell_complete=complete_symbols)
 @click.argument("new")
 @click.option("--at", "at", required=True, metavar="DATE", help="From the start of this day the instrument trades as NEW.")
 @pass_app

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, account_option, pass_app
+from stocksbot.cli.completion import complete_accounts, complete_strategies, complete_symbols
+from stocksbot.cli.context import AppContext, account_option, pass_app, table_format_options
 from stocksbot.vocabulary import EXPORT_FORMATS, TRADE_SIDES
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def print_trades(trades: Iterable["TradeRecord"], *, title: str | None = None) -
     shown = list(trades)
     accounts = len({t.account for t in shown}) > 1
     print_table(
-        ["id", "executed", *(["account"] if accounts else []), "side", "symbol", "quantity", "price", "commission",
+        ["id", "executed", *(["account"] if accounts else []), "side", "symbol", "qty", "price", "comm",
          "fees", "realized", "order", "strategy", "note"],
         ((str(t.id), show_time(t.executed_at), *([text_cell(t.account)] if accounts else []), t.side, t.symbol,
           show_decimal(t.quantity), show_price(t.price), show_money(t.commission), show_money(t.fees),
@@ -59,7 +60,7 @@ def print_trades(trades: Iterable["TradeRecord"], *, title: str | None = None) -
           text_cell(t.note))
          for t in shown),
         title=title,
-        numeric=["id", "quantity", "price", "commission", "fees", "realized", "order"],
+        numeric=["id", "qty", "price", "comm", "fees", "realized", "order"],
     )
 
 
@@ -76,11 +77,11 @@ def trade_group() -> None:
 
 @trade_group.command("add")
 @click.argument("side", type=click.Choice(TRADE_SIDES))
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.argument("quantity")
 @click.option("--price", required=True, metavar="PRICE", help="Price per unit.")
 @cost_options
-@click.option("--strategy", metavar="NAME", help="Strategy the trade belongs to.")
+@click.option("--strategy", shell_complete=complete_strategies, metavar="NAME", help="Strategy the trade belongs to.")
 @click.option("--order", "order_id", type=int, metavar="ID", help="Order this trade fills.")
 @click.option("--external-id", metavar="X", help="The broker's id for the fill (unique).")
 @click.option("--note", metavar="TEXT", help="A free-text note.")
@@ -116,12 +117,13 @@ def trade_add(app: AppContext, side: str, symbol: str, quantity: str, price: str
 
 
 @trade_group.command("list")
-@click.option("--symbol", metavar="S", help="Only this symbol.")
-@click.option("--strategy", metavar="NAME", help="Only this strategy's trades.")
+@click.option("--symbol", shell_complete=complete_symbols, metavar="S", help="Only this symbol.")
+@click.option("--strategy", shell_complete=complete_strategies, metavar="NAME", help="Only this strategy's trades.")
 @click.option("--since", metavar="TIME", help="Executed at or after TIME (ISO date or datetime).")
 @click.option("--until", metavar="TIME", help="Executed at or before TIME (ISO date or datetime; a date means its end).")
 @click.option("--limit", type=int, metavar="N", help="Only the N most recent trades.")
 @account_option(writes=False)
+@table_format_options
 @pass_app
 def trade_list(app: AppContext, symbol: str | None, strategy: str | None, since: str | None, until: str | None,
                limit: int | None, account: str | None) -> None:
@@ -148,7 +150,7 @@ def trade_list(app: AppContext, symbol: str | None, strategy: str | None, since:
 @click.option("--dry-run", is_flag=True, help="Check every row and the ledger rules; write nothing.")
 @click.option("--allow-short", is_flag=True, default=None,
               help="Let sells beyond the long position open shorts (default: the trading.allow_short setting).")
-@click.option("--account", metavar="NAME",
+@click.option("--account", shell_complete=complete_accounts, metavar="NAME",
               help="Account of rows without an account column (default: accounts.default, else main).")
 @click.pass_context
 def trade_import(ctx: click.Context, file: str, dry_run: bool, allow_short: bool | None, account: str | None) -> None:

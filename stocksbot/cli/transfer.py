@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import click
 
+from stocksbot.cli.completion import complete_accounts, complete_symbols
 from stocksbot.cli.context import AppContext, pass_app
 
 
 @click.command("transfer")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.argument("quantity")
-@click.option("--from", "from_account", required=True, metavar="ACCOUNT", help="Account the shares leave.")
-@click.option("--to", "to_account", required=True, metavar="ACCOUNT", help="Account the shares join.")
+@click.option("--from", "from_account", shell_complete=complete_accounts,
+              required=True, metavar="ACCOUNT", help="Account the shares leave.")
+@click.option("--to", "to_account", shell_complete=complete_accounts,
+              required=True, metavar="ACCOUNT", help="Account the shares join.")
 @click.option("--at", "at", metavar="TIME", help="When: ISO date or datetime, naive is local time (default: now).")
 @click.option("--note", metavar="TEXT", help="A free-text note.")
 @pass_app

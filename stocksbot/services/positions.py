@@ -100,6 +100,13 @@ class Names:
         return self.account_currency(next(i for i, name in self.accounts.items() if name == position.account))
 
 
+def signed_cost(amount: Decimal, side: str) -> Decimal:
+    """An open cost (or a lot's) as shown: a short's is negative, like its market value, so
+    market value = open cost + unrealized P&L for every position and summary line
+    (docs/ledger.md §5.2). The stored amount is the same positive number for both sides."""
+    return amount if side == LONG else subtract(ZERO, amount)
+
+
 def position_record(position: Any, names: Names, price: Decimal | None) -> PositionRecord:
     """A position row valued at `price` (None: no price known, so no market value or unrealized P&L)."""
     market_value = unrealized = None
@@ -116,7 +123,7 @@ def position_record(position: Any, names: Names, price: Decimal | None) -> Posit
         unrealized_pnl=unrealized, status=position.status, opened_at=position.opened_at,
         closed_at=position.closed_at,
         strategy=names.strategies.get(position.strategy_id) if position.strategy_id else None,
-        open_cost=position.open_cost, account=names.accounts[position.account_id],
+        open_cost=signed_cost(position.open_cost, position.side), account=names.accounts[position.account_id],
         currency=names.currencies.get(position.symbol),
     )
 
@@ -193,13 +200,10 @@ def _summary_line(
     strategy: str | None, positions: list[PositionRecord], realized: Decimal | None, costs: Decimal | None,
     names: Names, convert: Converter,
 ) -> SummaryLine:
-    signed_cost = (
-        convert(p.open_cost if p.side == LONG else p.open_cost.copy_negate(), names.currency_of(p)) for p in positions
-    )
     return SummaryLine(
         strategy=strategy,
         open_positions=len(positions),
-        cost=valuation.sum_known(signed_cost),
+        cost=valuation.sum_known(convert(p.open_cost, names.currency_of(p)) for p in positions),  # signed: §5.2
         market_value=valuation.sum_known(p.converted_market_value for p in positions),
         realized_pnl=realized,
         unrealized_pnl=valuation.sum_known(p.converted_unrealized_pnl for p in positions),
@@ -348,7 +352,7 @@ def show_position(uow: UnitOfWork, symbol: str, *, account: str | None = None) -
         convert = _converter(conn)[0]
         price = latest_closes(conn, [symbol], convert.at).get(symbol)
         lots = [
-            LotRecord(trade_id=lot.trade_id, quantity=lot.quantity, cost=lot.amount,
+            LotRecord(trade_id=lot.trade_id, quantity=lot.quantity, cost=signed_cost(lot.amount, position.side),
                       unit_cost=divide(lot.amount, lot.quantity), opened_at=lot.opened_at)
             for lot in repos.positions.lots(position.id)
         ]

@@ -183,6 +183,13 @@ def latest_prices(uow: UnitOfWork, symbols: Iterable[str] = ()) -> list[PriceRec
         return [price_record(bar) for bar in bars if bar is not None]
 
 
+def unpriced(symbols: Iterable[str], found: Iterable[PriceRecord]) -> list[str]:
+    """The named symbols (as parsed, each once, in the order given) that `latest_prices` found
+    no price for."""
+    priced = {record.symbol for record in found}
+    return [symbol for symbol in dict.fromkeys(parse_symbol(s) for s in symbols) if symbol not in priced]
+
+
 def price_history(
     uow: UnitOfWork, symbol: str, *, since: str | datetime | None = None, until: str | datetime | None = None,
     interval: str | None = None,

@@ -178,6 +178,58 @@ def prepare_sqlite_file(path: Path, *, private_dir: bool) -> None:
             raise DatabaseUnavailable(f"cannot create sqlite:///{path}: {_reason(exc)}") from None
 
 
+@dataclass(frozen=True)
+class NewFile:
+    """A SQLite file this process created, and the rows each table held once it was ready
+    (only tables with rows): the file can be removed again while it still holds exactly that."""
+
+    path: Path
+    rows: Mapping[str, int]
+
+
+def sqlite_rows(path: Path) -> dict[str, int]:
+    """How many rows each table of a SQLite file holds, leaving out the empty ones."""
+    connection = sqlite3.connect(read_only_uri(path), uri=True)
+    try:
+        names = [row[0] for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")]
+        counts = {name: connection.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in names}
+    finally:
+        connection.close()
+    return {name: count for name, count in counts.items() if count}
+
+
+def discard_new_file(new: NewFile, *, unless_schema: bool = False) -> bool:
+    """Remove a SQLite file this process created (with its -wal, -shm and -journal files) while
+    it holds nothing but what creating it put there: a command that failed leaves nothing
+    behind (DATABASE_SETUP.md, "A file that did not exist"). `unless_schema` keeps a file
+    that has tables, for a command that succeeded but may have created the schema on purpose
+    (`db upgrade`). Best effort: a file that cannot be read or removed is left as it is.
+    Returns whether the file was removed.
+    """
+    try:
+        if not new.path.is_file():
+            return False
+        if unless_schema and _has_tables(new.path):
+            return False
+        if sqlite_rows(new.path) != dict(new.rows):  # someone wrote to it meanwhile: theirs now
+            return False
+        for suffix in ("-wal", "-shm", "-journal"):
+            new.path.with_name(new.path.name + suffix).unlink(missing_ok=True)
+        new.path.unlink()
+    except (OSError, sqlite3.Error):
+        return False
+    return True
+
+
+def _has_tables(path: Path) -> bool:
+    connection = sqlite3.connect(read_only_uri(path), uri=True)
+    try:
+        return connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' LIMIT 1").fetchone() is not None
+    finally:
+        connection.close()
+
+
 def _reason(exc: OSError) -> str:
     """An OSError's cause without the path it already names (`Permission denied`)."""
     return exc.strerror or type(exc).__name__
@@ -306,7 +358,9 @@ def connect_with_retries(engine: Engine, target: DatabaseTarget, retries: int) -
     """Open one connection, retrying transient failures with exponential backoff.
 
     A server that is still starting refuses connections for a moment; a bot started beside it
-    should wait rather than fail. After the last try the cause is reported in one line.
+    should wait rather than fail. After the last try the cause is reported in one line. A
+    server that answers and refuses the credentials or the database (`is_refusal`) is
+    reported at once: waiting does not make a wrong password right.
     """
     delay = 0.2
     for attempt in range(retries + 1):
@@ -317,12 +371,34 @@ def connect_with_retries(engine: Engine, target: DatabaseTarget, retries: int) -
             explained = explain_failure(exc, target, None)
             if explained is not None:  # corrupt, not a database, read-only: trying again changes nothing
                 raise explained from None
-            if attempt == retries or not isinstance(exc, OperationalError):
+            if attempt == retries or not isinstance(exc, OperationalError) or is_refusal(exc):
                 raise DatabaseUnavailable(
                     f"cannot connect to {target.masked}: {describe_db_error(exc)}"
                 ) from None
             time.sleep(delay)
             delay *= 2
+
+
+# What a PostgreSQL server answers when it is up but refuses these credentials or this database:
+# SQLSTATE 28P01 (invalid_password), 28000 (invalid_authorization_specification: unknown role,
+# no pg_hba.conf entry, a failed ident/peer/SCRAM exchange) and 3D000 (no such database).
+# psycopg reports a failed connection without its SQLSTATE (there is no result to carry one),
+# so libpq's message is what can be recognised.
+_REFUSAL = re.compile(
+    r"password authentication failed|authentication failed for user|no password supplied"
+    r"|no pg_hba\.conf entry|pg_hba\.conf rejects connection"
+    r'|(role|database) ".*" does not exist'
+)
+_REFUSAL_STATES = ("28000", "28P01", "3D000")
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """True when the server answered and refused (wrong password, unknown role or database): not
+    transient, so retrying only delays the answer (DATABASE_SETUP.md, "Connection retries")."""
+    cause = getattr(exc, "orig", None) or exc
+    if getattr(cause, "sqlstate", None) in _REFUSAL_STATES:
+        return True
+    return _REFUSAL.search(str(cause)) is not None
 
 
 _CORRUPT = ("database disk image is malformed", "malformed database schema")

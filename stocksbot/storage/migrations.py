@@ -183,15 +183,17 @@ def ensure_schema(engine: Engine, target: DatabaseTarget) -> str | None:
     """Make sure the schema is at head before a command uses it (DATABASE_SETUP.md, migrations).
 
     The managed default SQLite file is created or upgraded here, after a backup when it holds
-    a schema already. A database the user named is never migrated implicitly. Returns what
-    was done to an existing database, for the caller to tell the user (None: nothing to say).
+    a schema already. A SQLite file named by URL that is new or blank (no table at all) is
+    created the same way: there is nothing in it to lose. Any other database the user named
+    (behind, or PostgreSQL) is never migrated implicitly. Returns what was done to an existing
+    database, for the caller to tell the user (None: nothing to say).
     """
     revision = read_revision(engine)
     if revision == HEAD_REVISION:
         return None
     if revision is not None and revision not in known_revisions():
         raise unknown_revision_error(revision)
-    if not target.is_default:
+    if not target.is_default and not (revision is None and _is_blank_sqlite(engine, target)):
         shown = revision if revision is not None else "<empty>"
         raise SchemaMismatch(
             f"database schema is at {shown}, this stocksbot needs {HEAD_REVISION}: run `stocksbot db upgrade`"
@@ -203,6 +205,14 @@ def ensure_schema(engine: Engine, target: DatabaseTarget) -> str | None:
         said = f"stocksbot: upgrading {path} from {revision} to {HEAD_REVISION} (backup: {backup})"
     upgrade(engine)
     return said
+
+
+def _is_blank_sqlite(engine: Engine, target: DatabaseTarget) -> bool:
+    """A SQLite file (not in memory) with no table at all: just created, or an empty file."""
+    if target.sqlite_path is None:
+        return False
+    with engine.connect() as connection:
+        return not inspect(connection).get_table_names()
 
 
 def backup_sqlite(source: Path, destination: Path) -> Path:

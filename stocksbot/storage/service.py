@@ -41,7 +41,7 @@ from stocksbot.services import (
 )
 from stocksbot.services import audit as audit_trail
 from stocksbot.services import realized as realized_gains
-from stocksbot.storage.database import ConnectionSettings, DatabaseTarget
+from stocksbot.storage.database import ConnectionSettings, DatabaseTarget, NewFile
 from stocksbot.storage.unit_of_work import UnitOfWork, open_engine
 
 P = ParamSpec("P")
@@ -64,9 +64,9 @@ class StorageService:
 
     def __init__(
         self, engine: Engine, target: DatabaseTarget, settings: ConnectionSettings | None = None,
-        upgraded: str | None = None,
+        upgraded: str | None = None, new_file: NewFile | None = None,
     ) -> None:
-        self.uow = UnitOfWork(engine, target, settings, upgraded)
+        self.uow = UnitOfWork(engine, target, settings, upgraded, new_file)
 
     @property
     def upgraded(self) -> str | None:

@@ -24,10 +24,13 @@ from sqlalchemy.exc import DBAPIError
 from stocksbot.storage.database import (
     ConnectionSettings,
     DatabaseTarget,
+    NewFile,
     build_engine,
     connect_with_retries,
     database_failure,
+    discard_new_file,
     resolve_target,
+    sqlite_rows,
 )
 
 
@@ -49,16 +52,20 @@ def database_errors(target: DatabaseTarget, settings: ConnectionSettings) -> Ite
 
 def open_engine(
     url: str | None, settings: ConnectionSettings | None, check_schema: bool
-) -> tuple[Engine, DatabaseTarget, ConnectionSettings, str | None]:
+) -> tuple[Engine, DatabaseTarget, ConnectionSettings, str | None, NewFile | None]:
     """Resolve the database, connect (with retries) and check the schema revision.
 
-    The last item says what was done to bring the default database up to date (None when
-    nothing was); storage never prints, the caller tells the user.
+    The fourth item says what was done to bring the default database up to date (None when
+    nothing was); storage never prints, the caller tells the user. The last is the SQLite
+    file when this call created it (None when it existed), for `UnitOfWork.discard_new_file`.
+    A call that fails removes the file it created.
     """
     from stocksbot.storage.migrations import ensure_schema
 
     target = resolve_target(url)
     settings = settings or ConnectionSettings.from_env()
+    path = target.sqlite_path
+    new_path = path if path is not None and not path.exists() else None
     engine = build_engine(target, settings)
     upgraded = None
     try:
@@ -66,10 +73,15 @@ def open_engine(
             connect_with_retries(engine, target, settings.connect_retries)
             if check_schema:
                 upgraded = ensure_schema(engine, target)
+        new_file = None
+        if new_path is not None:
+            new_file = NewFile(new_path, sqlite_rows(new_path))
     except BaseException:
         engine.dispose()
+        if new_path is not None:
+            discard_new_file(NewFile(new_path, {}))
         raise
-    return engine, target, settings, upgraded
+    return engine, target, settings, upgraded, new_file
 
 
 class UnitOfWork:
@@ -77,7 +89,7 @@ class UnitOfWork:
 
     def __init__(
         self, engine: Engine, target: DatabaseTarget, settings: ConnectionSettings | None = None,
-        upgraded: str | None = None,
+        upgraded: str | None = None, new_file: NewFile | None = None,
     ) -> None:
         self.engine = engine
         self.target = target
@@ -87,6 +99,8 @@ class UnitOfWork:
         #: The command line a change comes from, for the audit log (docs/ledger.md §20); the
         #: CLI sets it, None means the Python API.
         self.command: str | None = None
+        #: The SQLite file that opening this database created, if it did (see `discard_new_file`).
+        self.new_file = new_file
         # SQLite: a connection with this option begins with BEGIN IMMEDIATE (database.py), so
         # a write transaction holds the write lock from its first statement.
         self._write_engine = engine.execution_options(stocksbot_write=True)
@@ -120,3 +134,13 @@ class UnitOfWork:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def discard_new_file(self, *, failed: bool) -> bool:
+        """Remove the SQLite file that opening this database created, when the command failed
+        (`failed`) or left it without a table, and it holds only what creating it put there:
+        nothing is left behind by a command that did not use it (DATABASE_SETUP.md). Closes
+        the engine first; returns whether the file was removed."""
+        if self.new_file is None:
+            return False
+        self.close()
+        return discard_new_file(self.new_file, unless_schema=not failed)
