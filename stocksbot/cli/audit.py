@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import click
 
-from stocksbot.cli.context import AppContext, pass_app
+from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
     from stocksbot.storage.audit import AuditEntry
@@ -94,6 +94,7 @@ def audit_group() -> None:
 @audit_group.command("list")
 @click.option("--since", metavar="TIME", help="Only changes from this time on (ISO date/time; a date means its start).")
 @click.option("--limit", type=int, default=50, show_default=True, metavar="N", help="At most N entries.")
+@table_format_options
 @pass_app
 def audit_list(app: AppContext, since: str | None, limit: int) -> None:
     """The newest changes first: time, action, what it changed, a summary, the command.

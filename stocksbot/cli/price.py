@@ -97,7 +97,7 @@ def price_import(app: AppContext, file: str, symbol: str | None, interval: str, 
 
 
 @price_group.command("remove")
-@click.argument("symbol")
+@click.argument("symbol", shell_complete=complete_symbols)
 @click.option("--at", "at", metavar="TIME", help="Remove the bar at this time (as `price add --at` stored it).")
 @click.option("--since", metavar="TIME", help="Remove bars from this time on (ISO date/time).")
 @click.option("--until", metavar="TIME", help="Remove bars up to this time (ISO date/time; a date means its end).")
