@@ -198,6 +198,9 @@ def test_a_fill_records_the_orders_progress_and_its_trade(storage) -> None:
                                                    "status": "partially_filled"}
     assert second.new["status"] == "filled" and second.new["avg_fill_price"] == "399.8"
     assert second.new["trade"]["id"] == trade.id == second.first_trade_id == second.last_trade_id
+    stored = storage.get_order(order.id)  # the entry says what the order row holds
+    assert (second.new["filled_quantity"], second.new["avg_fill_price"]) == (
+        str(stored.filled_quantity), str(stored.avg_fill_price))
     assert storage.check() == []
 
 

@@ -179,13 +179,18 @@ def record_trade(
 
 #: An order's fields that a fill changes (docs/ledger.md §7.4), as its audit entry shows them.
 _FILL_FIELDS = ("filled_quantity", "avg_fill_price", "status")
-_ORDER_PROGRESS = select(*(_ORDERS.c[name] for name in _FILL_FIELDS)).where(_ORDERS.c.id == bindparam("order_id"))
 
 
 def log_fill(conn: Connection, command: str | None, order: RowMapping, trade: TradeRecord) -> None:
-    """The audit entry of a fill: the order's progress before and after, and the trade it created."""
-    after = conn.execute(_ORDER_PROGRESS, {"order_id": order["id"]}).mappings().one()
-    old, new = audit.changes({name: order[name] for name in _FILL_FIELDS}, dict(after))
+    """The audit entry of a fill: the order's progress before and after, and the trade it created.
+
+    The progress after is the pure rule applied again to the locked row (what `_apply_to_order`
+    stored), which saves a fill a read of the order.
+    """
+    result = apply_fill(order["quantity"], order["filled_quantity"], order["avg_fill_price"], order["status"],
+                        trade.quantity, trade.price)
+    old, new = audit.changes({name: order[name] for name in _FILL_FIELDS},
+                             {name: getattr(result, name) for name in _FILL_FIELDS})
     audit.log(conn, command, "order.fill", order["id"], old=old, new={**new, "trade": trade.to_json()},
               trade_ids=[trade.id])
 
