@@ -266,7 +266,8 @@ def test_allow_short_column(storage: Any, tmp_path: Path) -> None:
     assert (position.side, position.quantity) == ("short", 3)
     with pytest.raises(RowErrors) as refused:
         storage.import_trades(write(tmp_path, "no.csv", header + "2024-01-03,sell,TSLA,1,200,,,\n"))
-    assert refused.value.errors == ["line 2: cannot sell 1 TSLA: long position is 0 (it is short 3; use --allow-short to sell short)"]
+    assert refused.value.errors == [
+        "line 2: cannot sell 1 TSLA: long position is 0 (it is short 3; use --allow-short to sell short)"]
     with pytest.raises(RowErrors) as bad:
         storage.import_trades(write(tmp_path, "bad.csv", header + "2024-01-03,sell,TSLA,1,200,,,maybe\n"))
     assert bad.value.errors == ["line 2: allow_short must be true or false, got 'maybe'"]

@@ -206,3 +206,24 @@ def order_fill(app: AppContext, order_id: int, quantity: str, price: str, commis
     order = orders.get_order(uow, order_id)
     click.echo(f"{trade_line(trade)}; order {order.id} {order.status}, "
                f"{show_decimal(order.filled_quantity)} of {show_decimal(order.quantity)} filled")
+
+
+@order_group.command("remove")
+@click.argument("order_id", metavar="ID", type=int)
+@pass_app
+def order_remove(app: AppContext, order_id: int) -> None:
+    """Delete order ID when it never filled (an entered-by-mistake order); one with fills is
+    refused: cancel it instead, its fills are trades of the ledger.
+
+    \b
+    Example:
+      stocksbot order remove 3
+    """
+    from stocksbot.cli.output import print_json
+    from stocksbot.services import orders
+
+    order = orders.remove_order(app.uow(), order_id)
+    if app.json:
+        print_json(order.to_json())
+    else:
+        click.echo(f"removed {order_line(order)}")

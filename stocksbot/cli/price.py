@@ -104,6 +104,35 @@ def price_import(app: AppContext, file: str, symbol: str | None, interval: str, 
         click.echo(f"imported {count} bar(s)")
 
 
+@price_group.command("remove")
+@click.argument("symbol", shell_complete=complete_symbols)
+@click.option("--at", "at", metavar="TIME", help="Remove the bar at this time (as `price add --at` stored it).")
+@click.option("--since", metavar="TIME", help="Remove bars from this time on (ISO date/time).")
+@click.option("--until", metavar="TIME", help="Remove bars up to this time (ISO date/time; a date means its end).")
+@click.option("--interval", help="Only bars of this interval (default: any).")
+@pass_app
+def price_remove(app: AppContext, symbol: str, at: str | None, since: str | None, until: str | None,
+                 interval: str | None) -> None:
+    """Remove SYMBOL's bars: the one at --at, those from --since to --until, or all of them.
+
+    Nothing matching is an error (exit 1), so a mistyped time never passes for a removal.
+    The audit log keeps what was removed (`stocksbot audit list`).
+
+    \b
+    Example:
+      stocksbot price remove AAPL --at 2024-01-15T16:00
+      stocksbot price remove AAPL --since 2024-01-01 --until 2024-01-31 --interval 1d
+    """
+    from stocksbot.cli.output import print_json
+    from stocksbot.services import prices
+
+    count = prices.remove_prices(app.uow(), symbol, at=at, since=since, until=until, interval=interval)
+    if app.json:
+        print_json({"removed": count})
+    else:
+        click.echo(f"removed {count} {symbol.upper()} bar(s)")
+
+
 @price_group.command("latest")
 @click.argument("symbols", shell_complete=complete_symbols, nargs=-1)
 @table_format_options

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from sqlalchemy import inspect
+
 from stocksbot.errors import StocksbotError
 from stocksbot.services import trades
-from stocksbot.storage import backups, checks, migrations
+from stocksbot.storage import audit, backups, checks, migrations, tables
 from stocksbot.storage.booking import lock_ledger
 from stocksbot.storage.unit_of_work import UnitOfWork, open_engine
 
@@ -92,7 +94,7 @@ def check(uow: UnitOfWork) -> list[str]:
     derives with what is stored, so nothing changes.
     """
     with uow.transaction() as conn:
-        findings = checks.integrity_findings(conn) + checks.order_findings(conn)
+        findings = checks.integrity_findings(conn) + checks.order_findings(conn) + checks.audit_findings(conn)
         lock_ledger(conn)
         savepoint = conn.begin_nested()
         before = checks.ledger_snapshot(conn)
@@ -108,8 +110,22 @@ def backup(uow: UnitOfWork, destination: Path | None = None) -> Path:
 
 
 def restore(uow: UnitOfWork, source: Path) -> Path:
-    """Replace the database with a backup; where the replaced database was saved."""
-    return backups.restore(uow.target, uow.engine, source)
+    """Replace the database with a backup; where the replaced database was saved.
+
+    The restored database gets an entry saying so (docs/ledger.md §20.2), unless the backup
+    predates the audit log (its `db upgrade` starts the log with the baseline).
+    """
+    kept = backups.restore(uow.target, uow.engine, source)
+    _log_whole_database(uow, "db.restore", {"from": str(source.resolve()), "replaced_kept_as": str(kept)})
+    return kept
+
+
+def _log_whole_database(uow: UnitOfWork, action: str, new: dict[str, object]) -> None:
+    """The entry of a change to the whole database, when its schema has the audit log."""
+    if not inspect(uow.engine).has_table(tables.audit_log.name):
+        return
+    with uow.transaction() as conn:
+        audit.log(conn, uow.command, action, uow.target.masked, new=new)
 
 
 @dataclass(frozen=True)
@@ -131,6 +147,8 @@ def copy(uow: UnitOfWork, to_url: str, progress: backups.Progress | None = None)
     engine, target = destination.engine, destination.target
     try:
         counts = backups.copy_database(uow.engine, engine, progress)
+        destination.command = uow.command
+        _log_whole_database(destination, "db.copy", {"from": uow.target.masked, "rows": counts})
         findings = check(destination)
     finally:
         destination.close()

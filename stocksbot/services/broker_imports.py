@@ -60,7 +60,7 @@ from stocksbot.services import fx
 from stocksbot.services.imports import TradeImport
 from stocksbot.services.prices import upsert_bars
 from stocksbot.services.splits import insert_split
-from stocksbot.storage import tables
+from stocksbot.storage import audit, tables
 from stocksbot.storage.booking import BookingError, BookingStore, lock_ledger
 from stocksbot.storage.cash import CashStore, dividend_event, movement_event
 from stocksbot.storage.repositories import Repositories
@@ -247,6 +247,8 @@ class _Booking:
         self.errors: list[str] = []
         self.skipped: list[tuple[int, str]] = []
         self.counts = dict.fromkeys(KINDS, 0)
+        #: The ids of the trades booked (consecutive: `TradeImport.trade_ids`), for the audit entry.
+        self.trade_ids: range = range(0)
         self.accounts = {row.name: row for row in self.repos.accounts.list()}
         self.created_accounts: list[str] = []
         self.created_strategies: list[str] = []
@@ -404,6 +406,7 @@ class _Booking:
         keys = {item.entry.line: item.key for item in trades}
         self.skipped += [(line, f"already imported ({keys[line]})") for line in run.skipped_lines]
         self.counts["trades"] = run.imported
+        self.trade_ids = run.trade_ids
         self.created_strategies += run.created_strategies
         for symbol in sorted(split_symbols - {symbol for _account, symbol in run.symbols}):
             try:
@@ -667,6 +670,11 @@ def import_statement(
             items = booking.resolve(parsed.entries)
             _refuse(booking.errors)
             booking.book(items)
+            audit.log(conn, uow.command, "statement.import", fmt.name, new={
+                "format": fmt.name, "source": source, "imported": booking.counts,
+                "skipped": len(parsed.skipped) + len(booking.skipped),
+                "created_accounts": booking.created_accounts, "created_strategies": booking.created_strategies,
+            }, trade_ids=booking.trade_ids)
             if dry_run:
                 raise _DryRun
     except _DryRun:

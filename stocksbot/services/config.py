@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from stocksbot import settings as rules
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger.inputs import parse_note
+from stocksbot.storage import audit
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
 
@@ -87,7 +88,17 @@ def config_set(
             _rebuild(conn)  # the new method applies to the whole history, atomically
         item = _item(repos, key)
         assert item is not None
+        old, new = audit.changes(_stored(previous), _stored(item))
+        audit.log(conn, uow.command, "config.set", key, old=old, new=new)
         return item
+
+
+def _stored(item: ConfigItem | None) -> dict[str, Any]:
+    """A setting as its audit entry shows it: the typed value (its default when unset), type, description."""
+    if item is None:
+        return {}
+    return {"value": item.value, "type": item.value_type, "description": item.description,
+            "default": item.is_default}
 
 
 def config_get(uow: UnitOfWork, key: str) -> ConfigItem:
@@ -132,6 +143,7 @@ def config_unset(uow: UnitOfWork, key: str) -> None:
                 raise rules.unknown_own_key_error(key)
             raise StocksbotError(f"config key {key!r} is not set")
         current = _item(repos, key)
+        audit.log(conn, uow.command, "config.unset", key, old=_stored(previous), new=_stored(current) or None)
         if key == _COST_BASIS and previous is not None and current is not None and current.value != previous.value:
             _rebuild(conn)
 

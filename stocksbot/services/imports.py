@@ -33,7 +33,7 @@ from stocksbot.csvfiles import RowErrors, TradeRow, open_text, read_trades
 from stocksbot.errors import StocksbotError
 from stocksbot.fingerprints import Occurrences, fingerprint, is_fingerprint, trade_content
 from stocksbot.ledger import Fill, LedgerError
-from stocksbot.storage import tables
+from stocksbot.storage import audit, tables
 from stocksbot.storage.booking import BookingError, BookingStore, OpenState, PositionState, closings_of, lock_ledger
 from stocksbot.storage.bulk import BulkInserter
 from stocksbot.storage.cash import CashStore, CashStream
@@ -239,6 +239,11 @@ class TradeImport:
         if self.conn.dialect.name == "postgresql":
             return int(self.conn.execute(text("SELECT nextval(pg_get_serial_sequence('trades', 'id'))")).scalar_one())
         return int(self.conn.execute(select(func.coalesce(func.max(TRADES.c.id), 0))).scalar_one()) + 1
+
+    @property
+    def trade_ids(self) -> range:
+        """The ids of the trades this import wrote: consecutive from `first_id`."""
+        return range(self.first_id, self.first_id + self.imported)
 
     def run(self, rows: Iterator[TradeRow | str], progress: Callable[[], None] | None) -> None:
         self.take(rows, progress)
@@ -535,6 +540,11 @@ def import_trades(
             lines = _CountingLines(handle)
             rows = read_trades(lines, name, delimiter=delimiter, date_format=date_format)
             run.run(rows, (lambda: progress(lines.read)) if progress else None)
+            # One entry for the whole file: its trades are one run of ids (docs/ledger.md §20.3).
+            audit.log(conn, uow.command, "trade.import", None, new={
+                "file": name, "imported": run.imported, "skipped": run.skipped,
+                "created_strategies": run.created_strategies, "created_accounts": run.created_accounts,
+            }, trade_ids=run.trade_ids)
             if dry_run:
                 raise _DryRun
     except _DryRun:

@@ -14,7 +14,7 @@ from typing import Any
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import add, divide
 from stocksbot.ledger.inputs import parse_name, parse_note
-from stocksbot.storage import attribution
+from stocksbot.storage import attribution, audit
 from stocksbot.storage.records import StrategyRecord
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
@@ -118,6 +118,8 @@ def add_strategy(
         if repos.strategies.by_name(name) is not None:
             raise StocksbotError(f"strategy {name!r} already exists")
         repos.strategies.add(name, description=description, params=params)
+        audit.log(conn, uow.command, "strategy.add", name,
+                  new={"name": name, "description": description, "params": params or {}, "enabled": True})
         return _record_of(repos, name)
 
 
@@ -140,7 +142,10 @@ def get_strategy(uow: UnitOfWork, name: str) -> StrategyRecord:
 def set_strategy_enabled(uow: UnitOfWork, name: str, enabled: bool) -> StrategyRecord:
     with uow.transaction() as conn:
         repos = Repositories(conn)
-        repos.strategies.update(_row(repos, name).id, enabled=enabled)
+        strategy = _row(repos, name)
+        repos.strategies.update(strategy.id, enabled=enabled)
+        audit.log(conn, uow.command, "strategy.enable" if enabled else "strategy.disable", name,
+                  old={"enabled": bool(strategy.enabled)}, new={"enabled": enabled})
         return _record_of(repos, name)
 
 
@@ -152,7 +157,10 @@ def set_strategy_params(uow: UnitOfWork, name: str, params: dict[str, Any]) -> S
     with uow.transaction() as conn:
         repos = Repositories(conn)
         strategy = _row(repos, name)
-        repos.strategies.update(strategy.id, params={**(strategy.params or {}), **params})
+        merged = {**(strategy.params or {}), **params}
+        repos.strategies.update(strategy.id, params=merged)
+        old, new = audit.changes(dict(strategy.params or {}), merged)
+        audit.log(conn, uow.command, "strategy.set", name, old={"params": old}, new={"params": new})
         return _record_of(repos, name)
 
 
@@ -170,3 +178,6 @@ def remove_strategy(uow: UnitOfWork, name: str) -> None:
         if usage["orders"]:
             raise StocksbotError(f"strategy {name!r} has {_count(usage['orders'], 'order')} and cannot be removed")
         repos.strategies.delete(strategy.id)
+        audit.log(conn, uow.command, "strategy.remove", name, old={
+            "name": name, "description": strategy.description, "params": dict(strategy.params or {}),
+            "enabled": bool(strategy.enabled)})

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import inputs
 from stocksbot.ledger.inputs import parse_currency, parse_symbol
-from stocksbot.storage import tables
+from stocksbot.storage import audit, tables
 from stocksbot.storage.records import InstrumentRecord
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
@@ -118,7 +118,13 @@ def set_symbol(
                 conn.execute(update(INSTRUMENTS).where(INSTRUMENTS.c.symbol == symbol).values(**values))
         except IntegrityError:  # a concurrent command stored the symbol or the ISIN first
             raise StocksbotError(f"{symbol} was changed by another command meanwhile: try again") from None
-        return instrument_record(_row(conn, symbol))
+        record = instrument_record(_row(conn, symbol))
+        if stored is None:
+            audit.log(conn, uow.command, "symbol.set", symbol, new=record.to_json())
+        else:
+            old, new = audit.changes(instrument_record(stored).to_json(), record.to_json())
+            audit.log(conn, uow.command, "symbol.set", symbol, old=old, new=new)
+        return record
 
 
 def list_symbols(uow: UnitOfWork) -> list[InstrumentRecord]:

@@ -20,7 +20,7 @@ from stocksbot.errors import StocksbotError
 from stocksbot.ledger import Fill, canonical, format_decimal, parse_decimal
 from stocksbot.ledger.inputs import parse_note, parse_range_end, parse_symbol, parse_time
 from stocksbot.ledger.orders import apply_fill, check_fill_price
-from stocksbot.storage import tables
+from stocksbot.storage import audit, tables
 from stocksbot.storage.booking import BookingStore, lock_ledger, lock_symbol
 from stocksbot.storage.cash import UNREAD, CashStore, Stored, Unread, trade_event
 from stocksbot.storage.records import TradeRecord, trade_record
@@ -173,8 +173,31 @@ def record_trade(
     values = parse_trade(side, symbol, quantity, price, commission, fees, executed_at, external_id, note)
     with uow.transaction() as conn:
         order = locked_order(conn, order_id) if order_id is not None else None
-        return record_fill(conn, values, strategy=strategy, order=order, allow_short=allow_short, account=account,
-                           force=force)
+        trade = record_fill(conn, values, strategy=strategy, order=order, allow_short=allow_short, account=account,
+                            force=force)
+        if order is not None:
+            log_fill(conn, uow.command, order, trade)
+        else:
+            audit.log(conn, uow.command, "trade.add", trade.id, new=trade.to_json(), trade_ids=[trade.id])
+        return trade
+
+
+#: An order's fields that a fill changes (docs/ledger.md §7.4), as its audit entry shows them.
+_FILL_FIELDS = ("filled_quantity", "avg_fill_price", "status")
+
+
+def log_fill(conn: Connection, command: str | None, order: RowMapping, trade: TradeRecord) -> None:
+    """The audit entry of a fill: the order's progress before and after, and the trade it created.
+
+    The progress after is the pure rule applied again to the locked row (what `_apply_to_order`
+    stored), which saves a fill a read of the order.
+    """
+    result = apply_fill(order["quantity"], order["filled_quantity"], order["avg_fill_price"], order["status"],
+                        trade.quantity, trade.price)
+    old, new = audit.changes({name: order[name] for name in _FILL_FIELDS},
+                             {name: getattr(result, name) for name in _FILL_FIELDS})
+    audit.log(conn, command, "order.fill", order["id"], old=old, new={**new, "trade": trade.to_json()},
+              trade_ids=[trade.id])
 
 
 def locked_order(conn: Connection, order_id: int) -> RowMapping:
@@ -362,7 +385,9 @@ def add_position(
                 f"cannot add a {wanted} position in {values['symbol']}: it is {current.side} "
                 f"{format_decimal(current.quantity)} (close it first)"
             )
-        return record_fill(conn, values, strategy=strategy, order=None, allow_short=True, account=account)
+        trade = record_fill(conn, values, strategy=strategy, order=None, allow_short=True, account=account)
+        audit.log(conn, uow.command, "position.add", trade.symbol, new=trade.to_json(), trade_ids=[trade.id])
+        return trade
 
 
 def close_position(
@@ -395,7 +420,9 @@ def close_position(
         values = parse_trade(side, symbol, amount if amount is not None else current.quantity, price, commission, fees,
                              executed_at)
         strategy = repos.strategies.names().get(current.strategy_id) if current.strategy_id else None
-        return record_fill(conn, values, strategy=strategy, order=None, allow_short=False, account=chosen.name)
+        trade = record_fill(conn, values, strategy=strategy, order=None, allow_short=False, account=chosen.name)
+        audit.log(conn, uow.command, "position.close", trade.symbol, new=trade.to_json(), trade_ids=[trade.id])
+        return trade
 
 
 def rebuild(conn: Connection) -> int:
@@ -411,4 +438,6 @@ def rebuild(conn: Connection) -> int:
 def rebuild_positions(uow: UnitOfWork) -> int:
     """Recompute every position and lot from the trades; returns the number of symbols."""
     with uow.transaction() as conn:
-        return rebuild(conn)
+        symbols = rebuild(conn)
+        audit.log(conn, uow.command, "position.rebuild", new={"symbols": symbols})
+        return symbols
