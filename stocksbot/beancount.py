@@ -58,8 +58,8 @@ Layout
   instrument's); a dividend and a cash movement in their own. Currencies need no
   `commodity` directive.
 
-Transactions (each dated by the UTC date of its moment, flagged `*`)
-----------------------------------------------------------------------
+Transactions (each dated by the local date of its moment, flagged `*`)
+------------------------------------------------------------------------
 * A trade, narrated "buy 4 AAPL @ 149.5", with metadata `trade-id`, `account`, `order-id`,
   `external-id`, `strategy`, `note`, `commission`, `fees` where present (strings escaped).
   Opening a lot (a buy while flat/long, a sell while flat/short, the rest of a flip) posts
@@ -87,7 +87,7 @@ Transactions (each dated by the UTC date of its moment, flagged `*`)
   closed and the realized P&L is unchanged. This is the only approximation of a lot cost.
 * Re-stating lots (splits, share transfers, symbol changes): a lot that changes is reduced
   in full by label at its cost (no price) and added again with `{{amount, date, label}}`:
-  stocksbot's remaining amount, its acquisition date (the UTC date of the lot's opening) and
+  stocksbot's remaining amount, its acquisition date (the local date of the lot's opening) and
   its label; nothing is realized. Every reduction of a transaction comes before its
   additions. A split ("split AAPL 2:1", `split-id`, `ratio`) re-states every account's open
   lots of the symbol in post-split units at the same total cost. A share transfer
@@ -154,6 +154,7 @@ from stocksbot.ledger import (
     subtract,
 )
 from stocksbot.ledger.numbers import ZERO
+from stocksbot.ledger.realized import local_day
 from stocksbot.storage.events import CashEntry, LedgerEvent, SymbolChangeRecord
 from stocksbot.storage.records import (
     CashMovementRecord,
@@ -309,10 +310,12 @@ def _negate(value: Decimal) -> Decimal:
     return subtract(ZERO, value)
 
 
-def _utc_date(moment: datetime) -> date:
+def _day(moment: datetime) -> date:
+    """The local calendar day of a moment (docs/csv-formats.md §4.4, docs/ledger.md §1.5): a
+    trade at 23:30 in New York is dated by its New York day, as every other command counts it."""
     if moment.tzinfo is None:  # stored times are UTC; be lenient with naive ones
-        return moment.date()
-    return moment.astimezone(timezone.utc).date()
+        moment = moment.replace(tzinfo=timezone.utc)
+    return local_day(moment)
 
 
 @dataclass
@@ -539,7 +542,7 @@ class _BeancountWriter:
         """Add these lots at their amounts, dated by their acquisition."""
         for lot in lots:
             self._augment(txn, holding, lot.side, self._label(holding, lot), lot.quantity, lot.amount, None,
-                          _utc_date(lot.opened_at), holding.currency)
+                          _day(lot.opened_at), holding.currency)
 
     def _changes(self, holding: _Holding, before: list[Lot], after: list[Lot]) -> tuple[list[Lot], list[Lot]]:
         """The lots that go (or change) and those that come (or changed) between two states of a book."""
@@ -557,7 +560,7 @@ class _BeancountWriter:
     # -- trades ----------------------------------------------------------------------------
 
     def trade(self, trade: TradeRecord) -> None:
-        day = _utc_date(trade.executed_at)
+        day = _day(trade.executed_at)
         currency = trade.currency
         state = self._holding(trade.account, trade.symbol, currency, day)
         book = state.book
@@ -610,7 +613,7 @@ class _BeancountWriter:
                 self._reduce(txn, state, old_label, old_units, old_amount, None, currency)
                 quantity = add(old_quantity, open_quantity)
                 amount = add(old_amount, amount)
-                lot_date = _utc_date(book.lots[0].opened_at)
+                lot_date = _day(book.lots[0].opened_at)
             if self.method == AVERAGE:
                 state.pool_label = label
             self._augment(txn, state, opening_side, label, quantity, amount, trade.price, lot_date, currency)
@@ -663,11 +666,11 @@ class _BeancountWriter:
         for holding, _before, after in changes:
             self._put_in(txn, holding, after)
         meta = [f"split-id: {split.id}", f"ratio: {quote(f'{split.numerator}:{split.denominator}')}"]
-        self._write(_utc_date(split.at), f"split {split.symbol} {split.numerator}:{split.denominator}", meta, txn)
+        self._write(_day(split.at), f"split {split.symbol} {split.numerator}:{split.denominator}", meta, txn)
 
     def transfer(self, move: TransferRecord) -> None:
         """Shares leave one account with their lots and join another at the same cost and dates."""
-        day = _utc_date(move.at)
+        day = _day(move.at)
         source = self.holdings.get((move.from_account, move.symbol))
         if source is None:
             raise StocksbotError(f"transfer {move.id}: no {move.symbol} held in account {move.from_account!r}")
@@ -696,7 +699,7 @@ class _BeancountWriter:
 
     def symbol_change(self, change: SymbolChangeRecord) -> None:
         """Every account's open lots of OLD, reduced and re-added as NEW (same costs, dates and labels)."""
-        day = _utc_date(change.at)
+        day = _day(change.at)
         moves = []
         for (account, symbol), holding in list(self.holdings.items()):
             if symbol != change.old_symbol or holding.book.is_flat:
@@ -744,7 +747,7 @@ class _BeancountWriter:
             counter = self._counter(row, accounts, converted, transferred)
             if counter is not None:
                 txn.post(counter, f"{_number(_negate(amount))} {currency}", amount, currency)
-        self._write(_utc_date(entry.at), self._cash_narration(rows, converted, transferred),
+        self._write(_day(entry.at), self._cash_narration(rows, converted, transferred),
                     self._cash_metadata(rows), txn)
 
     @staticmethod
@@ -804,7 +807,7 @@ class _BeancountWriter:
         if net:
             txn.post(accounts.cash, f"{_number(net)} {currency}", net, currency)
         meta = [f"dividend-id: {dividend.id}", f"account: {quote(dividend.account)}",
-                f"ex-date: {_utc_date(dividend.ex_date).isoformat()}"]
+                f"ex-date: {_day(dividend.ex_date).isoformat()}"]
         if dividend.per_share is not None:
             meta.append(f"per-share: {_number(dividend.per_share)} {currency}")
         if dividend.reinvest_trade_id is not None:
@@ -813,7 +816,7 @@ class _BeancountWriter:
             meta.append(f"external-id: {quote(dividend.external_id)}")
         if dividend.note is not None:
             meta.append(f"note: {quote(dividend.note)}")
-        self._write(_utc_date(dividend.paid_at), f"{dividend.symbol} dividend", meta, txn)
+        self._write(_day(dividend.paid_at), f"{dividend.symbol} dividend", meta, txn)
 
 
 def write_beancount(events: Iterable[LedgerEvent], out: IO[str], *, method: str) -> int:

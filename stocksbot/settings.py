@@ -6,6 +6,7 @@ before anything is written. See docs/ledger.md §9 (settings).
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -47,12 +48,35 @@ KNOWN_KEYS: dict[str, KnownKey] = {
 }
 
 
+#: The first words of the known keys: stocksbot's own namespaces, where only known keys may
+#: be set (docs/ledger.md §9.2). Derived from KNOWN_KEYS, so a new known key reserves its
+#: namespace too. Keys under any other first word are free for users and bots.
+OWN_NAMESPACES: frozenset[str] = frozenset(key.partition(".")[0] for key in KNOWN_KEYS)
+
+
 def check_key(key: str) -> str:
     if len(key) > CONFIG_KEY_MAX or not KEY_PATTERN.match(key):
         raise StocksbotError(
             f"invalid config key {key!r}: use lower-case words joined by dots, e.g. trading.allow_short"
         )
     return key
+
+
+def is_unknown_own_key(key: str) -> bool:
+    """True for a key in one of stocksbot's own namespaces that is not a known key: a typo
+    (`accounting.costbasis`) that would be stored and never read."""
+    return key not in KNOWN_KEYS and key.partition(".")[0] in OWN_NAMESPACES
+
+
+def unknown_own_key_error(key: str) -> StocksbotError:
+    """The one line refusing an unknown key of an own namespace, with the closest known key
+    (difflib), else the known keys of that namespace (docs/ledger.md §9.2)."""
+    namespace, _, rest = key.partition(".")
+    # Compared without the shared namespace, which would make every key of it look close.
+    known = {k.partition(".")[2]: k for k in sorted(KNOWN_KEYS) if k.partition(".")[0] == namespace}
+    closest = difflib.get_close_matches(rest, known, n=1, cutoff=0.6)
+    hint = f"did you mean {known[closest[0]]}?" if closest else "known: " + ", ".join(known.values())
+    return StocksbotError(f"unknown setting {key!r}: {namespace}.* keys are stocksbot's own; {hint}")
 
 
 def parse_value(key: str, text: str, value_type: str) -> Any:

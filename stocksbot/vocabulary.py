@@ -62,6 +62,7 @@ EXPORT_FORMATS: tuple[str, ...] = ("csv", "json", "beancount")
 #: Longest broker id (trades and orders), strategy name, config key and symbol.
 EXTERNAL_ID_MAX = 100
 STRATEGY_NAME_MAX = 100
+STRATEGY_PARAM_MAX = 100  # a strategy parameter's name
 CONFIG_KEY_MAX = 100
 SYMBOL_MAX = 32
 

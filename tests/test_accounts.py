@@ -108,7 +108,7 @@ def test_import_with_accounts_and_currencies(storage, tmp_path) -> None:
     out = tmp_path / "out.csv"
     with out.open("w") as handle:
         storage.export_trades(handle)
-    assert out.read_text().splitlines()[1].endswith(",eu,EUR")
+    assert out.read_text().splitlines()[1].endswith(",eu,EUR,")  # then allow_short, empty
     bad = tmp_path / "bad.csv"
     bad.write_text("executed_at,side,symbol,quantity,price,currency\n2024-02-01,buy,SAP,1,100,USD\n")
     with pytest.raises(StocksbotError, match="line 2: SAP trades in EUR, not USD"):

@@ -75,7 +75,7 @@ def test_default_database_behind_is_backed_up_then_upgraded(isolated_home: Path)
 
     previous = history()[1].revision
     invoke("config", "set", "bot.name", "kept")
-    assert invoke("db", "downgrade", previous).exit_code == 0
+    assert invoke("db", "downgrade", previous, "--yes").exit_code == 0
     result = invoke("config", "get", "bot.name")
     database = isolated_home / "stocksbot.db"
     backup = isolated_home / f"stocksbot.db.bak-{previous}"

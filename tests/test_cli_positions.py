@@ -68,7 +68,8 @@ def test_changing_the_cost_basis_rebuilds(worked, run, data) -> None:
 def test_oversell_is_refused_unless_shorting_is_allowed(worked, run, data) -> None:
     before = run("--json", "trade", "list").output
     result = run("trade", "add", "sell", "AAPL", "150", "--price", "155")
-    assert (result.exit_code, result.output) == (1, "Error: cannot sell 150 AAPL: long position is 4\n")
+    expected = "Error: cannot sell 150 AAPL: long position is 4 (use --allow-short to sell short)\n"
+    assert (result.exit_code, result.output) == (1, expected)
     assert run("--json", "trade", "list").output == before
 
     result = run("trade", "add", "sell", "AAPL", "150", "--price", "155", "--allow-short")

@@ -90,7 +90,7 @@ def test_back_dated_sell_that_would_short_the_past_is_refused(storage) -> None:
 def test_oversell_refused_and_allow_short_flips(storage) -> None:
     storage.record_trade(side="buy", symbol="AAPL", quantity="100", price="10", executed_at="2024-01-01")
     before = snapshot(storage)
-    with pytest.raises(StocksbotError, match=r"^cannot sell 150 AAPL: long position is 100$"):
+    with pytest.raises(StocksbotError, match=r"^cannot sell 150 AAPL: long position is 100 \(use --allow-short to sell short\)$"):
         storage.record_trade(side="sell", symbol="AAPL", quantity="150", price="12", executed_at="2024-01-02")
     assert snapshot(storage) == before
     flip = storage.record_trade(side="sell", symbol="AAPL", quantity="150", price="12", executed_at="2024-01-02",
@@ -140,7 +140,7 @@ def test_order_fills_update_the_order_and_the_position(storage) -> None:
     assert storage.get_order(order.id).status == "partially_filled"
     with pytest.raises(StocksbotError, match="exceeds the order's remaining quantity 6"):
         storage.fill_order(order.id, "7", "199")
-    storage.fill_order(order.id, "6", "200.5")
+    storage.fill_order(order.id, "6", "200.5", force=True)  # above the limit 200 (docs/ledger.md §7.4)
     filled = storage.get_order(order.id)
     assert (filled.status, filled.filled_quantity, filled.avg_fill_price) == ("filled", D("10"), D("199.9"))
     assert storage.list_positions()[0].quantity == D("10")

@@ -386,7 +386,7 @@ def test_downgrade_is_refused_while_another_account_holds_a_trade(engine: Engine
         migrations.downgrade(engine, "0004")
     assert migrations.read_revision(engine) == migrations.HEAD_REVISION
     # The command line reports the refusal in one line (a crash would propagate from the runner).
-    result = CliRunner().invoke(cli, ["--db", backend_url, "db", "downgrade", "0004"], catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["--db", backend_url, "db", "downgrade", "0004", "--yes"], catch_exceptions=False)
     assert result.exit_code == 1
     assert result.output.startswith("Error: cannot downgrade below 0005: accounts other than main hold")
     assert migrations.read_revision(engine) == migrations.HEAD_REVISION

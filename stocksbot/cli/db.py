@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Callable, Sequence
+
 import click
 
 from stocksbot.cli.context import AppContext, pass_app
+
+if TYPE_CHECKING:
+    from stocksbot.storage.migrations import Loss
 
 
 @click.group("db")
@@ -104,27 +109,69 @@ def db_upgrade(app: AppContext, revision: str) -> None:
 
 @db_group.command("downgrade")
 @click.argument("revision")
+@click.option("--yes", is_flag=True, help="Go ahead even though the downgrade deletes rows (it says which).")
 @pass_app
-def db_downgrade(app: AppContext, revision: str) -> None:
+def db_downgrade(app: AppContext, revision: str, yes: bool) -> None:
     """Migrate the schema down to REVISION ("base" removes every stocksbot table).
+
+    A downgrade that would delete rows (tables or columns it drops that hold data) says
+    what goes and needs --yes, or a "y" on a terminal; a SQLite file is backed up first,
+    beside it. A database without rows downgrades without asking.
 
     \b
     Example:
-      stocksbot db downgrade base
+      stocksbot db downgrade 0006
+      stocksbot db downgrade base --yes
     """
-    _migrate(app, "downgrade", revision)
+    _migrate(app, "downgrade", revision, yes=yes)
 
 
-def _migrate(app: AppContext, action: str, revision: str) -> None:
+def _stdin_is_terminal() -> bool:
+    import sys
+
+    return sys.stdin.isatty()
+
+
+def _confirm_losses(yes: bool, sqlite: bool) -> "Callable[[Sequence[Loss]], bool]":
+    """The answer to "delete these rows?" (docs/ledger.md §16.7): --yes, else the person at
+    the terminal, else no (the service then refuses in one line naming what would go)."""
+
+    def confirm(lost: "Sequence[Loss]") -> bool:
+        if yes:
+            return True
+        if not _stdin_is_terminal():
+            return False
+        from stocksbot.services.admin import describe_losses
+
+        backup = "; the file is backed up first" if sqlite else "; no backup is taken (see `stocksbot db backup`)"
+        click.confirm(f"This downgrade deletes {describe_losses(lost)}{backup}. Go ahead?", abort=True, err=True)
+        return True
+
+    return confirm
+
+
+def _migrate(app: AppContext, action: str, revision: str, *, yes: bool = False) -> None:
     from stocksbot.cli.output import note, print_json
     from stocksbot.services import admin
 
-    change = admin.migrate(app.uow(check_schema=False), action, revision)
+    uow = app.uow(check_schema=False)
+    confirm = _confirm_losses(yes, uow.target.sqlite_path is not None) if action == "downgrade" else None
+    change = admin.migrate(uow, action, revision, confirm=confirm)
     before, after = change.before, change.after
     if app.json:
-        print_json({"from": before, "to": after})
-    elif before == after:
+        shown: dict[str, object] = {"from": before, "to": after}
+        if action == "downgrade":
+            shown["deleted"] = [{"table": loss.table, "columns": list(loss.columns) or None, "rows": loss.rows}
+                                for loss in change.lost]
+            shown["backup"] = str(change.backup) if change.backup else None
+        print_json(shown)
+        return
+    if change.backup is not None:
+        note(f"backed up to {change.backup}")
+    if before == after:
         note(f"database already at {after or '<empty>'}")
+    elif change.lost:
+        note(f"{action}d {before or '<empty>'} -> {after or '<empty>'}, deleting {admin.describe_losses(change.lost)}")
     else:
         note(f"{action}d {before or '<empty>'} -> {after or '<empty>'}")
 

@@ -15,6 +15,24 @@ MAP_HELP = ("FIELD=COLUMN[,FIELD=COLUMN...]: the file's column for a stocksbot f
             "price, commission, fees, tax, amount, currency, account, id, isin, kind, note); repeatable.")
 
 
+def parse_delimiter(value: str | None) -> str | None:
+    """`--delimiter C`: one character, `\\t` for a tab (docs/brokers.md §10, docs/csv-formats.md §1)."""
+    if value is None:
+        return None
+    character = value.replace("\\t", "\t")
+    if len(character) != 1:
+        raise click.BadParameter("give one character (\\t for a tab)", param_hint="--delimiter")
+    return character
+
+
+def standard_input() -> Any:
+    """Standard input as `FILE -` reads it: UTF-8 (a byte-order mark allowed), newlines as written."""
+    import io
+    import sys
+
+    return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
+
+
 def parse_map(values: tuple[str, ...]) -> dict[str, str]:
     """`--map date=Run Date,side=Action` (and repeated --map) as field -> column."""
     from stocksbot.errors import StocksbotError
@@ -118,11 +136,8 @@ def import_command(ctx: click.Context, file: str, format_name: str, account: str
     from stocksbot.services import broker_imports
 
     app: AppContext = ctx.obj
-    if delimiter is not None and len(delimiter.replace("\\t", "\t")) != 1:
-        raise click.BadParameter("give one character (\\t for a tab)", param_hint="--delimiter")
     options = ParseOptions(columns=parse_map(map_values), date_format=date_format,
-                           delimiter=delimiter.replace("\\t", "\t") if delimiter else None,
-                           decimal_comma=decimal_comma)
+                           delimiter=parse_delimiter(delimiter), decimal_comma=decimal_comma)
     source = _Source(file)
     try:
         fmt = importers.choose(format_name, source.head, source.name)

@@ -20,6 +20,7 @@ from stocksbot.errors import StocksbotError
 #: Each command of the root group, as (module, attribute) in stocksbot.cli.
 COMMANDS: dict[str, tuple[str, str]] = {
     "account": ("account", "account_group"),
+    "audit": ("audit", "audit_group"),
     "cash": ("cash", "cash_group"),
     "config": ("config", "config_group"),
     "db": ("db", "db_group"),

@@ -178,12 +178,17 @@ _status_command("expire", "expired", "Mark a submitted or partially filled order
 @click.argument("quantity")
 @click.option("--price", required=True, metavar="PRICE", help="Fill price per unit.")
 @cost_options
+@click.option("--allow-short", is_flag=True,
+              help="Let a sell fill larger than the long position open a short (default: trading.allow_short).")
+@click.option("--force", is_flag=True, help="Record a fill on the wrong side of the order's limit price.")
 @pass_app
 def order_fill(app: AppContext, order_id: int, quantity: str, price: str, commission: str, fees: str,
-               executed_at: str | None) -> None:
+               executed_at: str | None, allow_short: bool, force: bool) -> None:
     """Record a fill of QUANTITY on order ID: a trade linked to it, its progress and the position.
 
-    Only submitted or partially filled orders fill, and never beyond what remains.
+    Only submitted or partially filled orders fill, and never beyond what remains. A buy
+    fill above the order's limit price, or a sell fill below it, is refused unless --force;
+    a sell fill larger than the long position needs --allow-short (or trading.allow_short).
 
     \b
     Example:
@@ -193,10 +198,32 @@ def order_fill(app: AppContext, order_id: int, quantity: str, price: str, commis
     from stocksbot.services import orders
 
     uow = app.uow()
-    trade = orders.fill_order(uow, order_id, quantity, price, commission=commission, fees=fees, executed_at=executed_at)
+    trade = orders.fill_order(uow, order_id, quantity, price, commission=commission, fees=fees, executed_at=executed_at,
+                              allow_short=True if allow_short else None, force=force)
     if app.json:
         print_json(trade.to_json())
         return
     order = orders.get_order(uow, order_id)
     click.echo(f"{trade_line(trade)}; order {order.id} {order.status}, "
                f"{show_decimal(order.filled_quantity)} of {show_decimal(order.quantity)} filled")
+
+
+@order_group.command("remove")
+@click.argument("order_id", metavar="ID", type=int)
+@pass_app
+def order_remove(app: AppContext, order_id: int) -> None:
+    """Delete order ID when it never filled (an entered-by-mistake order); one with fills is
+    refused: cancel it instead, its fills are trades of the ledger.
+
+    \b
+    Example:
+      stocksbot order remove 3
+    """
+    from stocksbot.cli.output import print_json
+    from stocksbot.services import orders
+
+    order = orders.remove_order(app.uow(), order_id)
+    if app.json:
+        print_json(order.to_json())
+    else:
+        click.echo(f"removed {order_line(order)}")

@@ -65,15 +65,19 @@ def price_add(app: AppContext, symbol: str, price: str, at: str | None, interval
 
 
 @price_group.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", metavar="FILE|-")
 @click.option("--symbol", shell_complete=complete_symbols,
               metavar="SYMBOL", help="Symbol of every row (when the file has no symbol column).")
 @click.option("--interval", default="1d", show_default=True, help="Bar interval of the file's rows.")
 @click.option("--split-adjusted", is_flag=True,
               help="The file's prices are adjusted for later splits: store them as traded, using the recorded splits.")
+@click.option("--delimiter", metavar="C", help="Field separator (default: a comma; \\t for a tab).")
+@click.option("--date-format", metavar="F", help="strptime format of timestamp, e.g. %m/%d/%Y (default: ISO).")
 @pass_app
-def price_import(app: AppContext, file: str, symbol: str | None, interval: str, split_adjusted: bool) -> None:
-    """Import bars from CSV: timestamp,open,high,low,close,volume or timestamp,close (+ symbol).
+def price_import(app: AppContext, file: str, symbol: str | None, interval: str, split_adjusted: bool,
+                 delimiter: str | None, date_format: str | None) -> None:
+    """Import bars from CSV (FILE `-`: standard input): timestamp,open,high,low,close,volume
+    or timestamp,close (+ symbol).
 
     All or nothing: a file with bad rows writes nothing and lists every bad row. A bar that is
     already stored (same symbol, interval and timestamp) is replaced. Prices are stored as
@@ -85,15 +89,48 @@ def price_import(app: AppContext, file: str, symbol: str | None, interval: str, 
       stocksbot price import aapl-daily.csv --symbol AAPL
       stocksbot price import closes.csv --interval 1h
       stocksbot price import nvda-adjusted.csv --symbol NVDA --split-adjusted
+      stocksbot price import quotes.csv --symbol SAP --delimiter ";" --date-format %d.%m.%Y
     """
+    from stocksbot.cli.importing import parse_delimiter, standard_input
     from stocksbot.cli.output import print_json
     from stocksbot.services import prices
 
-    count = prices.import_prices(app.uow(), file, symbol=symbol, interval=interval, split_adjusted=split_adjusted)
+    count = prices.import_prices(app.uow(), standard_input() if file == "-" else file, symbol=symbol,
+                                 interval=interval, split_adjusted=split_adjusted,
+                                 delimiter=parse_delimiter(delimiter) or ",", date_format=date_format)
     if app.json:
         print_json({"imported": count})
     else:
         click.echo(f"imported {count} bar(s)")
+
+
+@price_group.command("remove")
+@click.argument("symbol", shell_complete=complete_symbols)
+@click.option("--at", "at", metavar="TIME", help="Remove the bar at this time (as `price add --at` stored it).")
+@click.option("--since", metavar="TIME", help="Remove bars from this time on (ISO date/time).")
+@click.option("--until", metavar="TIME", help="Remove bars up to this time (ISO date/time; a date means its end).")
+@click.option("--interval", help="Only bars of this interval (default: any).")
+@pass_app
+def price_remove(app: AppContext, symbol: str, at: str | None, since: str | None, until: str | None,
+                 interval: str | None) -> None:
+    """Remove SYMBOL's bars: the one at --at, those from --since to --until, or all of them.
+
+    Nothing matching is an error (exit 1), so a mistyped time never passes for a removal.
+    The audit log keeps what was removed (`stocksbot audit list`).
+
+    \b
+    Example:
+      stocksbot price remove AAPL --at 2024-01-15T16:00
+      stocksbot price remove AAPL --since 2024-01-01 --until 2024-01-31 --interval 1d
+    """
+    from stocksbot.cli.output import print_json
+    from stocksbot.services import prices
+
+    count = prices.remove_prices(app.uow(), symbol, at=at, since=since, until=until, interval=interval)
+    if app.json:
+        print_json({"removed": count})
+    else:
+        click.echo(f"removed {count} {symbol.upper()} bar(s)")
 
 
 @price_group.command("latest")

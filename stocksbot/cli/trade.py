@@ -111,15 +111,18 @@ def trade_group() -> None:
 @click.option("--note", metavar="TEXT", help="A free-text note.")
 @click.option("--allow-short", is_flag=True,
               help="Let a sell larger than the long position open a short (default: trading.allow_short).")
+@click.option("--force", is_flag=True,
+              help="With --order: record a fill on the wrong side of the order's limit price.")
 @account_option(writes=True)
 @pass_app
 def trade_add(app: AppContext, side: str, symbol: str, quantity: str, price: str, commission: str, fees: str,
               executed_at: str | None, strategy: str | None, order_id: int | None, external_id: str | None,
-              note: str | None, allow_short: bool, account: str | None) -> None:
+              note: str | None, allow_short: bool, force: bool, account: str | None) -> None:
     """Record a fill of QUANTITY SYMBOL and book it into its position.
 
     A sell larger than the long position is refused unless shorting is allowed
-    (--allow-short or `config set trading.allow_short true`).
+    (--allow-short or `config set trading.allow_short true`). A fill of a limit order
+    (--order) above its buy limit or below its sell limit is refused unless --force.
 
     \b
     Example:
@@ -132,7 +135,7 @@ def trade_add(app: AppContext, side: str, symbol: str, quantity: str, price: str
     trade = trades.record_trade(app.uow(),
         side=side, symbol=symbol, quantity=quantity, price=price, commission=commission, fees=fees,
         executed_at=executed_at, strategy=strategy, order_id=order_id, external_id=external_id, note=note,
-        allow_short=True if allow_short else None, account=account,
+        allow_short=True if allow_short else None, account=account, force=force,
     )
     if app.json:
         print_json({**trade.to_json(), "rebooked": rebooked_json(trade.rebooked)})
@@ -255,38 +258,51 @@ def _print_correction(app: AppContext, result: "Correction", done: str) -> None:
 
 
 @trade_group.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", metavar="FILE|-")
 @click.option("--dry-run", is_flag=True, help="Check every row and the ledger rules; write nothing.")
 @click.option("--allow-short", is_flag=True, default=None,
               help="Let sells beyond the long position open shorts (default: the trading.allow_short setting).")
+@click.option("--allow-duplicates", is_flag=True,
+              help="Import rows without external_id even when the same fill is stored (identical fills are real).")
 @click.option("--account", shell_complete=complete_accounts, metavar="NAME",
               help="Account of rows without an account column (default: accounts.default, else main).")
+@click.option("--delimiter", metavar="C", help="Field separator (default: a comma; \\t for a tab).")
+@click.option("--date-format", metavar="F", help="strptime format of executed_at, e.g. %d/%m/%Y (default: ISO).")
 @click.pass_context
-def trade_import(ctx: click.Context, file: str, dry_run: bool, allow_short: bool | None, account: str | None) -> None:
-    """Import trades from CSV, all or nothing, booked in time order.
+def trade_import(ctx: click.Context, file: str, dry_run: bool, allow_short: bool | None, allow_duplicates: bool,
+                 account: str | None, delimiter: str | None, date_format: str | None) -> None:
+    """Import trades from CSV (FILE `-`: standard input), all or nothing, booked in time order.
 
     Columns: executed_at,side,symbol,quantity,price required; commission,fees,strategy,
-    external_id,note,account,currency optional. A file with any bad row writes nothing and
-    every bad row is reported as `line N: reason`. Rows whose external_id is already stored
-    are skipped, so importing the same file twice is safe. Strategies and accounts the file
-    names are created if new.
+    external_id,note,account,currency,allow_short optional. A file with any bad row writes
+    nothing and every bad row is reported as `line N: reason`. Importing the same file twice
+    is safe: a row whose external_id is stored is skipped, and a row without one is skipped
+    when the same fill (time, side, symbol, quantity, price, costs, account) is stored, the
+    n-th identical row of the file matching the n-th stored fill; --allow-duplicates imports
+    such rows anyway. Strategies and accounts the file names are created if new.
 
     \b
     Example:
       stocksbot trade import fills.csv --dry-run
       stocksbot --json trade import fills.csv
+      stocksbot trade import broker.csv --delimiter ";" --date-format "%d/%m/%Y %H:%M"
+      stocksbot trade export | stocksbot --db sqlite:///copy.db trade import -
     """
+    from stocksbot.cli.importing import parse_delimiter, standard_input
     from stocksbot.cli.output import print_json
     from stocksbot.csvfiles import RowErrors
 
     app: AppContext = ctx.obj
     from stocksbot.services import imports
 
+    separator = parse_delimiter(delimiter) or ","
     uow = app.uow()
     with _import_progress(file) as progress:
         try:
-            result = imports.import_trades(uow, file, dry_run=dry_run, allow_short=allow_short or None, progress=progress,
-                                           account=account)
+            result = imports.import_trades(uow, standard_input() if file == "-" else file, dry_run=dry_run,
+                                           allow_short=allow_short or None, progress=progress, account=account,
+                                           allow_duplicates=allow_duplicates, delimiter=separator,
+                                           date_format=date_format)
         except RowErrors as exc:
             if not app.json:
                 raise
@@ -297,10 +313,11 @@ def trade_import(ctx: click.Context, file: str, dry_run: bool, allow_short: bool
         return
     verb = "would import" if dry_run else "imported"
     click.echo(f"{verb} {result.imported} trade(s), skipped {result.skipped} already stored, 0 errors")
+    created = "would create" if dry_run else "created"
     if result.created_strategies:
-        click.echo(f"created strategies: {', '.join(result.created_strategies)}")
+        click.echo(f"{created} strategies: {', '.join(result.created_strategies)}")
     if result.created_accounts:
-        click.echo(f"created accounts: {', '.join(result.created_accounts)}")
+        click.echo(f"{created} accounts: {', '.join(result.created_accounts)}")
 
 
 class _import_progress:  # noqa: N801 - used as a context manager, reads like a function
@@ -314,7 +331,7 @@ class _import_progress:  # noqa: N801 - used as a context manager, reads like a 
         import os
         import sys
 
-        if not sys.stderr.isatty():
+        if self.file == "-" or not sys.stderr.isatty():
             return None
         from rich.progress import (
             BarColumn,
@@ -340,12 +357,15 @@ class _import_progress:  # noqa: N801 - used as a context manager, reads like a 
 
 
 @trade_group.command("export")
-@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="csv", show_default=True,
-              help="csv (what `trade import` reads), json, or a beancount ledger.")
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS),
+              help="csv (what `trade import` reads), json, or a beancount ledger [default: csv, json with --json].")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
 @pass_app
-def trade_export(app: AppContext, fmt: str, output: str | None) -> None:
+def trade_export(app: AppContext, fmt: str | None, output: str | None) -> None:
     """Export every trade in booking order.
+
+    The CSV is what `trade import` reads: each row carries its trade's external_id or
+    fingerprint (importing the file again skips it) and `allow_short` on sells that went short.
 
     \b
     Example:
@@ -355,6 +375,8 @@ def trade_export(app: AppContext, fmt: str, output: str | None) -> None:
     from stocksbot.cli.output import note
     from stocksbot.services import exports
 
+    if fmt is None:
+        fmt = "json" if app.json else "csv"  # the global --json asks for JSON
     uow = app.uow()
     if output is None:
         import sys

@@ -43,6 +43,9 @@ class TradeEntry:
     note: str | None = None
     #: The strategy the fill belongs to (stocksbot's own format has the column; created if new).
     strategy: str | None = None
+    #: The fill may open or add to a short whatever the import's setting (stocksbot's own format:
+    #: its `allow_short` column, docs/csv-formats.md §2.1).
+    allow_short: bool = False
 
 
 @dataclass(frozen=True)

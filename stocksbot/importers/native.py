@@ -56,7 +56,7 @@ class NativeFormat:
                 yield TradeEntry(line=row.line, at=row.executed_at, side=row.side, symbol=row.symbol,
                                  quantity=row.quantity, price=row.price, commission=row.commission, fees=row.fees,
                                  currency=row.currency, account=row.account, key=row.external_id, note=row.note,
-                                 strategy=row.strategy)
+                                 strategy=row.strategy, allow_short=row.allow_short)
         except StocksbotError as exc:  # a header read_trades refuses
             yield Problem(1, str(exc).removeprefix("the file: "))
 

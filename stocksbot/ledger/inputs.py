@@ -68,7 +68,9 @@ def parse_range_end(text: str | datetime, *, field: str = "--until") -> datetime
 
 
 _CURRENCY_PATTERN = re.compile(r"[A-Z]{3}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: What breaks a line of a table or a row of an export: control characters (C0, DEL, C1:
+#: tab, newline, carriage return, escape, ...) and Unicode's line and paragraph separators.
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def parse_currency(text: str, *, field: str = "currency") -> str:
@@ -79,13 +81,36 @@ def parse_currency(text: str, *, field: str = "currency") -> str:
     return code
 
 
+def parse_name(text: str, *, what: str, limit: int) -> str:
+    """A name users pick (account, strategy, instrument, strategy parameter): 1-`limit`
+    printable characters, not all spaces, kept as typed (docs/ledger.md §1.7).
+
+    The one check for names: a name is a cell of a table, a field of an export and an
+    argument to type again, so a newline, tab or escape in it would break all three.
+    Printable is Python's `str.isprintable`: no control, format or separator characters
+    other than the plain space.
+    """
+    if not isinstance(text, str) or not text.strip() or len(text) > limit or not text.isprintable():
+        raise LedgerError(f"invalid {what} {text!r}: use 1-{limit} printable characters (no control characters)")
+    return text
+
+
 def parse_account_name(text: str) -> str:
-    """An account name: 1-64 printable characters, no control characters, kept as typed."""
-    if not isinstance(text, str) or not text.strip() or len(text) > ACCOUNT_NAME_MAX or _CONTROL.search(text) \
-            or not text.isprintable():
-        raise LedgerError(
-            f"invalid account name {text!r}: use 1-{ACCOUNT_NAME_MAX} printable characters (no control characters)"
-        )
+    """An account name: 1-64 printable characters (`parse_name`), kept as typed."""
+    return parse_name(text, what="account name", limit=ACCOUNT_NAME_MAX)
+
+
+def parse_note(text: str | None, *, field: str = "note") -> str | None:
+    """A note, description or reason: any text of one line (docs/ledger.md §1.7).
+
+    Free text, spaces and every printable character included, but no control characters
+    (tab, newline, escape, ...) and no line or paragraph separator: a note is shown in a
+    table cell and written into exports, where those would break the row. None stays None.
+    """
+    if text is None:
+        return None
+    if not isinstance(text, str) or _LINE_BREAKING.search(text):
+        raise LedgerError(f"invalid {field} {text!r}: use text on one line (no tabs, newlines or other control characters)")
     return text
 
 

@@ -427,13 +427,12 @@ class Book:
         closable = self._quantity if lots and lots[0].side == closing_side else ZERO
 
         if side == SELL and not allow_short and quantity > closable:
-            message = (
+            # The hint names the switch every command that sells has (docs/ledger.md §4.6).
+            short = f"it is short {format_decimal(self.quantity)}; " if self.side == SHORT else ""
+            raise LedgerError(
                 f"cannot sell {format_decimal(quantity)} {self.symbol}: "
-                f"long position is {format_decimal(closable)}"
+                f"long position is {format_decimal(closable)} ({short}use --allow-short to sell short)"
             )
-            if self.side == SHORT:
-                message += f" (it is short {format_decimal(self.quantity)})"
-            raise LedgerError(message)
 
         if closable < quantity:  # min(quantity, closable), and what is left to open
             close_quantity, open_quantity = closable, _subtract(quantity, closable)

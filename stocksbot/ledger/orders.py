@@ -21,6 +21,7 @@ from stocksbot.ledger.numbers import (
     subtract,
 )
 from stocksbot.vocabulary import (
+    BUY,
     CANCELLED,
     EXPIRED,
     FILLED,
@@ -56,6 +57,7 @@ __all__ = [
     "TIME_IN_FORCE",
     "OrderFillResult",
     "apply_fill",
+    "check_fill_price",
     "check_transition",
     "validate_order_prices",
     "validate_order_status",
@@ -213,3 +215,28 @@ def apply_fill(
     new_status = FILLED if new_filled == quantity else PARTIALLY_FILLED
     return OrderFillResult(filled_quantity=new_filled, avg_fill_price=new_avg, status=new_status)
 
+
+
+def check_fill_price(
+    order_type: str, side: str, limit_price: Decimal | None, fill_price: Decimal, *, force: bool = False
+) -> None:
+    """Refuse a fill that breaks the order's limit price (docs/ledger.md §7.4, "Limit prices").
+
+    A limit (or stop_limit) order promises a price at least as good as its limit: a buy
+    fills at or below it, a sell at or above it. A fill on the wrong side of the limit is
+    almost always a typo (51 for 15) or the wrong order id, so it is refused unless `force`
+    says the broker really filled it there. Market and stop orders have no limit to break.
+    """
+    if force or order_type not in (LIMIT, STOP_LIMIT) or limit_price is None:
+        return
+    if side == BUY:
+        if fill_price > limit_price:
+            raise LedgerError(
+                f"fill price {format_decimal(fill_price)} is above the order's buy limit {format_decimal(limit_price)} "
+                "(use --force if the broker really filled it there)"
+            )
+    elif fill_price < limit_price:
+        raise LedgerError(
+            f"fill price {format_decimal(fill_price)} is below the order's sell limit {format_decimal(limit_price)} "
+            "(use --force if the broker really filled it there)"
+        )

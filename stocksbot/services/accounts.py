@@ -15,9 +15,9 @@ from sqlalchemy import Connection, func, select
 
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import format_decimal
-from stocksbot.ledger.inputs import parse_account_name, parse_currency
+from stocksbot.ledger.inputs import parse_account_name, parse_currency, parse_note
 from stocksbot.ledger.numbers import ZERO
-from stocksbot.storage import tables
+from stocksbot.storage import audit, tables
 from stocksbot.storage.records import AccountRecord
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
@@ -69,13 +69,16 @@ def add_account(
 ) -> AccountRecord:
     """A new open account; its currency defaults to `reporting.currency`, else USD."""
     name = parse_account_name(name)
+    description = parse_note(description, field="description")
     code = parse_currency(currency) if currency is not None else None
     with uow.transaction() as conn:
         repos = Repositories(conn)
         if repos.accounts.by_name(name) is not None:
             raise StocksbotError(f"an account named {name!r} already exists")
-        repos.accounts.add(name=name, currency=code or _default_currency(repos), margin=margin,
-                           description=description, status=OPEN)
+        values = {"name": name, "currency": code or _default_currency(repos), "margin": margin,
+                  "description": description, "status": OPEN}
+        repos.accounts.add(**values)
+        audit.log(conn, uow.command, "account.add", name, new=values)
         return _record(repos.accounts.require(name), {}, {})
 
 
@@ -103,8 +106,11 @@ def rename_account(uow: UnitOfWork, old: str, new: str) -> AccountRecord:
             raise StocksbotError(f"an account named {new!r} already exists")
         repos.accounts.update(row.id, name=new)
         default = repos.config.text("accounts.default")
+        before, after = {"name": row.name}, {"name": new}
         if default == old:
             repos.config.upsert("accounts.default", new, "string", None)
+            before["accounts.default"], after["accounts.default"] = old, new
+        audit.log(conn, uow.command, "account.rename", old, old=before, new=after)
         return _record(repos.accounts.require(new), _cash(conn), _market_values(conn, datetime.now(timezone.utc)))
 
 
@@ -124,4 +130,5 @@ def close_account(uow: UnitOfWork, name: str) -> AccountRecord:
             shown = ", ".join(f"{format_decimal(amount)} {currency}" for currency, amount in cash.items())
             raise StocksbotError(f"cannot close account {name!r}: it holds cash ({shown})")
         repos.accounts.update(row.id, status=CLOSED)
+        audit.log(conn, uow.command, "account.close", name, old={"status": row.status}, new={"status": CLOSED})
         return _record(repos.accounts.require(name), {}, {})

@@ -15,13 +15,12 @@ holding without `--allow-short`) rolls all of it back:
   `cash convert` books them) and exchange rates follow, each by the rules of its own service.
 
 Idempotency: every record keeps a key in its `external_id`, the broker's id or a fingerprint
-of the row's content (`fingerprint`); a key already stored is skipped and reported, so a file
-imported twice changes nothing.
+of the row's content (`stocksbot.fingerprints`, shared with `trade import`); a key already
+stored is skipped and reported, so a file imported twice changes nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,6 +33,8 @@ from sqlalchemy import Connection, insert, select, update
 from stocksbot import settings
 from stocksbot.csvfiles import PriceRow, RowErrors, TradeRow
 from stocksbot.errors import StocksbotError
+from stocksbot.fingerprints import Occurrences, content_text, trade_content
+from stocksbot.fingerprints import fingerprint as fingerprint  # noqa: F401 - its old home, which tests import
 from stocksbot.importers.entries import (
     CASH_KINDS,
     REFUNDABLE_KINDS,
@@ -59,7 +60,7 @@ from stocksbot.services import fx
 from stocksbot.services.imports import TradeImport
 from stocksbot.services.prices import upsert_bars
 from stocksbot.services.splits import insert_split
-from stocksbot.storage import tables
+from stocksbot.storage import audit, tables
 from stocksbot.storage.booking import BookingError, BookingStore, lock_ledger
 from stocksbot.storage.cash import CashStore, dividend_event, movement_event
 from stocksbot.storage.repositories import Repositories
@@ -169,23 +170,16 @@ def parse(fmt: Format, lines: Iterable[str], options: ParseOptions, *, skip_unkn
 # -- keys -------------------------------------------------------------------------------------
 
 
-def _text(value: object) -> str:
-    if isinstance(value, Decimal):
-        return format_decimal(value)
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat()
-    return "" if value is None else str(value)
-
-
 def content(entry: Entry, account: str) -> tuple[str, ...]:
     """What identifies an entry without a broker id: its kind, time, account, symbol, quantities,
-    amounts and currency, as text (the same values give the same text, `10` and `10.0` alike)."""
+    amounts and currency, as text (the same values give the same text, `10` and `10.0` alike).
+    A trade's is `fingerprints.trade_content`, shared with `trade import` and `trade export`."""
     if isinstance(entry, TradeEntry):
-        values: tuple[object, ...] = ("trade", entry.at, account, entry.symbol, entry.isin, entry.side,
-                                      entry.quantity, entry.price, entry.commission, entry.fees, entry.currency)
-    elif isinstance(entry, DividendEntry):
-        values = ("dividend", entry.paid_at, account, entry.symbol, entry.isin, entry.gross, entry.tax, entry.fee,
-                  entry.currency)
+        return trade_content(entry.at, account, entry.symbol, entry.isin, entry.side, entry.quantity, entry.price,
+                             entry.commission, entry.fees, entry.currency)
+    if isinstance(entry, DividendEntry):
+        values: tuple[object, ...] = ("dividend", entry.paid_at, account, entry.symbol, entry.isin, entry.gross,
+                                      entry.tax, entry.fee, entry.currency)
     elif isinstance(entry, TaxEntry):
         values = ("tax", entry.at, account, entry.symbol, entry.isin, entry.amount, entry.refund, entry.currency)
     elif isinstance(entry, CashEntry):
@@ -200,18 +194,7 @@ def content(entry: Entry, account: str) -> tuple[str, ...]:
                   entry.added)
     else:
         values = ("rate", entry.at, entry.base, entry.quote, entry.rate)
-    return tuple(map(_text, values))
-
-
-def fingerprint(values: tuple[str, ...], occurrence: int) -> str:
-    """The key of an entry without a broker id: `fp:` and 40 hex digits of a SHA-256 of its content
-    (docs/brokers.md §5).
-
-    `occurrence` counts the earlier rows of the same file with the same content, so two
-    identical fills in one file are two trades, and importing the file again skips both.
-    """
-    digest = hashlib.sha256("\x1f".join((*values, str(occurrence))).encode()).hexdigest()
-    return f"fp:{digest[:40]}"
+    return tuple(map(content_text, values))
 
 
 # -- booking ----------------------------------------------------------------------------------
@@ -264,6 +247,8 @@ class _Booking:
         self.errors: list[str] = []
         self.skipped: list[tuple[int, str]] = []
         self.counts = dict.fromkeys(KINDS, 0)
+        #: The ids of the trades booked (consecutive: `TradeImport.trade_ids`), for the audit entry.
+        self.trade_ids: range = range(0)
         self.accounts = {row.name: row for row in self.repos.accounts.list()}
         self.created_accounts: list[str] = []
         self.created_strategies: list[str] = []
@@ -283,7 +268,7 @@ class _Booking:
             chunk = wanted[start:start + _LOOKUP]
             query = select(INSTRUMENTS.c.isin, INSTRUMENTS.c.symbol).where(INSTRUMENTS.c.isin.in_(chunk))
             self.isins.update((row.isin, row.symbol) for row in self.conn.execute(query))
-        seen: dict[tuple[str, ...], int] = {}
+        seen = Occurrences()
         resolved = []
         symbols: dict[str, str] = {}
         for entry in entries:
@@ -295,7 +280,7 @@ class _Booking:
             resolved.append(item)
         return resolved
 
-    def _resolve(self, entry: Entry, symbols: dict[str, str], seen: dict[tuple[str, ...], int]) -> _Entry:
+    def _resolve(self, entry: Entry, symbols: dict[str, str], seen: Occurrences) -> _Entry:
         symbol = None
         if not isinstance(entry, RateEntry):
             account = entry.account.strip() if entry.account else self.default_name
@@ -321,9 +306,7 @@ class _Booking:
         if isinstance(entry, RateEntry):
             key = None
         elif key is None:
-            values = content(entry, account)
-            occurrence = seen[values] = seen.get(values, -1) + 1
-            key = fingerprint(values, occurrence)
+            key = seen.key(content(entry, account))
         elif len(key) > EXTERNAL_ID_MAX - (_LEG_ROOM if isinstance(entry, ConversionEntry) else 0):
             limit = EXTERNAL_ID_MAX - (_LEG_ROOM if isinstance(entry, ConversionEntry) else 0)
             raise StocksbotError(f"the broker's id {key[:20]!r}... is longer than {limit} characters")
@@ -423,6 +406,7 @@ class _Booking:
         keys = {item.entry.line: item.key for item in trades}
         self.skipped += [(line, f"already imported ({keys[line]})") for line in run.skipped_lines]
         self.counts["trades"] = run.imported
+        self.trade_ids = run.trade_ids
         self.created_strategies += run.created_strategies
         for symbol in sorted(split_symbols - {symbol for _account, symbol in run.symbols}):
             try:
@@ -447,7 +431,8 @@ class _Booking:
                 currency = code if code is not None else codes.setdefault(currency, parse_currency(currency))
             row = new(TradeRow)
             row.__dict__.update(zip(fields, (e.line, e.at, e.side, item.symbol, e.quantity, e.price, e.commission,
-                                             e.fees, e.strategy, item.key, e.note, item.account, currency)))
+                                             e.fees, e.strategy, item.key, e.note, item.account, currency,
+                                             e.allow_short)))
             yield row
 
     def _rates(self, rates: list[_Entry]) -> None:
@@ -685,6 +670,11 @@ def import_statement(
             items = booking.resolve(parsed.entries)
             _refuse(booking.errors)
             booking.book(items)
+            audit.log(conn, uow.command, "statement.import", fmt.name, new={
+                "format": fmt.name, "source": source, "imported": booking.counts,
+                "skipped": len(parsed.skipped) + len(booking.skipped),
+                "created_accounts": booking.created_accounts, "created_strategies": booking.created_strategies,
+            }, trade_ids=booking.trade_ids)
             if dry_run:
                 raise _DryRun
     except _DryRun:

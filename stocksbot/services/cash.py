@@ -17,8 +17,8 @@ from sqlalchemy import Connection, insert, select, update
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import format_decimal, multiply, parse_decimal
 from stocksbot.ledger.cash import DIVIDEND, MOVEMENT, TRADE, dividend_amount, trade_amount
-from stocksbot.ledger.inputs import parse_currency, parse_range_end, parse_time
-from stocksbot.storage import tables
+from stocksbot.ledger.inputs import parse_currency, parse_note, parse_range_end, parse_time
+from stocksbot.storage import audit, tables
 from stocksbot.storage.cash import CashStore, lock_cash, movement_event
 from stocksbot.storage.records import CashBalanceRecord, CashMovementRecord
 from stocksbot.storage.repositories import Repositories
@@ -87,6 +87,7 @@ def record_cash(
     if kind not in RECORDED_KINDS:
         raise StocksbotError(f"cash kind must be one of {', '.join(RECORDED_KINDS)}, got {kind!r}")
     value = _amount(amount)
+    note = parse_note(note)
     code = parse_currency(currency) if currency is not None else None
     moment = _moment(at)
     with uow.transaction() as conn:
@@ -104,6 +105,7 @@ def record_cash(
                     f"balance at that time is {format_decimal(available)}"
                 )
         _settle(conn, chosen, [record])
+        audit.log(conn, uow.command, f"cash.{kind}", record.id, new=record.to_json())
         return record
 
 
@@ -133,6 +135,7 @@ def transfer_cash(
     implicit deposit, as for any debit.
     """
     value = _amount(amount)
+    note = parse_note(note)
     code = parse_currency(currency) if currency is not None else None
     moment = _moment(at)
     with uow.transaction() as conn:
@@ -146,6 +149,7 @@ def transfer_cash(
         lock_cash(conn, [(source.id, code), (target.id, code)])
         _settle(conn, source, [out])
         _settle(conn, target, [came])
+        audit.log(conn, uow.command, "cash.transfer", out.id, new={"movements": [out.to_json(), came.to_json()]})
         return [out, came]
 
 
@@ -167,6 +171,7 @@ def convert_cash(
     (in FROM, when given) and a convert_in of exactly AMOUNT x RATE, all sharing `pair_id`.
     """
     value = _amount(amount)
+    note = parse_note(note)
     source, target = parse_currency(from_currency, field="FROM currency"), parse_currency(to_currency,
                                                                                            field="TO currency")
     if source == target:
@@ -185,6 +190,7 @@ def convert_cash(
                               pair_id=out.id))
         lock_cash(conn, [(chosen.id, source), (chosen.id, target)])
         _settle(conn, chosen, records)
+        audit.log(conn, uow.command, "cash.convert", out.id, new={"movements": [r.to_json() for r in records]})
         return records
 
 

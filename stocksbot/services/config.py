@@ -13,7 +13,8 @@ from sqlalchemy import Connection
 
 from stocksbot import settings as rules
 from stocksbot.errors import StocksbotError
-from stocksbot.storage import rebookings
+from stocksbot.ledger.inputs import parse_note
+from stocksbot.storage import audit, rebookings
 from stocksbot.storage.records import RealizedChange
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
@@ -66,8 +67,14 @@ def _item(repos: Repositories, key: str) -> ConfigItem | None:
 def config_set(
     uow: UnitOfWork, key: str, text: str, value_type: str | None = None, description: str | None = None
 ) -> ConfigItem:
-    """Store a typed setting; a value that does not parse as its type changes nothing."""
+    """Store a typed setting; a value that does not parse as its type changes nothing.
+
+    A key under one of stocksbot's own namespaces must be a known key (docs/ledger.md §9.2).
+    """
     rules.check_key(key)
+    if rules.is_unknown_own_key(key):
+        raise rules.unknown_own_key_error(key)
+    description = parse_note(description, field="description")
     known = rules.KNOWN_KEYS.get(key)
     with uow.transaction() as conn:
         repos = Repositories(conn)
@@ -88,13 +95,28 @@ def config_set(
             rebooked = _rebuild(conn)  # the new method applies to the whole history, atomically
         item = _item(repos, key)
         assert item is not None
+        old, new = audit.changes(_stored(previous), _stored(item))
+        audit.log(conn, uow.command, "config.set", key, old=old, new=new)
         return replace(item, rebooked=rebooked)
 
 
+def _stored(item: ConfigItem | None) -> dict[str, Any]:
+    """A setting as its audit entry shows it: the typed value (its default when unset), type, description."""
+    if item is None:
+        return {}
+    return {"value": item.value, "type": item.value_type, "description": item.description,
+            "default": item.is_default}
+
+
 def config_get(uow: UnitOfWork, key: str) -> ConfigItem:
+    """A stored setting or a known key's default. An unknown key of an own namespace that is
+    not stored is refused with the closest known key (a typo); one stored before that rule
+    still reads (docs/ledger.md §9.3)."""
     rules.check_key(key)
     with uow.reading() as conn:
         item = _item(Repositories(conn), key)
+    if item is None and rules.is_unknown_own_key(key):
+        raise rules.unknown_own_key_error(key)
     if item is None:
         raise StocksbotError(f"config key {key!r} is not set (see `stocksbot config list`)")
     return item
@@ -115,14 +137,21 @@ def config_list(uow: UnitOfWork) -> list[ConfigItem]:
 
 def config_unset(uow: UnitOfWork, key: str) -> tuple[RealizedChange, ...]:
     """Remove a setting; a known key falls back to its default. Returns what a cost-basis change
-    re-booked (docs/ledger.md §19.4; empty otherwise)."""
+    re-booked (docs/ledger.md §19.4; empty otherwise).
+
+    An unknown key of an own namespace that is stored (set before docs/ledger.md §9.2 refused
+    it) can be removed; one that is not stored is refused with the closest known key.
+    """
     rules.check_key(key)
     with uow.transaction() as conn:
         repos = Repositories(conn)
         previous = _item(repos, key)
         if not repos.config.delete(key):
+            if rules.is_unknown_own_key(key):
+                raise rules.unknown_own_key_error(key)
             raise StocksbotError(f"config key {key!r} is not set")
         current = _item(repos, key)
+        audit.log(conn, uow.command, "config.unset", key, old=_stored(previous), new=_stored(current) or None)
         if key == _COST_BASIS and previous is not None and current is not None and current.value != previous.value:
             return _rebuild(conn)
         return ()

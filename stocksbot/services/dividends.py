@@ -20,10 +20,10 @@ from stocksbot import settings
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import add, format_decimal, multiply, parse_decimal
 from stocksbot.ledger.cash import dividend_amount
-from stocksbot.ledger.inputs import parse_currency, parse_symbol, parse_time, start_of_day
+from stocksbot.ledger.inputs import parse_currency, parse_note, parse_symbol, parse_time, start_of_day
 from stocksbot.services import trades
 from stocksbot.services.cash import open_account
-from stocksbot.storage import tables
+from stocksbot.storage import audit, tables
 from stocksbot.storage.booking import BookingStore, lock_symbol
 from stocksbot.storage.cash import CashStore, dividend_event
 from stocksbot.storage.records import DividendRecord
@@ -76,6 +76,7 @@ def record_dividend(
     """
     symbol = parse_symbol(symbol)
     value = parse_decimal(amount, field="amount", allow_zero=False)
+    note = parse_note(note)
     withheld = parse_decimal(tax, field="--tax") if tax is not None else Decimal(0)
     charged = parse_decimal(fee, field="--fee") if fee is not None else Decimal(0)
     code = parse_currency(currency) if currency is not None else None
@@ -125,7 +126,10 @@ def record_dividend(
                                           account=chosen.name).id
             conn.execute(update(DIVIDENDS).where(DIVIDENDS.c.id == dividend_id).values(reinvest_trade_id=trade_id))
         row = conn.execute(select(DIVIDENDS).where(DIVIDENDS.c.id == dividend_id)).one()
-        return dividend_record(row, {chosen.id: chosen.name})
+        record = dividend_record(row, {chosen.id: chosen.name})
+        audit.log(conn, uow.command, "dividend.add", dividend_id, new=record.to_json(),
+                  trade_ids=[trade_id] if trade_id is not None else [])
+        return record
 
 
 def _holding(conn: Connection, account_id: int, symbol: str, at: datetime) -> Decimal:
@@ -173,4 +177,5 @@ def remove_dividend(uow: UnitOfWork, dividend_id: int) -> DividendRecord:
                                              MOVEMENTS.c.dividend_id == dividend_id))
         conn.execute(delete(DIVIDENDS).where(DIVIDENDS.c.id == dividend_id))
         CashStore(conn).replay(row.account_id, row.currency)
+        audit.log(conn, uow.command, "dividend.remove", dividend_id, old=record.to_json())
         return record

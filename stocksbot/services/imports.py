@@ -9,8 +9,10 @@ re-booking from its stored trades at the end, so lots always follow time order w
 same ledger rules as `trade add`.
 
 Any bad row, or any trade the ledger refuses, rolls the whole transaction back and every
-problem is reported as `line N: reason`. Rows whose external_id is already stored are
-skipped and counted, so re-importing a file is safe. The format is docs/csv-formats.md.
+problem is reported as `line N: reason`. Every trade keeps a key in its external_id: the
+broker's id, else a fingerprint of the row (`stocksbot.fingerprints`, the one `stocksbot
+import` uses). Rows whose key is already stored are skipped and counted, so re-importing a
+file is safe (docs/csv-formats.md §2.5). The format is docs/csv-formats.md §2.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from typing import IO, Any, Callable, Collection, Iterator
 from sqlalchemy import Connection, func, insert, select, text
 
 from stocksbot import settings
-from stocksbot.csvfiles import RowErrors, TradeRow, read_trades
+from stocksbot.csvfiles import RowErrors, TradeRow, open_text, read_trades
 from stocksbot.errors import StocksbotError
+from stocksbot.fingerprints import Occurrences, fingerprint, is_fingerprint, trade_content
 from stocksbot.ledger import Fill, LedgerError
-from stocksbot.storage import tables
+from stocksbot.storage import audit, tables
 from stocksbot.storage.booking import BookingError, BookingStore, OpenState, PositionState, closings_of, lock_ledger
 from stocksbot.storage.bulk import BulkInserter
 from stocksbot.storage.cash import CashStore, CashStream
@@ -115,6 +118,18 @@ def _batches(rows: Iterator[TradeRow | str], size: int) -> Iterator[list[TradeRo
         yield batch
 
 
+class _NewTrades:
+    """The ids of this import's trades that must pass the shorting rule when re-booked: all new
+    ids but those of rows that allow a short themselves (`allow_short` column)."""
+
+    def __init__(self, ids: range, short_allowed: Collection[int]) -> None:
+        self.ids = ids
+        self.short_allowed = short_allowed
+
+    def __contains__(self, trade_id: object) -> bool:
+        return trade_id in self.ids and trade_id not in self.short_allowed
+
+
 @dataclass
 class _SymbolRun:
     """One symbol's booking during an import."""
@@ -128,12 +143,17 @@ class TradeImport:
 
     def __init__(
         self, conn: Connection, method: str, allow_short: bool, *, expected_rows: int = 0, account: str | None = None,
-        rebook: Collection[str] = (),
+        rebook: Collection[str] = (), allow_duplicates: bool = False, match_unkeyed: bool = False,
     ) -> None:
         """`expected_rows`: about how many rows the file has (decides whether indexes are deferred);
         `account`: where rows without an account column go (None: the default account);
         `rebook`: symbols booked by a re-booking at the end whatever their order (`stocksbot import`
-        adds their splits before `finish`: docs/brokers.md)."""
+        adds their splits before `finish`: docs/brokers.md);
+        `allow_duplicates`: rows without an external_id are imported even when their fingerprint
+        is stored (identical fills that are real), under the next free fingerprint;
+        `match_unkeyed`: a row without a broker id whose fingerprint is not stored is also
+        matched, by content, against the stored trades without any external_id (`trade add`,
+        imports before fingerprints), each claimed once (docs/csv-formats.md §2.5)."""
         self.conn = conn
         self.store = BookingStore(conn, method)
         self.allow_short = allow_short
@@ -142,6 +162,15 @@ class TradeImport:
         #: The lines of the rows skipped because their external_id was stored before this import.
         self.skipped_lines: list[int] = []
         self.imported = 0
+        self.allow_duplicates = allow_duplicates
+        self.match_unkeyed = match_unkeyed
+        #: Content (as its first fingerprint) -> how many stored trades without an external_id
+        #: have it and are not yet claimed; loaded at the first row that needs it.
+        self.unkeyed: dict[str, int] | None = None
+        #: Numbers the file's identical rows without an external_id (docs/csv-formats.md §2.5).
+        self.occurrences = Occurrences()
+        #: New trade ids whose row allows a short itself (the `allow_short` column).
+        self.short_allowed: set[int] = set()
         self.rebook = frozenset(rebook)
         self.symbols: dict[tuple[int, str], _SymbolRun] = {}
         self.closed_runs: list[PositionState] = []
@@ -211,6 +240,11 @@ class TradeImport:
             return int(self.conn.execute(text("SELECT nextval(pg_get_serial_sequence('trades', 'id'))")).scalar_one())
         return int(self.conn.execute(select(func.coalesce(func.max(TRADES.c.id), 0))).scalar_one()) + 1
 
+    @property
+    def trade_ids(self) -> range:
+        """The ids of the trades this import wrote: consecutive from `first_id`."""
+        return range(self.first_id, self.first_id + self.imported)
+
     def run(self, rows: Iterator[TradeRow | str], progress: Callable[[], None] | None) -> None:
         self.take(rows, progress)
         self.finish()
@@ -238,21 +272,25 @@ class TradeImport:
     def _take(self, batch: list[TradeRow | str]) -> None:
         good = [row for row in batch if isinstance(row, TradeRow)]
         self.errors.extend(row for row in batch if isinstance(row, str))
-        known = self._known_external_ids([r.external_id for r in good if r.external_id is not None])
+        keys = self._keys(good)
+        known = self._known_external_ids(keys)
         seen_here: dict[str, int] = {}
         values = []
-        for row in good:
-            if row.external_id is not None:
-                trade_id = known.get(row.external_id)
-                if trade_id is not None and trade_id < self.first_id:
-                    self.skipped += 1  # stored before this import: already imported
-                    self.skipped_lines.append(row.line)
-                    continue
-                first = self.lines[trade_id - self.first_id] if trade_id is not None else \
-                    seen_here.setdefault(row.external_id, row.line)
-                if first != row.line:
-                    self.errors.append(f"line {row.line}: external_id {row.external_id!r} repeats line {first}")
-                    continue
+        for row, key in zip(good, keys):
+            trade_id = known.get(key)
+            if trade_id is not None and trade_id < self.first_id:
+                self.skipped += 1  # stored before this import: already imported
+                self.skipped_lines.append(row.line)
+                continue
+            first = self.lines[trade_id - self.first_id] if trade_id is not None else seen_here.setdefault(key, row.line)
+            if first != row.line:
+                self.errors.append(f"line {row.line}: external_id {key!r} repeats line {first}")
+                continue
+            if self.match_unkeyed and is_fingerprint(key) and not (self.allow_duplicates and row.external_id is None) \
+                    and self._claim_unkeyed(row):
+                self.skipped += 1  # the same fill, stored without an external_id
+                self.skipped_lines.append(row.line)
+                continue
             trade_id = self.first_id + len(self.lines)
             account = self._account(row.account) if row.account is not None else self.default_account
             currency = self._currency(row, account)
@@ -262,8 +300,10 @@ class TradeImport:
             realized = self._book(row, account.id, trade_id, strategy_id)
             if realized is False:
                 continue  # refused by the ledger (reported); not written
+            if row.allow_short and not self.allow_short:
+                self.short_allowed.add(trade_id)  # for a re-booking of the symbol too
             self.lines.append(row.line)
-            values.append((trade_id, row.external_id, row.side, row.symbol, row.quantity, row.price, row.commission,
+            values.append((trade_id, key, row.side, row.symbol, row.quantity, row.price, row.commission,
                            row.fees, row.executed_at, realized, strategy_id, row.note, None, self.now, account.id,
                            currency))
         if values:  # written even when the import will fail: re-booking needs them to report every error
@@ -277,6 +317,79 @@ class TradeImport:
             self.closings.clear()
         if len(self.closed_runs) >= BATCH:
             self._flush_closed_runs()
+
+    def _keys(self, rows: list[TradeRow]) -> list[str]:
+        """Each row's key: its external_id, else its fingerprint (docs/csv-formats.md §2.5).
+
+        The n-th row of the file with some content gets that content's n-th fingerprint; with
+        `allow_duplicates`, the first fingerprint of its content stored by no trade and no
+        earlier row instead, so it is always imported.
+        """
+        keys: list[str] = []
+        probing: list[tuple[int, tuple[str, ...]]] = []
+        default = self.default_account.name
+        for row in rows:
+            key = row.external_id
+            if key is None:
+                values = trade_content(row.executed_at, row.account if row.account is not None else default,
+                                       row.symbol, None, row.side, row.quantity, row.price, row.commission, row.fees,
+                                       row.currency)
+                if self.allow_duplicates:
+                    probing.append((len(keys), values))
+                    key = ""
+                else:
+                    key = self.occurrences.key(values)
+            keys.append(key)
+        if probing:
+            self._free_fingerprints(keys, probing)
+        return keys
+
+    def _free_fingerprints(self, keys: list[str], probing: list[tuple[int, tuple[str, ...]]]) -> None:
+        """Give each probing row (its place in `keys`, its content) the first fingerprint of its
+        content that no trade and no other row has: one lookup per round, each round moving the
+        rows whose candidate is taken to their next one."""
+        taken = set(keys)
+        pending = [(place, values, 0) for place, values in probing]
+        while pending:
+            candidates = [fingerprint(values, occurrence) for _place, values, occurrence in pending]
+            stored = self._known_external_ids(candidates)
+            waiting = []
+            for (place, values, occurrence), key in zip(pending, candidates):
+                if key in stored or key in taken:
+                    waiting.append((place, values, occurrence + 1))
+                else:
+                    taken.add(key)
+                    keys[place] = key
+            pending = waiting
+
+    def _claim_unkeyed(self, row: TradeRow) -> bool:
+        """Whether a stored trade without an external_id is this row's fill (same time, account,
+        symbol, side, quantity, price, commission and fees); it is claimed, so each stored
+        trade matches one row at most."""
+        if self.unkeyed is None:
+            self.unkeyed = self._load_unkeyed()
+        if not self.unkeyed:
+            return False
+        account = row.account if row.account is not None else self.default_account.name
+        base = fingerprint(trade_content(row.executed_at, account, row.symbol, None, row.side, row.quantity,
+                                         row.price, row.commission, row.fees, None), 0)
+        left = self.unkeyed.get(base)
+        if not left:
+            return False
+        self.unkeyed[base] = left - 1
+        return True
+
+    def _load_unkeyed(self) -> dict[str, int]:
+        """The stored trades without an external_id, counted by content (as its first fingerprint)."""
+        names = {row.id: name for name, row in self.accounts.items()}
+        counts: dict[str, int] = {}
+        query = select(TRADES.c.executed_at, TRADES.c.account_id, TRADES.c.symbol, TRADES.c.side, TRADES.c.quantity,
+                       TRADES.c.price, TRADES.c.commission, TRADES.c.fees).where(TRADES.c.external_id.is_(None))
+        for at, account_id, symbol, side, quantity, price, commission, fees in self.conn.execute(query):
+            base = fingerprint(trade_content(at, names.get(account_id, ""), symbol, None, side, quantity, price,
+                                             commission, fees, None), 0)
+            counts[base] = counts.get(base, 0) + 1
+        return counts
 
     def _book(self, row: TradeRow, account_id: int, trade_id: int, strategy_id: int | None) -> Decimal | None | bool:
         """Book a row into its (account, symbol)'s run; its realized P&L, or False when the ledger refuses it."""
@@ -293,7 +406,7 @@ class TradeImport:
             return None  # computed when the symbol is re-booked
         fill = Fill(row.side, row.quantity, row.price, row.commission, row.fees, row.executed_at, trade_id)
         try:
-            booking, closed = run.state.apply(fill, strategy_id, allow_short=self.allow_short)
+            booking, closed = run.state.apply(fill, strategy_id, allow_short=self.allow_short or row.allow_short)
         except LedgerError as exc:
             self.errors.append(f"line {row.line}: {exc}")
             return False
@@ -312,7 +425,7 @@ class TradeImport:
 
     def _finish_symbols(self) -> None:
         """Store each symbol's open run and lots; re-book the symbols that saw rows out of order."""
-        new_ids = range(self.first_id, self.first_id + len(self.lines))
+        new_ids = _NewTrades(range(self.first_id, self.first_id + len(self.lines)), self.short_allowed)
         # Re-booking a symbol re-books it in every account (a split spans them all).
         rebooked = sorted({symbol for (_account, symbol), run in self.symbols.items() if run.rebook})
         for (_account, symbol), run in sorted(self.symbols.items()):
@@ -322,7 +435,7 @@ class TradeImport:
             try:
                 self.store.replay(symbol, new_trade_ids=new_ids, allow_short=self.allow_short)
             except BookingError as exc:
-                line = self.lines[exc.trade_id - self.first_id] if exc.trade_id in new_ids else None
+                line = self.lines[exc.trade_id - self.first_id] if exc.trade_id in new_ids.ids else None
                 self.errors.append(f"line {line}: {exc}" if line is not None else f"{symbol}: {exc}")
 
     def _account(self, name: str) -> Any:
@@ -395,39 +508,49 @@ def _estimated_rows(handle: IO[str]) -> int:
 
 def import_trades(
     uow: UnitOfWork,
-    path: str | Path,
+    path: str | Path | IO[str],
     *,
     dry_run: bool = False,
     allow_short: bool | None = None,
     progress: Progress | None = None,
     account: str | None = None,
+    allow_duplicates: bool = False,
+    delimiter: str = ",",
+    date_format: str | None = None,
 ) -> ImportResult:
     """Import a trade CSV (see the module docstring); `dry_run` checks everything, writes nothing.
 
-    `allow_short=None` follows the `trading.allow_short` setting, as `trade add` does.
+    `path` is a file name, or an open text stream (standard input: `trade import -`), read as
+    it is. `allow_short=None` follows the `trading.allow_short` setting, as `trade add` does.
+    `allow_duplicates`: rows without an external_id are imported even when stored already;
+    `delimiter` and `date_format` (a strptime pattern): how the file is written
+    (docs/csv-formats.md §1, §2.5).
     """
-    path = Path(path)
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise StocksbotError(f"cannot read {path}: {exc.strerror}") from None
+    handle, name, opened = open_text(path)
     run: TradeImport | None = None
     try:
-        with handle, uow.transaction() as conn:
+        with opened, uow.transaction() as conn:
             lock_ledger(conn)
             config = Repositories(conn).config
             method = str(settings.known_value("accounting.cost_basis", config.text("accounting.cost_basis")))
             if allow_short is None:
                 allow_short = bool(settings.known_value("trading.allow_short", config.text("trading.allow_short")))
-            run = TradeImport(conn, method, allow_short, expected_rows=_estimated_rows(handle), account=account)
+            run = TradeImport(conn, method, allow_short, expected_rows=_estimated_rows(handle), account=account,
+                              allow_duplicates=allow_duplicates, match_unkeyed=True)
             lines = _CountingLines(handle)
-            run.run(read_trades(lines, str(path)), (lambda: progress(lines.read)) if progress else None)
+            rows = read_trades(lines, name, delimiter=delimiter, date_format=date_format)
+            run.run(rows, (lambda: progress(lines.read)) if progress else None)
+            # One entry for the whole file: its trades are one run of ids (docs/ledger.md §20.3).
+            audit.log(conn, uow.command, "trade.import", None, new={
+                "file": name, "imported": run.imported, "skipped": run.skipped,
+                "created_strategies": run.created_strategies, "created_accounts": run.created_accounts,
+            }, trade_ids=run.trade_ids)
             if dry_run:
                 raise _DryRun
     except _DryRun:
         pass
     except UnicodeDecodeError:
-        raise StocksbotError(f"cannot read {path}: not UTF-8 text") from None
+        raise StocksbotError(f"cannot read {name}: not UTF-8 text") from None
     assert run is not None
     return ImportResult(imported=run.imported, skipped=run.skipped, errors=0, dry_run=dry_run,
                         created_strategies=tuple(run.created_strategies),

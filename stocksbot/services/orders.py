@@ -11,17 +11,30 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import delete, func, select
+
 from stocksbot.errors import StocksbotError
-from stocksbot.ledger import parse_decimal
+from stocksbot.ledger import format_decimal, parse_decimal
 from stocksbot.ledger.inputs import parse_symbol
 from stocksbot.ledger.orders import check_transition, validate_order_prices, validate_order_type, validate_time_in_force
 from stocksbot.services import trades
+from stocksbot.storage import audit, tables
 from stocksbot.storage.records import OrderRecord, TradeRecord
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
-from stocksbot.vocabulary import EXTERNAL_ID_MAX, MANUAL_ORDER_STATUSES, ORDER_STATUSES, PENDING
+from stocksbot.vocabulary import (
+    EXTERNAL_ID_MAX,
+    MANUAL_ORDER_STATUSES,
+    OPEN_ORDER_STATUSES,
+    ORDER_STATUSES,
+    PENDING,
+)
 
 Number = trades.Number
+_ORDERS = tables.orders
+_TRADES = tables.trades
+#: The verb of the audit action of each status set by hand ("order.cancel").
+_VERBS = {"submitted": "submit", "cancelled": "cancel", "rejected": "reject", "expired": "expire"}
 
 
 def order_record(order: Any, names: dict[int, str], accounts: dict[int, str]) -> OrderRecord:
@@ -76,7 +89,9 @@ def add_order(
         if values["external_id"] is not None and repos.orders.by_external_id(values["external_id"]) is not None:
             raise StocksbotError(f"an order with external id {values['external_id']!r} already exists")
         order_id = repos.orders.add(**values)
-        return order_record(_order(repos, order_id), repos.strategies.names(), repos.accounts.names())
+        record = order_record(_order(repos, order_id), repos.strategies.names(), repos.accounts.names())
+        audit.log(conn, uow.command, "order.add", order_id, new=record.to_json())
+        return record
 
 
 def list_orders(
@@ -111,8 +126,10 @@ def change_order_status(uow: UnitOfWork, order_id: int, status: str) -> OrderRec
         )
     with uow.transaction() as conn:
         repos = Repositories(conn)
-        check_transition(_order(repos, order_id, for_update=True).status, status)
+        before = _order(repos, order_id, for_update=True).status
+        check_transition(before, status)
         repos.orders.set_status(order_id, status)
+        audit.log(conn, uow.command, f"order.{_VERBS[status]}", order_id, old={"status": before}, new={"status": status})
         return order_record(_order(repos, order_id), repos.strategies.names(), repos.accounts.names())
 
 
@@ -125,9 +142,49 @@ def fill_order(
     commission: Number = "0",
     fees: Number = "0",
     executed_at: str | datetime | None = None,
+    allow_short: bool | None = None,
+    force: bool = False,
 ) -> TradeRecord:
-    """Record a fill of an order: a trade linked to it, and the order's progress, in one transaction."""
+    """Record a fill of an order: a trade linked to it, and the order's progress, in one transaction.
+
+    Like `trade add`: `allow_short=None` follows the `trading.allow_short` setting (docs/ledger.md
+    §4.6), and a fill on the wrong side of the order's limit price needs `force` (§7.4).
+    """
     with uow.transaction() as conn:
         order = trades.locked_order(conn, order_id)
         values = trades.parse_trade(order["side"], order["symbol"], quantity, price, commission, fees, executed_at)
-        return trades.record_fill(conn, values, strategy=None, order=order, allow_short=None)
+        trade = trades.record_fill(conn, values, strategy=None, order=order, allow_short=allow_short, force=force)
+        trades.log_fill(conn, uow.command, order, trade)
+        return trade
+
+
+def _fills_of(order: Any, trades_count: int) -> str:
+    if order.filled_quantity:
+        return (f"it is {order.status} with {format_decimal(order.filled_quantity)} of "
+                f"{format_decimal(order.quantity)} filled")
+    return f"{trades_count} voided trade(s) were its fills"
+
+
+def _instead(order: Any) -> str:
+    """What to do with an order that has fills instead of removing it."""
+    if order.status in OPEN_ORDER_STATUSES and order.filled_quantity:
+        return f"cancel it instead (`stocksbot order cancel {order.id}`) to stop further fills"
+    if order.filled_quantity:
+        return "void its fills first (`stocksbot trade void ID`) if they never happened"
+    return "it stays as the record of those trades"
+
+
+def remove_order(uow: UnitOfWork, order_id: int) -> OrderRecord:
+    """Delete an order that never filled (docs/ledger.md §7.5): a fill is a trade of the ledger, so
+    an order with fills (voided ones included) stays, and is cancelled instead."""
+    with uow.transaction() as conn:
+        repos = Repositories(conn)
+        row = _order(repos, order_id, for_update=True)
+        fills = conn.execute(select(func.count()).where(_TRADES.c.order_id == order_id)).scalar_one()
+        if row.filled_quantity or fills:
+            raise StocksbotError(f"order {order_id} cannot be removed: {_fills_of(row, fills)}, and a fill is a trade of "
+                                 f"the ledger; {_instead(row)}")
+        record = order_record(row, repos.strategies.names(), repos.accounts.names())
+        conn.execute(delete(_ORDERS).where(_ORDERS.c.id == order_id))
+        audit.log(conn, uow.command, "order.remove", order_id, old=record.to_json())
+        return record

@@ -11,15 +11,15 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, func, select
 
-from stocksbot.csvfiles import PriceRow, RowErrors, read_prices
+from stocksbot.csvfiles import PriceRow, RowErrors, open_text, read_prices
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import parse_decimal, prorate
 from stocksbot.ledger.inputs import parse_range_end, parse_symbol, parse_time
-from stocksbot.storage import tables
+from stocksbot.storage import audit, tables
 from stocksbot.storage.bulk import BulkInserter
 from stocksbot.storage.records import PriceRecord
 from stocksbot.storage.repositories import Repositories
@@ -28,6 +28,10 @@ from stocksbot.storage.unit_of_work import UnitOfWork
 INTERVAL_PATTERN = re.compile(r"^[1-9][0-9]{0,3}(s|m|h|d|w|mo)$")
 _BATCH = 5000
 SPLITS = tables.splits
+BARS = tables.price_bars
+#: A removal's audit entry keeps the removed bars themselves up to this many; beyond, their count
+#: and time range (docs/ledger.md §20.2).
+AUDIT_BARS_MAX = 100
 _BAR_COLUMNS = ("symbol", "interval", "timestamp", "open", "high", "low", "close", "volume")
 
 
@@ -42,12 +46,32 @@ def price_record(bar: Any) -> PriceRecord:
                        high=bar.high, low=bar.low, close=bar.close, volume=bar.volume)
 
 
-def upsert_bars(repos: Repositories, rows: Iterable[PriceRow | str], interval: str) -> int:
+class BarSpan:
+    """What an import wrote, for its audit entry: the symbols and the first and last bar times.
+
+    Updated once per batch (not per row), so it costs an import next to nothing.
+    """
+
+    def __init__(self) -> None:
+        self.symbols: set[str] = set()
+        self.first: datetime | None = None
+        self.last: datetime | None = None
+
+    def add(self, batch: list[tuple[Any, ...]]) -> None:
+        if not batch:
+            return
+        self.symbols.update(bar[0] for bar in batch)
+        first, last = min(bar[2] for bar in batch), max(bar[2] for bar in batch)
+        self.first = first if self.first is None else min(self.first, first)
+        self.last = last if self.last is None else max(self.last, last)
+
+
+def upsert_bars(repos: Repositories, rows: Iterable[PriceRow | str], interval: str, span: BarSpan | None = None) -> int:
     """Insert bars, replacing any stored bar with the same (symbol, interval, timestamp).
 
     `rows` may carry `line N: reason` texts for bad rows: then every one is collected and
     RowErrors is raised at the end (the caller's transaction rolls back), so a file is read
-    once, in bounded memory, and still reports all of its bad rows.
+    once, in bounded memory, and still reports all of its bad rows. `span` learns what was written.
     """
     writer = BulkInserter(repos.conn, tables.price_bars, _BAR_COLUMNS, replace_on=("symbol", "interval", "timestamp"))
     count = 0
@@ -61,11 +85,15 @@ def upsert_bars(repos: Repositories, rows: Iterable[PriceRow | str], interval: s
         if len(batch) >= _BATCH:
             if not errors:
                 writer.insert(batch)
+                if span is not None:
+                    span.add(batch)
             count += len(batch)
             batch = []
     if errors:
         raise RowErrors(errors)
     writer.insert(batch)
+    if span is not None:
+        span.add(batch)
     return count + len(batch)
 
 
@@ -79,8 +107,12 @@ def add_price(
     check_interval(interval)
     with uow.transaction() as conn:
         repos = Repositories(conn)
+        replaced = repos.prices.get(row.symbol, interval, row.timestamp)
         upsert_bars(repos, [row], interval)
-        return price_record(repos.prices.get(row.symbol, interval, row.timestamp))
+        record = price_record(repos.prices.get(row.symbol, interval, row.timestamp))
+        audit.log(conn, uow.command, "price.add", row.symbol, new=record.to_json(),
+                  old=price_record(replaced).to_json() if replaced is not None else None)
+        return record
 
 
 def as_traded(conn: Connection, rows: Iterable[PriceRow | str]) -> Iterator[PriceRow | str]:
@@ -113,25 +145,30 @@ def as_traded(conn: Connection, rows: Iterable[PriceRow | str]) -> Iterator[Pric
 
 
 def import_prices(
-    uow: UnitOfWork, path: str | Path, *, symbol: str | None = None, interval: str = "1d", split_adjusted: bool = False
+    uow: UnitOfWork, path: str | Path | IO[str], *, symbol: str | None = None, interval: str = "1d",
+    split_adjusted: bool = False, delimiter: str = ",", date_format: str | None = None,
 ) -> int:
     """Import a price CSV all-or-nothing; returns the number of bars written.
 
+    `path` is a file name or an open text stream (standard input: `price import -`).
     `split_adjusted`: the file's prices are adjusted for later splits; they are stored as
-    traded, using the splits recorded (`as_traded`).
+    traded, using the splits recorded (`as_traded`). `delimiter` and `date_format` (a strptime
+    pattern): how the file is written (docs/csv-formats.md §1).
     """
     check_interval(interval)
-    path = Path(path)
+    handle, name, opened = open_text(path)
     try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise StocksbotError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        with handle, uow.transaction() as conn:
-            rows: Iterable[PriceRow | str] = read_prices(handle, str(path), symbol=symbol)
-            return upsert_bars(Repositories(conn), as_traded(conn, rows) if split_adjusted else rows, interval)
+        with opened, uow.transaction() as conn:
+            rows: Iterable[PriceRow | str] = read_prices(handle, name, symbol=symbol, delimiter=delimiter,
+                                                         date_format=date_format)
+            span = BarSpan()
+            count = upsert_bars(Repositories(conn), as_traded(conn, rows) if split_adjusted else rows, interval, span)
+            audit.log(conn, uow.command, "price.import", symbol.upper() if symbol else None, new={
+                "file": name, "interval": interval, "bars": count, "symbols": sorted(span.symbols),
+                "first": span.first, "last": span.last, "split_adjusted": split_adjusted})
+            return count
     except UnicodeDecodeError:
-        raise StocksbotError(f"cannot read {path}: not UTF-8 text") from None
+        raise StocksbotError(f"cannot read {name}: not UTF-8 text") from None
 
 
 def latest_prices(uow: UnitOfWork, symbols: Iterable[str] = ()) -> list[PriceRecord]:
@@ -162,3 +199,41 @@ def price_history(
     end = parse_range_end(until) if until is not None else None
     with uow.reading() as conn:
         return [price_record(bar) for bar in Repositories(conn).prices.history(symbol, start, end, interval)]
+
+
+def remove_prices(
+    uow: UnitOfWork, symbol: str, *, at: str | datetime | None = None, since: str | datetime | None = None,
+    until: str | datetime | None = None, interval: str | None = None,
+) -> int:
+    """Delete the symbol's bars at `at`, or from `since` to `until` (every bar when none is given),
+    of `interval` (any when None); how many. Nothing matching is refused, so a mistyped time
+    does not pass for a removal (docs/ledger.md §6.4)."""
+    symbol = parse_symbol(symbol)
+    if at is not None and (since is not None or until is not None):
+        raise StocksbotError("give --at for one bar, or --since/--until for a range, not both")
+    if interval is not None:
+        check_interval(interval)
+    where = [BARS.c.symbol == symbol]
+    if at is not None:
+        where.append(BARS.c.timestamp == parse_time(at, field="--at"))
+    if since is not None:
+        where.append(BARS.c.timestamp >= parse_time(since, field="--since"))
+    if until is not None:
+        where.append(BARS.c.timestamp <= parse_range_end(until))
+    if interval is not None:
+        where.append(BARS.c.interval == interval)
+    with uow.transaction() as conn:
+        count, first, last = conn.execute(
+            select(func.count(), func.min(BARS.c.timestamp), func.max(BARS.c.timestamp)).where(*where)).one()
+        if not count:
+            wanted = f" at {at}" if at is not None else "".join(
+                f" {word} {value}" for word, value in (("since", since), ("until", until)) if value is not None)
+            raise StocksbotError(f"no {symbol} prices{wanted}" + (f" of interval {interval}" if interval else "")
+                                 + ": nothing removed (see `stocksbot price history " + symbol + "`)")
+        old: dict[str, Any] = {"symbol": symbol, "interval": interval, "bars": count, "first": first, "last": last}
+        if count <= AUDIT_BARS_MAX:
+            removed = conn.execute(select(BARS).where(*where).order_by(BARS.c.timestamp, BARS.c.interval))
+            old["removed"] = [price_record(bar).to_json() for bar in removed]
+        conn.execute(delete(BARS).where(*where))
+        audit.log(conn, uow.command, "price.remove", symbol, old=old)
+        return int(count)

@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select
 from stocksbot import settings
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger.inputs import parse_symbol, start_of_day
-from stocksbot.storage import tables
+from stocksbot.storage import audit, tables
 from stocksbot.storage.booking import BookingError, BookingStore, lock_symbol
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
@@ -57,4 +57,6 @@ def rename_symbol(uow: UnitOfWork, old: str, new: str, at: str | datetime) -> di
             BookingStore(conn, str(method)).replay(old)  # re-books `new` too
         except BookingError as exc:
             raise StocksbotError(f"cannot rename {old} to {new}: {exc}") from None
-        return {"id": change_id, "old_symbol": old, "new_symbol": new, "at": moment}
+        change = {"id": change_id, "old_symbol": old, "new_symbol": new, "at": moment}
+        audit.log(conn, uow.command, "symbol.rename", old, old={"symbol": old}, new=change)
+        return change

@@ -20,9 +20,9 @@ from stocksbot import settings
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import add, divide, format_decimal, parse_decimal, prorate, subtract
 from stocksbot.ledger.inputs import parse_ratio, parse_symbol, start_of_day
-from stocksbot.storage import tables
+from stocksbot.storage import audit, tables
 from stocksbot.storage.booking import BookingError, BookingStore, lock_symbol
-from stocksbot.storage.records import SplitRecord
+from stocksbot.storage.records import SplitRecord, TradeRecord
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
 from stocksbot.vocabulary import OPEN_ORDER_STATUSES, SELL
@@ -102,11 +102,17 @@ def add_split(
         split_id = insert_split(conn, symbol, numerator, denominator, moment, cash_in_lieu=lieu)
         _rebook(conn, symbol)
         store = _store(conn)
+        sale = None
         if chosen is not None and lieu is not None:
-            _sell_fraction(conn, store, split_id, chosen, symbol, moment, lieu)
+            sale = _sell_fraction(conn, store, split_id, chosen, symbol, moment, lieu)
         held = _held_after(conn, store, symbol, moment)
         row = conn.execute(select(SPLITS).where(SPLITS.c.id == split_id)).one()
-        return _record(row), held
+        record = _record(row)
+        new = {**record.to_json(), "held_after": held}
+        if sale is not None:
+            new["cash_in_lieu_trade"] = sale.to_json()
+        audit.log(conn, uow.command, "split.add", split_id, new=new, trade_ids=[sale.id] if sale is not None else [])
+        return record, held
 
 
 def _held_after(conn: Connection, store: BookingStore, symbol: str, moment: datetime) -> Decimal:
@@ -119,7 +125,7 @@ def _held_after(conn: Connection, store: BookingStore, symbol: str, moment: date
 
 def _sell_fraction(
     conn: Connection, store: BookingStore, split_id: int, account: Any, symbol: str, moment: datetime, lieu: Decimal
-) -> None:
+) -> TradeRecord:
     """Sell the fractional share the split left in the account, for `lieu` in total."""
     from stocksbot.services import trades
 
@@ -133,7 +139,7 @@ def _sell_fraction(
     values = trades.parse_trade(SELL, symbol, fraction, divide(lieu, fraction), "0", "0", moment,
                                 external_id=cash_in_lieu_id(split_id),
                                 note=f"cash in lieu of {format_decimal(fraction)} share after a split")
-    trades.record_fill(conn, values, strategy=None, order=None, allow_short=False, account=account.name)
+    return trades.record_fill(conn, values, strategy=None, order=None, allow_short=False, account=account.name)
 
 
 def list_splits(uow: UnitOfWork, symbol: str | None = None) -> list[SplitRecord]:
@@ -152,8 +158,11 @@ def remove_split(uow: UnitOfWork, split_id: int) -> SplitRecord:
         if row is None:
             raise StocksbotError(f"no split with id {split_id} (see `stocksbot split list`)")
         lock_symbol(conn, row.symbol)
+        sale = conn.execute(select(TRADES.c.id).where(TRADES.c.external_id == cash_in_lieu_id(split_id))).scalar()
         conn.execute(delete(TRADES).where(TRADES.c.external_id == cash_in_lieu_id(split_id)))
         conn.execute(delete(SPLITS).where(SPLITS.c.id == split_id))
         _adjust_orders(conn, row.symbol, row.at, row.denominator, row.numerator)
         _rebook(conn, row.symbol)
-        return _record(row)
+        record = _record(row)
+        audit.log(conn, uow.command, "split.remove", split_id, old={**record.to_json(), "cash_in_lieu_trade_id": sale})
+        return record

@@ -13,17 +13,22 @@ from typing import Any
 
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import add, divide
-from stocksbot.storage import attribution
+from stocksbot.ledger.inputs import parse_name, parse_note
+from stocksbot.storage import attribution, audit
 from stocksbot.storage.records import StrategyRecord
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
-from stocksbot.vocabulary import STRATEGY_NAME_MAX
+from stocksbot.vocabulary import STRATEGY_NAME_MAX, STRATEGY_PARAM_MAX
 
 ZERO = Decimal(0)
 
 
 def parse_params(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """KEY=VALUE pairs; a VALUE that is valid JSON keeps its type (12, true, [1,2]), else text."""
+    """KEY=VALUE pairs; a VALUE that is valid JSON keeps its type (12, true, [1,2]), else text.
+
+    KEY is a name (`_check_params`); VALUE is free: it is stored in JSON and shown as JSON,
+    where a newline is written as `\\n` and breaks nothing (docs/ledger.md §1.7).
+    """
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
@@ -34,6 +39,14 @@ def parse_params(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
         except json.JSONDecodeError:
             value = raw
         params[key.strip()] = value
+    return _check_params(params)
+
+
+def _check_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameter names are names (1-100 printable characters, docs/ledger.md §1.7): they are
+    shown as table text and typed again in `strategy set`."""
+    for key in params:
+        parse_name(key, what="parameter name", limit=STRATEGY_PARAM_MAX)
     return params
 
 
@@ -42,9 +55,8 @@ def _count(number: int, noun: str) -> str:
 
 
 def _check_name(name: str) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > STRATEGY_NAME_MAX:
-        raise StocksbotError(f"strategy name must be 1 to {STRATEGY_NAME_MAX} characters, got {name!r}")
-    return name
+    """A new strategy's name: 1-100 printable characters (docs/ledger.md §1.7)."""
+    return parse_name(name, what="strategy name", limit=STRATEGY_NAME_MAX)
 
 
 def _row(repos: Repositories, name: str) -> Any:
@@ -99,11 +111,15 @@ def add_strategy(
     uow: UnitOfWork, name: str, *, description: str | None = None, params: dict[str, Any] | None = None
 ) -> StrategyRecord:
     _check_name(name)
+    description = parse_note(description, field="description")
+    params = _check_params(params) if params else params
     with uow.transaction() as conn:
         repos = Repositories(conn)
         if repos.strategies.by_name(name) is not None:
             raise StocksbotError(f"strategy {name!r} already exists")
         repos.strategies.add(name, description=description, params=params)
+        audit.log(conn, uow.command, "strategy.add", name,
+                  new={"name": name, "description": description, "params": params or {}, "enabled": True})
         return _record_of(repos, name)
 
 
@@ -126,7 +142,10 @@ def get_strategy(uow: UnitOfWork, name: str) -> StrategyRecord:
 def set_strategy_enabled(uow: UnitOfWork, name: str, enabled: bool) -> StrategyRecord:
     with uow.transaction() as conn:
         repos = Repositories(conn)
-        repos.strategies.update(_row(repos, name).id, enabled=enabled)
+        strategy = _row(repos, name)
+        repos.strategies.update(strategy.id, enabled=enabled)
+        audit.log(conn, uow.command, "strategy.enable" if enabled else "strategy.disable", name,
+                  old={"enabled": bool(strategy.enabled)}, new={"enabled": enabled})
         return _record_of(repos, name)
 
 
@@ -134,10 +153,14 @@ def set_strategy_params(uow: UnitOfWork, name: str, params: dict[str, Any]) -> S
     """Merge `params` into the strategy's parameters."""
     if not params:
         raise StocksbotError("give at least one KEY=VALUE parameter")
+    _check_params(params)
     with uow.transaction() as conn:
         repos = Repositories(conn)
         strategy = _row(repos, name)
-        repos.strategies.update(strategy.id, params={**(strategy.params or {}), **params})
+        merged = {**(strategy.params or {}), **params}
+        repos.strategies.update(strategy.id, params=merged)
+        old, new = audit.changes(dict(strategy.params or {}), merged)
+        audit.log(conn, uow.command, "strategy.set", name, old={"params": old}, new={"params": new})
         return _record_of(repos, name)
 
 
@@ -155,3 +178,6 @@ def remove_strategy(uow: UnitOfWork, name: str) -> None:
         if usage["orders"]:
             raise StocksbotError(f"strategy {name!r} has {_count(usage['orders'], 'order')} and cannot be removed")
         repos.strategies.delete(strategy.id)
+        audit.log(conn, uow.command, "strategy.remove", name, old={
+            "name": name, "description": strategy.description, "params": dict(strategy.params or {}),
+            "enabled": bool(strategy.enabled)})

@@ -14,8 +14,9 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from stocksbot.errors import StocksbotError
+from stocksbot.ledger import inputs
 from stocksbot.ledger.inputs import parse_currency, parse_symbol
-from stocksbot.storage import tables
+from stocksbot.storage import audit, tables
 from stocksbot.storage.records import InstrumentRecord
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
@@ -25,7 +26,6 @@ INSTRUMENTS = tables.instruments
 TRADES = tables.trades
 NAME_MAX = 200
 _ISIN_PATTERN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def isin_check_digit_ok(isin: str) -> bool:
@@ -58,12 +58,10 @@ def parse_isin(text: str) -> str | None:
 
 
 def parse_name(text: str) -> str | None:
-    """An instrument's name: 1-200 printable characters, kept as typed. Empty: none."""
+    """An instrument's name: 1-200 printable characters (`inputs.parse_name`), kept as typed. Empty: none."""
     if isinstance(text, str) and not text.strip():
         return None
-    if not isinstance(text, str) or len(text) > NAME_MAX or _CONTROL.search(text) or not text.isprintable():
-        raise StocksbotError(f"invalid name {text!r}: use 1-{NAME_MAX} printable characters (no control characters)")
-    return text
+    return inputs.parse_name(text, what="name", limit=NAME_MAX)
 
 
 def instrument_record(row: Any) -> InstrumentRecord:
@@ -121,7 +119,13 @@ def set_symbol(
                 conn.execute(update(INSTRUMENTS).where(INSTRUMENTS.c.symbol == symbol).values(**values))
         except IntegrityError:  # a concurrent command stored the symbol or the ISIN first
             raise StocksbotError(f"{symbol} was changed by another command meanwhile: try again") from None
-        return instrument_record(_row(conn, symbol))
+        record = instrument_record(_row(conn, symbol))
+        if stored is None:
+            audit.log(conn, uow.command, "symbol.set", symbol, new=record.to_json())
+        else:
+            old, new = audit.changes(instrument_record(stored).to_json(), record.to_json())
+            audit.log(conn, uow.command, "symbol.set", symbol, old=old, new=new)
+        return record
 
 
 def list_symbols(uow: UnitOfWork) -> list[InstrumentRecord]:

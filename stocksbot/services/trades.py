@@ -18,9 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from stocksbot import settings
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import Fill, canonical, format_decimal, parse_decimal
-from stocksbot.ledger.inputs import parse_range_end, parse_symbol, parse_time
-from stocksbot.ledger.orders import apply_fill
-from stocksbot.storage import tables
+from stocksbot.ledger.inputs import parse_note, parse_range_end, parse_symbol, parse_time
+from stocksbot.ledger.orders import apply_fill, check_fill_price
+from stocksbot.storage import audit, tables
 from stocksbot.storage.booking import BookingStore, lock_ledger, lock_symbol
 from stocksbot.storage.cash import UNREAD, CashStore, Stored, Unread, trade_event
 from stocksbot.storage.records import TradeRecord, trade_record
@@ -138,7 +138,7 @@ def parse_trade(
         "fees": parse_decimal(fees, field="fees"),
         "executed_at": parse_time(executed_at, field="--at") if executed_at is not None else datetime.now(timezone.utc),
         "external_id": parse_text(external_id, "external id", EXTERNAL_ID_MAX),
-        "note": note,
+        "note": parse_note(note),
         "order_id": None,
         "strategy_id": None,
     }
@@ -160,16 +160,44 @@ def record_trade(
     note: str | None = None,
     allow_short: bool | None = None,
     account: str | None = None,
+    force: bool = False,
 ) -> TradeRecord:
     """Record a fill and book it into its position (and its order, if any), in one transaction.
 
     `allow_short=None` follows the `trading.allow_short` setting; `account=None` is the
-    default account (an order's fill goes to the order's account).
+    default account (an order's fill goes to the order's account). `force` records a fill
+    of `order_id` on the wrong side of the order's limit price (docs/ledger.md §7.4).
     """
+    if force and order_id is None:
+        raise StocksbotError("--force applies to a fill of an order only: give --order ID")
     values = parse_trade(side, symbol, quantity, price, commission, fees, executed_at, external_id, note)
     with uow.transaction() as conn:
         order = locked_order(conn, order_id) if order_id is not None else None
-        return record_fill(conn, values, strategy=strategy, order=order, allow_short=allow_short, account=account)
+        trade = record_fill(conn, values, strategy=strategy, order=order, allow_short=allow_short, account=account,
+                            force=force)
+        if order is not None:
+            log_fill(conn, uow.command, order, trade)
+        else:
+            audit.log(conn, uow.command, "trade.add", trade.id, new=trade.to_json(), trade_ids=[trade.id])
+        return trade
+
+
+#: An order's fields that a fill changes (docs/ledger.md §7.4), as its audit entry shows them.
+_FILL_FIELDS = ("filled_quantity", "avg_fill_price", "status")
+
+
+def log_fill(conn: Connection, command: str | None, order: RowMapping, trade: TradeRecord) -> None:
+    """The audit entry of a fill: the order's progress before and after, and the trade it created.
+
+    The progress after is the pure rule applied again to the locked row (what `_apply_to_order`
+    stored), which saves a fill a read of the order.
+    """
+    result = apply_fill(order["quantity"], order["filled_quantity"], order["avg_fill_price"], order["status"],
+                        trade.quantity, trade.price)
+    old, new = audit.changes({name: order[name] for name in _FILL_FIELDS},
+                             {name: getattr(result, name) for name in _FILL_FIELDS})
+    audit.log(conn, command, "order.fill", order["id"], old=old, new={**new, "trade": trade.to_json()},
+              trade_ids=[trade.id])
 
 
 def locked_order(conn: Connection, order_id: int) -> RowMapping:
@@ -182,9 +210,12 @@ def locked_order(conn: Connection, order_id: int) -> RowMapping:
 
 def record_fill(
     conn: Connection, values: dict[str, Any], *, strategy: str | None, order: RowMapping | None,
-    allow_short: bool | None, account: str | None = None,
+    allow_short: bool | None, account: str | None = None, force: bool = False,
 ) -> TradeRecord:
     """Record a parsed trade (a fill of `order`, a row from `locked_order`, unless None) and book it.
+
+    Every fill of an order passes here, so the order's rules (state, remaining quantity, its
+    limit price unless `force`: docs/ledger.md §7.4) are checked in this one place.
 
     The trade belongs to the strategy named, else to the order's strategy; to the account
     named, else the order's, else the default account. It settles in its symbol's currency;
@@ -224,7 +255,7 @@ def record_fill(
             raise StocksbotError(f"unknown strategy {strategy!r} (see `stocksbot strategy list`)")
         values["strategy_id"], strategy_name = context["strategy_id"], strategy
     if order is not None:
-        _apply_to_order(conn, order, values)
+        _apply_to_order(conn, order, values, force=force)
         if values["strategy_id"] is None and order["strategy_id"] is not None:
             values["strategy_id"], strategy_name = order["strategy_id"], order["strategy_name"]
     external_id = values["external_id"]
@@ -267,8 +298,9 @@ def _settle_cash(conn: Connection, context: RowMapping, values: dict[str, Any], 
     )
 
 
-def _apply_to_order(conn: Connection, order: RowMapping, trade: dict[str, Any]) -> None:
-    """Apply a fill to its order (a locked row: state machine, overfill check) and link the trade to it."""
+def _apply_to_order(conn: Connection, order: RowMapping, trade: dict[str, Any], *, force: bool) -> None:
+    """Apply a fill to its order (a locked row: state machine, overfill and limit checks) and link the
+    trade to it."""
     order_id = order["id"]
     if (order["side"], order["symbol"]) != (trade["side"], trade["symbol"]):
         raise StocksbotError(
@@ -277,6 +309,7 @@ def _apply_to_order(conn: Connection, order: RowMapping, trade: dict[str, Any]) 
         )
     result = apply_fill(order["quantity"], order["filled_quantity"], order["avg_fill_price"], order["status"],
                         trade["quantity"], trade["price"])
+    check_fill_price(order["type"], order["side"], order["limit_price"], trade["price"], force=force)
     conn.execute(_RECORD_ORDER_FILL, {
         "order_id": order_id, "filled": result.filled_quantity, "average": result.avg_fill_price,
         "status": result.status, "now": datetime.now(timezone.utc),
@@ -356,7 +389,9 @@ def add_position(
                 f"cannot add a {wanted} position in {values['symbol']}: it is {current.side} "
                 f"{format_decimal(current.quantity)} (close it first)"
             )
-        return record_fill(conn, values, strategy=strategy, order=None, allow_short=True, account=account)
+        trade = record_fill(conn, values, strategy=strategy, order=None, allow_short=True, account=account)
+        audit.log(conn, uow.command, "position.add", trade.symbol, new=trade.to_json(), trade_ids=[trade.id])
+        return trade
 
 
 def close_position(
@@ -389,7 +424,9 @@ def close_position(
         values = parse_trade(side, symbol, amount if amount is not None else current.quantity, price, commission, fees,
                              executed_at)
         strategy = repos.strategies.names().get(current.strategy_id) if current.strategy_id else None
-        return record_fill(conn, values, strategy=strategy, order=None, allow_short=False, account=chosen.name)
+        trade = record_fill(conn, values, strategy=strategy, order=None, allow_short=False, account=chosen.name)
+        audit.log(conn, uow.command, "position.close", trade.symbol, new=trade.to_json(), trade_ids=[trade.id])
+        return trade
 
 
 def rebuild(conn: Connection) -> int:
@@ -405,4 +442,6 @@ def rebuild(conn: Connection) -> int:
 def rebuild_positions(uow: UnitOfWork) -> int:
     """Recompute every position and lot from the trades; returns the number of symbols."""
     with uow.transaction() as conn:
-        return rebuild(conn)
+        symbols = rebuild(conn)
+        audit.log(conn, uow.command, "position.rebuild", new={"symbols": symbols})
+        return symbols

@@ -15,8 +15,8 @@ from sqlalchemy import Connection, func, insert, select
 from stocksbot import settings
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import format_decimal, parse_decimal
-from stocksbot.ledger.inputs import parse_symbol, parse_time
-from stocksbot.storage import tables
+from stocksbot.ledger.inputs import parse_note, parse_symbol, parse_time
+from stocksbot.storage import audit, tables
 from stocksbot.storage.booking import BookingError, BookingStore, lock_symbol
 from stocksbot.storage.records import TransferRecord
 from stocksbot.storage.repositories import Repositories
@@ -39,6 +39,7 @@ def transfer_shares(
     """Move QUANTITY shares of a long position from one account to another at `at` (default now)."""
     symbol = parse_symbol(symbol)
     amount = parse_decimal(quantity, field="quantity", allow_zero=False)
+    note = parse_note(note)
     moment = parse_time(at, field="--at") if at is not None else datetime.now(timezone.utc)
     with uow.transaction() as conn:
         lock_symbol(conn, symbol)
@@ -64,8 +65,10 @@ def transfer_shares(
             store.replay(symbol)
         except BookingError as exc:
             raise StocksbotError(f"cannot transfer {symbol}: {exc}") from None
-        return TransferRecord(id=transfer_id, symbol=symbol, quantity=amount, from_account=source.name,
-                              to_account=target.name, at=moment, note=note)
+        record = TransferRecord(id=transfer_id, symbol=symbol, quantity=amount, from_account=source.name,
+                                to_account=target.name, at=moment, note=note)
+        audit.log(conn, uow.command, "transfer.add", transfer_id, new=record.to_json())
+        return record
 
 
 def _refuse_later_trades(conn: Connection, source: Any, symbol: str, moment: datetime) -> None:

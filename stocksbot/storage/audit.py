@@ -24,11 +24,21 @@ from stocksbot.storage import tables
 #: Who made a change when no command line says it: a program using the Python API.
 API_COMMAND = "python api"
 
+#: The actions whose entries bring trades into the ledger: `db check` wants every stored
+#: trade inside the trade range of one of them (docs/ledger.md §20.3). An action that only
+#: changes trades already stored (`trade.void`, `trade.amend`) is not one of them.
+TRADE_CREATING_ACTIONS = frozenset({
+    "trade.baseline", "trade.add", "trade.import", "statement.import", "order.fill", "position.add",
+    "position.close", "dividend.add", "split.add",
+})
+#: The action a voided trade must have an entry of (docs/ledger.md §20.3).
+VOID_ACTION = "trade.void"
+
 
 def jsonable(value: Any) -> Any:
     """`value` with decimals as strings and times as ISO 8601 UTC, ready for a JSON column."""
     if isinstance(value, Decimal):
-        return str(value)
+        return format(value, "f")  # every digit it has, never '1E-10' (docs/ledger.md §1.4)
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc)
@@ -44,6 +54,8 @@ def jsonable(value: Any) -> Any:
 
 def trade_runs(ids: Iterable[int]) -> list[tuple[int, int]]:
     """The ids as inclusive (first, last) runs of consecutive numbers, in order."""
+    if isinstance(ids, range) and ids.step == 1:  # an import's ids: one run, without a million-item sort
+        return [(ids.start, ids.stop - 1)] if ids else []
     runs: list[tuple[int, int]] = []
     for trade_id in sorted(ids):
         if runs and trade_id == runs[-1][1] + 1:
@@ -79,6 +91,22 @@ def record(
     ])
 
 
+def log(
+    conn: Connection, command: str | None, action: str, key: object = None, *,
+    old: Mapping[str, Any] | None = None, new: Mapping[str, Any] | None = None,
+    trade_ids: Sequence[int] = (),
+) -> None:
+    """`record()` with the entity read off the action ("order.fill" is about an order): what
+    the services call for each change they commit (docs/ledger.md §20.1)."""
+    record(conn, command, action, action.partition(".")[0], key, old=old, new=new, trade_ids=trade_ids)
+
+
+def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fields whose values differ, as (old, new): what an entry of a change stores."""
+    keys = [key for key in dict.fromkeys([*old, *new]) if old.get(key) != new.get(key)]
+    return {key: old.get(key) for key in keys}, {key: new.get(key) for key in keys}
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One row of the audit log, as `audit list` shows it."""
@@ -93,6 +121,12 @@ class AuditEntry:
     command: str | None
     first_trade_id: int | None
     last_trade_id: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field, for `audit list --json` (old and new as stored: decimals are strings)."""
+        return {"id": self.id, "at": self.at, "action": self.action, "entity": self.entity,
+                "entity_key": self.entity_key, "old": self.old, "new": self.new, "command": self.command,
+                "first_trade_id": self.first_trade_id, "last_trade_id": self.last_trade_id}
 
 
 def entries(conn: Connection, *, since: datetime | None = None, limit: int | None = None) -> list[AuditEntry]:

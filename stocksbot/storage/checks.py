@@ -7,13 +7,16 @@ very code that maintains them, and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, or_, select, text
 
 from stocksbot.ledger import format_decimal
 from stocksbot.ledger.numbers import ZERO
-from stocksbot.storage import tables, totals
+from stocksbot.storage import audit, tables, totals
+from stocksbot.storage.audit import trade_runs
+from stocksbot.storage.database import driver_connection
 from stocksbot.storage.types import exact_sum
 from stocksbot.vocabulary import IMPLICIT_DEPOSIT
 
@@ -116,6 +119,99 @@ def order_findings(conn: Connection) -> list[str]:
                 f"of {format_decimal(order.quantity)} filled"
             )
     return findings
+
+
+Runs = list[tuple[int, int]]
+
+
+def audit_findings(conn: Connection) -> list[str]:
+    """The audit trail and the ledger agree (docs/ledger.md §20.3): every trade, voided or not, lies
+    in the trade range of an entry that created it, and every voided trade in a `trade.void` entry's.
+
+    No query per trade: the entries' ranges are read in order and merged, and only the trades in
+    the gaps between them are read, through the primary key (one index range scan per gap, a
+    few gaps a query). A ledger whose trades are all covered costs a handful of probes however
+    many trades it holds; the voided trades (few) are swept against the void ranges.
+    """
+    findings = []
+    for first, last in trade_runs(_outside(conn, _covered(conn, audit.TRADE_CREATING_ACTIONS))):
+        findings.append(f"{_trades(first, last)}: no audit entry records {'its' if first == last else 'their'} "
+                        "creation (an entry of the audit log was deleted, or a trade written outside stocksbot)")
+    voided = conn.execute(select(TRADES.c.id).where(TRADES.c.voided_at.is_not(None))).scalars()
+    for first, last in _missing(trade_runs(voided), _covered(conn, {audit.VOID_ACTION})):
+        findings.append(f"{_trades(first, last)}: voided, but no {audit.VOID_ACTION} entry of the audit log "
+                        f"records {'it' if first == last else 'them'}")
+    return findings
+
+
+#: Gaps between covered ranges read by one query (a few hundred ORed index range scans).
+_GAPS_PER_QUERY = 200
+
+
+def _outside(conn: Connection, covered: Runs) -> list[int]:
+    """The ids of the stored trades outside the `covered` ranges (sorted, merged)."""
+    gaps: list[Any] = []
+    after = 0  # trade ids start at 1
+    for first, last in covered:
+        if first > after + 1:
+            gaps.append(TRADES.c.id.between(after + 1, first - 1))
+        after = last
+    gaps.append(TRADES.c.id > after)
+    ids: list[int] = []
+    for start in range(0, len(gaps), _GAPS_PER_QUERY):
+        ids += conn.execute(select(TRADES.c.id).where(or_(*gaps[start:start + _GAPS_PER_QUERY]))).scalars()
+    return ids
+
+
+def _trades(first: int, last: int) -> str:
+    return f"trade {first}" if first == last else f"trades {first}-{last}"
+
+
+def _covered(conn: Connection, actions: Iterable[str]) -> Runs:
+    """The trade ranges of the entries of `actions`, merged where they overlap or touch, in order.
+
+    Read straight from the driver: a bot that records its trades one by one leaves one entry per
+    trade, and a million of them would cost seconds as SQLAlchemy rows. The actions are
+    stocksbot's own constants (`storage/audit.py`), written into the query as literals.
+    """
+    wanted = ", ".join(f"'{action}'" for action in sorted(actions))
+    log = tables.audit_log.name
+    cursor = driver_connection(conn).cursor()
+    try:
+        cursor.execute(f"SELECT first_trade_id, last_trade_id FROM {log} WHERE action IN ({wanted}) "
+                       "AND first_trade_id IS NOT NULL ORDER BY first_trade_id")
+        merged: Runs = []
+        while rows := cursor.fetchmany(10_000):
+            for first, last in rows:
+                if merged and first <= merged[-1][1] + 1:
+                    if last > merged[-1][1]:
+                        merged[-1] = (merged[-1][0], last)
+                else:
+                    merged.append((first, last))
+        return merged
+    finally:
+        cursor.close()
+
+
+def _missing(runs: Runs, covered: Runs) -> Runs:
+    """The parts of `runs` outside `covered` (both sorted, neither overlapping itself), in one sweep."""
+    missing: Runs = []
+    index = 0
+    for first, last in runs:
+        start = first
+        while index < len(covered) and covered[index][1] < start:
+            index += 1
+        position = index
+        while start <= last:
+            if position >= len(covered) or covered[position][0] > last:
+                missing.append((start, last))
+                break
+            low, high = covered[position]
+            if low > start:
+                missing.append((start, low - 1))
+            start = max(start, high + 1)
+            position += 1
+    return missing
 
 
 def ledger_findings(before: dict[str, list[tuple[Any, ...]]], after: dict[str, list[tuple[Any, ...]]]) -> list[str]:

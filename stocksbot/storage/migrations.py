@@ -164,8 +164,142 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def downgrade(engine: Engine, revision: str) -> None:
+    """Migrate down to `revision`, whatever the tables hold: the caller asks first
+    (`downgrade_losses`, services/admin.py)."""
     _check_revision_argument(revision)
-    _run(engine, "downgrade", revision)
+    stamped = read_revision(engine)
+    if stamped is not None and stamped not in known_revisions():
+        raise unknown_revision_error(stamped)
+    target = downgrade_target(stamped, revision)
+    _run(engine, "downgrade", target if target is not None else "base")
+
+
+def downgrade_target(stamped: str | None, revision: str) -> str | None:
+    """The revision a downgrade from `stamped` to `revision` ends at (None: no schema), or one
+    line saying why it is not a downgrade. `revision` is `base`, a shipped revision, `head`
+    or `-N` (N revisions down); the shipped revisions form one line (`head_from_scripts`).
+    """
+    order = [r.revision for r in reversed(history())]  # oldest first; base is position -1
+    position = {name: index for index, name in enumerate(order)}
+    current = position[stamped] if stamped is not None else -1
+    if revision == "base":
+        target = -1
+    elif revision == "head":
+        target = len(order) - 1
+    elif revision in position:
+        target = position[revision]
+    elif revision.startswith("-") and revision[1:].isdigit():
+        target = current - int(revision[1:])
+        if target < -1:
+            raise StocksbotError(f"cannot go {revision[1:]} revisions down from {stamped or '<empty>'}: "
+                                 f"it is {current + 1} above base")
+    else:
+        raise StocksbotError(f"cannot downgrade to {revision!r}: use base, a revision or -N (see `stocksbot db history`)")
+    if target > current:
+        raise StocksbotError(f"cannot downgrade from {stamped or '<empty>'} to {revision}: it is not below the "
+                             "current revision (`stocksbot db upgrade` goes up)")
+    return order[target] if target >= 0 else None
+
+
+@dataclass(frozen=True)
+class Loss:
+    """Rows a downgrade would delete: a whole table (no `columns`), or its values of the
+    columns the downgrade drops, in `rows` rows."""
+
+    table: str
+    columns: tuple[str, ...]
+    rows: int
+
+    def __str__(self) -> str:
+        noun = "row" if self.rows == 1 else "rows"
+        if not self.columns:
+            return f"{self.table} ({self.rows} {noun})"
+        return ", ".join(f"{self.table}.{column}" for column in self.columns) + f" (values of {self.rows} {noun})"
+
+
+def downgrade_losses(engine: Engine, revision: str) -> list[Loss]:
+    """What downgrading to `revision` would delete (docs/ledger.md §16.7): each table the
+    downgrade drops that holds rows, with its row count, and each table whose columns it
+    drops, with the number of rows holding a value (not NULL) in one of them.
+
+    Which tables and columns go is learned from the migrations themselves, not from a list
+    to keep up to date: an empty in-memory SQLite database is migrated to the target and to
+    the current revision and the two schemas compared (the migrations drop the same tables
+    and columns on both backends). That costs about a second, so it is done only when the
+    database holds rows at all; an empty database (the account `main` the migrations create
+    does not count, as for `db copy`) loses nothing.
+    """
+    _check_revision_argument(revision)
+    stamped = read_revision(engine)
+    if stamped is not None and stamped not in known_revisions():
+        raise unknown_revision_error(stamped)
+    target = downgrade_target(stamped, revision)
+    if stamped is None or target == stamped:
+        return []
+    counts = _row_counts(engine)
+    if not any(counts.values()):
+        return []
+    before, after = _schemas(target, stamped)
+    losses = []
+    for table in sorted(before):
+        rows = counts.get(table, 0)
+        if not rows:
+            continue
+        if table not in after:
+            losses.append(Loss(table, (), rows))
+        elif before[table] - after[table]:
+            filled, rows = _values_held(engine, table, sorted(before[table] - after[table]))
+            if rows:  # a dropped column of NULLs only loses nothing
+                losses.append(Loss(table, filled, rows))
+    return losses
+
+
+def _values_held(engine: Engine, table: str, columns: list[str]) -> tuple[tuple[str, ...], int]:
+    """Which of `columns` hold a value (not NULL) in some row of `table`, and in how many rows
+    at least one of them does."""
+    held = " OR ".join(f'"{column}" IS NOT NULL' for column in columns)
+    counted = ", ".join(f'count("{column}")' for column in columns)
+    with engine.connect() as connection:
+        rows, *per_column = connection.execute(text(f'SELECT count(*), {counted} FROM "{table}" WHERE {held}')).one()
+    return tuple(column for column, values in zip(columns, per_column) if values), int(rows)
+
+
+def _row_counts(engine: Engine) -> dict[str, int]:
+    """Rows per stocksbot table in the database (accounts without the `main` the migrations create)."""
+    from stocksbot.storage.tables import metadata
+
+    with engine.connect() as connection:
+        present = set(inspect(connection).get_table_names())
+        counts = {}
+        for table in metadata.sorted_tables:
+            if table.name in present:
+                extra = " WHERE name <> 'main'" if table.name == "accounts" else ""
+                counts[table.name] = int(connection.execute(text(f'SELECT count(*) FROM "{table.name}"{extra}')).scalar_one())
+        return counts
+
+
+def _schemas(target: str | None, current: str) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """The stocksbot tables and their columns at `current` and at `target` (None: none), from a
+    scratch in-memory SQLite database migrated to each in turn."""
+    from sqlalchemy import create_engine
+
+    scratch = create_engine("sqlite://")
+    try:
+        after: dict[str, set[str]] = {}
+        if target is not None:
+            _run(scratch, "upgrade", target)
+            after = _columns(scratch)
+        _run(scratch, "upgrade", current)
+        return _columns(scratch), after
+    finally:
+        scratch.dispose()
+
+
+def _columns(engine: Engine) -> dict[str, set[str]]:
+    with engine.connect() as connection:
+        inspector = inspect(connection)
+        return {name: {column["name"] for column in inspector.get_columns(name)}
+                for name in inspector.get_table_names() if name != "alembic_version"}
 
 
 def _check_revision_argument(revision: str) -> None:

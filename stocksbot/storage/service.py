@@ -40,6 +40,7 @@ from stocksbot.services import (
     trades,
     transfers,
 )
+from stocksbot.services import audit as audit_trail
 from stocksbot.services import realized as realized_gains
 from stocksbot.storage.database import ConnectionSettings, DatabaseTarget, NewFile
 from stocksbot.storage.unit_of_work import UnitOfWork, open_engine
@@ -117,6 +118,7 @@ class StorageService:
     get_order = _operation(orders.get_order)
     change_order_status = _operation(orders.change_order_status)
     fill_order = _operation(orders.fill_order)
+    remove_order = _operation(orders.remove_order)
     # strategies
     add_strategy = _operation(strategies.add_strategy)
     list_strategies = _operation(strategies.list_strategies)
@@ -129,6 +131,7 @@ class StorageService:
     import_prices = _operation(prices.import_prices)
     latest_prices = _operation(prices.latest_prices)
     price_history = _operation(prices.price_history)
+    remove_prices = _operation(prices.remove_prices)
     # instruments and currencies
     set_symbol = _operation(symbols.set_symbol)
     list_symbols = _operation(symbols.list_symbols)
@@ -171,6 +174,7 @@ class StorageService:
     performance = _operation(performance.performance)
     # the database
     check = _operation(admin.check)
+    audit = _operation(audit_trail.audit_entries)  # the audit log, newest first (docs/ledger.md §20)
 
     def close(self) -> None:
         self.uow.close()

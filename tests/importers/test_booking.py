@@ -89,7 +89,7 @@ def test_a_refused_trade_writes_nothing_and_allow_short_lets_it_through(storage)
              DividendEntry(line=5, paid_at=utc("2024-01-05T00:00:00"), symbol="MSFT", gross=D(1))]
     with pytest.raises(RowErrors) as caught:
         book(storage, items)
-    assert caught.value.errors == ["line 4: cannot sell 3 MSFT: long position is 1"]
+    assert caught.value.errors == ["line 4: cannot sell 3 MSFT: long position is 1 (use --allow-short to sell short)"]
     assert counts(storage) == before
     result = book(storage, items, allow_short=True)
     assert result.imported == {"trades": 2, "dividends": 1, "cash": 1, "splits": 0, "prices": 0}

@@ -201,7 +201,7 @@ def test_oversell_is_refused_with_the_spec_message(method: str) -> None:
     book.apply(fill("buy", "100", "150"), allow_short=False)
     with pytest.raises(LedgerError) as info:
         book.apply(fill("sell", "150", "160", minute=1), allow_short=False)
-    assert str(info.value) == "cannot sell 150 AAPL: long position is 100"
+    assert str(info.value) == "cannot sell 150 AAPL: long position is 100 (use --allow-short to sell short)"
     # nothing changed
     assert book.quantity == 100 and book.open_amount == 15000 and book.realized_pnl == 0
 
@@ -210,7 +210,7 @@ def test_sell_while_flat_is_refused_without_allow_short() -> None:
     book = Book("AAPL", "fifo")
     with pytest.raises(LedgerError) as info:
         book.apply(fill("sell", "0.5", "1"), allow_short=False)
-    assert str(info.value) == "cannot sell 0.5 AAPL: long position is 0"
+    assert str(info.value) == "cannot sell 0.5 AAPL: long position is 0 (use --allow-short to sell short)"
     assert book.side is None
 
 
@@ -219,7 +219,7 @@ def test_adding_to_a_short_needs_allow_short() -> None:
     book.apply(fill("sell", "3", "1"), allow_short=True)
     with pytest.raises(LedgerError) as info:
         book.apply(fill("sell", "1", "1", minute=1), allow_short=False)
-    assert str(info.value) == "cannot sell 1 AAPL: long position is 0 (it is short 3)"
+    assert str(info.value) == "cannot sell 1 AAPL: long position is 0 (it is short 3; use --allow-short to sell short)"
     assert book.apply(fill("sell", "1", "1", minute=1), allow_short=True).realized_pnl is None
     assert book.quantity == 4
 
