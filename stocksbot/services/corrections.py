@@ -251,7 +251,7 @@ def _failure(conn: Connection, exc: BookingError, corrected: int) -> str:
     row = conn.execute(select(TRADES.c.side, TRADES.c.quantity, TRADES.c.symbol)
                        .where(TRADES.c.id == exc.trade_id)).one()
     return (f"then trade {exc.trade_id} ({row.side} {format_decimal(row.quantity)} {row.symbol}) would be refused: "
-            f"{exc} (shorting is not allowed: see --allow-short and trading.allow_short)")
+            f"{exc}")
 
 
 def _refill_order(conn: Connection, order_id: int, trade_id: int, verb: str) -> None:
