@@ -341,3 +341,13 @@ def test_a_cost_basis_switch_says_what_it_rebooked(run: Any, data: Any) -> None:
     unset = run("config", "unset", "accounting.cost_basis")
     assert unset.output.splitlines() == ["unset accounting.cost_basis", "re-booked AAPL: realized P&L 100.00 -> 150.00"]
     assert data("config", "set", "trading.allow_short", "true")["rebooked"] == []
+
+
+def test_a_reason_or_note_with_a_line_break_is_refused(storage: Any) -> None:
+    """Reasons and notes are one line of text (docs/ledger.md §1.7), as everywhere else."""
+    trade = storage.record_trade(side="buy", symbol="LB", quantity=D(1), price=D(10), executed_at="2024-01-02T15:00:00Z")
+    with pytest.raises(StocksbotError, match="one line"):
+        storage.void_trade(trade.id, reason="bad\nreason")
+    with pytest.raises(StocksbotError, match="one line"):
+        storage.amend_trade(trade.id, note="two\nlines")
+    assert storage.list_trades(include_voided=True)[0].voided_at is None

@@ -31,7 +31,7 @@ from sqlalchemy import Connection, RowMapping, select, update
 from stocksbot import settings
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import Booking, Fill, LedgerError, canonical, format_decimal, parse_decimal
-from stocksbot.ledger.inputs import parse_time
+from stocksbot.ledger.inputs import parse_note, parse_time
 from stocksbot.ledger.numbers import ZERO
 from stocksbot.ledger.orders import apply_fill
 from stocksbot.storage import audit, rebookings, tables
@@ -86,6 +86,7 @@ def void_trade(uow: UnitOfWork, trade_id: int, reason: str | None = None, *,
     `allow_short=None` follows `trading.allow_short`: without it, a later sell that the voided
     trade's shares covered is refused rather than turned into a short sale.
     """
+    reason = parse_note(reason, field="reason")
     if reason is not None and not reason.strip():
         reason = None
     with uow.transaction() as conn:
@@ -136,7 +137,7 @@ def amend_trade(
     if strategy is not None:
         wanted["strategy"] = strategy or None
     if note is not None:
-        wanted["note"] = note or None
+        wanted["note"] = parse_note(note) or None
     if not wanted:
         raise StocksbotError("nothing to amend: give at least one of --quantity, --price, --commission, --fees, "
                              "--at, --strategy, --note")
