@@ -172,3 +172,45 @@ def test_performance_money_has_no_thousands_separators(run) -> None:  # type: ig
     assert (row["inflows"], row["end value"], row["TWR"]) == ("12345.68", "12345.68", "0.00%")
     full = _row(run("--full", "performance", "--interval", "all", "--until", "2024-01-03").output, "2024")
     assert (full["inflows"], full["TWR"]) == ("12345.675", "0%")
+
+
+@pytest.mark.parametrize("width", [100])
+def test_tables_fit_a_terminal_without_splitting_headers_or_dates(run, monkeypatch, width: int) -> None:  # type: ignore[no-untyped-def]
+    """On a 100-column terminal the everyday tables keep every header, date and number on one
+    line; only a note wraps (docs/ledger.md §1.3, "Layout")."""
+    import re
+
+    from stocksbot.cli import output
+
+    note = "a long note that goes on and on about why this trade was made, over several lines"
+    assert run("trade", "add", "buy", "AAPL", "100", "--price", "149.5", "--commission", "1.25",
+               "--note", note, "--at", "2024-03-15T14:30:00Z").exit_code == 0
+    assert run("strategy", "add", "momentum").exit_code == 0
+    assert run("trade", "add", "sell", "AAPL", "30", "--price", "155.125", "--strategy", "momentum",
+               "--at", "2024-04-02T15:00:00Z").exit_code == 0
+    assert run("price", "add", "AAPL", "151.25", "--at", "2024-04-03").exit_code == 0
+    assert run("order", "add", "buy", "MSFT", "10", "--type", "limit", "--limit-price", "300.5",
+               "--strategy", "momentum").exit_code == 0
+    monkeypatch.setattr(output, "is_terminal", lambda: True)
+    monkeypatch.setenv("COLUMNS", str(width))
+    monkeypatch.setenv("NO_COLOR", "1")
+    for command, headers in (
+        (["position", "list"], ["symbol", "ccy", "avg entry", "unrealized", "realized", "opened", "strategy"]),
+        (["trade", "list"], ["executed", "symbol", "qty", "price", "comm", "realized", "strategy", "note"]),
+        (["order", "list"], ["symbol", "type", "limit", "status", "avg fill", "strategy", "created"]),
+        (["report", "realized"], ["sold", "account", "acquired", "proceeds", "gain", "days", "term"]),
+        (["strategy", "list"], ["name", "enabled", "win rate", "realized", "params"]),
+        (["summary"], ["strategy", "market value", "realized P&L", "unrealized P&L", "costs paid"]),
+    ):
+        result = run(*command)
+        assert result.exit_code == 0 and "─" in result.output, command  # Rich's header rule: a terminal table
+        lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in result.output.splitlines()]
+        assert all(len(line.rstrip()) <= width for line in lines), command
+        header = next(line for line in lines if headers[0] in line)
+        assert all(name in header for name in headers), (command, header)  # no header folded
+        body = "\n".join(lines)
+        assert not re.search(r"\b\d{4}-\d{2}\s*$", body, re.M), command  # no date cut at a line end
+    trades = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in run("trade", "list").output.splitlines()]
+    assert any("2024-03-15" in line and "a long note" in line for line in trades)
+    assert sum("2024-" in line for line in trades) == 2  # one line per trade holds its date...
+    assert len(trades) > 4  # ...and the note wrapped onto lines of its own
