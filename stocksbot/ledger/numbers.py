@@ -178,8 +178,16 @@ def _tidy(value: Decimal) -> Decimal:
 def format_decimal(value: Decimal) -> str:
     """Plain notation for people and JSON: '0.0000000001', never '1E-10'; no trailing zeros.
 
-    See docs/ledger.md §1.4 (canonical form).
+    See docs/ledger.md §1.4 (canonical form). This is also the text SQLite stores for every
+    decimal (storage/types.py), so bulk writes call it for each amount of each row.
     """
+    if type(value) is Decimal:
+        # Fast path, most values: `str` is the plain notation whenever it has no exponent, and
+        # a last digit 1-9 means no trailing zero to drop and no -0 (NaN and Infinity end in a
+        # letter). It costs a fraction of `format` and the checks below.
+        text = str(value)
+        if "0" < text[-1] <= "9" and "E" not in text and "e" not in text:
+            return text
     _require_finite(value)
     text = format(value, "f")
     if "." in text:

@@ -182,7 +182,8 @@ class TradeImport:
         # The closed lot portions of its closing trades, written with their batch (docs/ledger.md §17.3).
         self.closings: list[tuple[Any, ...]] = []
         self.first_id = self._first_free_id()
-        self.trade_writer = BulkInserter(conn, TRADES, _TRADE_COLUMNS)
+        # A trade's time and realized P&L are nearly always its own: converted without a memo.
+        self.trade_writer = BulkInserter(conn, TRADES, _TRADE_COLUMNS, unique=("executed_at", "realized_pnl"))
         self.now = datetime.now(timezone.utc)
         # The new trades get consecutive ids from first_id; lines[i] is the line of trade first_id + i.
         self.lines = array("q")

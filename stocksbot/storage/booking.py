@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Callable
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text, update
 
 from stocksbot.ledger import Book, Booking, ClosedPortion, Fill, LedgerError, RunSummary, realized_by_opener
 from stocksbot.ledger import Lot as LedgerLot
@@ -240,7 +240,9 @@ _TRADE_STRATEGIES = select(TRADES.c.id, TRADES.c.strategy_id).where(
     TRADES.c.id.in_(bindparam("trade_ids", expanding=True)))
 _DELETE_SYMBOL_SHARES = delete(SHARES).where(
     SHARES.c.trade_id.in_(select(TRADES.c.id).where(TRADES.c.symbol == bindparam("symbol"))))
-_INSERT_SHARES = insert(SHARES)
+#: The columns the bulk writers of `realized_shares` and `lots` fill, in the order their rows give them.
+_SHARE_COLUMNS = ("trade_id", "strategy_id", "realized_pnl")
+_LOT_COLUMNS = ("position_id", "trade_id", "seq", "quantity", "amount", "opened_at")
 _DELETE_SYMBOL_CLOSINGS = delete(CLOSINGS).where(
     CLOSINGS.c.trade_id.in_(select(TRADES.c.id).where(TRADES.c.symbol == bindparam("symbol"))))
 
@@ -287,6 +289,9 @@ class BookingStore:
         #: P&L changed, from what to what (docs/ledger.md §19.4); empty when it re-booked nothing.
         self.rebooked: tuple[RealizedChange, ...] = ()
         self._closings_writer: BulkInserter | None = None
+        #: Driver-level writers of the rows an import or a rebuild writes by the thousand
+        #: (`_writer`): SQLAlchemy's executemany of dicts cost more than building the rows.
+        self._writers: dict[str, BulkInserter] = {}
 
     # -- loading and saving ---------------------------------------------------------------
 
@@ -356,9 +361,11 @@ class BookingStore:
         if stored:
             self.conn.execute(_DELETE_POSITION_LOTS, {"position_ids": [run.id for run in stored]})
             self.conn.execute(_UPDATE_POSITION, [run.update_params() for run in stored])
-        new = [run.values() for run in runs if run.id is None]
+        new = [(run.symbol, run.side, run.quantity, run.open_cost, run.avg_entry_price, run.realized_pnl, run.costs,
+                run.status, run.opened_at, run.closed_at, run.strategy_id, run.account_id)
+               for run in runs if run.id is None]
         if new:
-            self.conn.execute(insert(POSITIONS), new)
+            self._writer(POSITIONS, _POSITION_FIELDS).insert(new)
         if count_totals:
             totals.apply(self.conn, totals.of_runs(runs))
 
@@ -404,7 +411,8 @@ class BookingStore:
     def save_shares(self, rows: Sequence[dict[str, Any]]) -> None:
         """Store `realized_shares` rows (from `shares_of`)."""
         if rows:
-            self.conn.execute(_INSERT_SHARES, list(rows))
+            self._writer(SHARES, _SHARE_COLUMNS).insert(
+                [(row["trade_id"], row["strategy_id"], row["realized_pnl"]) for row in rows])
 
     def save_closings(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Store `lot_closings` rows (from `closings_of`), straight to the driver: a rebuild
@@ -417,10 +425,17 @@ class BookingStore:
         self._closings_writer.insert(rows)
 
     def _insert_lots(self, position_id: int, lots: Iterable[LedgerLot], *, first_seq: int) -> None:
-        rows = [{"position_id": position_id, "trade_id": lot.trade_id, "seq": seq, "quantity": lot.quantity,
-                 "amount": lot.amount, "opened_at": lot.opened_at} for seq, lot in enumerate(lots, first_seq)]
+        rows = [(position_id, lot.trade_id, seq, lot.quantity, lot.amount, lot.opened_at)
+                for seq, lot in enumerate(lots, first_seq)]
         if rows:
-            self.conn.execute(insert(LOTS), rows)
+            self._writer(LOTS, _LOT_COLUMNS).insert(rows)
+
+    def _writer(self, table: Table, columns: Sequence[str]) -> BulkInserter:
+        """The store's bulk writer of `table` (made on first use; see storage/bulk.py)."""
+        writer = self._writers.get(table.name)
+        if writer is None:
+            writer = self._writers[table.name] = BulkInserter(self.conn, table, columns)
+        return writer
 
     def _sync_lots(self, position_id: int, stored: Sequence[dict[str, Any]], book: Book) -> None:
         """Bring a position's stored lots in line with the book, touching only lots that changed.

@@ -258,3 +258,32 @@ def test_parse_decimal_plain_fast_path_keeps_its_messages() -> None:
         parse_decimal(" 0.00 ", field="quantity", allow_zero=False)
     assert str(parse_decimal("10.500", field="price")) == "10.5"
     assert str(parse_decimal("100", field="price")) == "100"
+
+
+def _reference_format(value: Decimal) -> str:
+    """format_decimal as it was before its fast path: `format(value, "f")`, trailing zeros dropped."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(min_value=-(10**40), max_value=10**40), st.integers(min_value=-30, max_value=8))
+def test_format_decimal_fast_path_is_the_plain_text(coefficient: int, exponent: int) -> None:
+    value = D(coefficient).scaleb(exponent)
+    assert format_decimal(value) == _reference_format(value)
+    assert D(format_decimal(value)) == value
+
+
+@pytest.mark.parametrize("text", ["1E+2", "1.2E-8", "5E-7", "-0", "0E-10", "-0.000", "123.4500", "-17.35", "0.000001"])
+def test_format_decimal_edge_forms(text: str) -> None:
+    assert format_decimal(D(text)) == _reference_format(D(text))
+
+
+def test_format_decimal_refuses_what_is_not_a_finite_decimal() -> None:
+    for bad in (D("NaN"), D("Infinity"), D("-Infinity"), D("sNaN")):
+        with pytest.raises((ArithmeticError, ValueError)):
+            format_decimal(bad)
+    with pytest.raises(TypeError):
+        format_decimal(1.5)  # type: ignore[arg-type]
