@@ -127,7 +127,8 @@ def _check(
         for p in txn.postings:
             if p.account.startswith("Income:PnL:"):
                 assert "trade-id" in txn.meta
-                pnl[account_name(p.account.split(":")[2])] += p.units.number
+                name = account_name(p.account.split(":")[2])
+                pnl[name] = add(pnl[name], p.units.number)  # exact: `+=` rounds to 28 digits
     realized: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for trade in trades:
         if trade.realized_pnl is not None:
