@@ -103,7 +103,7 @@ def void_trade(uow: UnitOfWork, trade_id: int, reason: str | None = None, *,
         rebooked = _rebook(conn, trade, "void", allow_short, _CASH, lambda: conn.execute(
             update(TRADES).where(TRADES.c.id == trade_id).values(voided_at=now, void_reason=reason, realized_pnl=None)
         ))
-        audit.record(conn, uow.command, "trade.void", "trade", trade_id,
+        audit.log(conn, uow.command, "trade.void", trade_id,
                      old={"voided_at": None, "void_reason": None}, new={"voided_at": now, "void_reason": reason},
                      trade_ids=[trade_id])
         return Correction(_record(conn, trade_id), changes, rebooked)
@@ -166,7 +166,7 @@ def amend_trade(
         rebooked = _rebook(conn, trade, "amend", allow_short, changes.keys() & _CASH,
                            lambda: conn.execute(update(TRADES).where(TRADES.c.id == trade_id).values(**stored)),
                            booked=bool(changes.keys() & _BOOKED))
-        audit.record(conn, uow.command, "trade.amend", "trade", trade_id,
+        audit.log(conn, uow.command, "trade.amend", trade_id,
                      old={name: before for name, (before, _after) in changes.items()},
                      new={name: after for name, (_before, after) in changes.items()}, trade_ids=[trade_id])
         return Correction(_record(conn, trade_id), changes, rebooked)

@@ -1,6 +1,6 @@
 """The audit log: one append-only row per write (docs/ledger.md §20).
 
-Services call `record()` inside the transaction that makes the change, so an entry exists
+Services call `log()` inside the transaction that makes the change, so an entry exists
 exactly when its change committed. Values go in as JSON: `jsonable()` turns decimals into
 strings (never floats: the log is as exact as the ledger) and times into ISO 8601 UTC.
 
@@ -65,40 +65,28 @@ def trade_runs(ids: Iterable[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def record(
-    conn: Connection, command: str | None, action: str, entity: str, key: object = None, *,
-    old: Mapping[str, Any] | None = None, new: Mapping[str, Any] | None = None,
-    trade_ids: Sequence[int] = (),
-) -> None:
-    """Write the entry of one change (one row per contiguous run of `trade_ids`, if any).
-
-    `action` is "<noun>.<verb>" ("trade.add", "config.set"), `entity` the noun, `key` the id
-    or name of what changed (None for a batch), `command` the command line that asked for it
-    (None: the Python API).
-    """
-    base = {
-        "at": datetime.now(timezone.utc), "action": action, "entity": entity,
-        "entity_key": None if key is None else str(key),
-        "old": None if old is None else jsonable(old), "new": None if new is None else jsonable(new),
-        "command": command or API_COMMAND,
-    }
-    runs = trade_runs(trade_ids)
-    if not runs:
-        conn.execute(tables.audit_log.insert(), [{**base, "first_trade_id": None, "last_trade_id": None}])
-        return
-    conn.execute(tables.audit_log.insert(), [
-        {**base, "first_trade_id": first, "last_trade_id": last} for first, last in runs
-    ])
-
-
 def log(
     conn: Connection, command: str | None, action: str, key: object = None, *,
     old: Mapping[str, Any] | None = None, new: Mapping[str, Any] | None = None,
     trade_ids: Sequence[int] = (),
 ) -> None:
-    """`record()` with the entity read off the action ("order.fill" is about an order): what
-    the services call for each change they commit (docs/ledger.md §20.1)."""
-    record(conn, command, action, action.partition(".")[0], key, old=old, new=new, trade_ids=trade_ids)
+    """Write the entry of one change (one row per contiguous run of `trade_ids`, if any): what
+    the services call for each change they commit (docs/ledger.md §20.1).
+
+    `action` is "<noun>.<verb>" ("trade.add", "order.fill") and its noun is the entity; `key`
+    the id or name of what changed (None for a batch), `command` the command line that asked
+    for it (None: the Python API).
+    """
+    base = {
+        "at": datetime.now(timezone.utc), "action": action, "entity": action.partition(".")[0],
+        "entity_key": None if key is None else str(key),
+        "old": None if old is None else jsonable(old), "new": None if new is None else jsonable(new),
+        "command": command or API_COMMAND,
+    }
+    runs: list[tuple[int | None, int | None]] = [*trade_runs(trade_ids)] or [(None, None)]
+    conn.execute(tables.audit_log.insert(), [
+        {**base, "first_trade_id": first, "last_trade_id": last} for first, last in runs
+    ])
 
 
 def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
