@@ -7,7 +7,6 @@ cover the callbacks as wired to each option, not just the functions.
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -89,12 +88,18 @@ def test_an_unreachable_server_completes_nothing_at_once() -> None:
     assert time.monotonic() - started < 5
 
 
-def test_the_default_file_is_where_stocksbot_keeps_it(isolated_home: Path) -> None:
+def test_without_db_the_default_file_is_read(isolated_home: Path) -> None:
+    """No --db and no DATABASE_URL: completion reads the default database, the file every
+    command uses (stocksbot/paths.py), found without SQLAlchemy."""
+    from stocksbot import open_storage
     from stocksbot.storage.database import resolve_target
 
-    assert completion.default_file() == resolve_target(None).sqlite_path
-    home_less = {k: v for k, v in os.environ.items() if k != "STOCKSBOT_HOME"}
-    assert completion.default_file(home_less) == resolve_target(None, env=home_less).sqlite_path
+    path = resolve_target(None).sqlite_path
+    assert path is not None and path.parent == isolated_home
+    isolated_home.mkdir(parents=True, exist_ok=True)
+    with open_storage(f"sqlite:///{path}") as storage:
+        storage.record_trade(side="buy", symbol="TSLA", quantity="1", price="200")
+    assert complete(["trade", "list", "--symbol"], "T") == ["TSLA"]
 
 
 def test_symbols_are_walked_by_index_not_scanned(tmp_path: Path) -> None:

@@ -34,20 +34,6 @@ WAIT = 1.0
 SYMBOL_TABLES = ("instruments", "trades", "orders", "price_bars")
 
 
-def default_file(env: "os._Environ[str] | dict[str, str]" = os.environ) -> Path:
-    """The default database file, found as `storage.database.resolve_target` finds it
-    (`$STOCKSBOT_HOME`, else the user data folder) without importing SQLAlchemy;
-    tests/test_completion.py checks that the two agree."""
-    from pathlib import Path
-
-    home = env.get("STOCKSBOT_HOME")
-    if home:
-        return Path(home).expanduser() / "stocksbot.db"
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("stocksbot")) / "stocksbot.db"
-
-
 def _distinct_symbols(table: str, prefixed: Callable[[str], str]) -> str:
     """Every distinct `symbol` of a table from `:low` on, one index seek per symbol (a loose index
     scan: SQLite and PostgreSQL plan `min(symbol) WHERE symbol > x` as one seek), at most LIMIT.
@@ -80,6 +66,8 @@ def _read(ctx: click.Context, queries: Callable[[bool], list[str]], prefix: str)
         url = ctx.find_root().params.get("db_url") or os.environ.get("DATABASE_URL")
         path: Path | None
         if not url:
+            from stocksbot.paths import default_file
+
             path = default_file()
         else:
             from stocksbot.storage.database import normalize_url, resolve_target

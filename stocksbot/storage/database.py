@@ -20,9 +20,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from stocksbot.errors import DatabaseUnavailable, StocksbotError
+from stocksbot.paths import default_file
 from stocksbot.storage.types import DecimalSum, decimal_add
 
-DEFAULT_FILENAME = "stocksbot.db"
 # The password runs to the last `@` of the URL's text: a password with an unencoded `@`
 # (`bot:se@cret@host`) is masked whole, never in part.
 _PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<password>\S*)(?P<tail>@)", re.I)
@@ -56,21 +56,12 @@ class DatabaseTarget:
         return self.url.render_as_string(hide_password=True)
 
 
-def data_home(env: Mapping[str, str] = os.environ) -> Path:
-    """The folder of the default database: `$STOCKSBOT_HOME` or the platform's user data dir."""
-    if env.get("STOCKSBOT_HOME"):
-        return Path(env["STOCKSBOT_HOME"]).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("stocksbot"))
-
-
 def resolve_target(cli_url: str | None = None, env: Mapping[str, str] = os.environ) -> DatabaseTarget:
     """Pick the database: `--db`, then `DATABASE_URL`, then the default file (DATABASE_SETUP.md)."""
     raw = cli_url or env.get("DATABASE_URL")
     if raw:
         return DatabaseTarget(url=normalize_url(raw), is_default=False)
-    path = data_home(env) / DEFAULT_FILENAME
+    path = default_file(env)
     return DatabaseTarget(url=URL.create("sqlite", database=str(path)), is_default=True)
 
 
