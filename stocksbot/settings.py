@@ -6,7 +6,6 @@ before anything is written. See docs/ledger.md §9 (settings).
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -71,6 +70,8 @@ def is_unknown_own_key(key: str) -> bool:
 def unknown_own_key_error(key: str) -> StocksbotError:
     """The one line refusing an unknown key of an own namespace, with the closest known key
     (difflib), else the known keys of that namespace (docs/ledger.md §9.2)."""
+    import difflib  # only for this refusal: every command that reads settings would load it
+
     namespace, _, rest = key.partition(".")
     # Compared without the shared namespace, which would make every key of it look close.
     known = {k.partition(".")[2]: k for k in sorted(KNOWN_KEYS) if k.partition(".")[0] == namespace}

@@ -10,7 +10,7 @@ import click
 from stocksbot.cli.context import AppContext, pass_app, table_format_options
 
 if TYPE_CHECKING:
-    from stocksbot.storage.audit import AuditEntry
+    from stocksbot.storage.records import AuditEntry
 
 #: Fields a summary names before it says how many more there are (`--json` has them all).
 SUMMARY_FIELDS = 4

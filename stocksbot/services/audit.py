@@ -11,7 +11,7 @@ from datetime import datetime
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger.inputs import parse_time
 from stocksbot.storage import audit
-from stocksbot.storage.audit import AuditEntry
+from stocksbot.storage.records import AuditEntry
 from stocksbot.storage.unit_of_work import UnitOfWork
 
 #: How many entries `audit list` shows without --limit.

@@ -46,12 +46,6 @@ def _account_column(column: str, account_id: Any) -> Any:
     return select(_ACCOUNTS.c[column]).where(_ACCOUNTS.c.id == account_id).scalar_subquery()
 
 
-def _account_named(name: Any) -> Any:
-    """The id of the account named, else of `accounts.default`, else of main (docs/ledger.md §11)."""
-    wanted = func.coalesce(name, _setting_text("accounts.default"), DEFAULT_ACCOUNT)
-    return select(_ACCOUNTS.c.id).where(_ACCOUNTS.c.name == wanted).scalar_subquery()
-
-
 _INSTRUMENT_CURRENCY = (
     select(_INSTRUMENTS.c.currency).where(_INSTRUMENTS.c.symbol == bindparam("symbol")).scalar_subquery()
 )
@@ -71,17 +65,31 @@ def _cash_columns(account_id: Any, instrument_currency: Any, *outer: Any) -> lis
 
 # What recording a trade needs to know first, in one round trip: the two ledger settings
 # (their stored texts, NULL when unset), the id of the strategy named (NULL when none), the
-# account (NULL when unknown) and the currency of the symbol (NULL when it has none yet).
-_ACCOUNT_ID = _account_named(bindparam("account"))
-_TRADE_CONTEXT = select(
+# account (NULL when unknown: the one named, else `accounts.default`, else main, docs/ledger.md
+# §11.2) and the currency of the symbol (NULL when it has none yet). One row always: the
+# scalar lookups in a one-row derived table, with the account (names are unique) and its
+# balance row in the trade's currency (one per account and currency) joined to it outer.
+# Joins rather than a scalar subquery per account column: those repeated the account's lookup
+# seven times, and compiling that statement, which every `trade add` process does once, cost
+# more than running it (issue 10).
+_LOOKUPS = select(
     _setting_text("accounting.cost_basis").label("method"),
     _setting_text("trading.allow_short").label("allow_short"),
     select(_STRATEGIES.c.id).where(_STRATEGIES.c.name == bindparam("strategy")).scalar_subquery().label("strategy_id"),
-    _ACCOUNT_ID.label("account_id"),
-    _account_column("currency", _ACCOUNT_ID).label("account_currency"),
-    _account_column("status", _ACCOUNT_ID).label("account_status"),
+    func.coalesce(bindparam("account"), _setting_text("accounts.default"), DEFAULT_ACCOUNT).label("account_name"),
     _INSTRUMENT_CURRENCY.label("instrument_currency"),
-    *_cash_columns(_ACCOUNT_ID, _INSTRUMENT_CURRENCY),
+).subquery("lookups")
+_TRADE_CONTEXT = select(
+    _LOOKUPS.c.method, _LOOKUPS.c.allow_short, _LOOKUPS.c.strategy_id,
+    _ACCOUNTS.c.id.label("account_id"), _ACCOUNTS.c.currency.label("account_currency"),
+    _ACCOUNTS.c.status.label("account_status"), _LOOKUPS.c.instrument_currency,
+    _ACCOUNTS.c.margin.label("account_margin"), _BALANCES.c.balance.label("cash_balance"),
+    _BALANCES.c.last_at.label("cash_last_at"),
+).select_from(
+    _LOOKUPS.outerjoin(_ACCOUNTS, _ACCOUNTS.c.name == _LOOKUPS.c.account_name).outerjoin(
+        _BALANCES, (_BALANCES.c.account_id == _ACCOUNTS.c.id)
+        & (_BALANCES.c.currency == func.coalesce(_LOOKUPS.c.instrument_currency, _ACCOUNTS.c.currency)),
+    )
 )
 # An order locked for the transaction, with its strategy's name (for the fill's record) and,
 # like _TRADE_CONTEXT, the ledger settings and currencies: a fill reads all it needs in one round trip.

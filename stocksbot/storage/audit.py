@@ -12,14 +12,16 @@ import writes one entry, and `db check` can still prove every trade has its entr
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
 from stocksbot.storage import tables
+
+if TYPE_CHECKING:
+    from stocksbot.storage.records import AuditEntry
 
 #: Who made a change when no command line says it: a program using the Python API.
 API_COMMAND = "python api"
@@ -95,30 +97,10 @@ def changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[dict[str, A
     return {key: old.get(key) for key in keys}, {key: new.get(key) for key in keys}
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    """One row of the audit log, as `audit list` shows it."""
-
-    id: int
-    at: datetime
-    action: str
-    entity: str
-    entity_key: str | None
-    old: Any
-    new: Any
-    command: str | None
-    first_trade_id: int | None
-    last_trade_id: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        """Every field, for `audit list --json` (old and new as stored: decimals are strings)."""
-        return {"id": self.id, "at": self.at, "action": self.action, "entity": self.entity,
-                "entity_key": self.entity_key, "old": self.old, "new": self.new, "command": self.command,
-                "first_trade_id": self.first_trade_id, "last_trade_id": self.last_trade_id}
-
-
 def entries(conn: Connection, *, since: datetime | None = None, limit: int | None = None) -> list[AuditEntry]:
     """The newest entries first (from `since` on, at most `limit` of them)."""
+    from stocksbot.storage.records import AuditEntry
+
     log = tables.audit_log
     query = select(
         log.c.id, log.c.at, log.c.action, log.c.entity, log.c.entity_key, log.c.old, log.c.new,

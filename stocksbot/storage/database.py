@@ -24,13 +24,16 @@ from stocksbot.paths import default_file
 from stocksbot.storage.types import DecimalSum, decimal_add
 
 # The password runs to the last `@` of the URL's text: a password with an unencoded `@`
-# (`bot:se@cret@host`) is masked whole, never in part.
-_PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<password>\S*)(?P<tail>@)", re.I)
+# (`bot:se@cret@host`) is masked whole, never in part. A pattern's text, compiled (and cached
+# by `re`) on first use: most commands never mask a URL that has a password.
+_PASSWORD_IN_URL = r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<password>\S*)(?P<tail>@)"
 
 
 def mask_url(text: str) -> str:
     """Replace the password of every URL in `text` with `***` (works on messages too)."""
-    return _PASSWORD_IN_URL.sub(r"\g<head>***\g<tail>", text)
+    if "@" not in text:  # the pattern ends at an `@`: nothing to mask
+        return text
+    return re.sub(_PASSWORD_IN_URL, r"\g<head>***\g<tail>", text, flags=re.I)
 
 
 @dataclass(frozen=True)
@@ -375,7 +378,8 @@ def connect_with_retries(engine: Engine, target: DatabaseTarget, retries: int) -
 # no pg_hba.conf entry, a failed ident/peer/SCRAM exchange) and 3D000 (no such database).
 # psycopg reports a failed connection without its SQLSTATE (there is no result to carry one),
 # so libpq's message is what can be recognised.
-_REFUSAL = re.compile(
+# (Text, compiled on first use: only a failed connection is matched against it.)
+_REFUSAL = (
     r"password authentication failed|authentication failed for user|no password supplied"
     r"|no pg_hba\.conf entry|pg_hba\.conf rejects connection"
     r'|(role|database) ".*" does not exist'
@@ -389,7 +393,7 @@ def is_refusal(exc: BaseException) -> bool:
     cause = getattr(exc, "orig", None) or exc
     if getattr(cause, "sqlstate", None) in _REFUSAL_STATES:
         return True
-    return _REFUSAL.search(str(cause)) is not None
+    return re.search(_REFUSAL, str(cause)) is not None
 
 
 _CORRUPT = ("database disk image is malformed", "malformed database schema")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from stocksbot.storage.records.accounts import AccountRecord
     from stocksbot.storage.records.actions import DividendRecord, SplitRecord, TransferRecord
+    from stocksbot.storage.records.audit import AuditEntry
     from stocksbot.storage.records.cash import CashBalanceRecord, CashMovementRecord
     from stocksbot.storage.records.changes import RealizedChange
     from stocksbot.storage.records.orders import OrderRecord
@@ -39,6 +40,7 @@ class Record:
 
 #: Where each record (and `trade_record`) is defined, for the lazy loading below.
 _HOMES = {
+    "AuditEntry": "audit",
     "TradeRecord": "trades",
     "trade_record": "trades",
     "RealizedChange": "changes",
@@ -67,6 +69,7 @@ _HOMES = {
 
 __all__ = [
     "AccountRecord",
+    "AuditEntry",
     "AccountSummary",
     "CashBalanceRecord",
     "CashMovementRecord",
