@@ -9,7 +9,7 @@ import click
 from stocksbot.cli.context import AppContext, pass_app
 
 if TYPE_CHECKING:
-    from stocksbot.storage.migrations import Loss
+    from stocksbot.storage.records import Loss
 
 
 @click.group("db")

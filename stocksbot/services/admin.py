@@ -16,9 +16,9 @@ from stocksbot.errors import StocksbotError
 from stocksbot.services import trades
 from stocksbot.storage import audit, backups, checks, migrations, tables
 from stocksbot.storage.booking import lock_ledger
+from stocksbot.storage.records import Loss
 from stocksbot.storage.unit_of_work import UnitOfWork, open_engine
 
-Loss = migrations.Loss
 #: Asked before a downgrade deletes rows, with what it would delete: True goes ahead. The
 #: command line answers with --yes or a question on the terminal.
 Confirm = Callable[[Sequence[Loss]], bool]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -26,6 +25,8 @@ from stocksbot.storage.database import (
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+    from stocksbot.storage.records import Loss, Revision
 
 HEAD_REVISION = "0008"
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -53,23 +54,21 @@ def alembic_config(connection: Connection | None = None) -> "Config":
 
 
 def current_revision(connection: Connection) -> str | None:
-    """The revision stamped in the database, or None for a database with no stocksbot schema."""
-    if not inspect(connection).has_table("alembic_version"):
+    """The revision stamped in the database, or None for a database with no stocksbot schema.
+
+    Every command asks this first, so it asks the dialect directly: what `inspect(connection)`
+    would call, without building an Inspector for one question (issue 10).
+    """
+    if not connection.dialect.has_table(connection, "alembic_version"):
         return None
     return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
-@dataclass(frozen=True)
-class Revision:
-    revision: str
-    down_revision: str | None
-    message: str
-    is_head: bool
 
 
 def history() -> list[Revision]:
     """Every shipped revision, newest first."""
     from alembic.script import ScriptDirectory
+
+    from stocksbot.storage.records import Revision
 
     script = ScriptDirectory.from_config(alembic_config())
     heads = set(script.get_heads())
@@ -201,22 +200,6 @@ def downgrade_target(stamped: str | None, revision: str) -> str | None:
     return order[target] if target >= 0 else None
 
 
-@dataclass(frozen=True)
-class Loss:
-    """Rows a downgrade would delete: a whole table (no `columns`), or its values of the
-    columns the downgrade drops, in `rows` rows."""
-
-    table: str
-    columns: tuple[str, ...]
-    rows: int
-
-    def __str__(self) -> str:
-        noun = "row" if self.rows == 1 else "rows"
-        if not self.columns:
-            return f"{self.table} ({self.rows} {noun})"
-        return ", ".join(f"{self.table}.{column}" for column in self.columns) + f" (values of {self.rows} {noun})"
-
-
 def downgrade_losses(engine: Engine, revision: str) -> list[Loss]:
     """What downgrading to `revision` would delete (docs/ledger.md §16.7): each table the
     downgrade drops that holds rows, with its row count, and each table whose columns it
@@ -229,6 +212,8 @@ def downgrade_losses(engine: Engine, revision: str) -> list[Loss]:
     database holds rows at all; an empty database (the account `main` the migrations create
     does not count, as for `db copy`) loses nothing.
     """
+    from stocksbot.storage.records import Loss
+
     _check_revision_argument(revision)
     stamped = read_revision(engine)
     if stamped is not None and stamped not in known_revisions():

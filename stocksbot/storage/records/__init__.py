@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from stocksbot.storage.records.positions import LotRecord, PositionDetail, PositionEvent, PositionListing, PositionRecord
     from stocksbot.storage.records.prices import PriceRecord
     from stocksbot.storage.records.realized import RealizedReport, RealizedRow, RealizedTotal
+    from stocksbot.storage.records.revisions import Loss, Revision
     from stocksbot.storage.records.strategies import StrategyRecord
     from stocksbot.storage.records.summary import AccountSummary, Summary, SummaryLine
     from stocksbot.storage.records.symbols import InstrumentRecord
@@ -41,6 +42,8 @@ class Record:
 #: Where each record (and `trade_record`) is defined, for the lazy loading below.
 _HOMES = {
     "AuditEntry": "audit",
+    "Revision": "revisions",
+    "Loss": "revisions",
     "TradeRecord": "trades",
     "trade_record": "trades",
     "RealizedChange": "changes",
@@ -76,6 +79,7 @@ __all__ = [
     "DividendRecord",
     "InstrumentRecord",
     "LotRecord",
+    "Loss",
     "OrderRecord",
     "PositionDetail",
     "PositionEvent",
@@ -86,6 +90,7 @@ __all__ = [
     "RealizedReport",
     "RealizedRow",
     "RealizedTotal",
+    "Revision",
     "Record",
     "SplitRecord",
     "StrategyRecord",
