@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, Iterable
 
 import click
@@ -20,6 +19,8 @@ _TRADE_FIELDS = ("side", "quantity", "symbol", "price")
 
 
 def _value(value: Any) -> str:
+    import json  # here: `stocksbot --help` imports this module, and json was 2 % of its instructions
+
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= VALUE_WIDTH else text[:VALUE_WIDTH - 1] + "…"
 
