@@ -27,7 +27,7 @@ from stocksbot.storage.database import (
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
