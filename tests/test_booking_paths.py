@@ -4,7 +4,8 @@ Random trade histories (several symbols and strategies, shorts, flips, back-date
 some of them fills of orders) are booked trade by trade (`trade add` / `order fill`) into one
 database and imported as one CSV (`trade import`) into another; then the first is rebuilt
 from scratch (`position rebuild`). Positions, lots, every trade's realized P&L and the
-closed-run totals must be identical all three ways, on both backends.
+closed-run totals and strategy totals must be identical all three ways, on both backends, and
+the strategy totals must equal what grouped SQL sums over the trades give.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from stocksbot.storage import strategy_totals
 from stocksbot.storage.checks import ledger_snapshot
 from tests.three_paths import STRATEGIES, book_two_ways, trade_steps, twin  # noqa: F401  (a fixture)
 
@@ -27,6 +29,8 @@ _trade = trade_steps(3, [None, *STRATEGIES])
 
 def _snapshot(storage: Any) -> dict[str, Any]:
     with storage.reading() as conn:
+        # The strategy totals booking keeps are what the grouped SQL sums over the trades give.
+        assert strategy_totals.stored(conn) == strategy_totals.computed(conn)
         return ledger_snapshot(conn)
 
 

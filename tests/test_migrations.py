@@ -13,7 +13,7 @@ from stocksbot.storage.database import ConnectionSettings, build_engine, resolve
 
 TABLES = {"strategies", "orders", "trades", "positions", "lots", "price_bars", "config", "closed_run_totals",
           "accounts", "instruments", "splits", "share_transfers", "dividends", "cash_movements", "cash_balances",
-          "symbol_changes", "realized_shares", "lot_closings", "audit_log", "alembic_version"}
+          "symbol_changes", "realized_shares", "lot_closings", "audit_log", "strategy_totals", "alembic_version"}
 
 
 @pytest.fixture

@@ -296,17 +296,14 @@ def _rich_table(columns: Sequence[str], rows: list[list[Any]], right: set[str], 
 
 
 def _print_plain_table(columns: Sequence[str], rows: list[list[str]], right: set[str], title: str | None) -> None:
-    widths = [max([len(column), *(len(row[i]) for row in rows)]) for i, column in enumerate(columns)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            cell.rjust(width) if column in right else cell.ljust(width)
-            for cell, width, column in zip(cells, widths, columns)
-        ).rstrip()
-
+    # One format string for every line: a report of a year can have over 100,000 rows, and
+    # str.format pads a whole row in one call.
+    widths = [max(len(column), max(map(len, cells), default=0))
+              for column, cells in zip(columns, zip(*rows) if rows else [()] * len(columns))]
+    pattern = "  ".join(f"{{:{'>' if column in right else '<'}{width}}}" for column, width in zip(columns, widths))
     text = [title] if title else []
-    text += [line(columns), "  ".join("-" * width for width in widths)]
-    text += [line(row) for row in rows]
+    text += [pattern.format(*columns).rstrip(), "  ".join("-" * width for width in widths)]
+    text += [pattern.format(*row).rstrip() for row in rows]
     click.echo("\n".join(text))
 
 

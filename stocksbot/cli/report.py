@@ -72,7 +72,7 @@ def _print_report(report: "RealizedReport") -> None:
         table_format,
         text_cell,
     )
-    from stocksbot.ledger.realized import local_time
+    from stocksbot.ledger.realized import local_day, local_time
 
     # Colour only on a terminal: piped, the gain is plain text and the row needs no Cell objects.
     terminal = is_terminal()
@@ -87,7 +87,7 @@ def _print_report(report: "RealizedReport") -> None:
         per quarter hour (a year can have over 100,000 rows); ISO 8601 UTC for --csv/--tsv."""
         if machine:
             return moment.astimezone(timezone.utc).isoformat()
-        return local_time(moment).isoformat(sep=" ", timespec="seconds") if full else local_time(moment).date().isoformat()
+        return local_time(moment).isoformat(sep=" ", timespec="seconds") if full else local_day(moment).isoformat()
 
     if not report.rows:
         note("no lot was closed" + (f" in {report.year}" if report.year is not None else "")

@@ -33,7 +33,7 @@ from stocksbot.csvfiles import RowErrors, TradeRow, open_text, read_trades
 from stocksbot.errors import StocksbotError
 from stocksbot.fingerprints import Occurrences, fingerprint, is_fingerprint, trade_content
 from stocksbot.ledger import Fill, LedgerError
-from stocksbot.storage import audit, tables
+from stocksbot.storage import audit, strategy_totals, tables
 from stocksbot.storage.booking import BookingError, BookingStore, OpenState, PositionState, closings_of, lock_ledger
 from stocksbot.storage.bulk import BulkInserter
 from stocksbot.storage.cash import CashStore, CashStream
@@ -179,6 +179,7 @@ class TradeImport:
         # (docs/ledger.md §8.3).
         self.strategy_of: dict[object, int | None] = {}
         self.shares: list[dict[str, Any]] = []
+        self.strategy_deltas = strategy_totals.Deltas()  # stored by `_finish_symbols`
         # The closed lot portions of its closing trades, written with their batch (docs/ledger.md §17.3).
         self.closings: list[tuple[Any, ...]] = []
         self.first_id = self._first_free_id()
@@ -414,10 +415,14 @@ class TradeImport:
         if closed is not None:
             self.closed_runs.append(closed)
         self.strategy_of[trade_id] = strategy_id
+        shares: list[dict[str, Any]] = []
         if booking.closed:
             self.closings += closings_of(account_id, row.symbol, fill, booking.closed)
             if strategy_id is None:
-                self.shares += self.store.shares_of(trade_id, booking.closed, self.strategy_of)
+                shares = self.store.shares_of(trade_id, booking.closed, self.strategy_of)
+                self.shares += shares
+        self.strategy_deltas.trade(strategy_id, row.symbol, account_id, row.commission, row.fees,
+                                   booking.realized_pnl, shares)
         return booking.realized_pnl
 
     def _flush_closed_runs(self) -> None:
@@ -429,6 +434,8 @@ class TradeImport:
         new_ids = _NewTrades(range(self.first_id, self.first_id + len(self.lines)), self.short_allowed)
         # Re-booking a symbol re-books it in every account (a split spans them all).
         rebooked = sorted({symbol for (_account, symbol), run in self.symbols.items() if run.rebook})
+        # The strategy totals of the trades booked in order; a re-booked symbol's are recomputed by `replay`.
+        strategy_totals.apply(self.conn, self.strategy_deltas)
         for (_account, symbol), run in sorted(self.symbols.items()):
             if symbol not in rebooked:
                 self.store.save_open(run.state)

@@ -27,7 +27,7 @@ from stocksbot.ledger.inputs import parse_symbol
 from stocksbot.ledger.numbers import ZERO, add, multiply, subtract
 from stocksbot.services import valuation
 from stocksbot.services.fx import Converter, Rates, latest_close, reporting_currency
-from stocksbot.storage import attribution, tables, totals
+from stocksbot.storage import strategy_totals, tables, totals
 from stocksbot.storage.records import (
     AccountSummary,
     LotRecord,
@@ -46,18 +46,17 @@ from stocksbot.vocabulary import CLOSED, LONG, OPEN
 
 POSITIONS = tables.positions
 _OPEN_COSTS = select(
-    POSITIONS.c.strategy_id, POSITIONS.c.realized_pnl, POSITIONS.c.costs, POSITIONS.c.symbol, POSITIONS.c.account_id
+    POSITIONS.c.strategy_id, POSITIONS.c.costs, POSITIONS.c.symbol, POSITIONS.c.account_id
 ).where(POSITIONS.c.status == OPEN)
-# Every run of one account, open and closed: what `summary --account` sums its realized P&L
-# and costs from (the running totals of closed runs are kept for all accounts together).
+# Every run of one account, open and closed: what `summary --account` sums its costs from
+# (the running totals of closed runs are kept for all accounts together).
 _ACCOUNT_RUNS = select(
-    POSITIONS.c.strategy_id, POSITIONS.c.realized_pnl, POSITIONS.c.costs, POSITIONS.c.symbol, POSITIONS.c.account_id
+    POSITIONS.c.strategy_id, POSITIONS.c.costs, POSITIONS.c.symbol, POSITIONS.c.account_id
 ).where(POSITIONS.c.account_id == bindparam("account_id"))
 # The closed runs of the symbols named, summed per (strategy, symbol): the part of the running
 # totals that is in another currency than the reporting one (an index range scan per symbol).
 _CLOSED_OF_SYMBOLS = (
-    select(POSITIONS.c.strategy_id, POSITIONS.c.symbol, exact_sum(POSITIONS.c.realized_pnl),
-           exact_sum(POSITIONS.c.costs))
+    select(POSITIONS.c.strategy_id, POSITIONS.c.symbol, exact_sum(POSITIONS.c.costs))
     .where(POSITIONS.c.status == CLOSED, POSITIONS.c.symbol.in_(bindparam("symbols", expanding=True)))
     .group_by(POSITIONS.c.strategy_id, POSITIONS.c.symbol)
 )
@@ -220,8 +219,8 @@ def summary(uow: UnitOfWork, *, account: str | None = None, as_of: str | datetim
 
     By strategy means by the strategy of the position (of the trade that opened it), except
     for realized P&L, which follows the attribution rule of `strategy list` (docs/ledger.md
-    §8.3): the positions' figures, moved by `attribution.corrections`. Realized P&L and costs
-    are those of the closed runs (kept as running totals) plus the open runs' so far. Amounts
+    §8.3), read from the totals booking keeps (storage/strategy_totals.py). Costs are those of
+    the closed runs (kept as running totals) plus the open runs' so far. Amounts
     in another currency are converted at the latest rate; one that is missing makes the
     figures that need it unknown and is named in `missing_rates` (docs/ledger.md §6.3 and §15.5).
     With `as_of`, the summary as it was at the end of that day (docs/ledger.md §17).
@@ -244,29 +243,28 @@ def summary(uow: UnitOfWork, *, account: str | None = None, as_of: str | datetim
             old_realized, old_costs = realized_costs.get(name, (ZERO, ZERO))
             realized_costs[name] = (_plus(old_realized, realized), _plus(old_costs, costs))
 
+        # Costs by the positions' strategies: the closed runs' running totals and the open runs'.
         if only is not None:
-            for strategy_id, realized, costs, symbol, account_id in conn.execute(_ACCOUNT_RUNS, {"account_id": only}):
-                currency = names.currencies.get(symbol) or names.account_currency(account_id)
-                credit(strategy_id, convert(realized, currency), convert(costs, currency))
+            for strategy_id, costs, symbol, account_id in conn.execute(_ACCOUNT_RUNS, {"account_id": only}):
+                credit(strategy_id, ZERO, convert(costs, names.currencies.get(symbol) or names.account_currency(account_id)))
         else:
-            for key, (_runs, realized, costs) in totals.stored(conn).items():
-                credit(totals.strategy_of(key), realized, costs)
+            for key, (_runs, _realized, costs) in totals.stored(conn).items():
+                credit(totals.strategy_of(key), ZERO, costs)
             # The running totals add every currency up: the closed runs of symbols in another
             # currency are taken out of them and put back converted.
             foreign = sorted(symbol for symbol, currency in names.currencies.items() if currency != convert.to_ccy)
-            for strategy_id, symbol, realized, costs in (
+            for strategy_id, symbol, costs in (
                 conn.execute(_CLOSED_OF_SYMBOLS, {"symbols": foreign}).all() if foreign else ()
             ):
-                currency = names.currencies[symbol]
-                credit(strategy_id, realized.copy_negate(), costs.copy_negate())
-                credit(strategy_id, convert(realized, currency), convert(costs, currency))
-            for strategy_id, realized, costs, symbol, account_id in conn.execute(_OPEN_COSTS):
-                currency = names.currencies.get(symbol) or names.account_currency(account_id)
-                credit(strategy_id, convert(realized, currency), convert(costs, currency))
-        # Realized P&L by the attribution rule rather than by the positions' strategies (§8.3).
-        for (strategy_id, symbol, account_id), moved in attribution.corrections(conn, only).items():
-            credit(strategy_id, convert(moved, names.currencies.get(symbol) or names.account_currency(account_id)),
-                   ZERO)
+                credit(strategy_id, ZERO, costs.copy_negate())
+                credit(strategy_id, ZERO, convert(costs, names.currencies[symbol]))
+            for strategy_id, costs, symbol, account_id in conn.execute(_OPEN_COSTS):
+                credit(strategy_id, ZERO, convert(costs, names.currencies.get(symbol) or names.account_currency(account_id)))
+        # Realized P&L by the attribution rule (§8.3), kept per (strategy, symbol, account) by booking.
+        for (strategy_id, symbol, account_id), line in strategy_totals.stored(conn, only).items():
+            if line.closing:  # a strategy whose trades closed nothing has no realized P&L to show
+                credit(strategy_id, convert(line.realized_pnl, names.currencies.get(symbol)
+                                            or names.account_currency(account_id)), ZERO)
         by_strategy: dict[str | None, list[PositionRecord]] = defaultdict(list)
         for position in positions:
             by_strategy[position.strategy].append(position)

@@ -13,19 +13,18 @@ from datetime import date, datetime, time, timezone
 from typing import Any
 
 from sqlalchemy import Connection, select
-from sqlalchemy.sql.elements import ColumnElement
 
 from stocksbot import settings
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger.numbers import add
 from stocksbot.ledger.realized import LONG_TERM, SHORT_TERM, days_held, local_day, term
 from stocksbot.storage import tables
+from stocksbot.storage.closings import closed_portions
 from stocksbot.storage.history import History
 from stocksbot.storage.records import RealizedReport, RealizedRow, RealizedTotal
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
 
-CLOSINGS = tables.lot_closings
 _INSTRUMENT_CURRENCIES = select(tables.instruments.c.symbol, tables.instruments.c.currency)
 _ACCOUNTS = select(tables.accounts.c.id, tables.accounts.c.name, tables.accounts.c.currency)
 
@@ -53,25 +52,9 @@ def realized(uow: UnitOfWork, *, year: int | None = None, account: str | None = 
         since, until = (new_year(year), new_year(year + 1)) if year is not None else (None, None)
         accounts = {row.id: (row.name, row.currency) for row in conn.execute(_ACCOUNTS)}
         currencies = {symbol: currency for symbol, currency in conn.execute(_INSTRUMENT_CURRENCIES)}
-        rows = [_row(closing, accounts, currencies) for closing in conn.execute(_closings(since, until, account_id))]
+        rows = [_row(closing, accounts, currencies) for closing in closed_portions(conn, since, until, account_id)]
     return RealizedReport(rows=rows, totals=_totals(rows, by_year=year is None, year=year), year=year,
                           account=account)
-
-
-def _closings(since: datetime | None, until: datetime | None, account_id: int | None) -> Any:
-    """The stored portions closed with `since <= closed_at < until` (each bound optional), of one
-    account or all, in the order they were closed (closing time, trade, place in the trade)."""
-    c = CLOSINGS.c
-    conditions: list[ColumnElement[bool]] = []
-    if since is not None:
-        conditions.append(c.closed_at >= since)
-    if until is not None:
-        conditions.append(c.closed_at < until)
-    if account_id is not None:
-        conditions.append(c.account_id == account_id)
-    return (select(c.account_id, c.symbol, c.opened_at, c.closed_at, c.quantity, c.proceeds, c.cost, c.realized_pnl,
-                   c.side, c.opening_trade_id, c.trade_id)
-            .where(*conditions).order_by(c.closed_at, c.trade_id, c.seq))
 
 
 def _row(closing: Any, accounts: dict[int, tuple[str, str]], currencies: dict[str, str]) -> RealizedRow:

@@ -2,7 +2,7 @@
 
 The metrics (docs/ledger.md §8) are computed in SQL over the trades with exact sums; the
 realized P&L of closing trades without a strategy goes to the strategies of the lots they
-closed (the attribution rule, docs/ledger.md §8.3, `storage/attribution.py`).
+closed (the attribution rule, docs/ledger.md §8.3, kept by booking in `storage/strategy_totals.py`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger import add, divide
 from stocksbot.ledger.inputs import parse_name, parse_note
-from stocksbot.storage import attribution, audit
+from stocksbot.storage import audit, strategy_totals
 from stocksbot.storage.records import StrategyRecord
 from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
@@ -71,16 +71,13 @@ def _metrics(repos: Repositories, account_id: int | None = None) -> dict[int, tu
 
     A closing trade without a strategy counts as a closing trade (and a win when its share is
     positive) of each strategy whose lots it closed, with its share of the realized P&L
-    (docs/ledger.md §8.2-§8.3); its trade and costs count for no strategy.
+    (docs/ledger.md §8.2-§8.3); its trade and costs count for no strategy. Booking keeps these
+    figures per (strategy, symbol, account) (storage/strategy_totals.py): a read adds up a few
+    rows, whatever the length of the history.
     """
-    metrics = repos.strategies.metrics(account_id)
-    for strategy_id, (shares, won_shares, shared) in attribution.share_metrics(repos.conn, account_id).items():
-        trades, closing, won, realized, commissions, fees = metrics.get(strategy_id, (0, 0, 0, None, None, None))
-        metrics[strategy_id] = (
-            trades, int(closing) + shares, int(won) + won_shares,
-            add(realized if realized is not None else ZERO, shared), commissions, fees,
-        )
-    return metrics
+    return {strategy_id: line.as_tuple()
+            for strategy_id, line in strategy_totals.by_strategy(repos.conn, account_id).items()
+            if strategy_id is not None}
 
 
 def _record_of(repos: Repositories, name: str) -> StrategyRecord:

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, func, insert, selec
 from stocksbot.ledger import Book, Booking, ClosedPortion, Fill, LedgerError, RunSummary, realized_by_opener
 from stocksbot.ledger import Lot as LedgerLot
 from stocksbot.ledger.realized import figures
-from stocksbot.storage import rebookings, tables, totals
+from stocksbot.storage import rebookings, strategy_totals, tables, totals
 from stocksbot.storage.bulk import BulkInserter
 from stocksbot.storage.database import driver_connection
 from stocksbot.storage.records import RealizedChange
@@ -238,6 +238,7 @@ _SYMBOLS = select(TRADES.c.symbol).where(tables.LIVE_TRADE).distinct().order_by(
 _NEW_NAMES = select(CHANGES.c.new_symbol)
 _TRADE_STRATEGIES = select(TRADES.c.id, TRADES.c.strategy_id).where(
     TRADES.c.id.in_(bindparam("trade_ids", expanding=True)))
+_DELETE_SYMBOL_STRATEGY_TOTALS = delete(tables.strategy_totals).where(tables.strategy_totals.c.symbol == bindparam("symbol"))
 _DELETE_SYMBOL_SHARES = delete(SHARES).where(
     SHARES.c.trade_id.in_(select(TRADES.c.id).where(TRADES.c.symbol == bindparam("symbol"))))
 #: The columns the bulk writers of `realized_shares` and `lots` fill, in the order their rows give them.
@@ -476,10 +477,15 @@ class BookingStore:
             self.rebooked = rebookings.changes(before, rebookings.realized_by_symbol(self.conn, symbols))
             return self.conn.execute(_TRADE_REALIZED, {"trade_id": trade_id}).scalar()
         booking, closed = state.apply(fill, strategy_id, allow_short=allow_short)
+        shares: list[dict[str, Any]] = []
         if booking.realized_pnl is not None:
             self.set_realized([{"trade_id": trade_id, "realized": booking.realized_pnl}])
             if strategy_id is None:
-                self.save_shares(self.shares_of(trade_id, booking.closed, {}))
+                shares = self.shares_of(trade_id, booking.closed, {})
+                self.save_shares(shares)
+        deltas = strategy_totals.Deltas()
+        deltas.trade(strategy_id, symbol, account_id, fill.commission, fill.fees, booking.realized_pnl, shares)
+        strategy_totals.apply(self.conn, deltas)
         if booking.closed:
             self.save_closings(closings_of(account_id, symbol, fill, booking.closed))
         if closed is not None:
@@ -503,6 +509,7 @@ class BookingStore:
         conn = self.conn
         if not cleared:
             totals.apply(conn, totals.negated(totals.from_positions(conn, POSITIONS.c.symbol == symbol)))
+            conn.execute(_DELETE_SYMBOL_STRATEGY_TOTALS, {"symbol": symbol})
             conn.execute(_DELETE_SYMBOL_SHARES, {"symbol": symbol})
             conn.execute(_DELETE_SYMBOL_CLOSINGS, {"symbol": symbol})
             conn.execute(_DELETE_SYMBOL_LOTS, {"symbol": symbol})
@@ -513,6 +520,7 @@ class BookingStore:
         strategy_of: dict[object, int | None] = {}  # every trade of the symbol so far
         untagged_closes: list[tuple[int, list[ClosedPortion]]] = []
         closings: list[tuple[Any, ...]] = []
+        booked: list[tuple[int, int | None, int, Decimal, Decimal, Decimal | None]] = []  # for the strategy totals
         events = self._other_events(symbol)
         next_event = 0
         for trade_id, side, quantity, price, commission, fees, executed_at, strategy_id, stored_realized, account_id \
@@ -539,12 +547,17 @@ class BookingStore:
                 finished.append(closed)
             if booking.realized_pnl != stored_realized:
                 realized_changes.append({"trade_id": trade_id, "realized": booking.realized_pnl})
+            booked.append((trade_id, strategy_id, account_id, commission, fees, booking.realized_pnl))
         for event in events[next_event:]:
             self._corporate_event(symbol, states, event, finished)
         self.save_closed(finished, count_totals=not cleared)
         self.set_realized(realized_changes)
-        self.save_shares([row for trade_id, closed in untagged_closes
-                          for row in self.shares_of(trade_id, closed, strategy_of)])
+        shares = {trade_id: self.shares_of(trade_id, closed, strategy_of) for trade_id, closed in untagged_closes}
+        self.save_shares([row for rows in shares.values() for row in rows])
+        deltas = strategy_totals.Deltas()
+        for trade_id, strategy_id, account_id, commission, fees, realized in booked:
+            deltas.trade(strategy_id, symbol, account_id, commission, fees, realized, shares.get(trade_id, ()))
+        strategy_totals.apply(conn, deltas)
         self.save_closings(closings)
         for state in states.values():
             self.save_open(state)
@@ -730,12 +743,13 @@ class BookingStore:
         _start_run(target, symbol, "long", at, strategy_id)
 
     def rebuild_all(self) -> int:
-        """Recompute every position, lot, closed-run total, realized share and closed lot portion from
-        the trades; the number of symbols.
+        """Recompute every position, lot, closed-run total, realized share, closed lot portion and
+        strategy total from the trades; the number of symbols.
 
         The caller holds the ledger lock (`lock_ledger`).
         """
         symbols = sorted(set(self.conn.execute(_SYMBOLS).scalars()) | set(self.conn.execute(_NEW_NAMES).scalars()))
+        self.conn.execute(delete(tables.strategy_totals))
         self.conn.execute(delete(SHARES))
         self.conn.execute(delete(CLOSINGS))
         self.conn.execute(delete(LOTS))

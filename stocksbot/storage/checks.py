@@ -14,7 +14,7 @@ from sqlalchemy import Connection, or_, select, text
 
 from stocksbot.ledger import format_decimal
 from stocksbot.ledger.numbers import ZERO
-from stocksbot.storage import audit, tables, totals
+from stocksbot.storage import audit, strategy_totals, tables, totals
 from stocksbot.storage.audit import trade_runs
 from stocksbot.storage.database import driver_connection
 from stocksbot.storage.types import exact_sum
@@ -63,8 +63,9 @@ def ledger_snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
     closings = sorted((tuple(row) for row in conn.execute(select(
         c.trade_id, c.seq, c.opening_trade_id, c.account_id, c.symbol, c.side, c.quantity, c.opened_at, c.closed_at,
         c.proceeds, c.cost, c.realized_pnl))), key=repr)
+    strategies = sorted(((*key, *line.as_tuple()) for key, line in strategy_totals.stored(conn).items()), key=repr)
     return {"positions": positions, "lots": lots, "realized": realized, "totals": closed, "shares": shares,
-            "closings": closings, **cash_snapshot(conn)}
+            "closings": closings, "strategy_totals": strategies, **cash_snapshot(conn)}
 
 
 def cash_snapshot(conn: Connection) -> dict[str, list[tuple[Any, ...]]]:
@@ -222,6 +223,8 @@ def ledger_findings(before: dict[str, list[tuple[Any, ...]]], after: dict[str, l
               "shares": "realized share (trade, opening strategy, realized P&L)",
               "closings": "closed lot portion (trade, place, opening trade, account id, symbol, side, quantity, "
                           "opened, closed, proceeds, cost, realized P&L)",
+              "strategy_totals": "strategy total (strategy, symbol, account id, trades, closing trades, wins, "
+                                 "realized P&L, commissions, fees)",
               "cash": "cash balance (account id, currency, balance, last event)",
               "implicit": "cash movement of kind implicit_deposit (account id, currency, at, amount, trade, dividend, rank)"}
     for kind, label in labels.items():

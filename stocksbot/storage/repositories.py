@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Numeric, Row, case, cast, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, update
 
 from stocksbot.errors import StocksbotError
 from stocksbot.storage import tables
-from stocksbot.storage.types import exact_sum
 from stocksbot.vocabulary import DEFAULT_ACCOUNT
 
 CONFIG = tables.config
@@ -128,31 +127,6 @@ class StrategyRepository(Repository):
             name: int(self.conn.execute(select(func.count()).where(table.c.strategy_id == strategy_id)).scalar_one())
             for name, table in (("trades", TRADES), ("orders", ORDERS), ("positions", POSITIONS))
         }
-
-    def metrics(self, account_id: int | None = None) -> dict[int, tuple[Any, ...]]:
-        """Per strategy id: trades, closing trades, winning trades, realized, commissions, fees
-        (of one account's trades when `account_id` is given).
-
-        Computed in SQL with exact sums; the win test compares the sign only, which a cast
-        to NUMERIC keeps on both backends.
-        """
-        won = case((cast(TRADES.c.realized_pnl, Numeric()) > 0, 1), else_=0)
-        query = (
-            select(
-                TRADES.c.strategy_id,
-                func.count(),
-                func.count(TRADES.c.realized_pnl),
-                func.coalesce(func.sum(won), 0),
-                exact_sum(TRADES.c.realized_pnl),
-                exact_sum(TRADES.c.commission),
-                exact_sum(TRADES.c.fees),
-            )
-            .where(TRADES.c.strategy_id.is_not(None), tables.LIVE_TRADE)
-            .group_by(TRADES.c.strategy_id)
-        )
-        if account_id is not None:
-            query = query.where(TRADES.c.account_id == account_id)
-        return {row[0]: tuple(row[1:]) for row in self.conn.execute(query)}
 
     def open_position_counts(self, account_id: int | None = None) -> dict[int, int]:
         query = (

@@ -293,6 +293,24 @@ closed_run_totals = Table(
     _money("costs"),
 )
 
+# Per (strategy, symbol, account): the strategy's trades, closing trades, wins, realized P&L
+# by the attribution rule (docs/ledger.md §8.3) and costs, kept by booking so that `strategy
+# list` and `summary` read a few rows instead of summing the history
+# (storage/strategy_totals.py). `strategy_key` is 0 for no strategy, as above; the account
+# has no foreign key either (the rows are derived and rebuildable, and `db check` compares).
+strategy_totals = Table(
+    "strategy_totals", metadata,
+    Column("strategy_key", Integer, primary_key=True, autoincrement=False),
+    Column("symbol", String(SYMBOL_MAX), primary_key=True),
+    Column("account_id", Integer, primary_key=True, autoincrement=False),
+    Column("trades", Integer, nullable=False),
+    Column("closing", Integer, nullable=False),
+    Column("won", Integer, nullable=False),
+    _money("realized_pnl"),
+    _money("commissions"),
+    _money("fees"),
+)
+
 
 # N new shares for D old, from `at` (the start of the split's day) on: docs/ledger.md §12.
 splits = Table(

@@ -118,7 +118,9 @@ def _sqlite_time(value: datetime) -> str:
 
 
 def _sqlite_time_read(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    # The stored text has no offset; parsed with "+00:00" it carries `timezone.utc` itself,
+    # several times cheaper than `replace(tzinfo=...)` (reports read a time per row).
+    return datetime.fromisoformat(text + "+00:00")
 
 
 def _utc(value: datetime) -> datetime:
