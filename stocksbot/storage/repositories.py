@@ -3,7 +3,7 @@
 Repositories never begin, commit or roll back: the unit of work (`unit_of_work.py`) owns
 the connection and decides when a change becomes durable. They speak SQLAlchemy Core over
 the tables of `tables.py` (the schema, declared once) and return Core rows, which the
-services turn into the records of `records.py`. Trades, positions and lots are written only
+services turn into the records of `storage/records/`. Trades, positions and lots are written only
 by the booking store (`booking.py`).
 """
 
