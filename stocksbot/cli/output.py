@@ -242,7 +242,7 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title:
         return
     right = set(numeric)
     if not is_terminal():  # decided without importing Rich, which plain output does not need
-        _print_plain_table(columns, [[str(cell) for cell in row] for row in rows], right, title)
+        _print_plain_table(columns, [list(map(str, row)) for row in rows], right, title)
         return
     out = console()
     cells = [[cell if isinstance(cell, str) or hasattr(cell, "__rich__") else str(cell) for cell in row]
