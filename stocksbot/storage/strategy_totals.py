@@ -8,14 +8,17 @@ that over every trade on each read made both commands cost as much as the whole 
 (seconds at a million trades), so booking keeps the sums here instead, per (strategy,
 symbol, account) so that one symbol can be recomputed alone and one account read alone:
 
-- booking a new trade adds its delta (`Deltas`, `apply`: an upsert whose additions are
-  exact on both backends);
-- re-booking a symbol recomputes that symbol's rows from its trades (`refresh`), and a
-  whole-ledger rebuild recomputes every row, which also repairs the table;
-- `db check` compares the stored rows with a rebuild's (storage/checks.py).
+- booking a new trade, and an import its trades booked in order, add their figures
+  (`Deltas`, `apply`: an upsert whose additions are exact on both backends);
+- re-booking a symbol deletes that symbol's rows and writes them from the replay, and a
+  whole-ledger rebuild writes every row again, which also repairs the table;
+- `db check` compares the stored rows with a rebuild's (storage/checks.py), and migration
+  0009 fills the table with `refresh`, grouped SQL sums over the trades (`computed`).
 
 `strategy_key` is the strategy id, 0 for no strategy (no foreign key, as in
-`closed_run_totals`); a row whose counts drop to zero is deleted.
+`closed_run_totals`). Only (strategy, symbol, account)s with a live trade or a share of one
+have a row: additions never take a row back to nothing, and a re-booking writes only what
+its replay found.
 """
 
 from __future__ import annotations
