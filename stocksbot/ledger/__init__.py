@@ -2,8 +2,8 @@
 
 Nothing in this package touches a database, a file or the clock, so the same rules serve
 booking a single trade, rebuilding every position from the trades, and checking that the
-two agree. Only the standard library (and `stocksbot.errors`) is imported. The rules are
-written down in docs/ledger.md.
+two agree. Only the standard library (and `stocksbot.errors`, `stocksbot.lazy`) is
+imported. The rules are written down in docs/ledger.md.
 
 The bookkeeping (`lots.py`: lots and runs; `orders.py`: the order state machine) is loaded on
 first use of one of its names: a command that only reads positions needs the numbers but not
@@ -13,8 +13,9 @@ explains why a dataclass does).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from stocksbot.lazy import attributes
 from stocksbot.ledger.errors import LedgerError
 from stocksbot.ledger.numbers import (
     DERIVED_PLACES,
@@ -102,18 +103,7 @@ _HOMES = {
 }
 
 if not TYPE_CHECKING:  # type checkers see the imports above; at run time names load on first use
-
-    def __getattr__(name: str) -> Any:
-        home = _HOMES.get(name)
-        if home is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        # __import__ rather than importlib.import_module: `python -X importtime` reports it.
-        value = getattr(__import__(f"{__name__}.{home}", fromlist=[name]), name)
-        globals()[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *_HOMES})
+    __getattr__, __dir__ = attributes(__name__, _HOMES, globals())
 
 
 __all__ = [

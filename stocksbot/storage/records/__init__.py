@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from stocksbot.lazy import attributes
+
 if TYPE_CHECKING:
     from stocksbot.storage.records.accounts import AccountRecord
     from stocksbot.storage.records.actions import DividendRecord, SplitRecord, TransferRecord
@@ -102,15 +104,4 @@ __all__ = [
 ]
 
 if not TYPE_CHECKING:  # type checkers see the imports above; at run time names load on first use
-
-    def __getattr__(name: str) -> Any:
-        home = _HOMES.get(name)
-        if home is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        # __import__ rather than importlib.import_module: `python -X importtime` reports it.
-        value = getattr(__import__(f"{__name__}.{home}", fromlist=[name]), name)
-        globals()[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *_HOMES})
+    __getattr__, __dir__ = attributes(__name__, _HOMES, globals())
