@@ -23,7 +23,7 @@ its replay found.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -33,7 +33,8 @@ from sqlalchemy import Connection, Numeric, case, cast, delete, exists, func, se
 
 from stocksbot.ledger.numbers import ZERO, add
 from stocksbot.storage import tables
-from stocksbot.storage.types import exact_add, exact_sum
+from stocksbot.storage.totals import adding_upsert
+from stocksbot.storage.types import exact_sum
 
 TOTALS = tables.strategy_totals
 TRADES = tables.trades
@@ -115,91 +116,64 @@ class Deltas:
 
 @cache
 def _upsert(dialect: str) -> Any:
-    """The "add to the totals" upsert of a dialect; built on first use (readers never need it)."""
-    statement: Any
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        statement = postgresql.insert(TOTALS)
-    else:
-        from sqlalchemy.dialects import sqlite
-
-        statement = sqlite.insert(TOTALS)
-    excluded = statement.excluded
-    c = TOTALS.c
-    return statement.on_conflict_do_update(
-        index_elements=[c.strategy_key, c.symbol, c.account_id],
-        set_={
-            "trades": c.trades + excluded.trades,
-            "closing": c.closing + excluded.closing,
-            "won": c.won + excluded.won,
-            "realized_pnl": exact_add(c.realized_pnl, excluded.realized_pnl),
-            "commissions": exact_add(c.commissions, excluded.commissions),
-            "fees": exact_add(c.fees, excluded.fees),
-        },
-    )
+    """The "add to the totals" upsert of a dialect (`totals.adding_upsert`)."""
+    return adding_upsert(dialect, TOTALS, ["strategy_key", "symbol", "account_id"], ["trades", "closing", "won"],
+                         ["realized_pnl", "commissions", "fees"])
 
 
-def _row(key: Key, line: Line) -> dict[str, Any]:
-    strategy_id, symbol, account_id = key
-    return {"strategy_key": strategy_id if strategy_id is not None else _NO_STRATEGY, "symbol": symbol,
-            "account_id": account_id, "trades": line.trades, "closing": line.closing, "won": line.won,
-            "realized_pnl": line.realized_pnl, "commissions": line.commissions, "fees": line.fees}
+def _rows(lines: Totals) -> list[dict[str, Any]]:
+    """The table rows of `lines`, in key order (concurrent upserts then lock rows in one order)."""
+    rows = []
+    for (strategy_id, symbol, account_id), line in lines.items():
+        rows.append({"strategy_key": strategy_id if strategy_id is not None else _NO_STRATEGY, "symbol": symbol,
+                     "account_id": account_id, "trades": line.trades, "closing": line.closing, "won": line.won,
+                     "realized_pnl": line.realized_pnl, "commissions": line.commissions, "fees": line.fees})
+    return sorted(rows, key=lambda row: (row["strategy_key"], row["symbol"], row["account_id"]))
 
 
 def apply(conn: Connection, deltas: Deltas) -> None:
     """Add `deltas` to the stored rows (deltas only ever add trades: no row can drop to zero)."""
     if deltas:
-        conn.execute(_upsert(conn.dialect.name), [_row(key, line) for key, line in sorted(
-            deltas.lines.items(), key=lambda item: (item[0][0] or 0, item[0][1], item[0][2]))])
+        conn.execute(_upsert(conn.dialect.name), _rows(deltas.lines))
 
 
-def computed(conn: Connection, symbols: Iterable[str] | None = None) -> Totals:
-    """The rows as the live trades and their realized shares give them (of `symbols` only
-    when given): three grouped sums, exact on both backends."""
+def computed(conn: Connection) -> Totals:
+    """The rows as the live trades and their realized shares give them: grouped sums, exact on
+    both backends (what migration 0009 fills the table with, and what the tests compare the
+    kept rows with)."""
     t = TRADES.c
     won = case((cast(t.realized_pnl, Numeric()) > 0, 1), else_=0)
     share_won = case((cast(SHARES.c.realized_pnl, Numeric()) > 0, 1), else_=0)
     shared = exists().where(SHARES.c.trade_id == t.id)
     live = tables.LIVE_TRADE
-    queries = [
-        (select(t.strategy_id, t.symbol, t.account_id, func.count(), exact_sum(t.commission), exact_sum(t.fees))
-         .where(live).group_by(t.strategy_id, t.symbol, t.account_id), "trades"),
-        (select(t.strategy_id, t.symbol, t.account_id, func.count(), func.sum(won), exact_sum(t.realized_pnl))
-         .where(t.realized_pnl.is_not(None), t.strategy_id.is_not(None) | ~shared, live)
-         .group_by(t.strategy_id, t.symbol, t.account_id), "closes"),
-        (select(SHARES.c.strategy_id, t.symbol, t.account_id, func.count(), func.sum(share_won),
-                exact_sum(SHARES.c.realized_pnl))
-         .join(TRADES, t.id == SHARES.c.trade_id).where(live)
-         .group_by(SHARES.c.strategy_id, t.symbol, t.account_id), "closes"),
+    trades = (select(t.strategy_id, t.symbol, t.account_id, func.count(), exact_sum(t.commission), exact_sum(t.fees))
+              .where(live).group_by(t.strategy_id, t.symbol, t.account_id))
+    closes = [  # closing trades with a strategy or no shares, then the shares of the others
+        select(t.strategy_id, t.symbol, t.account_id, func.count(), func.sum(won), exact_sum(t.realized_pnl))
+        .where(t.realized_pnl.is_not(None), t.strategy_id.is_not(None) | ~shared, live)
+        .group_by(t.strategy_id, t.symbol, t.account_id),
+        select(SHARES.c.strategy_id, t.symbol, t.account_id, func.count(), func.sum(share_won),
+               exact_sum(SHARES.c.realized_pnl))
+        .join(TRADES, t.id == SHARES.c.trade_id).where(live)
+        .group_by(SHARES.c.strategy_id, t.symbol, t.account_id),
     ]
-    wanted = sorted(set(symbols)) if symbols is not None else None
     result: Totals = {}
-    for query, kind in queries:
-        if wanted is not None:
-            query = query.where(t.symbol.in_(wanted))
-        for strategy_id, symbol, account_id, count, second, third in conn.execute(query):
-            line = result.setdefault((strategy_id, symbol, account_id), Line())
-            if kind == "trades":
-                line.merge(Line(trades=int(count), commissions=second, fees=third))
-            else:
-                line.merge(Line(closing=int(count), won=int(second), realized_pnl=third))
+    for strategy_id, symbol, account_id, count, commissions, fees in conn.execute(trades):
+        result.setdefault((strategy_id, symbol, account_id), Line()).merge(
+            Line(trades=int(count), commissions=commissions, fees=fees))
+    for query in closes:
+        for strategy_id, symbol, account_id, count, wins, realized in conn.execute(query):
+            result.setdefault((strategy_id, symbol, account_id), Line()).merge(
+                Line(closing=int(count), won=int(wins), realized_pnl=realized))
     return result
 
 
-def refresh(conn: Connection, symbols: Iterable[str] | None = None) -> None:
-    """Recompute the rows of `symbols` (every row when None) from the trades."""
-    wanted = sorted(set(symbols)) if symbols is not None else None
-    if wanted is None:
-        conn.execute(delete(TOTALS))
-    elif wanted:
-        conn.execute(delete(TOTALS).where(TOTALS.c.symbol.in_(wanted)))
-    else:
-        return
-    rows = computed(conn, wanted)
+def refresh(conn: Connection) -> None:
+    """Replace every row with what the trades give (`computed`)."""
+    conn.execute(delete(TOTALS))
+    rows = computed(conn)
     if rows:
-        conn.execute(TOTALS.insert(), [_row(key, line) for key, line in sorted(
-            rows.items(), key=lambda item: (item[0][0] or 0, item[0][1], item[0][2]))])
+        conn.execute(TOTALS.insert(), _rows(rows))
 
 
 def stored(conn: Connection, account_id: int | None = None) -> Totals:

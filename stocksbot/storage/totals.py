@@ -8,12 +8,12 @@ recomputes the table from the positions instead, which also repairs it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Table, delete, select
 
 from stocksbot.ledger.numbers import ZERO, add
 from stocksbot.storage.tables import closed_run_totals as TOTALS
@@ -44,27 +44,33 @@ def accumulate(totals: Totals, strategy_id: int | None, realized: Decimal, costs
     _add_to(totals, key_of(strategy_id), 1, realized, costs)
 
 
-@cache
-def _upsert(dialect: str) -> Any:
-    """The "add to the totals" upsert of a dialect; built on first use (readers never need it)."""
+def adding_upsert(
+    dialect: str, table: Table, keys: Sequence[str], counts: Sequence[str], amounts: Sequence[str]
+) -> Any:
+    """An INSERT of `table` whose conflict on `keys` adds the new row's `counts` (integers) and
+    `amounts` (exact decimals: `exact_add`) to the stored row's, in one statement. Built on first
+    use of each table (readers never need it); the dialect module is imported only then."""
     statement: Any
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
 
-        statement = postgresql.insert(TOTALS)
+        statement = postgresql.insert(table)
     else:
         from sqlalchemy.dialects import sqlite
 
-        statement = sqlite.insert(TOTALS)
-    excluded = statement.excluded
+        statement = sqlite.insert(table)
+    excluded, stored = statement.excluded, table.c
     return statement.on_conflict_do_update(
-        index_elements=[TOTALS.c.strategy_key],
-        set_={
-            "runs": TOTALS.c.runs + excluded.runs,
-            "realized_pnl": exact_add(TOTALS.c.realized_pnl, excluded.realized_pnl),
-            "costs": exact_add(TOTALS.c.costs, excluded.costs),
-        },
+        index_elements=[stored[key] for key in keys],
+        set_={**{name: stored[name] + excluded[name] for name in counts},
+              **{name: exact_add(stored[name], excluded[name]) for name in amounts}},
     )
+
+
+@cache
+def _upsert(dialect: str) -> Any:
+    """The "add to the totals" upsert of a dialect."""
+    return adding_upsert(dialect, TOTALS, ["strategy_key"], ["runs"], ["realized_pnl", "costs"])
 
 
 _DELETE_EMPTY = delete(TOTALS).where(TOTALS.c.runs == 0)
