@@ -27,7 +27,7 @@ from stocksbot.ledger import Lot as LedgerLot
 from stocksbot.ledger.realized import figures
 from stocksbot.storage import rebookings, strategy_totals, tables, totals
 from stocksbot.storage.bulk import BulkInserter
-from stocksbot.storage.database import driver_connection
+from stocksbot.storage.database import driver_mark, driver_rows
 from stocksbot.storage.records import RealizedChange
 from stocksbot.storage.types import driver_conversion
 from stocksbot.vocabulary import LONG, SELL, SHORT
@@ -826,7 +826,7 @@ def symbol_trades(
     name = conn.dialect.name
     number = driver_conversion(TRADES.c.quantity.type, name).from_driver
     times = driver_conversion(TRADES.c.executed_at.type, name)
-    mark = "?" if name == "sqlite" else "%s"
+    mark = driver_mark(conn)
     conditions, params = "", [symbol]
     for bound, operator in ((since, ">="), (until, "<=")):
         if bound is not None:
@@ -834,13 +834,8 @@ def symbol_trades(
             params.append(times.to_driver(bound))
     live = f" AND {tables.LIVE_TRADE_SQL}" if live_only else ""
     query = _DRIVER_SYMBOL_TRADES.format(mark=mark, live=live, range=conditions)
-    driver = driver_connection(conn)
-    if name == "sqlite":
-        yield from _converted(driver.execute(query, params), number, times.from_driver)
-        return
-    with driver.cursor() as cursor:
-        cursor.execute(query, params)
-        yield from _converted(cursor, number, times.from_driver)
+    with driver_rows(conn, query, params) as rows:
+        yield from _converted(rows, number, times.from_driver)
 
 
 def _converted(

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from stocksbot.storage import tables
-from stocksbot.storage.database import driver_connection
+from stocksbot.storage.database import driver_mark, driver_rows
 from stocksbot.storage.types import driver_conversion
 
 _COLUMNS = ("account_id, symbol, opened_at, closed_at, quantity, proceeds, cost, realized_pnl, side, "
@@ -33,7 +33,7 @@ def closed_portions(
     name = conn.dialect.name
     number = driver_conversion(tables.lot_closings.c.quantity.type, name).from_driver
     moment = driver_conversion(tables.lot_closings.c.closed_at.type, name)
-    mark = "?" if name == "sqlite" else "%s"
+    mark = driver_mark(conn)
     conditions, params = [], []
     for bound, condition in ((since, f"closed_at >= {mark}"), (until, f"closed_at < {mark}")):
         if bound is not None:
@@ -43,18 +43,9 @@ def closed_portions(
         conditions.append(f"account_id = {mark}")
         params.append(account_id)
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    query = f"SELECT {_COLUMNS} FROM lot_closings{where} ORDER BY closed_at, trade_id, seq"
-    driver = driver_connection(conn)
     read = moment.from_driver
-    if name == "sqlite":
-        rows: Any = driver.execute(query, params)
-    else:
-        cursor = driver.cursor()
-        cursor.execute(query, params)
-        rows = cursor
-    try:
+    query = f"SELECT {_COLUMNS} FROM lot_closings{where} ORDER BY closed_at, trade_id, seq"
+    with driver_rows(conn, query, params) as rows:
         for owner, symbol, opened, closed, quantity, proceeds, cost, gain, side, opener, trade_id in rows:
             yield (owner, symbol, read(opened), read(closed), number(quantity), number(proceeds), number(cost),
                    number(gain), side, opener, trade_id)
-    finally:
-        rows.close()

@@ -10,6 +10,8 @@ import os
 import re
 import sqlite3
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, cast
@@ -456,6 +458,39 @@ def describe_db_error(exc: BaseException) -> str:
     cause = getattr(exc, "orig", None) or exc
     lines = str(cause).strip().splitlines()
     return mask_url(lines[0] if lines else type(cause).__name__)
+
+
+def driver_mark(conn: Connection) -> str:
+    """The driver's parameter mark, for SQL run by `driver_rows`: `?` (sqlite3) or `%s` (psycopg)."""
+    return "?" if conn.dialect.name == "sqlite" else "%s"
+
+
+@contextmanager
+def driver_rows(
+    conn: Connection, query: str, params: Sequence[Any] = (), *, server_side: str | None = None,
+    batch: int = 10_000,
+) -> Iterator[Iterator[tuple[Any, ...]]]:
+    """The rows of `query` (written with `driver_mark`) as the driver returns them, closed after.
+
+    For reads of many rows (a rebuild, a report of a year, the daily valuation): SQLAlchemy's
+    per-value result processing would cost more than the work, so the callers convert the
+    values themselves with the conversion table of `types.py`. `server_side` names a
+    PostgreSQL server-side cursor that fetches `batch` rows at a time (memory holds a batch,
+    not the table); SQLite's cursor steps through the rows anyway.
+    """
+    driver = driver_connection(conn)
+    if conn.dialect.name == "sqlite":
+        cursor = driver.execute(query, params)
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+        return
+    with driver.cursor(name=server_side) as cursor:
+        if server_side is not None:
+            cursor.itersize = batch
+        cursor.execute(query, params)
+        yield cursor
 
 
 def driver_connection(conn: Connection) -> Any:

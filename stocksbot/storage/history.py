@@ -28,7 +28,7 @@ from sqlalchemy import Connection
 from stocksbot.ledger import Book, Booking, ClosedPortion, Fill
 from stocksbot.storage import tables
 from stocksbot.storage.booking import BookingStore, OpenState
-from stocksbot.storage.database import driver_connection
+from stocksbot.storage.database import driver_mark, driver_rows
 from stocksbot.storage.types import driver_conversion
 
 POSITIONS = tables.positions
@@ -81,24 +81,15 @@ def runs_by_pair(conn: Connection, until: datetime | None = None) -> dict[Pair, 
     """
     name = conn.dialect.name
     times = driver_conversion(POSITIONS.c.opened_at.type, name)
-    mark = "?" if name == "sqlite" else "%s"
-    where, params = ("", []) if until is None else (f" WHERE opened_at <= {mark}", [times.to_driver(until)])
+    where, params = ("", []) if until is None else (f" WHERE opened_at <= {driver_mark(conn)}", [times.to_driver(until)])
     query = (f"SELECT id, account_id, symbol, opened_at, closed_at, strategy_id FROM positions{where} "
              "ORDER BY account_id, symbol, opened_at, id")
-    driver = driver_connection(conn)
-    if name == "sqlite":
-        rows: Any = driver.execute(query, params)
-    else:
-        rows = driver.cursor()
-        rows.execute(query, params)
     read = times.from_driver
     runs: dict[Pair, list[Run]] = defaultdict(list)
-    try:
+    with driver_rows(conn, query, params) as rows:
         for run_id, account_id, symbol, opened_at, closed_at, strategy_id in rows:
             runs[(account_id, symbol)].append(Run(run_id, account_id, symbol, read(opened_at),
                                                   None if closed_at is None else read(closed_at), strategy_id))
-    finally:
-        rows.close()
     return runs
 
 

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from sqlalchemy import Connection
 
 from stocksbot.storage import tables
-from stocksbot.storage.database import driver_connection
+from stocksbot.storage.database import driver_mark, driver_rows
 from stocksbot.storage.types import driver_conversion
 
 _TRADES = (
@@ -65,14 +65,8 @@ def _same(value: Decimal) -> Decimal:
 
 @contextmanager
 def _rows(conn: Connection, sql: str, until: Any, name: str) -> Iterator[Iterator[tuple[Any, ...]]]:
-    driver = driver_connection(conn)
-    if conn.dialect.name == "sqlite":
-        yield driver.execute(sql.format(mark="?"), (until,))
-        return
-    with driver.cursor(name=name) as cursor:  # server-side: fetched a batch at a time
-        cursor.itersize = _BATCH
-        cursor.execute(sql.format(mark="%s"), (until,))
-        yield cursor
+    with driver_rows(conn, sql.format(mark=driver_mark(conn)), (until,), server_side=name, batch=_BATCH) as rows:
+        yield rows
 
 
 @contextmanager
