@@ -69,6 +69,20 @@ def test_trades_only_user_gets_implicit_deposits_as_inflows(storage) -> None:
     assert total.max_drawdown == D("0.00099900099900099900")
 
 
+def test_several_intervals_at_one_moment_value_with_the_first_in_name_order(storage) -> None:
+    """Bars of several intervals (and symbols) share a timestamp: the day's value takes the close
+    of the first interval in name order, as the latest price does (services/fx.py)."""
+    for symbol in ("AAPL", "MSFT"):
+        storage.record_trade(side="buy", symbol=symbol, quantity="10", price="100", executed_at="2024-01-02T10:00")
+    for symbol, interval, close in (("AAPL", "1w", "300"), ("AAPL", "1d", "110"), ("AAPL", "1h", "200"),
+                                    ("MSFT", "1h", "50"), ("MSFT", "1w", "70")):
+        storage.add_price(symbol, close, at="2024-01-03T16:00", interval=interval)
+    days = {d.day.isoformat(): d.value for d in storage.performance(interval="day", until="2024-01-03").days}
+    # AAPL: 1d before 1h before 1w; MSFT: 1h before 1w. The buys' cash came from implicit deposits.
+    assert days["2024-01-03"] == D(10 * 110 + 10 * 50)
+    assert [bar.close for bar in storage.latest_prices(["AAPL", "MSFT"])] == [D(110), D(50)]
+
+
 def test_end_value_agrees_with_the_summary(storage) -> None:
     storage.deposit("5000", at="2024-01-01")
     storage.record_trade(side="buy", symbol="AAPL", quantity="7.5", price="101.37", commission="0.35",
@@ -292,3 +306,17 @@ def test_a_strategy_keeps_its_runs_across_transfers_and_renames(storage) -> None
     only_ira = storage.performance(strategy="alpha", accounts=["ira"], interval="all", until="2024-01-06").total
     # the 4 shares arrive in ira as an inflow at their value then (100 each)
     assert (only_ira.inflows, only_ira.end_value, only_ira.outflows) == (D(400), D(480), D(6))
+
+
+def test_the_bars_are_read_in_index_order_without_a_sort(sqlite_url: str) -> None:
+    """On SQLite the bar read walks ix_price_bars_timestamp_interval (migration 0010), with no
+    sort of the whole table (docs/ledger.md §18.8)."""
+    from sqlalchemy import text
+
+    from stocksbot import open_storage
+    from stocksbot.storage import streams
+
+    sql = streams._BARS.format(mark=":until", concat=streams._CONCAT["sqlite"])
+    with open_storage(sqlite_url) as storage, storage.transaction() as conn:
+        plan = " ".join(str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql), {"until": "9999"}))
+    assert "ix_price_bars_timestamp_interval" in plan and "TEMP B-TREE" not in plan, plan

@@ -49,13 +49,15 @@ def report_realized(app: AppContext, year: int | None, account: str | None) -> N
       stocksbot --json report realized --account ira
     """
     from stocksbot.cli.output import print_json
+    from stocksbot.collector import collector_paused
     from stocksbot.services import realized
 
     report = realized.realized(app.uow(), year=year, account=account)
-    if app.json:
-        print_json(report.to_json())
-    else:
-        _print_report(report)
+    with collector_paused():  # a line (list or dict) per portion, and no cycles
+        if app.json:
+            print_json(report.to_json())
+        else:
+            _print_report(report)
 
 
 def _print_report(report: "RealizedReport") -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from stocksbot import settings
+from stocksbot.collector import collector_paused
 from stocksbot.errors import StocksbotError
 from stocksbot.ledger.numbers import add
 from stocksbot.ledger.realized import LONG_TERM, SHORT_TERM, days_held, local_day, term
@@ -52,9 +53,10 @@ def realized(uow: UnitOfWork, *, year: int | None = None, account: str | None = 
         since, until = (new_year(year), new_year(year + 1)) if year is not None else (None, None)
         accounts = {row.id: (row.name, row.currency) for row in conn.execute(_ACCOUNTS)}
         currencies = {symbol: currency for symbol, currency in conn.execute(_INSTRUMENT_CURRENCIES)}
-        rows = [_row(closing, accounts, currencies) for closing in closed_portions(conn, since, until, account_id)]
-    return RealizedReport(rows=rows, totals=_totals(rows, by_year=year is None, year=year), year=year,
-                          account=account)
+        with collector_paused():  # a record per portion (over 100,000 in a year), no cycles
+            rows = [_row(closing, accounts, currencies) for closing in closed_portions(conn, since, until, account_id)]
+            totals = _totals(rows, by_year=year is None, year=year)
+    return RealizedReport(rows=rows, totals=totals, year=year, account=account)
 
 
 def _row(closing: Any, accounts: dict[int, tuple[str, str]], currencies: dict[str, str]) -> RealizedRow:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from stocksbot.storage.records import Loss, Revision
 
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 

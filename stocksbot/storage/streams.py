@@ -33,12 +33,17 @@ _TRADE_MOVES = (
     "SELECT executed_at, account_id, symbol, side, quantity, price, commission, fees "
     f"FROM trades WHERE executed_at < {{mark}} AND {tables.LIVE_TRADE_SQL} ORDER BY executed_at, id"
 )
-# Several intervals at one timestamp: the last one read wins, and `fx.latest_close` prefers the
-# first interval in name order, so they come in reverse name order.
+# The bars of one (timestamp, interval) in one row, as "SYMBOL CLOSE SYMBOL CLOSE ..." (symbols
+# hold no space, docs/ledger.md §2): the pass splits the text in C instead of taking a Python
+# row per bar (a third of the cost). A symbol appears once per (timestamp, interval) (the
+# unique constraint), and the intervals of one timestamp come in reverse name order, so the
+# last one read wins and that is the first in name order, as `fx.latest_close` prefers. The
+# index ix_price_bars_timestamp_interval holds this order: no sort.
 _BARS = (
-    'SELECT "timestamp", symbol, close FROM price_bars WHERE "timestamp" < {mark} '
-    'ORDER BY "timestamp", "interval" DESC'
+    'SELECT "timestamp", {concat}(symbol || \' \' || CAST(close AS TEXT), \' \') FROM price_bars '
+    'WHERE "timestamp" < {mark} GROUP BY "timestamp", "interval" ORDER BY "timestamp", "interval" DESC'
 )
+_CONCAT = {"sqlite": "group_concat", "postgresql": "string_agg"}
 _BATCH = 10_000
 
 
@@ -50,22 +55,20 @@ class DriverForm:
         moment = driver_conversion(tables.trades.c.executed_at.type, self.dialect)
         self.moment: Callable[[datetime], Any] = moment.to_driver
         self.read_moment: Callable[[Any], datetime] = moment.from_driver
-        #: A driver number as a Decimal: SQLite's text through the constructor; PostgreSQL
-        #: already gives Decimals (their form does not matter to exact arithmetic).
-        self.number: Callable[[Any], Decimal] = Decimal if self.dialect == "sqlite" else _same
+        #: A driver number as a Decimal: SQLite's text parsed, PostgreSQL's Decimal copied (a C
+        #: call either way; a dictionary of the texts seen was slower, its lookups missing the
+        #: CPU's caches at a million rows).
+        self.number: Callable[[Any], Decimal] = Decimal
 
     @property
     def numbers_are_decimals(self) -> bool:
         return self.dialect != "sqlite"
 
 
-def _same(value: Decimal) -> Decimal:
-    return value
-
-
 @contextmanager
 def _rows(conn: Connection, sql: str, until: Any, name: str) -> Iterator[Iterator[tuple[Any, ...]]]:
-    with driver_rows(conn, sql.format(mark=driver_mark(conn)), (until,), server_side=name, batch=_BATCH) as rows:
+    query = sql.format(mark=driver_mark(conn), concat=_CONCAT[conn.dialect.name])
+    with driver_rows(conn, query, (until,), server_side=name, batch=_BATCH) as rows:
         yield rows
 
 
@@ -80,6 +83,7 @@ def trade_rows(conn: Connection, until: Any, *, full: bool = True) -> Iterator[I
 
 @contextmanager
 def bar_rows(conn: Connection, until: Any) -> Iterator[Iterator[tuple[Any, ...]]]:
-    """Every price bar before `until` (driver form) in timestamp order, as (timestamp, symbol, close)."""
+    """Every price bar before `until` (driver form) in timestamp order, a row per (timestamp,
+    interval) as (timestamp, "SYMBOL CLOSE SYMBOL CLOSE ...") with each close's text."""
     with _rows(conn, _BARS, until, "stocksbot_history_bars") as rows:
         yield rows
