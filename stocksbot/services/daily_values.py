@@ -23,6 +23,7 @@ ledger's, docs/ledger.md §1.1), so the Decimal operators are exact and cheap.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -127,11 +128,13 @@ class DailyValuation:
         self.last = last
         self.holdings: dict[tuple[int, str], Decimal] = {}
         self.run_strategy: dict[tuple[int, str], int | None] = {}
-        self.scoped: dict[str, Decimal] = {}  # symbol -> quantity held in the scope (never 0)
+        #: symbol -> quantity held in the scope (never 0); currency -> cash of the accounts in the
+        #: scope. Both give 0 for a missing key: the hot loop adds to them with a subscript.
+        self.scoped: defaultdict[str, Decimal] = defaultdict(Decimal)
         #: symbol -> the close of its latest bar read: its text (a Decimal after a split)
         self.bar_close: dict[str, str | Decimal] = {}
         self.trade_price: dict[str, Decimal] = {}
-        self.cash: dict[str, Decimal] = {}  # currency -> cash of the accounts in the scope
+        self.cash: defaultdict[str, Decimal] = defaultdict(Decimal)
         self.today = _Totals()
         self.changed = True  # anything that can move today's value since the last day written
         self.days: list[Day] = []
@@ -207,7 +210,7 @@ class DailyValuation:
         next_other = others[self._other][0] if self._other < len(others) else None
         costs_today = self.today.costs
         touched = False  # an in-scope trade since the last day end
-        for at, account_id, symbol, side, quantity, price, commission, fees in chain((first,), trades):
+        for at, account_id, symbol, change, price, commission, fees in chain((first,), trades):
             if at >= boundary:
                 self.changed = True
                 if touched:
@@ -220,22 +223,17 @@ class DailyValuation:
                 self._others_before((at, TRADE, 0))
                 next_other = others[self._other][0] if self._other < len(others) else None
                 costs_today = self.today.costs
-            price = number(price)
-            trade_price[symbol] = price
+            trade_price[symbol] = price = number(price)
             if accounts is not None and account_id not in accounts:
                 continue
             touched = True
-            currency = currencies.get(symbol)
-            if currency is None:  # a symbol with no instrument row settles in its account's currency
+            try:  # a subscript, not .get: the miss is rare and a try costs nothing in CPython 3.11
+                currency = currencies[symbol]
+            except KeyError:  # a symbol with no instrument row settles in its account's currency
                 currency = currencies[symbol] = account_currencies[account_id]
-            quantity = number(quantity)
-            gross = quantity * price
-            if side == BUY:
-                held = scoped.get(symbol, ZERO) + quantity
-                settled = -gross
-            else:
-                held = scoped.get(symbol, ZERO) - quantity
-                settled = gross
+            change = number(change)  # the quantity, negative for a sell
+            settled = -(change * price)
+            held = scoped[symbol] + change  # 0 for a symbol not held; one that comes to 0 leaves
             if held:
                 scoped[symbol] = held
             else:
@@ -244,7 +242,7 @@ class DailyValuation:
                 costs = number(commission) + number(fees)
                 settled -= costs
                 costs_today[currency] = costs_today.get(currency, ZERO) + costs
-            cash[currency] = cash.get(currency, ZERO) + settled
+            cash[currency] += settled
         self.changed = True
         if touched:
             self.today.active = True

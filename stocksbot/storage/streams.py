@@ -28,10 +28,11 @@ _TRADES = (
     "SELECT executed_at, id, account_id, symbol, side, quantity, price, commission, fees, strategy_id, currency "
     f"FROM trades WHERE executed_at < {{mark}} AND {tables.LIVE_TRADE_SQL} ORDER BY executed_at, id"
 )
-# What the portfolio and account scopes need: each column read costs a Python object per row.
+# What the portfolio and account scopes need: each column read costs a Python object per row,
+# so the side comes as the sign of the quantity (a sell's is negative).
 _TRADE_MOVES = (
-    "SELECT executed_at, account_id, symbol, side, quantity, price, commission, fees "
-    f"FROM trades WHERE executed_at < {{mark}} AND {tables.LIVE_TRADE_SQL} ORDER BY executed_at, id"
+    "SELECT executed_at, account_id, symbol, CASE side WHEN 'buy' THEN quantity ELSE {negated} END, price, "
+    f"commission, fees FROM trades WHERE executed_at < {{mark}} AND {tables.LIVE_TRADE_SQL} ORDER BY executed_at, id"
 )
 # The bars of one (timestamp, interval) in one row, as "SYMBOL CLOSE SYMBOL CLOSE ..." (symbols
 # hold no space, docs/ledger.md §2): the pass splits the text in C instead of taking a Python
@@ -44,6 +45,8 @@ _BARS = (
     'WHERE "timestamp" < {mark} GROUP BY "timestamp", "interval" ORDER BY "timestamp", "interval" DESC'
 )
 _CONCAT = {"sqlite": "group_concat", "postgresql": "string_agg"}
+# A quantity with its sign flipped, exactly: SQLite's is text (arithmetic would make it a float).
+_NEGATED = {"sqlite": "'-' || quantity", "postgresql": "-quantity"}
 _BATCH = 10_000
 
 
@@ -67,7 +70,8 @@ class DriverForm:
 
 @contextmanager
 def _rows(conn: Connection, sql: str, until: Any, name: str) -> Iterator[Iterator[tuple[Any, ...]]]:
-    query = sql.format(mark=driver_mark(conn), concat=_CONCAT[conn.dialect.name])
+    dialect = conn.dialect.name
+    query = sql.format(mark=driver_mark(conn), concat=_CONCAT[dialect], negated=_NEGATED[dialect])
     with driver_rows(conn, query, (until,), server_side=name, batch=_BATCH) as rows:
         yield rows
 
@@ -76,7 +80,8 @@ def _rows(conn: Connection, sql: str, until: Any, name: str) -> Iterator[Iterato
 def trade_rows(conn: Connection, until: Any, *, full: bool = True) -> Iterator[Iterator[tuple[Any, ...]]]:
     """Every live trade before `until` (driver form) in booking order, as (executed_at, id,
     account_id, symbol, side, quantity, price, commission, fees, strategy_id, currency), or
-    with `full=False` as (executed_at, account_id, symbol, side, quantity, price, commission, fees)."""
+    with `full=False` as (executed_at, account_id, symbol, signed quantity, price, commission,
+    fees), a sell's quantity negative."""
     with _rows(conn, _TRADES if full else _TRADE_MOVES, until, "stocksbot_history_trades") as rows:
         yield rows
 
