@@ -29,6 +29,7 @@ from typing import IO, Any, Callable, Collection, Iterator
 from sqlalchemy import Connection, func, insert, select, text
 
 from stocksbot import settings
+from stocksbot.collector import collector_paused
 from stocksbot.csvfiles import RowErrors, TradeRow, open_text, read_trades
 from stocksbot.errors import StocksbotError
 from stocksbot.fingerprints import Occurrences, fingerprint, is_fingerprint, trade_content
@@ -547,7 +548,8 @@ def import_trades(
                               allow_duplicates=allow_duplicates, match_unkeyed=True)
             lines = _CountingLines(handle)
             rows = read_trades(lines, name, delimiter=delimiter, date_format=date_format)
-            run.run(rows, (lambda: progress(lines.read)) if progress else None)
+            with collector_paused():  # a row, a trade and lots per line, and the books held open: no cycles
+                run.run(rows, (lambda: progress(lines.read)) if progress else None)
             # One entry for the whole file: its trades are one run of ids (docs/ledger.md §20.3).
             audit.log(conn, uow.command, "trade.import", None, new={
                 "file": name, "imported": run.imported, "skipped": run.skipped,
