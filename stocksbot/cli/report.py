@@ -9,9 +9,7 @@ import click
 from stocksbot.cli.context import AppContext, account_option, pass_app, table_format_options
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
-    from stocksbot.storage.records import RealizedReport
+    from stocksbot.storage.records import RealizedReport, RealizedRow
 
 ROW_COLUMNS = ["sold", "account", "symbol", "side", "acquired", "qty", "proceeds", "cost", "gain", "ccy",
                "days", "term"]
@@ -61,7 +59,7 @@ def report_realized(app: AppContext, year: int | None, account: str | None) -> N
 
 
 def _print_report(report: "RealizedReport") -> None:
-    from datetime import timezone
+    from datetime import timedelta, timezone
 
     from stocksbot.cli.output import (
         full_precision,
@@ -84,12 +82,18 @@ def _print_report(report: "RealizedReport") -> None:
 
     machine = table_format() is not None  # for programs (docs/csv-formats.md §5): UTC, the rows only
 
-    def show_day(moment: "datetime") -> str:
-        """The local day (the whole time with `--full`), with the local offset looked up once
-        per quarter hour (a year can have over 100,000 rows); ISO 8601 UTC for --csv/--tsv."""
+    def show_days(row: "RealizedRow") -> tuple[str, str]:
+        """The sold and acquired cells: local days (whole local times with `--full`), or ISO 8601
+        UTC for --csv/--tsv. The acquiring day is the selling day less the days held (their
+        definition, docs/ledger.md §17.3): one local-day lookup per row (a year can have over
+        100,000 rows)."""
         if machine:
-            return moment.astimezone(timezone.utc).isoformat()
-        return local_time(moment).isoformat(sep=" ", timespec="seconds") if full else local_day(moment).isoformat()
+            return row.sold_at.astimezone(timezone.utc).isoformat(), row.acquired_at.astimezone(timezone.utc).isoformat()
+        if full:
+            return (local_time(row.sold_at).isoformat(sep=" ", timespec="seconds"),
+                    local_time(row.acquired_at).isoformat(sep=" ", timespec="seconds"))
+        sold = local_day(row.sold_at)
+        return sold.isoformat(), (sold - timedelta(days=row.days_held)).isoformat()
 
     if not report.rows:
         note("no lot was closed" + (f" in {report.year}" if report.year is not None else "")
@@ -97,9 +101,9 @@ def _print_report(report: "RealizedReport") -> None:
         return
     print_table(
         ROW_COLUMNS,
-        ([show_day(r.sold_at), text_cell(r.account) if terminal else r.account, r.symbol, r.side, show_day(r.acquired_at),
+        ([sold, text_cell(r.account) if terminal else r.account, r.symbol, r.side, acquired,
           show_decimal(r.quantity), money(r.proceeds), money(r.cost), gain_cell(r.gain), r.currency,
-          str(r.days_held), r.term] for r in report.rows),
+          str(r.days_held), r.term] for r in report.rows for sold, acquired in (show_days(r),)),
         numeric=["qty", "proceeds", "cost", "gain", "days"],
     )
     if machine:
