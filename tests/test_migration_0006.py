@@ -64,6 +64,21 @@ def engine_of(url: str) -> sa.Engine:
     return build_engine(resolve_target(url), ConnectionSettings())
 
 
+def down_and_up(url: str, revision: str, dropped: str | None = None) -> None:
+    """Downgrade the database at `url` to `revision` (where the table `dropped`, when named, is
+    gone) and upgrade it back to head: what each migration test over live data does."""
+    engine = engine_of(url)
+    try:
+        migrations.downgrade(engine, revision)
+        assert migrations.read_revision(engine) == revision
+        if dropped is not None:
+            assert dropped not in sa.inspect(engine).get_table_names()
+        migrations.upgrade(engine)
+        assert migrations.read_revision(engine) == migrations.HEAD_REVISION
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.parametrize("method", ["fifo", "lifo", "average"])
 def test_upgrade_fills_exactly_what_booking_wrote(migrated_url: str, method: str) -> None:
     with open_storage(migrated_url) as storage:
@@ -72,15 +87,7 @@ def test_upgrade_fills_exactly_what_booking_wrote(migrated_url: str, method: str
         written = stored_shares(storage)
         strategies = storage.list_strategies()
     assert len({trade_id for trade_id, _s, _r in written}) >= 3  # the history does exercise the table
-    engine = engine_of(migrated_url)
-    try:
-        migrations.downgrade(engine, "0005")
-        assert migrations.read_revision(engine) == "0005"
-        assert "realized_shares" not in sa.inspect(engine).get_table_names()
-        migrations.upgrade(engine)
-        assert migrations.read_revision(engine) == migrations.HEAD_REVISION
-    finally:
-        engine.dispose()
+    down_and_up(migrated_url, "0005", dropped="realized_shares")
     with open_storage(migrated_url) as storage:
         assert stored_shares(storage) == written == rebooked_shares(storage)
         assert storage.check() == []
@@ -91,12 +98,7 @@ def test_a_ledger_without_strategies_upgrades_to_an_empty_table(migrated_url: st
     with open_storage(migrated_url) as storage:
         storage.record_trade(side="buy", symbol="N", quantity=D(3), price=D(5), executed_at="2024-01-02T15:00:00Z")
         storage.record_trade(side="sell", symbol="N", quantity=D(1), price=D(6), executed_at="2024-01-03T15:00:00Z")
-    engine = engine_of(migrated_url)
-    try:
-        migrations.downgrade(engine, "0005")
-        migrations.upgrade(engine)
-    finally:
-        engine.dispose()
+    down_and_up(migrated_url, "0005")
     with open_storage(migrated_url) as storage:
         assert stored_shares(storage) == set()
         assert storage.check() == []

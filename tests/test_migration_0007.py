@@ -14,29 +14,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from stocksbot import open_storage
-from stocksbot.storage import migrations
 from tests.test_lot_closings import replayed_closings, stored_closings
-from tests.test_migration_0006 import engine_of, record_ledger
+from tests.test_migration_0006 import down_and_up, record_ledger
 
 D = Decimal
 
 # Whole databases written, downgraded and upgraded: the full run (both backends) covers them.
 pytestmark = pytest.mark.slow
-
-
-def down_and_up(url: str) -> None:
-    engine = engine_of(url)
-    try:
-        migrations.downgrade(engine, "0006")
-        assert migrations.read_revision(engine) == "0006"
-        assert "lot_closings" not in sa.inspect(engine).get_table_names()
-        migrations.upgrade(engine)
-        assert migrations.read_revision(engine) == migrations.HEAD_REVISION
-    finally:
-        engine.dispose()
 
 
 @pytest.mark.parametrize("method", ["fifo", "lifo", "average"])
@@ -47,7 +33,7 @@ def test_upgrade_fills_exactly_what_booking_wrote(migrated_url: str, method: str
         written = stored_closings(storage)
         report: Any = storage.realized()
     assert len({row[4] for row in written}) == 4 and any(row[5] == "short" for row in written)
-    down_and_up(migrated_url)
+    down_and_up(migrated_url, "0006", dropped="lot_closings")
     with open_storage(migrated_url) as storage:
         assert stored_closings(storage) == written == replayed_closings(storage)
         assert storage.check() == []
@@ -57,7 +43,7 @@ def test_upgrade_fills_exactly_what_booking_wrote(migrated_url: str, method: str
 def test_a_ledger_without_closing_trades_upgrades_to_an_empty_table(migrated_url: str) -> None:
     with open_storage(migrated_url) as storage:
         storage.record_trade(side="buy", symbol="N", quantity=D(3), price=D(5), executed_at="2024-01-02T15:00:00Z")
-    down_and_up(migrated_url)
+    down_and_up(migrated_url, "0006", dropped="lot_closings")
     with open_storage(migrated_url) as storage:
         assert stored_closings(storage) == [] == replayed_closings(storage)
         assert storage.check() == []

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from stocksbot import open_storage
-from stocksbot.storage import migrations, strategy_totals
-from tests.test_migration_0006 import engine_of, record_ledger
+from stocksbot.storage import strategy_totals
+from tests.test_migration_0006 import down_and_up, record_ledger
 
 D = Decimal
 
@@ -31,15 +31,6 @@ def _figures(storage: Any) -> tuple[Any, ...]:
             [s.to_json() for s in storage.list_strategies(account="ira")], storage.summary(account="ira").to_json())
 
 
-def _down_to_0008_and_up(url: str) -> None:
-    engine = engine_of(url)
-    try:
-        migrations.downgrade(engine, "0008")
-        migrations.upgrade(engine)
-    finally:
-        engine.dispose()
-
-
 def test_upgrade_fills_exactly_what_booking_kept(migrated_url: str) -> None:
     with open_storage(migrated_url) as storage:
         record_ledger(storage)
@@ -49,13 +40,13 @@ def test_upgrade_fills_exactly_what_booking_kept(migrated_url: str) -> None:
         before = _figures(storage)
     rows = before[0]
     assert rows and any(strategy is None for strategy, _symbol, _account in rows)
-    _down_to_0008_and_up(migrated_url)
+    down_and_up(migrated_url, "0008", dropped="strategy_totals")
     with open_storage(migrated_url) as storage:
         assert _figures(storage) == before
         assert storage.check() == []
 
 
 def test_an_empty_ledger_gets_no_rows(migrated_url: str) -> None:
-    _down_to_0008_and_up(migrated_url)
+    down_and_up(migrated_url, "0008", dropped="strategy_totals")
     with open_storage(migrated_url) as storage, storage.reading() as conn:
         assert strategy_totals.stored(conn) == {}
