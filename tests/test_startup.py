@@ -81,7 +81,7 @@ def test_everyday_commands_load_nothing_they_do_not_use(small_db: str, args: tup
     report = start(small_db, *args)
     assert [name for name in NEVER if loaded(report, name)] == []
     # Start-up is over once the database is open: the collector is back on, and what start-up
-    # made is out of its way (cli/context.py, pause_gc and resume_gc).
+    # made is out of its way (collector.py, pause_gc and resume_gc).
     assert report["gc_enabled"] and report["frozen"] > 0
 
 

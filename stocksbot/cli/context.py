@@ -2,44 +2,15 @@
 
 from __future__ import annotations
 
-import gc
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
 from stocksbot.cli.completion import complete_accounts
+from stocksbot.collector import resume_gc
 
 if TYPE_CHECKING:
     from stocksbot.storage.unit_of_work import UnitOfWork
-
-
-#: Whether `pause_gc` turned the cyclic garbage collector off (and `resume_gc` must turn it on).
-_gc_paused = False
-
-
-def pause_gc() -> None:
-    """Turn Python's cyclic garbage collector off while the command starts (`main` calls it).
-
-    Starting a command makes some 50,000 objects that live as long as the process (Click,
-    SQLAlchemy, the schema, stocksbot's modules), and the collector examines them again and
-    again as they are made, freeing nothing: about 4 % of a short command's instructions
-    (measured with callgrind on `position list`; issue 10). `resume_gc` turns it back on.
-    """
-    global _gc_paused
-    if gc.isenabled():
-        gc.disable()
-        _gc_paused = True
-
-
-def resume_gc() -> None:
-    """Turn the collector back on once the database is open (start-up is over), after moving
-    what start-up made out of its way (`gc.freeze`): without that, the first collection would
-    examine all of it at once, and every full collection of a long command again."""
-    global _gc_paused
-    if _gc_paused:
-        _gc_paused = False
-        gc.freeze()
-        gc.enable()
 
 
 #: Where the root group keeps the raw arguments of the command line (`ctx.meta`).

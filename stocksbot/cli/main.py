@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from stocksbot import __version__
-from stocksbot.cli.context import ARGV_KEY, AppContext, pause_gc
+from stocksbot.cli.context import ARGV_KEY, AppContext
+from stocksbot.collector import pause_gc
 from stocksbot.errors import StocksbotError
 
 #: Each command of the root group, as (module, attribute) in stocksbot.cli.
@@ -141,6 +142,6 @@ def cli(ctx: click.Context, db_url: str | None, as_json: bool, full: bool, echo:
 
 def main() -> None:
     """The `stocksbot` command. The garbage collector is off until the command opens its
-    database (`context.pause_gc`); `cli` itself, as tests and scripts call it, leaves it alone."""
+    database (`collector.pause_gc`); `cli` itself, as tests and scripts call it, leaves it alone."""
     pause_gc()
     cli(prog_name="stocksbot")

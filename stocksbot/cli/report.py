@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -82,18 +82,23 @@ def _print_report(report: "RealizedReport") -> None:
 
     machine = table_format() is not None  # for programs (docs/csv-formats.md §5): UTC, the rows only
 
-    def show_days(row: "RealizedRow") -> tuple[str, str]:
-        """The sold and acquired cells: local days (whole local times with `--full`), or ISO 8601
-        UTC for --csv/--tsv. The acquiring day is the selling day less the days held (their
+    def cells(row: "RealizedRow") -> list[Any]:
+        """One row's cells (text, or Rich cells on a terminal). The days are local (whole local times with `--full`), or ISO 8601
+        UTC for --csv/--tsv; the acquiring day is the selling day less the days held (their
         definition, docs/ledger.md §17.3): one local-day lookup per row (a year can have over
         100,000 rows)."""
         if machine:
-            return row.sold_at.astimezone(timezone.utc).isoformat(), row.acquired_at.astimezone(timezone.utc).isoformat()
-        if full:
-            return (local_time(row.sold_at).isoformat(sep=" ", timespec="seconds"),
-                    local_time(row.acquired_at).isoformat(sep=" ", timespec="seconds"))
-        sold = local_day(row.sold_at)
-        return sold.isoformat(), (sold - timedelta(days=row.days_held)).isoformat()
+            sold = row.sold_at.astimezone(timezone.utc).isoformat()
+            acquired = row.acquired_at.astimezone(timezone.utc).isoformat()
+        elif full:
+            sold = local_time(row.sold_at).isoformat(sep=" ", timespec="seconds")
+            acquired = local_time(row.acquired_at).isoformat(sep=" ", timespec="seconds")
+        else:
+            day = local_day(row.sold_at)
+            sold, acquired = day.isoformat(), (day - timedelta(days=row.days_held)).isoformat()
+        return [sold, text_cell(row.account) if terminal else row.account, row.symbol, row.side, acquired,
+                show_decimal(row.quantity), money(row.proceeds), money(row.cost), gain_cell(row.gain), row.currency,
+                str(row.days_held), row.term]
 
     if not report.rows:
         note("no lot was closed" + (f" in {report.year}" if report.year is not None else "")
@@ -101,9 +106,7 @@ def _print_report(report: "RealizedReport") -> None:
         return
     print_table(
         ROW_COLUMNS,
-        ([sold, text_cell(r.account) if terminal else r.account, r.symbol, r.side, acquired,
-          show_decimal(r.quantity), money(r.proceeds), money(r.cost), gain_cell(r.gain), r.currency,
-          str(r.days_held), r.term] for r in report.rows for sold, acquired in (show_days(r),)),
+        map(cells, report.rows),
         numeric=["qty", "proceeds", "cost", "gain", "days"],
     )
     if machine:
