@@ -287,6 +287,77 @@ def test_random_ledgers_end_where_the_summary_is(storage, seed: int) -> None:
     assert total.twr is not None and total.irr is not None
 
 
+@pytest.mark.parametrize("seed", [4, 5])
+def test_every_day_is_the_summary_as_of_that_day(storage, seed: int) -> None:
+    """Many trades a day (the pass applies them a stretch at a time, between day ends and other
+    events): positions closed and opened again within a day, a split, deposits, dividends and
+    a share transfer at the very moment of a trade, and a symbol that settles in euros. Each
+    day's value, for the portfolio and for each account, is `summary --as-of` that day's."""
+    import random
+
+    rng = random.Random(seed)
+    add_account(storage, "ira")
+    storage.set_symbol("SAP", currency="EUR")
+    storage.add_price("EUR/USD", "1.1", at="2024-01-01T09:00")
+    storage.deposit("500", at="2024-01-02T10:00")
+    symbols = ["AAA", "BBB", "SAP"]
+    held: dict[tuple[str, str], Decimal] = {}
+    for day in range(2, 9):
+        for minute in range(rng.randint(3, 14)):
+            stamp = f"2024-01-{day:02d}T10:{minute * 4:02d}"
+            symbol, account = rng.choice(symbols), rng.choice(["main", "ira"])
+            have = held.get((account, symbol), Decimal(0))
+            price = str(Decimal(rng.randint(500, 1500)) / 10)
+            if have and rng.random() < 0.3:  # close the position: it leaves, and may open again today
+                side, quantity = "sell", have
+            elif have > 1 and rng.random() < 0.3:
+                side, quantity = "sell", Decimal(rng.randint(1, int(have)))
+            else:
+                side, quantity = "buy", Decimal(rng.randint(1, 40)) / 4
+            storage.record_trade(side=side, symbol=symbol, quantity=str(quantity), price=price, account=account,
+                                 commission=rng.choice(["0", "0", "1.25"]), executed_at=stamp)
+            held[(account, symbol)] = have + (quantity if side == "buy" else -quantity)
+            if rng.random() < 0.15:
+                storage.deposit("50", account=account, at=stamp)
+            if rng.random() < 0.1 and held[(account, symbol)] > 1:
+                storage.transfer_shares(symbol, "1", from_account=account,
+                                        to_account="ira" if account == "main" else "main", at=stamp)
+                held[(account, symbol)] -= 1
+                other = ("ira" if account == "main" else "main", symbol)
+                held[other] = held.get(other, Decimal(0)) + 1
+        if rng.random() < 0.5:
+            storage.add_price(rng.choice(symbols), str(Decimal(rng.randint(500, 1500)) / 10),
+                              at=f"2024-01-{day:02d}T16:00")
+        if day == 4:
+            storage.record_split("AAA", "2:1", at="2024-01-05")
+            held = {key: value * 2 if key[1] == "AAA" else value for key, value in held.items()}
+        if day == 6:
+            storage.add_price("EUR/USD", "1.2", at="2024-01-06T12:00")
+            storage.record_dividend("BBB", "1.5", account="main", paid_at="2024-01-06T10:00")
+    for account in (None, "main", "ira"):
+        report = storage.performance(accounts=[account] if account else [], interval="day", until="2024-01-08")
+        assert report.days
+        for day in report.days:
+            expected = storage.summary(account=account, as_of=day.day.isoformat()).total_value
+            assert (day.day, day.value) == (day.day, expected), account
+
+
+def test_events_at_the_moment_of_a_trade_keep_their_order(storage) -> None:
+    """Events of one moment apply in kind order (docs/ledger.md §18.2): a split before the trade
+    of its moment, a share transfer after it (so it is worth that trade's price)."""
+    add_account(storage, "ira")
+    storage.record_trade(side="buy", symbol="AAPL", quantity="10", price="100", executed_at="2024-01-02T10:00")
+    storage.record_trade(side="buy", symbol="AAPL", quantity="1", price="120", executed_at="2024-01-03T10:00")
+    storage.transfer_shares("AAPL", "2", from_account="main", to_account="ira", at="2024-01-03T10:00")
+    storage.record_trade(side="buy", symbol="BBB", quantity="10", price="50", executed_at="2024-01-04T00:00")
+    storage.record_split("BBB", "2:1", at="2024-01-04")  # from the start of its day: the trade is after it
+    storage.add_price("BBB", "30", at="2024-01-04T16:00")
+    ira = storage.performance(accounts=["ira"], interval="all", until="2024-01-04").total
+    assert (ira.inflows, ira.end_value) == (D(240), D(240))
+    days = storage.performance(interval="day", until="2024-01-04").days
+    assert days[-1].value == D(11 * 120 + 10 * 30) == storage.summary(as_of="2024-01-04").total_value
+
+
 def test_a_strategy_keeps_its_runs_across_transfers_and_renames(storage) -> None:
     add_account(storage, "ira")
     storage.add_strategy("alpha")

@@ -23,12 +23,13 @@ ledger's, docs/ledger.md §1.1), so the Decimal operators are exact and cheap.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Context, Decimal, Inexact, InvalidOperation, localcontext
-from itertools import chain
+from itertools import chain, compress, islice
 from operator import mul
 from typing import Any
 
@@ -57,6 +58,8 @@ _FLOW_KINDS = frozenset(EXTERNAL_CASH_KINDS + (IMPLICIT_DEPOSIT,))
 _INCOME_KINDS = frozenset(INCOME_CASH_KINDS)
 _TRANSFER_KINDS = frozenset(("transfer_in", "transfer_out"))
 _CONVERSION_KINDS = frozenset(("convert_in", "convert_out"))
+#: Trades taken from the stream at a time by `_scope_trades` (a stretch never spans two batches).
+_STRETCH_BATCH = 10_000
 
 
 def day_end(day: date) -> datetime:
@@ -145,8 +148,9 @@ class DailyValuation:
         self._day: date | None = None
         self._boundary: Any = None
         self._last_boundary = form.moment(day_end(last))
-        #: The symbols that settle in another currency than the reporting one, and the size of
-        #: `currencies` they were computed at (`_valued`).
+        #: The symbols that settle in the reporting currency and those that settle in another,
+        #: and the size of `currencies` they were sorted at (`_sort_currencies`).
+        self._home: set[str] = set()
         self._foreign: set[str] = set()
         self._currencies_seen = -1
         #: A strategy's scope follows each (account, symbol)'s runs; the others only need the
@@ -195,57 +199,88 @@ class DailyValuation:
         self._boundary = self.form.moment(day_end(day))
 
     def _scope_trades(self, trades: Iterator[tuple[Any, ...]]) -> None:
-        """The hot loop for the portfolio or some accounts: each trade moves the quantity held
-        in the scope and its cash; the other events and the day ends are applied between them."""
-        first = self._pending
-        if first is None:
+        """The hot loop for the portfolio or some accounts, a stretch of trades at a time.
+
+        A stretch is the trades of one batch read that lie between two stops (a day's end or an
+        other event). Nothing looks at the holdings or the cash inside a stretch, so its trades
+        are applied column by column with their sums taken in C (`_apply`, docs/ledger.md §18.8).
+        """
+        if self._pending is None:
             return
-        number = self.form.number
-        zero_raw: Any = "0" if not self.form.numbers_are_decimals else ZERO
-        accounts = self.scope.accounts
-        scoped, cash, trade_price, currencies = self.scoped, self.cash, self.trade_price, self.currencies
-        account_currencies = self.account_currencies
+        rows = chain((self._pending,), trades)
         others = self._others
-        boundary = self._boundary
-        next_other = others[self._other][0] if self._other < len(others) else None
+        while batch := list(islice(rows, _STRETCH_BATCH)):
+            moments = [row[0] for row in batch]
+            start, size = 0, len(batch)
+            while start < size:
+                at = moments[start]
+                if at >= self._boundary:
+                    self._advance(at)
+                # The events of a moment come in kind order; no other event has the kind of a trade.
+                if self._other < len(others) and others[self._other][0] < (at, TRADE, 0):
+                    self._others_before((at, TRADE, 0))
+                end = bisect_left(moments, self._boundary, start)
+                if self._other < len(others):
+                    other_at, kind, _id = others[self._other][0]
+                    # The stretch stops before the next other event: before its moment when its
+                    # kind sorts before a trade's, after the trades of its moment otherwise.
+                    cut = bisect_left if kind < TRADE else bisect_right
+                    end = cut(moments, other_at, start, end)
+                self._apply(batch[start:end])
+                start = end
+
+    def _apply(self, stretch: list[tuple[Any, ...]]) -> None:
+        """A stretch of trades in the portfolio's or some accounts' scope: the latest trade
+        prices, the quantities held in the scope, and the cash and costs per currency.
+
+        Every sum is exact (the pass's context), so taking it per stretch instead of per trade
+        gives the same numbers."""
+        number = self.form.number
+        _moments, account_ids, symbols, changes, prices, commissions, fees = zip(*stretch)
+        prices = tuple(map(number, prices))
+        self.trade_price.update(zip(symbols, prices))
+        self.changed = True  # a trade price can value a holding that has no bar
+        accounts = self.scope.accounts
+        if accounts is not None:
+            inside = [account_id in accounts for account_id in account_ids]
+            if not any(inside):
+                return
+            if not all(inside):
+                account_ids, symbols, changes, prices, commissions, fees = (
+                    tuple(compress(column, inside)) for column in (account_ids, symbols, changes, prices, commissions, fees))
+        self.today.active = True
+        changes = tuple(map(number, changes))  # the quantities, a sell's negative
+        scoped = self.scoped
+        for symbol, change in zip(symbols, changes):
+            scoped[symbol] += change
+        if not all(map(scoped.__getitem__, set(symbols))):  # a holding that came to 0 leaves
+            for symbol in set(symbols):
+                if not scoped[symbol]:
+                    del scoped[symbol]
+        zero: Any = ZERO if self.form.numbers_are_decimals else "0"
         costs_today = self.today.costs
-        touched = False  # an in-scope trade since the last day end
-        for at, account_id, symbol, change, price, commission, fees in chain((first,), trades):
-            if at >= boundary:
-                self.changed = True
-                if touched:
-                    self.today.active, touched = True, False
-                self._advance(at)
-                boundary, costs_today = self._boundary, self.today.costs
-                next_other = others[self._other][0] if self._other < len(others) else None
-            if next_other is not None and next_other[0] <= at and next_other < (at, TRADE, 0):
-                # the events of a moment come in kind order; no other event has the kind of a trade
-                self._others_before((at, TRADE, 0))
-                next_other = others[self._other][0] if self._other < len(others) else None
-                costs_today = self.today.costs
-            trade_price[symbol] = price = number(price)
-            if accounts is not None and account_id not in accounts:
-                continue
-            touched = True
-            try:  # a subscript, not .get: the miss is rare and a try costs nothing in CPython 3.11
+        self._sort_currencies()
+        if self._home.issuperset(symbols):  # the usual stretch: all in the reporting currency
+            currency = self.reporting
+            costs = sum(map(number, filter(zero.__ne__, commissions)), ZERO) + sum(
+                map(number, filter(zero.__ne__, fees)), ZERO)
+            if costs:
+                costs_today[currency] = costs_today.get(currency, ZERO) + costs
+            self.cash[currency] -= sum(map(mul, changes, prices), ZERO) + costs
+            return
+        currencies, account_currencies, cash = self.currencies, self.account_currencies, self.cash
+        for account_id, symbol, change, price, commission, fee in zip(
+                account_ids, symbols, changes, prices, commissions, fees):
+            try:
                 currency = currencies[symbol]
             except KeyError:  # a symbol with no instrument row settles in its account's currency
                 currency = currencies[symbol] = account_currencies[account_id]
-            change = number(change)  # the quantity, negative for a sell
             settled = -(change * price)
-            held = scoped[symbol] + change  # 0 for a symbol not held; one that comes to 0 leaves
-            if held:
-                scoped[symbol] = held
-            else:
-                del scoped[symbol]
-            if commission != zero_raw or fees != zero_raw:
-                costs = number(commission) + number(fees)
+            if commission != zero or fee != zero:
+                costs = number(commission) + number(fee)
                 settled -= costs
                 costs_today[currency] = costs_today.get(currency, ZERO) + costs
             cash[currency] += settled
-        self.changed = True
-        if touched:
-            self.today.active = True
 
     def _trades(self, trades: Iterator[tuple[Any, ...]]) -> None:
         """Every trade, per (account, symbol) and its run's strategy (a strategy's scope)."""
@@ -503,6 +538,14 @@ class DailyValuation:
             total += amount if rate is ONE else amount * rate
         return total
 
+    def _sort_currencies(self) -> None:
+        """Keep `_home` and `_foreign` up to date with `currencies` (symbols are only ever added to it)."""
+        currencies = self.currencies
+        if len(currencies) != self._currencies_seen:
+            self._currencies_seen = len(currencies)
+            self._home = {symbol for symbol, currency in currencies.items() if currency == self.reporting}
+            self._foreign = currencies.keys() - self._home
+
     def _valued(self) -> Decimal | None:
         """Market value + cash in the reporting currency now; None when a price or rate is missing."""
         if not self.changed:
@@ -512,9 +555,7 @@ class DailyValuation:
         closes, trade_prices, currencies = self.bar_close, self.trade_price, self.currencies
         reporting, number = self.reporting, self.form.number
         scoped = self.scoped
-        if len(currencies) != self._currencies_seen:  # symbols are only ever added to it
-            self._currencies_seen = len(currencies)
-            self._foreign = {symbol for symbol, currency in currencies.items() if currency != reporting}
+        self._sort_currencies()
         if closes.keys() >= scoped.keys() and self._foreign.isdisjoint(scoped):
             # The usual day: every symbol held has a bar and settles in the reporting
             # currency. The same exact sum of quantity x close as the loop below, in the
