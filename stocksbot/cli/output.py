@@ -117,13 +117,14 @@ def _money(value: Decimal | None) -> str:
     # A non-zero value that rounds to nothing keeps its sign (-0.001 shows as -0.00): the
     # reader still sees which side of zero it is on, as the P&L colour does. With exponent
     # -2, `str` is the plain notation (cheaper than format's "f": a report can show 300,000).
-    return str(value.quantize(_CENTS, context=_DISPLAY))
+    # The context goes by position: a keyword argument doubles the cost of the call.
+    return str(value.quantize(_CENTS, None, _DISPLAY))
 
 
 def _average(value: Decimal | None) -> str:
     if value is None:
         return "-"
-    return format_decimal(value.quantize(_AVERAGE_QUANTUM, context=_DISPLAY))
+    return format_decimal(value.quantize(_AVERAGE_QUANTUM, None, _DISPLAY))
 
 
 def _price(value: Decimal | None) -> str:

@@ -59,7 +59,7 @@ def report_realized(app: AppContext, year: int | None, account: str | None) -> N
 
 
 def _print_report(report: "RealizedReport") -> None:
-    from datetime import timedelta, timezone
+    from datetime import timezone
 
     from stocksbot.cli.output import (
         full_precision,
@@ -82,11 +82,13 @@ def _print_report(report: "RealizedReport") -> None:
 
     machine = table_format() is not None  # for programs (docs/csv-formats.md §5): UTC, the rows only
 
+    day_texts = _DayTexts()
+
     def cells(row: "RealizedRow") -> list[Any]:
-        """One row's cells (text, or Rich cells on a terminal). The days are local (whole local times with `--full`), or ISO 8601
-        UTC for --csv/--tsv; the acquiring day is the selling day less the days held (their
-        definition, docs/ledger.md §17.3): one local-day lookup per row (a year can have over
-        100,000 rows)."""
+        """One row's cells (text, or Rich cells on a terminal). The days are local (whole local
+        times with `--full`), or ISO 8601 UTC for --csv/--tsv; the acquiring day is the selling
+        day less the days held (their definition, docs/ledger.md §17.3): one local-day lookup
+        per row (a year can have over 100,000 rows), and each day's text written once."""
         if machine:
             sold = row.sold_at.astimezone(timezone.utc).isoformat()
             acquired = row.acquired_at.astimezone(timezone.utc).isoformat()
@@ -94,8 +96,8 @@ def _print_report(report: "RealizedReport") -> None:
             sold = local_time(row.sold_at).isoformat(sep=" ", timespec="seconds")
             acquired = local_time(row.acquired_at).isoformat(sep=" ", timespec="seconds")
         else:
-            day = local_day(row.sold_at)
-            sold, acquired = day.isoformat(), (day - timedelta(days=row.days_held)).isoformat()
+            sold_on = local_day(row.sold_at).toordinal()
+            sold, acquired = day_texts[sold_on], day_texts[sold_on - row.days_held]
         return [sold, text_cell(row.account) if terminal else row.account, row.symbol, row.side, acquired,
                 show_decimal(row.quantity), money(row.proceeds), money(row.cost), gain_cell(row.gain), row.currency,
                 str(row.days_held), row.term]
@@ -117,3 +119,13 @@ def _print_report(report: "RealizedReport") -> None:
           money(t.cost), pnl_cell(t.gain)] for t in report.totals),
         title="totals per term", numeric=["portions", "proceeds", "cost", "gain"],
     )
+
+
+class _DayTexts(dict[int, str]):
+    """The ISO text of a day by its ordinal, each written once (a subscript on a hit)."""
+
+    def __missing__(self, ordinal: int) -> str:
+        from datetime import date
+
+        text = self[ordinal] = date.fromordinal(ordinal).isoformat()
+        return text

@@ -21,6 +21,7 @@ loudly instead of producing a number that is almost right.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from decimal import (
     ROUND_05UP,
     ROUND_HALF_EVEN,
@@ -30,6 +31,7 @@ from decimal import (
     Inexact,
     InvalidOperation,
     Overflow,
+    localcontext,
 )
 
 from stocksbot.ledger.errors import LedgerError
@@ -48,6 +50,7 @@ __all__ = [
     "parse_decimal",
     "prorate",
     "subtract",
+    "total",
 ]
 
 #: Base context for ledger arithmetic: 60 significant digits is enough for the product of two
@@ -207,6 +210,13 @@ def add(*values: Decimal) -> Decimal:
     for value in values:
         total = _add(total, value)
     return total
+
+
+def total(values: Iterable[Decimal]) -> Decimal:
+    """`add` for many values (a report's totals over 100,000 rows): the same exact sum, with
+    the loop in C (the built-in `sum` under the exact context) instead of a call per value."""
+    with localcontext(_EXACT):
+        return sum(values, ZERO)
 
 
 def subtract(a: Decimal, b: Decimal) -> Decimal:

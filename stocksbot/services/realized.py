@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, time, timezone
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -17,7 +18,7 @@ from sqlalchemy import Connection, select
 from stocksbot import settings
 from stocksbot.collector import collector_paused
 from stocksbot.errors import StocksbotError
-from stocksbot.ledger.numbers import add
+from stocksbot.ledger.numbers import total
 from stocksbot.ledger.realized import LONG_TERM, SHORT_TERM, days_held, local_day, term
 from stocksbot.storage import tables
 from stocksbot.storage.closings import closed_portions
@@ -27,6 +28,7 @@ from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
 
 _INSTRUMENT_CURRENCIES = select(tables.instruments.c.symbol, tables.instruments.c.currency)
+_PROCEEDS, _COST, _GAIN = attrgetter("proceeds"), attrgetter("cost"), attrgetter("gain")
 _ACCOUNTS = select(tables.accounts.c.id, tables.accounts.c.name, tables.accounts.c.currency)
 
 
@@ -78,6 +80,5 @@ def _totals(rows: list[RealizedRow], *, by_year: bool, year: int | None) -> list
     order = {SHORT_TERM: 0, LONG_TERM: 1}
     keys = sorted(groups, key=lambda key: (key[0] is None, key[0] or 0, key[2], order[key[1]]))
     return [RealizedTotal(year=key[0], term=key[1], currency=key[2], portions=len(groups[key]),
-                          proceeds=add(*(row.proceeds for row in groups[key])),
-                          cost=add(*(row.cost for row in groups[key])),
-                          gain=add(*(row.gain for row in groups[key]))) for key in keys]
+                          proceeds=total(map(_PROCEEDS, groups[key])), cost=total(map(_COST, groups[key])),
+                          gain=total(map(_GAIN, groups[key]))) for key in keys]

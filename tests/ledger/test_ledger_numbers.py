@@ -287,3 +287,24 @@ def test_format_decimal_refuses_what_is_not_a_finite_decimal() -> None:
             format_decimal(bad)
     with pytest.raises(TypeError):
         format_decimal(1.5)  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(min_value=-(10**60), max_value=10**60), st.integers(min_value=-40, max_value=8)),
+                max_size=30))
+def test_total_is_add_to_the_last_digit_and_exponent(parts: list[tuple[int, int]]) -> None:
+    """`total` (the sum in C under the exact context) is `add`: the same value and the same form."""
+    from stocksbot.ledger.numbers import total
+
+    values = [D(coefficient).scaleb(exponent) for coefficient, exponent in parts]
+    expected = add(*values)
+    assert total(values).as_tuple() == expected.as_tuple()
+    assert total(iter(values)) == expected
+
+
+def test_total_of_nothing_is_zero_and_wide_sums_do_not_round() -> None:
+    from stocksbot.ledger.numbers import total
+
+    assert total([]).as_tuple() == D(0).as_tuple()
+    assert total([D(10) ** 70, D("1E-70")]) == D("1" + "0" * 70 + "." + "0" * 69 + "1")
+    assert total([D("1E+2")]).as_tuple() == D(100).as_tuple()  # never a positive exponent, as add
