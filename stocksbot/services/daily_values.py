@@ -131,8 +131,9 @@ class DailyValuation:
         self.last = last
         self.holdings: dict[tuple[int, str], Decimal] = {}
         self.run_strategy: dict[tuple[int, str], int | None] = {}
-        #: symbol -> quantity held in the scope (never 0); currency -> cash of the accounts in the
-        #: scope. Both give 0 for a missing key: the hot loop adds to them with a subscript.
+        #: symbol -> quantity held in the scope (0 only until the next value drops it, `_valued`);
+        #: currency -> cash of the accounts in the scope. Both give 0 for a missing key: the hot
+        #: loop adds to them with a subscript.
         self.scoped: defaultdict[str, Decimal] = defaultdict(Decimal)
         #: symbol -> the close of its latest bar read: its text (a Decimal after a split)
         self.bar_close: dict[str, str | Decimal] = {}
@@ -252,11 +253,7 @@ class DailyValuation:
         changes = tuple(map(number, changes))  # the quantities, a sell's negative
         scoped = self.scoped
         for symbol, change in zip(symbols, changes):
-            scoped[symbol] += change
-        if not all(map(scoped.__getitem__, set(symbols))):  # a holding that came to 0 leaves
-            for symbol in set(symbols):
-                if not scoped[symbol]:
-                    del scoped[symbol]
+            scoped[symbol] += change  # a holding that comes to 0 leaves in `_valued`
         zero: Any = ZERO if self.form.numbers_are_decimals else "0"
         costs_today = self.today.costs
         self._sort_currencies()
@@ -376,19 +373,17 @@ class DailyValuation:
     def _read_bars(self) -> None:
         """Take in every bar before the end of the current day: its close's text (converted only
         when a value needs it, in `_close`). A row holds the bars of one timestamp and interval
-        as "SYMBOL CLOSE SYMBOL CLOSE ..." (`storage/streams.bar_rows`)."""
+        as "SYMBOL SYMBOL ..." and "CLOSE CLOSE ..." (`storage/streams.bar_rows`)."""
         bar, bars, boundary = self._next_bar, self._bars, self._boundary
         if bar is None or bar[0] >= boundary:
             return
         update = self.bar_close.update
-        words = bar[1].split(" ")
-        update(zip(words[::2], words[1::2]))
+        update(zip(bar[1].split(" "), bar[2].split(" ")))
         for bar in bars:
             if bar[0] >= boundary:
                 self._next_bar = bar
                 break
-            words = bar[1].split(" ")
-            update(zip(words[::2], words[1::2]))
+            update(zip(bar[1].split(" "), bar[2].split(" ")))
         else:
             self._next_bar = None
         self.changed = True
@@ -555,6 +550,9 @@ class DailyValuation:
         closes, trade_prices, currencies = self.bar_close, self.trade_price, self.currencies
         reporting, number = self.reporting, self.form.number
         scoped = self.scoped
+        if not all(scoped.values()):  # holdings that came to 0 in `_apply` leave, once a day
+            for symbol in [symbol for symbol, quantity in scoped.items() if not quantity]:
+                del scoped[symbol]
         self._sort_currencies()
         if closes.keys() >= scoped.keys() and self._foreign.isdisjoint(scoped):
             # The usual day: every symbol held has a bar and settles in the reporting
