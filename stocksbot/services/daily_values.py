@@ -211,7 +211,8 @@ class DailyValuation:
         rows = chain((self._pending,), trades)
         others = self._others
         while batch := list(islice(rows, _STRETCH_BATCH)):
-            moments = [row[0] for row in batch]
+            columns = tuple(zip(*batch))  # a batch's columns, each stretch a slice of them
+            moments = columns[0]
             start, size = 0, len(batch)
             while start < size:
                 at = moments[start]
@@ -227,17 +228,18 @@ class DailyValuation:
                     # kind sorts before a trade's, after the trades of its moment otherwise.
                     cut = bisect_left if kind < TRADE else bisect_right
                     end = cut(moments, other_at, start, end)
-                self._apply(batch[start:end])
+                self._apply(*(column[start:end] for column in columns[1:]))
                 start = end
 
-    def _apply(self, stretch: list[tuple[Any, ...]]) -> None:
-        """A stretch of trades in the portfolio's or some accounts' scope: the latest trade
-        prices, the quantities held in the scope, and the cash and costs per currency.
+    def _apply(self, account_ids: tuple[int, ...], symbols: tuple[str, ...], changes: tuple[Any, ...],
+               prices: tuple[Any, ...], commissions: tuple[Any, ...], fees: tuple[Any, ...]) -> None:
+        """A stretch of trades in the portfolio's or some accounts' scope, column by column (driver
+        values): the latest trade prices, the quantities held in the scope, and the cash and
+        costs per currency.
 
         Every sum is exact (the pass's context), so taking it per stretch instead of per trade
         gives the same numbers."""
         number = self.form.number
-        _moments, account_ids, symbols, changes, prices, commissions, fees = zip(*stretch)
         prices = tuple(map(number, prices))
         self.trade_price.update(zip(symbols, prices))
         self.changed = True  # a trade price can value a holding that has no bar
