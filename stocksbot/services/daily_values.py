@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Context, Decimal, Inexact, InvalidOperation, localcontext
 from itertools import chain, compress, islice
-from operator import mul
+from operator import mul, not_
 from typing import Any
 
 from stocksbot.collector import collector_paused
@@ -553,7 +553,7 @@ class DailyValuation:
         reporting, number = self.reporting, self.form.number
         scoped = self.scoped
         if not all(scoped.values()):  # holdings that came to 0 in `_apply` leave, once a day
-            for symbol in [symbol for symbol, quantity in scoped.items() if not quantity]:
+            for symbol in list(compress(scoped, map(not_, scoped.values()))):
                 del scoped[symbol]
         self._sort_currencies()
         if closes.keys() >= scoped.keys() and self._foreign.isdisjoint(scoped):
