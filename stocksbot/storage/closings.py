@@ -42,10 +42,15 @@ def closed_portions(
     if account_id is not None:
         conditions.append(f"account_id = {mark}")
         params.append(account_id)
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     read = moment.from_driver
-    query = f"SELECT {_COLUMNS} FROM lot_closings{where} ORDER BY closed_at, trade_id, seq"
-    with driver_rows(conn, query, params) as rows:
+    with driver_rows(conn, portions_query(conditions), params) as rows:
         for owner, symbol, opened, closed, quantity, proceeds, cost, gain, side, opener, trade_id in rows:
             yield (owner, symbol, read(opened), read(closed), number(quantity), number(proceeds), number(cost),
                    number(gain), side, opener, trade_id)
+
+
+def portions_query(conditions: list[str]) -> str:
+    """The read of `closed_portions` under `conditions` (ANDed), in the order of the index
+    ix_lot_closings_closed_at_trade_id_seq (migration 0011), so the database does not sort."""
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f"SELECT {_COLUMNS} FROM lot_closings{where} ORDER BY closed_at, trade_id, seq"

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from stocksbot.storage.records import Loss, Revision
 
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 

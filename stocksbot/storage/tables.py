@@ -447,10 +447,12 @@ lot_closings = Table(
     Column("side", String(5), nullable=False),
     _money("quantity"),
     _time("opened_at"),
-    _time("closed_at", index=True),
+    _time("closed_at"),
     _money("proceeds"),
     _money("cost"),
     _money("realized_pnl"),
+    # `report realized`'s order (storage/closings.py), so a year's read needs no sort (migration 0011).
+    Index("ix_lot_closings_closed_at_trade_id_seq", "closed_at", "trade_id", "seq"),
 )
 
 # Every write, as it happened (docs/ledger.md §20): when, what (`action`, e.g. "trade.add",
