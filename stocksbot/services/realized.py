@@ -28,8 +28,8 @@ from stocksbot.storage.repositories import Repositories
 from stocksbot.storage.unit_of_work import UnitOfWork
 
 _INSTRUMENT_CURRENCIES = select(tables.instruments.c.symbol, tables.instruments.c.currency)
-_PROCEEDS, _COST, _GAIN = attrgetter("proceeds"), attrgetter("cost"), attrgetter("gain")
 _ACCOUNTS = select(tables.accounts.c.id, tables.accounts.c.name, tables.accounts.c.currency)
+_PROCEEDS, _COST, _GAIN = attrgetter("proceeds"), attrgetter("cost"), attrgetter("gain")
 
 
 def new_year(year: int) -> datetime:
