@@ -12,7 +12,7 @@ re-books with.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 import sqlalchemy as sa
@@ -64,15 +64,19 @@ def engine_of(url: str) -> sa.Engine:
     return build_engine(resolve_target(url), ConnectionSettings())
 
 
-def down_and_up(url: str, revision: str, dropped: str | None = None) -> None:
+def down_and_up(url: str, revision: str, dropped: str | None = None,
+                while_down: Callable[[], None] | None = None) -> None:
     """Downgrade the database at `url` to `revision` (where the table `dropped`, when named, is
-    gone) and upgrade it back to head: what each migration test over live data does."""
+    gone, and `while_down`'s checks hold) and upgrade it back to head: what each migration test
+    over live data does."""
     engine = engine_of(url)
     try:
         migrations.downgrade(engine, revision)
         assert migrations.read_revision(engine) == revision
         if dropped is not None:
             assert dropped not in sa.inspect(engine).get_table_names()
+        if while_down is not None:
+            while_down()
         migrations.upgrade(engine)
         assert migrations.read_revision(engine) == migrations.HEAD_REVISION
     finally:

@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from stocksbot import open_storage
-from stocksbot.storage import closings, migrations
-from tests.test_migration_0006 import engine_of, record_ledger
+from stocksbot.storage import closings
+from tests.test_migration_0006 import down_and_up, engine_of, record_ledger
 
 NEW, OLD = "ix_lot_closings_closed_at_trade_id_seq", "ix_lot_closings_closed_at"
 
@@ -40,14 +40,11 @@ def test_down_and_up_swap_the_index_and_keep_the_report(migrated_url: str) -> No
         before = _report(storage)
     assert before and _indexes(migrated_url)[NEW] == ["closed_at", "trade_id", "seq"]
     assert OLD not in _indexes(migrated_url)
-    engine = engine_of(migrated_url)
-    try:
-        migrations.downgrade(engine, "0010")
+
+    def old_index_only() -> None:
         assert _indexes(migrated_url)[OLD] == ["closed_at"] and NEW not in _indexes(migrated_url)
-        migrations.upgrade(engine)
-        assert migrations.read_revision(engine) == migrations.HEAD_REVISION
-    finally:
-        engine.dispose()
+
+    down_and_up(migrated_url, "0010", while_down=old_index_only)
     assert _indexes(migrated_url)[NEW] == ["closed_at", "trade_id", "seq"] and OLD not in _indexes(migrated_url)
     with open_storage(migrated_url) as storage:
         assert _report(storage) == before

@@ -256,7 +256,7 @@ class DailyValuation:
         scoped = self.scoped
         for symbol, change in zip(symbols, changes):
             scoped[symbol] += change  # a holding that comes to 0 leaves in `_valued`
-        zero: Any = ZERO if self.form.numbers_are_decimals else "0"
+        zero = self.form.zero
         costs_today = self.today.costs
         self._sort_currencies()
         if self._home.issuperset(symbols):  # the usual stretch: all in the reporting currency

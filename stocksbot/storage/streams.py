@@ -63,10 +63,9 @@ class DriverForm:
         #: call either way; a dictionary of the texts seen was slower, its lookups missing the
         #: CPU's caches at a million rows).
         self.number: Callable[[Any], Decimal] = Decimal
-
-    @property
-    def numbers_are_decimals(self) -> bool:
-        return self.dialect != "sqlite"
+        #: 0 as the driver gives it: SQLite's canonical text (docs/ledger.md §1.4) or a Decimal,
+        #: so a zero commission or fee is skipped without being parsed.
+        self.zero: Any = "0" if self.dialect == "sqlite" else Decimal(0)
 
 
 @contextmanager
