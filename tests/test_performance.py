@@ -379,15 +379,22 @@ def test_a_strategy_keeps_its_runs_across_transfers_and_renames(storage) -> None
     assert (only_ira.inflows, only_ira.end_value, only_ira.outflows) == (D(400), D(480), D(6))
 
 
-def test_the_bars_are_read_in_index_order_without_a_sort(sqlite_url: str) -> None:
-    """On SQLite the bar read walks ix_price_bars_timestamp_interval (migration 0010), with no
-    sort of the whole table (docs/ledger.md §18.8)."""
+@pytest.mark.parametrize("inside", [None, True, False])
+def test_the_bars_and_trades_are_read_in_index_order_without_a_sort(sqlite_url: str, inside: bool | None) -> None:
+    """On SQLite the bar read walks ix_price_bars_timestamp_interval (migration 0010) and the
+    trade read the executed_at index, with no sort of the whole table, also when a process
+    reads only some symbols' rows (docs/ledger.md §18.8)."""
     from sqlalchemy import text
 
     from stocksbot import open_storage
     from stocksbot.storage import streams
 
-    sql = streams._BARS.format(mark=":until", concat=streams._CONCAT["sqlite"])
+    part = streams.SymbolPart(frozenset({"AAA", "BBB"}), inside) if inside is not None else None
+    where = part.sql(":part") if part is not None else ""
+    bars = streams._BARS.format(mark=":until", concat=streams._CONCAT["sqlite"], part=where)
+    trades = streams._TRADE_MOVES.format(mark=":until", negated=streams._NEGATED["sqlite"], part=where)
+    params = {"until": "9999", "part": part.parameter() if part is not None else None}
     with open_storage(sqlite_url) as storage, storage.transaction() as conn:
-        plan = " ".join(str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql), {"until": "9999"}))
-    assert "ix_price_bars_timestamp_interval" in plan and "TEMP B-TREE" not in plan, plan
+        for sql, index in ((bars, "ix_price_bars_timestamp_interval"), (trades, "ix_trades_executed_at")):
+            plan = " ".join(str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql), params))
+            assert index in plan and "TEMP B-TREE" not in plan, plan

@@ -31,7 +31,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Context, Decimal, Inexact, InvalidOperation, localcontext
 from itertools import chain, compress, islice
 from operator import mul, not_
-from typing import Any
+from typing import Any, Callable
 
 from stocksbot.collector import collector_paused
 from stocksbot.ledger.numbers import ZERO, divide, prorate
@@ -98,6 +98,11 @@ def _credit(amounts: dict[str, Decimal], currency: str, amount: Decimal) -> None
         amounts[currency] = amounts.get(currency, ZERO) + amount
 
 
+def _add_into(amounts: dict[str, Decimal], more: Mapping[str, Decimal]) -> None:
+    for currency, amount in more.items():
+        amounts[currency] = amounts.get(currency, ZERO) + amount
+
+
 @dataclass
 class Valuation:
     """The result of a pass: the days of the range, the value before it, the rates missing."""
@@ -105,6 +110,19 @@ class Valuation:
     days: list[Day]
     start_value: Decimal | None
     missing_rates: list[str]
+
+
+@dataclass
+class Share:
+    """One day of a pass over part of the symbols (`services/valuation_split.py`), in each
+    currency as it is, for the pass over the rest to add in: the market value of the holdings
+    (None: a price is missing; also for the days before `--since`, which nothing values), the
+    cash the part's trades moved since the start, and the day's flows, income and costs."""
+
+    day: date
+    market: dict[str, Decimal] | None
+    cash: dict[str, Decimal]
+    totals: _Totals
 
 
 class DailyValuation:
@@ -145,7 +163,11 @@ class DailyValuation:
         self.start_value: Decimal | None = ZERO
         self.missing: dict[str, None] = {}
         self.range_start = first
-        self._value: Decimal | None = ZERO
+        self._market_value: dict[str, Decimal] | None = {}
+        #: A pass over part of the symbols hands its days to `sink`; the pass over the rest takes
+        #: them from `partner` and adds them in (`services/valuation_split.py`, docs/ledger.md §18.8).
+        self.sink: Callable[[Share], None] | None = None
+        self.partner: Callable[[date], Share] | None = None
         self._day: date | None = None
         self._boundary: Any = None
         self._last_boundary = form.moment(day_end(last))
@@ -161,9 +183,11 @@ class DailyValuation:
     # --- the pass ------------------------------------------------------------------------
 
     def run(self, trades: Iterator[tuple[Any, ...]], bars: Iterator[tuple[Any, ...]],
-            others: Sequence[tuple[tuple[datetime, int, int], Any]]) -> Valuation:
+            others: Sequence[tuple[tuple[datetime, int, int], Any]], firsts: Sequence[datetime]) -> Valuation:
         """Replay `trades` and `bars` (driver rows, `storage/streams.py`) and `others`
-        (`storage/events.other_events`) and return the days."""
+        (`storage/events.other_events`) and return the days. `firsts` are the moments of the
+        first trade, bar and other event of the whole ledger (`storage/streams.first_moments`):
+        a pass starts on the same day whichever part of the symbols it values."""
         moment = self.form.moment
         keyed = [((moment(key[0]), key[1], key[2]), event) for key, event in others]
         # A tuple per row read (two million at the benchmark's size), and no reference cycle.
@@ -172,23 +196,17 @@ class DailyValuation:
             self._other = 0
             self._bars = bars
             self._next_bar = next(bars, None)
-            self._begin(trades)
+            self._pending = next(trades, None)
+            self._begin(firsts)
             if self.per_account:
                 self._trades(trades)
             else:
                 self._scope_trades(trades)
             self._advance(None)
-        return Valuation(self.days, self.start_value, list(self.missing))
+        return Valuation(self.days, self.start_value, sorted(self.missing))
 
-    def _begin(self, trades: Iterator[tuple[Any, ...]]) -> None:
+    def _begin(self, firsts: Sequence[datetime]) -> None:
         """The first day of the pass: that of the earliest event or bar (or the range's start)."""
-        read = self.form.read_moment
-        firsts = [read(self._others[0][0][0])] if self._others else []
-        if self._next_bar is not None:
-            firsts.append(read(self._next_bar[0]))
-        self._pending = next(trades, None)
-        if self._pending is not None:
-            firsts.append(read(self._pending[0]))
         days = [moment.astimezone().date() for moment in firsts]
         if self.first is not None:
             days.append(self.first - timedelta(days=1))
@@ -525,14 +543,17 @@ class DailyValuation:
         return None
 
     def _convert(self, amounts: Mapping[str, Decimal]) -> Decimal | None:
-        total = ZERO
+        """The sum of `amounts` in the reporting currency; None when a rate is missing (every
+        missing pair is noted, whatever the order of the currencies)."""
+        total: Decimal | None = ZERO
         for currency, amount in amounts.items():
             if not amount:
                 continue
             rate = self._rate(currency)
             if rate is None:
-                return None
-            total += amount if rate is ONE else amount * rate
+                total = None
+            elif total is not None:
+                total += amount if rate is ONE else amount * rate
         return total
 
     def _sort_currencies(self) -> None:
@@ -543,12 +564,12 @@ class DailyValuation:
             self._home = {symbol for symbol, currency in currencies.items() if currency == self.reporting}
             self._foreign = currencies.keys() - self._home
 
-    def _valued(self) -> Decimal | None:
-        """Market value + cash in the reporting currency now; None when a price or rate is missing."""
+    def _market(self) -> dict[str, Decimal] | None:
+        """The market value of the holdings in the scope now, per currency (the reporting one
+        first); None when a price is missing. Computed again only after something changed."""
         if not self.changed:
-            return self._value
+            return self._market_value
         self.changed = False
-        by_currency: dict[str, Decimal] = dict(self.cash)
         closes, trade_prices, currencies = self.bar_close, self.trade_price, self.currencies
         reporting, number = self.reporting, self.form.number
         scoped = self.scoped
@@ -560,11 +581,10 @@ class DailyValuation:
             # The usual day: every symbol held has a bar and settles in the reporting
             # currency. The same exact sum of quantity x close as the loop below, in the
             # same order, without a Python step per position (docs/ledger.md §18.8).
-            market = sum(map(mul, scoped.values(), map(number, map(closes.__getitem__, scoped))), ZERO)
-            by_currency[reporting] = by_currency.get(reporting, ZERO) + market
-            self._value = self._convert(by_currency)
-            return self._value
-        market = ZERO
+            self._market_value = {reporting: sum(
+                map(mul, scoped.values(), map(number, map(closes.__getitem__, scoped))), ZERO)}
+            return self._market_value
+        market = {reporting: ZERO}
         for symbol, quantity in scoped.items():
             price = closes.get(symbol)
             if price is not None:
@@ -572,28 +592,50 @@ class DailyValuation:
             else:
                 price = trade_prices.get(symbol)
                 if price is None:
-                    self._value = None
+                    self._market_value = None
                     return None
             currency = currencies.get(symbol, reporting)
-            if currency == reporting:
-                market += quantity * price
-            else:
-                by_currency[currency] = by_currency.get(currency, ZERO) + quantity * price
-        by_currency[reporting] = by_currency.get(reporting, ZERO) + market
-        self._value = self._convert(by_currency)
-        return self._value
+            market[currency] = market.get(currency, ZERO) + quantity * price
+        self._market_value = market
+        return market
+
+    def _valued(self, share: Share | None) -> Decimal | None:
+        """Market value + cash in the reporting currency now, with the other part's `share` of
+        the symbols when there is one; None when a price or rate is missing."""
+        market = self._market()
+        if market is None:
+            return None
+        amounts = dict(self.cash)
+        _add_into(amounts, market)
+        if share is not None:
+            if share.market is None:
+                return None
+            _add_into(amounts, share.cash)
+            _add_into(amounts, share.market)
+        return self._convert(amounts)
 
     def _write_day(self, day: date) -> None:
         today, self.today = self.today, _Totals()
+        if self.sink is not None:  # a part of the symbols: its day goes to the other pass as it is
+            wanted = self.first is None or day >= self.first - timedelta(days=1)
+            self.sink(Share(day, self._market() if wanted else None, dict(self.cash), today))
+            return
+        share = self.partner(day) if self.partner is not None else None
+        if share is not None:
+            theirs = share.totals
+            for mine, more in ((today.inflows, theirs.inflows), (today.outflows, theirs.outflows),
+                               (today.income, theirs.income), (today.costs, theirs.costs)):
+                _add_into(mine, more)
+            today.active = today.active or theirs.active
         if self.range_start is None:
             if not today.active:
                 return
             self.range_start = day  # nothing in the scope before: the start value is 0
         if day < self.range_start:
             if day == self.range_start - timedelta(days=1):
-                self.start_value = self._valued()
+                self.start_value = self._valued(share)
             return
-        value = self._valued()
+        value = self._valued(share)
         flows = [self._convert(amounts) for amounts in (today.inflows, today.outflows, today.income, today.costs)]
         if any(amount is None for amount in flows):
             value = None  # a flow that cannot be converted: the day cannot be measured

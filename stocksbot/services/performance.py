@@ -8,6 +8,7 @@ interval and for the whole range. The rules are docs/ledger.md §18 (Performance
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -21,10 +22,11 @@ from stocksbot.ledger.returns import DAY_COUNTS, INTERVALS, Day, Period
 from stocksbot.ledger.returns import performance as returns_of
 from stocksbot.services.daily_values import DailyValuation, Scope, day_end
 from stocksbot.services.fx import reporting_currency
+from stocksbot.services.valuation_split import may_split, second_part, second_process, split_events
 from stocksbot.storage import tables
 from stocksbot.storage.events import other_events
 from stocksbot.storage.repositories import Repositories
-from stocksbot.storage.streams import DriverForm, bar_rows, trade_rows
+from stocksbot.storage.streams import DriverForm, SymbolPart, bar_rows, first_moments, trade_rows
 from stocksbot.storage.unit_of_work import UnitOfWork
 
 
@@ -88,7 +90,9 @@ def performance(
     last = _local_date(until, "--until") if until is not None else date.today()
     if first is not None and first > last:
         raise StocksbotError(f"--since {first.isoformat()} is after --until {last.isoformat()}")
-    with uow.reading() as conn:
+    with uow.reading() as conn, ExitStack() as second, ExitStack() as hold:
+        # Two processes must start reading inside the hold (services/valuation_split.py).
+        held = may_split(uow, strategy) and hold.enter_context(uow.writers_held())
         repos = Repositories(conn)
         chosen = frozenset(repos.accounts.require(name).name for name in accounts) if accounts else None
         strategy_id = repos.strategies.require_id(strategy) if strategy is not None else None
@@ -102,10 +106,20 @@ def performance(
         account_currencies = {row.id: row.currency for row in conn.execute(
             select(tables.accounts.c.id, tables.accounts.c.currency))}
         valuation = DailyValuation(form, scope, target, currencies, ids, account_currencies, first, last)
-        until = form.moment(day_end(last))
-        others = [item for item in other_events(conn, names) if item[0][0] < day_end(last)]
-        with trade_rows(conn, until, full=valuation.per_account) as trades, bar_rows(conn, until) as bars:
-            result = valuation.run(trades, bars, others)
+        end = day_end(last)
+        until = form.moment(end)
+        others = [item for item in other_events(conn, names) if item[0][0] < end]
+        firsts = first_moments(conn, end) + [key[0] for key, _event in others[:1]]
+        parts = second_part(conn, others) if held else None
+        part = None
+        if parts is not None:
+            others, theirs = split_events(others, parts)
+            valuation.partner = second.enter_context(second_process(uow, valuation, theirs, firsts, until, parts))
+            part = SymbolPart(parts, inside=False)
+        hold.close()
+        with trade_rows(conn, until, full=valuation.per_account, part=part) as trades, \
+                bar_rows(conn, until, part) as bars:
+            result = valuation.run(trades, bars, others, firsts)
     days = result.days
     if _nothing_held(days, result.start_value):
         begin = first if first is not None else (days[0].day if days else last)

@@ -12,13 +12,15 @@ movements, dividends) are small tables, read whole by `storage/events.py`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Callable
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select, text
 
 from stocksbot.storage import tables
 from stocksbot.storage.database import driver_mark, driver_rows
@@ -26,13 +28,14 @@ from stocksbot.storage.types import driver_conversion
 
 _TRADES = (
     "SELECT executed_at, id, account_id, symbol, side, quantity, price, commission, fees, strategy_id, currency "
-    f"FROM trades WHERE executed_at < {{mark}} AND {tables.LIVE_TRADE_SQL} ORDER BY executed_at, id"
+    f"FROM trades WHERE executed_at < {{mark}} AND {tables.LIVE_TRADE_SQL}{{part}} ORDER BY executed_at, id"
 )
 # What the portfolio and account scopes need: each column read costs a Python object per row,
 # so the side comes as the sign of the quantity (a sell's is negative).
 _TRADE_MOVES = (
     "SELECT executed_at, account_id, symbol, CASE side WHEN 'buy' THEN quantity ELSE {negated} END, price, "
-    f"commission, fees FROM trades WHERE executed_at < {{mark}} AND {tables.LIVE_TRADE_SQL} ORDER BY executed_at, id"
+    f"commission, fees FROM trades WHERE executed_at < {{mark}} AND {tables.LIVE_TRADE_SQL}{{part}} "
+    "ORDER BY executed_at, id"
 )
 # The bars of one (timestamp, interval) in one row, as "SYMBOL SYMBOL ..." and "CLOSE CLOSE ..."
 # (symbols hold no space, docs/ledger.md §2; the two aggregates take the bars in the same
@@ -43,12 +46,36 @@ _TRADE_MOVES = (
 # as `fx.latest_close` prefers. The index ix_price_bars_timestamp_interval holds this order: no sort.
 _BARS = (
     'SELECT "timestamp", {concat}(symbol, \' \'), {concat}(CAST(close AS TEXT), \' \') FROM price_bars '
-    'WHERE "timestamp" < {mark} GROUP BY "timestamp", "interval" ORDER BY "timestamp", "interval" DESC'
+    'WHERE "timestamp" < {mark}{part} GROUP BY "timestamp", "interval" ORDER BY "timestamp", "interval" DESC'
 )
 _CONCAT = {"sqlite": "group_concat", "postgresql": "string_agg"}
 # A quantity with its sign flipped, exactly: SQLite's is text (arithmetic would make it a float).
 _NEGATED = {"sqlite": "'-' || quantity", "postgresql": "-quantity"}
 _BATCH = 10_000
+# A part of the symbols (`SymbolPart`), given as one JSON array parameter. The unary + keeps the
+# planner on the time-ordered index (on the symbol's index each part would need a sort).
+_SYMBOLS = (
+    "WITH RECURSIVE traded(symbol) AS (SELECT min(symbol) FROM trades UNION ALL "
+    "SELECT (SELECT min(symbol) FROM trades WHERE symbol > traded.symbol) FROM traded WHERE traded.symbol IS NOT NULL) "
+    "SELECT symbol FROM traded WHERE symbol IS NOT NULL"
+)
+_PART = {True: " AND +symbol IN (SELECT value FROM json_each({mark}))",
+         False: " AND +symbol NOT IN (SELECT value FROM json_each({mark}))"}
+
+
+@dataclass(frozen=True)
+class SymbolPart:
+    """The rows of some symbols (`inside`) or of all the others, for a pass that values part
+    of the symbols (`services/valuation_split.py`). SQLite only."""
+
+    symbols: frozenset[str]
+    inside: bool
+
+    def sql(self, mark: str) -> str:
+        return _PART[self.inside].format(mark=mark)
+
+    def parameter(self) -> str:
+        return json.dumps(sorted(self.symbols))
 
 
 class DriverForm:
@@ -69,26 +96,49 @@ class DriverForm:
 
 
 @contextmanager
-def _rows(conn: Connection, sql: str, until: Any, name: str) -> Iterator[Iterator[tuple[Any, ...]]]:
-    dialect = conn.dialect.name
-    query = sql.format(mark=driver_mark(conn), concat=_CONCAT[dialect], negated=_NEGATED[dialect])
-    with driver_rows(conn, query, (until,), server_side=name, batch=_BATCH) as rows:
+def _rows(conn: Connection, sql: str, until: Any, name: str,
+          part: SymbolPart | None) -> Iterator[Iterator[tuple[Any, ...]]]:
+    dialect, mark = conn.dialect.name, driver_mark(conn)
+    query = sql.format(mark=mark, concat=_CONCAT[dialect], negated=_NEGATED[dialect],
+                       part=part.sql(mark) if part is not None else "")
+    params = (until,) if part is None else (until, part.parameter())
+    with driver_rows(conn, query, params, server_side=name, batch=_BATCH) as rows:
         yield rows
 
 
 @contextmanager
-def trade_rows(conn: Connection, until: Any, *, full: bool = True) -> Iterator[Iterator[tuple[Any, ...]]]:
+def trade_rows(conn: Connection, until: Any, *, full: bool = True,
+               part: SymbolPart | None = None) -> Iterator[Iterator[tuple[Any, ...]]]:
     """Every live trade before `until` (driver form) in booking order, as (executed_at, id,
     account_id, symbol, side, quantity, price, commission, fees, strategy_id, currency), or
     with `full=False` as (executed_at, account_id, symbol, signed quantity, price, commission,
-    fees), a sell's quantity negative."""
-    with _rows(conn, _TRADES if full else _TRADE_MOVES, until, "stocksbot_history_trades") as rows:
+    fees), a sell's quantity negative. `part`: only those of some symbols."""
+    with _rows(conn, _TRADES if full else _TRADE_MOVES, until, "stocksbot_history_trades", part) as rows:
         yield rows
 
 
 @contextmanager
-def bar_rows(conn: Connection, until: Any) -> Iterator[Iterator[tuple[Any, ...]]]:
+def bar_rows(conn: Connection, until: Any, part: SymbolPart | None = None) -> Iterator[Iterator[tuple[Any, ...]]]:
     """Every price bar before `until` (driver form) in timestamp order, a row per (timestamp,
-    interval) as (timestamp, "SYMBOL SYMBOL ...", "CLOSE CLOSE ...") with each close's text."""
-    with _rows(conn, _BARS, until, "stocksbot_history_bars") as rows:
+    interval) as (timestamp, "SYMBOL SYMBOL ...", "CLOSE CLOSE ...") with each close's text.
+    `part`: only those of some symbols."""
+    with _rows(conn, _BARS, until, "stocksbot_history_bars", part) as rows:
         yield rows
+
+
+def first_moments(conn: Connection, until: datetime) -> list[datetime]:
+    """The moments of the first live trade and the first bar before `until` (those there are):
+    where a pass over the whole history starts, whichever symbols it values."""
+    trades, bars = tables.trades, tables.price_bars
+    firsts = (
+        select(trades.c.executed_at).where(trades.c.executed_at < until, tables.LIVE_TRADE)
+        .order_by(trades.c.executed_at).limit(1),
+        select(bars.c.timestamp).where(bars.c.timestamp < until).order_by(bars.c.timestamp).limit(1),
+    )
+    return [moment for query in firsts if (moment := conn.execute(query).scalar()) is not None]
+
+
+def traded_symbols(conn: Connection) -> list[str]:
+    """Every symbol that has a trade (live or voided), in order: one step of the symbol index
+    per symbol (a skip scan), not a read of every trade."""
+    return list(conn.execute(text(_SYMBOLS)).scalars())

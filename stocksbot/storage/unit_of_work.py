@@ -132,6 +132,36 @@ class UnitOfWork:
         with database_errors(self.target, self.settings), self.engine.connect() as conn:
             yield conn
 
+    @contextmanager
+    def writers_held(self) -> Iterator[bool]:
+        """Hold SQLite's write lock for the block, without waiting for it: yields True when held.
+
+        Every connection that starts reading inside the block then reads the same committed
+        state, as if they shared one snapshot: the two processes of `performance`
+        (services/valuation_split.py) start their reads so. Writers wait meanwhile (their busy
+        timeout, DATABASE_SETUP.md). Yields False, holding nothing, inside an open transaction,
+        on PostgreSQL, or when the lock cannot be taken at once (another writer, a read-only file).
+        """
+        if self._conn is not None or self.target.sqlite_path is None:
+            yield False
+            return
+        with self._write_engine.connect() as conn:
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA busy_timeout=0")
+            try:
+                conn.begin()  # BEGIN IMMEDIATE (database.py)
+            except (DBAPIError, sqlite3.Error):
+                held = False
+            else:
+                held = True
+            try:
+                yield held
+            finally:
+                if held:
+                    conn.rollback()
+                driver.execute(f"PRAGMA busy_timeout={int(self.settings.busy_timeout * 1000)}")
+
     def close(self) -> None:
         self.engine.dispose()
 
