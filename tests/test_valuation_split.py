@@ -241,3 +241,24 @@ def test_the_hold_is_not_taken_while_another_writer_has_the_lock(migrated_sqlite
             other.close()
         with storage.uow.writers_held() as held:  # released, and takeable again
             assert held is True
+
+
+def test_a_program_with_other_threads_stays_in_one_process(sqlite_storage: Any, monkeypatch: pytest.MonkeyPatch,
+                                                           forks: list[int]) -> None:
+    """A bot that calls `performance` while another thread runs: no fork (it would copy the
+    program without that thread, and any lock it held would stay locked)."""
+    import threading
+
+    _ledger(sqlite_storage, 1)
+    monkeypatch.setattr(valuation_split, "TWO_PROCESS_MIN_TRADES", 0)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        report = sqlite_storage.performance(interval="all", until="2024-01-20")
+    finally:
+        stop.set()
+        other.join()
+    assert report.total is not None and not forks
+    sqlite_storage.performance(interval="all", until="2024-01-20")
+    assert len(forks) == 1

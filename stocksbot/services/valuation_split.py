@@ -17,14 +17,17 @@ before its first read until the second has begun reading: no commit can fall bet
 One process does it all on PostgreSQL (the server does the reading, on the same machine),
 for a strategy (its runs follow trades of every symbol in order), inside an open
 transaction (the second process could not see its writes), where `os.fork` is missing or
-only one CPU is there, and below `TWO_PROCESS_MIN_TRADES`, where starting the second costs
-more than it saves.
+only one CPU is there, in a program running other threads (a fork copies only the calling
+thread, and a lock another one held would stay locked in the copy), when another writer
+has the lock, and below `TWO_PROCESS_MIN_TRADES`, where starting the second costs more than
+it saves.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -58,7 +61,7 @@ def _cpus() -> int:
 def may_split(uow: UnitOfWork, strategy: str | None) -> bool:
     """Whether a pass could run in two processes, before reading anything (see the module docstring)."""
     return (strategy is None and uow.target.sqlite_path is not None and hasattr(os, "fork")
-            and _cpus() > 1)
+            and threading.active_count() == 1 and _cpus() > 1)
 
 
 def second_part(conn: Any, others: Others) -> frozenset[str] | None:
