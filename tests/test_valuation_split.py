@@ -151,11 +151,13 @@ def test_the_second_part_keeps_chains_together_and_rates_with_the_first(sqlite_s
         sqlite_storage.record_trade(side="buy", symbol=symbol, quantity="1", price="1", executed_at="2024-01-02T10:00")
     sqlite_storage.rename_symbol("BBB", "ZZZ", "2024-01-03")
     sqlite_storage.record_trade(side="buy", symbol="ZZZ", quantity="1", price="1", executed_at="2024-01-04T10:00")
+    assert not valuation_split.may_split(sqlite_storage.uow, None)  # a small ledger: one process
+    monkeypatch.setattr(valuation_split, "TWO_PROCESS_MIN_TRADES", 8)
+    assert valuation_split.may_split(sqlite_storage.uow, None)
+    assert not valuation_split.may_split(sqlite_storage.uow, "swing")
     with sqlite_storage.uow.reading() as conn:
         names = Repositories(conn).accounts.names()
         others = other_events(conn, names)
-        assert valuation_split.second_part(conn, others) is None  # a small ledger: one process
-        monkeypatch.setattr(valuation_split, "TWO_PROCESS_MIN_TRADES", 0)
         second = valuation_split.second_part(conn, others)
     # Chains in name order: AAA, BBB+ZZZ, CCC, DDD, EEE, EUR/USD, FFF; every other one goes
     # second, except the exchange-rate pair.

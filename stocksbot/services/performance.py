@@ -90,9 +90,10 @@ def performance(
     last = _local_date(until, "--until") if until is not None else date.today()
     if first is not None and first > last:
         raise StocksbotError(f"--since {first.isoformat()} is after --until {last.isoformat()}")
+    split = may_split(uow, strategy)
     with uow.reading() as conn, ExitStack() as second, ExitStack() as hold:
         # Two processes must start reading inside the hold (services/valuation_split.py).
-        held = may_split(uow, strategy) and hold.enter_context(uow.writers_held())
+        held = split and hold.enter_context(uow.writers_held())
         repos = Repositories(conn)
         chosen = frozenset(repos.accounts.require(name).name for name in accounts) if accounts else None
         strategy_id = repos.strategies.require_id(strategy) if strategy is not None else None

@@ -59,9 +59,14 @@ def _cpus() -> int:
 
 
 def may_split(uow: UnitOfWork, strategy: str | None) -> bool:
-    """Whether a pass could run in two processes, before reading anything (see the module docstring)."""
-    return (strategy is None and uow.target.sqlite_path is not None and hasattr(os, "fork")
-            and threading.active_count() == 1 and _cpus() > 1)
+    """Whether a pass could run in two processes (see the module docstring). Reads the size of
+    the ledger on a connection of its own: the pass's own reads must begin inside the hold."""
+    if not (strategy is None and uow.target.sqlite_path is not None and hasattr(os, "fork")
+            and threading.active_count() == 1 and _cpus() > 1):
+        return False
+    with uow.reading() as conn:
+        last_id = conn.execute(select(func.max(tables.trades.c.id))).scalar()
+    return last_id is not None and last_id >= TWO_PROCESS_MIN_TRADES
 
 
 def second_part(conn: Any, others: Others) -> frozenset[str] | None:
@@ -70,9 +75,6 @@ def second_part(conn: Any, others: Others) -> frozenset[str] | None:
     Every other traded symbol, in name order, except that the symbols of one chain of symbol
     changes stay together (a change moves a holding from one to the other) and that pairs such
     as EUR/USD, which the first process reads as exchange rates, stay with the first."""
-    last_id = conn.execute(select(func.max(tables.trades.c.id))).scalar()
-    if last_id is None or last_id < TWO_PROCESS_MIN_TRADES:
-        return None
     chains: dict[str, str] = {}  # symbol -> a symbol of its chain (union-find)
 
     def root(symbol: str) -> str:
