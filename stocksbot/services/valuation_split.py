@@ -72,9 +72,10 @@ def may_split(uow: UnitOfWork, strategy: str | None) -> bool:
 def second_part(conn: Any, others: Others) -> frozenset[str] | None:
     """The symbols the second process values, or None when one process should value them all.
 
-    Every other traded symbol, in name order, except that the symbols of one chain of symbol
-    changes stay together (a change moves a holding from one to the other) and that pairs such
-    as EUR/USD, which the first process reads as exchange rates, stay with the first."""
+    Every other symbol that was traded or changed, in name order, except that the symbols of
+    one chain of symbol changes stay together (a change moves a holding from one to the other)
+    and that pairs such as EUR/USD, which the first process reads as exchange rates, stay with
+    the first."""
     chains: dict[str, str] = {}  # symbol -> a symbol of its chain (union-find)
 
     def root(symbol: str) -> str:
@@ -82,11 +83,13 @@ def second_part(conn: Any, others: Others) -> frozenset[str] | None:
             symbol = chains[symbol]
         return symbol
 
+    symbols = set(traded_symbols(conn))
     for (_at, kind, _id), change in others:
-        if kind == RENAME:
+        if kind == RENAME:  # a new symbol may have no trade, only bars (and the holdings it took over)
             chains[root(change.old_symbol)] = root(change.new_symbol)
+            symbols.update((change.old_symbol, change.new_symbol))
     groups: dict[str, list[str]] = {}
-    for symbol in traded_symbols(conn):
+    for symbol in sorted(symbols):
         groups.setdefault(root(symbol), []).append(symbol)
     second: set[str] = set()
     for index, members in enumerate(groups.values()):
