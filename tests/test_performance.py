@@ -380,21 +380,54 @@ def test_a_strategy_keeps_its_runs_across_transfers_and_renames(storage) -> None
 
 
 @pytest.mark.parametrize("inside", [None, True, False])
-def test_the_bars_and_trades_are_read_in_index_order_without_a_sort(sqlite_url: str, inside: bool | None) -> None:
+@pytest.mark.parametrize("moved", [frozenset(), frozenset({"ZZZ"})])
+def test_the_bars_and_trades_are_read_in_index_order_without_a_sort(
+        migrated_sqlite_url: str, inside: bool | None, moved: frozenset[str]) -> None:
     """On SQLite the bar read walks ix_price_bars_timestamp_interval (migration 0010) and the
     trade read the executed_at index, with no sort of the whole table, also when a process
     reads only some symbols' rows (docs/ledger.md §18.8)."""
-    from sqlalchemy import text
+    import sqlite3
 
+    from stocksbot.storage import streams
+
+    part = streams.SymbolPart("MMM", moved, inside) if inside is not None else None
+    where = part.sql("?") if part is not None else ""
+    bars = streams._BARS.format(mark="?", concat=streams._CONCAT["sqlite"], part=where)
+    trades = streams._TRADE_MOVES.format(mark="?", negated=streams._NEGATED["sqlite"], part=where)
+    params = ("9999", *(part.parameters() if part is not None else ()))
+    conn = sqlite3.connect(migrated_sqlite_url.removeprefix("sqlite:///"))
+    try:
+        for sql, index in ((bars, "ix_price_bars_timestamp_interval"), (trades, "ix_trades_executed_at")):
+            plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+            assert index in plan and "TEMP B-TREE" not in plan, plan
+    finally:
+        conn.close()
+
+
+def test_a_symbol_part_reads_the_rows_it_says_it_has(migrated_sqlite_url: str) -> None:
+    """`SymbolPart.has` and its SQL agree, for the part and for the rest (docs/ledger.md §18.8;
+    the two-process pass is SQLite's only)."""
     from stocksbot import open_storage
     from stocksbot.storage import streams
 
-    part = streams.SymbolPart(frozenset({"AAA", "BBB"}), inside) if inside is not None else None
-    where = part.sql(":part") if part is not None else ""
-    bars = streams._BARS.format(mark=":until", concat=streams._CONCAT["sqlite"], part=where)
-    trades = streams._TRADE_MOVES.format(mark=":until", negated=streams._NEGATED["sqlite"], part=where)
-    params = {"until": "9999", "part": part.parameter() if part is not None else None}
-    with open_storage(sqlite_url) as storage, storage.transaction() as conn:
-        for sql, index in ((bars, "ix_price_bars_timestamp_interval"), (trades, "ix_trades_executed_at")):
-            plan = " ".join(str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql), params))
-            assert index in plan and "TEMP B-TREE" not in plan, plan
+    with open_storage(migrated_sqlite_url) as storage:
+        _symbol_parts_agree(storage, streams)
+
+
+def _symbol_parts_agree(storage: Any, streams: Any) -> None:
+
+    symbols = ["AAA", "MMM", "MMZ", "EUR/USD", "ZZZ", "ZZ/A", "M-1", "N.X"]
+    end = "9999-12-31 00:00:00.000000"  # the driver's form of a moment after everything
+    for symbol in symbols:
+        storage.record_trade(side="buy", symbol=symbol, quantity="1", price="1", executed_at="2024-01-02T10:00")
+        storage.add_price(symbol, "1", at="2024-01-02T16:00")
+    for inside in (True, False):
+        part = streams.SymbolPart("MMM", frozenset({"ZZZ"}), inside)
+        with storage.uow.reading() as conn:
+            with streams.trade_rows(conn, end, full=False, part=part) as rows:
+                traded = sorted(row[2] for row in rows)
+            with streams.bar_rows(conn, end, part) as rows:
+                priced = sorted(" ".join(row[1] for row in rows).split())
+        expected = sorted(symbol for symbol in symbols if part.has(symbol))
+        assert traded == priced == expected
+        assert expected == (["MMM", "MMZ", "N.X"] if inside else ["AAA", "EUR/USD", "M-1", "ZZ/A", "ZZZ"])

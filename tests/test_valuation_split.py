@@ -48,8 +48,9 @@ def sqlite_storage(migrated_sqlite_url: str) -> Iterator[Any]:
 
 def _ledger(storage: Any, seed: int) -> None:
     """A random ledger over two accounts: many trades a day, positions closed and opened again,
-    renames (a chain of two, one more, and one into a symbol only priced after), splits, share transfers at a trade's moment, deposits, a
-    dividend, symbols in euros and in pounds (with their rates, one late) and one without bars."""
+    renames (a chain of two, one more, one into a symbol only priced after), splits, share
+    transfers at a trade's moment, deposits, a dividend, symbols in euros and in pounds (with
+    their rates, one late) and one without bars."""
     rng = random.Random(seed)
     with storage.transaction() as conn:
         Repositories(conn).accounts.add(name="ira", currency="USD", margin=False, status="open")
@@ -149,7 +150,7 @@ def test_a_strategy_stays_in_one_process(sqlite_storage: Any, monkeypatch: pytes
 
 def test_the_second_part_keeps_chains_together_and_rates_with_the_first(sqlite_storage: Any,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from stocksbot.storage.events import MOVEMENT, other_events
+    from stocksbot.storage.events import MOVEMENT, RENAME, other_events
 
     for symbol in ("AAA", "BBB", "CCC", "DDD", "EEE", "EUR/USD", "FFF"):
         sqlite_storage.record_trade(side="buy", symbol=symbol, quantity="1", price="1", executed_at="2024-01-02T10:00")
@@ -163,12 +164,20 @@ def test_the_second_part_keeps_chains_together_and_rates_with_the_first(sqlite_s
         names = Repositories(conn).accounts.names()
         others = other_events(conn, names)
         second = valuation_split.second_part(conn, others)
-    # Chains in name order: AAA, BBB+ZZZ, CCC, DDD, EEE, EUR/USD, FFF; every other one goes
-    # second, except the exchange-rate pair.
-    assert second == frozenset({"BBB", "ZZZ", "DDD"})
+    # The names but the pair: AAA BBB CCC DDD EEE FFF ZZZ; the median DDD starts the second's
+    # half; ZZZ is BBB's new name, so it moves to the first with BBB, and the pair stays there.
+    assert second is not None and (second.start, second.moved) == ("DDD", frozenset({"ZZZ"}))
+    assert [symbol for symbol in ("AAA", "BBB", "CCC", "DDD", "EEE", "EUR/USD", "FFF", "ZZZ")
+            if second.has(symbol)] == ["DDD", "EEE", "FFF"]
     first, theirs = valuation_split.split_events(others, second)
-    assert [event.old_symbol for _key, event in theirs] == ["BBB"]
-    assert {kind for (_at, kind, _id), _event in first} == {MOVEMENT}  # the implicit deposits
+    assert not theirs and {kind for (_at, kind, _id), _event in first} == {RENAME, MOVEMENT}
+    sqlite_storage.rename_symbol("EEE", "EEF", "2024-01-05")  # a chain wholly in the second's half
+    with sqlite_storage.uow.reading() as conn:
+        others = other_events(conn, Repositories(conn).accounts.names())
+        second = valuation_split.second_part(conn, others)
+    assert second is not None and (second.start, second.moved) == ("EEE", frozenset({"ZZZ"}))
+    first, theirs = valuation_split.split_events(others, second)
+    assert [event.new_symbol for _key, event in theirs] == ["EEF"]
 
 
 def test_an_error_in_the_second_process_is_the_users_one_line(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -26,7 +26,7 @@ from stocksbot.services.valuation_split import may_split, second_part, second_pr
 from stocksbot.storage import tables
 from stocksbot.storage.events import other_events
 from stocksbot.storage.repositories import Repositories
-from stocksbot.storage.streams import DriverForm, SymbolPart, bar_rows, first_moments, trade_rows
+from stocksbot.storage.streams import DriverForm, bar_rows, first_moments, trade_rows
 from stocksbot.storage.unit_of_work import UnitOfWork
 
 
@@ -111,12 +111,13 @@ def performance(
         until = form.moment(end)
         others = [item for item in other_events(conn, names) if item[0][0] < end]
         firsts = first_moments(conn, end) + [key[0] for key, _event in others[:1]]
-        parts = second_part(conn, others) if held else None
+        theirs = second_part(conn, others) if held else None
         part = None
-        if parts is not None:
-            others, theirs = split_events(others, parts)
-            valuation.partner = second.enter_context(second_process(uow, valuation, theirs, firsts, until, parts))
-            part = SymbolPart(parts, inside=False)
+        if theirs is not None:
+            others, their_events = split_events(others, theirs)
+            valuation.partner = second.enter_context(
+                second_process(uow, valuation, their_events, firsts, until, theirs))
+            part = replace(theirs, inside=False)
         hold.close()
         with trade_rows(conn, until, full=valuation.per_account, part=part) as trades, \
                 bar_rows(conn, until, part) as bars:

@@ -45,8 +45,9 @@ from stocksbot.storage.unit_of_work import UnitOfWork, database_errors
 
 #: Below this many trades (the highest trade id, a cheap bound) one process values everything.
 TWO_PROCESS_MIN_TRADES = 100_000
-#: Days the second process sends at a time.
-_DAYS_PER_MESSAGE = 64
+#: Days the second process sends at a time: the first waits for the first message (a few days'
+#: work), and each message costs a pickle and a write.
+_DAYS_PER_MESSAGE = 16
 _SYMBOL_EVENTS = (SPLIT, RENAME, TRANSFER)
 
 Keyed = tuple[tuple[datetime, int, int], Any]
@@ -69,13 +70,14 @@ def may_split(uow: UnitOfWork, strategy: str | None) -> bool:
     return last_id is not None and last_id >= TWO_PROCESS_MIN_TRADES
 
 
-def second_part(conn: Any, others: Others) -> frozenset[str] | None:
+def second_part(conn: Any, others: Others) -> SymbolPart | None:
     """The symbols the second process values, or None when one process should value them all.
 
-    Every other symbol that was traded or changed, in name order, except that the symbols of
-    one chain of symbol changes stay together (a change moves a holding from one to the other)
-    and that pairs such as EUR/USD, which the first process reads as exchange rates, stay with
-    the first."""
+    The upper half of the names of the symbols that were traded or changed, from the median
+    on (`SymbolPart`), except that the symbols of one chain of symbol changes stay together (a
+    change moves a holding from one to the other: a chain that would straddle the median is
+    moved to the first whole) and that pairs such as EUR/USD, which the first process reads
+    as exchange rates, stay with the first."""
     chains: dict[str, str] = {}  # symbol -> a symbol of its chain (union-find)
 
     def root(symbol: str) -> str:
@@ -88,24 +90,25 @@ def second_part(conn: Any, others: Others) -> frozenset[str] | None:
         if kind == RENAME:  # a new symbol may have no trade, only bars (and the holdings it took over)
             chains[root(change.old_symbol)] = root(change.new_symbol)
             symbols.update((change.old_symbol, change.new_symbol))
-    groups: dict[str, list[str]] = {}
-    for symbol in sorted(symbols):
-        groups.setdefault(root(symbol), []).append(symbol)
-    second: set[str] = set()
-    for index, members in enumerate(groups.values()):
-        if index % 2 and not any("/" in symbol for symbol in members):
-            second.update(members)
-    return frozenset(second) if second else None
+    names = sorted(symbol for symbol in symbols if "/" not in symbol)
+    if len(names) < 2:
+        return None
+    start = names[len(names) // 2]
+    firsts = {root(symbol) for symbol in symbols if symbol < start or "/" in symbol}
+    moved = frozenset(symbol for symbol in names if symbol >= start and root(symbol) in firsts)
+    if len(moved) == len(names) - len(names) // 2:
+        return None  # every chain from the median on reaches below it
+    return SymbolPart(start, moved, inside=True)
 
 
-def split_events(others: Others, second: frozenset[str]) -> tuple[list[Keyed], list[Keyed]]:
+def split_events(others: Others, second: SymbolPart) -> tuple[list[Keyed], list[Keyed]]:
     """The other events of the first process and of the second: the symbol events of the
     second's symbols are its own; everything else (cash movements, dividends too) is the first's."""
     first: list[Keyed] = []
     theirs: list[Keyed] = []
     for item in others:
         (_at, kind, _id), event = item
-        mine = kind in _SYMBOL_EVENTS and (event.old_symbol if kind == RENAME else event.symbol) in second
+        mine = kind in _SYMBOL_EVENTS and second.has(event.old_symbol if kind == RENAME else event.symbol)
         (theirs if mine else first).append(item)
     return first, theirs
 
@@ -140,7 +143,7 @@ class _Partner:
 
 @contextmanager
 def second_process(uow: UnitOfWork, valuation: DailyValuation, others: Others, firsts: Sequence[datetime],
-                   until: Any, second: frozenset[str]) -> Iterator[Callable[[date], Share]]:
+                   until: Any, second: SymbolPart) -> Iterator[Callable[[date], Share]]:
     """Fork the process that values `second`'s symbols; yield, once it has begun reading, the
     function that takes its day (`DailyValuation.partner`). The block must run inside the
     hold of `UnitOfWork.writers_held` up to that point (the module docstring)."""
@@ -161,7 +164,7 @@ def second_process(uow: UnitOfWork, valuation: DailyValuation, others: Others, f
 
 
 def _second(uow: UnitOfWork, valuation: DailyValuation, others: Others, firsts: Sequence[datetime],
-            until: Any, second: frozenset[str], stream: BinaryIO) -> None:
+            until: Any, part: SymbolPart, stream: BinaryIO) -> None:
     """The second process: read one state of the ledger, replay its part, send its days, exit."""
     status = 1
     try:
@@ -176,7 +179,6 @@ def _second(uow: UnitOfWork, valuation: DailyValuation, others: Others, firsts: 
                 batch.clear()
 
         valuation.sink = send
-        part = SymbolPart(second, inside=True)
         try:
             with database_errors(uow.target, uow.settings), uow.engine.connect() as conn:
                 conn.execute(select(tables.trades.c.id).limit(1))  # begins reading: the snapshot

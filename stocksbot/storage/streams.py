@@ -52,30 +52,42 @@ _CONCAT = {"sqlite": "group_concat", "postgresql": "string_agg"}
 # A quantity with its sign flipped, exactly: SQLite's is text (arithmetic would make it a float).
 _NEGATED = {"sqlite": "'-' || quantity", "postgresql": "-quantity"}
 _BATCH = 10_000
-# A part of the symbols (`SymbolPart`), given as one JSON array parameter. The unary + keeps the
-# planner on the time-ordered index (on the symbol's index each part would need a sort).
 _SYMBOLS = (
     "WITH RECURSIVE traded(symbol) AS (SELECT min(symbol) FROM trades UNION ALL "
     "SELECT (SELECT min(symbol) FROM trades WHERE symbol > traded.symbol) FROM traded WHERE traded.symbol IS NOT NULL) "
     "SELECT symbol FROM traded WHERE symbol IS NOT NULL"
 )
-_PART = {True: " AND +symbol IN (SELECT value FROM json_each({mark}))",
-         False: " AND +symbol NOT IN (SELECT value FROM json_each({mark}))"}
+# The second process's symbols (`SymbolPart`) are a range of names, less the pairs such as EUR/USD
+# (the first reads their bars as exchange rates) and the symbols moved to the first. A comparison
+# per row costs SQLite far less than a lookup in a list of a few hundred symbols (BENCHMARKS.md,
+# thirteenth round); the unary + keeps the planner on the time-ordered index (on the symbol's
+# index each part would need a sort).
+_SECOND = "+symbol >= {mark} AND instr(symbol, '/') = 0"
+_MOVED = " AND +symbol NOT IN (SELECT value FROM json_each({mark}))"
 
 
 @dataclass(frozen=True)
 class SymbolPart:
-    """The rows of some symbols (`inside`) or of all the others, for a pass that values part
-    of the symbols (`services/valuation_split.py`). SQLite only."""
+    """The rows of the second process's symbols (`inside`) or of all the others, for a pass
+    that values part of the symbols (`services/valuation_split.py`). SQLite only.
 
-    symbols: frozenset[str]
+    The second process's symbols are those from `start` on (in code-point order, which is
+    SQLite's for text) that are no pair like EUR/USD and not in `moved`."""
+
+    start: str
+    moved: frozenset[str]
     inside: bool
 
-    def sql(self, mark: str) -> str:
-        return _PART[self.inside].format(mark=mark)
+    def has(self, symbol: str) -> bool:
+        second = symbol >= self.start and "/" not in symbol and symbol not in self.moved
+        return second == self.inside
 
-    def parameter(self) -> str:
-        return json.dumps(sorted(self.symbols))
+    def sql(self, mark: str) -> str:
+        second = _SECOND.format(mark=mark) + (_MOVED.format(mark=mark) if self.moved else "")
+        return f" AND {second}" if self.inside else f" AND NOT ({second})"
+
+    def parameters(self) -> tuple[str, ...]:
+        return (self.start, json.dumps(sorted(self.moved))) if self.moved else (self.start,)
 
 
 class DriverForm:
@@ -101,7 +113,7 @@ def _rows(conn: Connection, sql: str, until: Any, name: str,
     dialect, mark = conn.dialect.name, driver_mark(conn)
     query = sql.format(mark=mark, concat=_CONCAT[dialect], negated=_NEGATED[dialect],
                        part=part.sql(mark) if part is not None else "")
-    params = (until,) if part is None else (until, part.parameter())
+    params = (until,) if part is None else (until, *part.parameters())
     with driver_rows(conn, query, params, server_side=name, batch=_BATCH) as rows:
         yield rows
 
