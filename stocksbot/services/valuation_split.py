@@ -6,9 +6,9 @@ ledger `performance` forks a second process that replays the trades, bars, split
 changes and share transfers of half of the symbols (`second_part`) and hands each day over
 as it is, per currency (`daily_values.Share`); the first process replays the rest, with the
 cash movements, dividends and exchange-rate bars, and adds the second's day into its own
-before converting and writing it down. On two cores that takes about 0.6 of the time of one
-process (BENCHMARKS.md, thirteenth round), with the same numbers to the last digit: every
-sum is exact.
+before converting and writing it down. On two idle cores that takes about 0.65 of the time
+of one process (BENCHMARKS.md, thirteenth round), with the same numbers to the last digit:
+every sum is exact.
 
 Both processes must read one state of the ledger. SQLite's snapshots cannot be shared
 between connections, so the first holds the write lock (`UnitOfWork.writers_held`) from
