@@ -277,3 +277,19 @@ def test_a_program_with_other_threads_stays_in_one_process(sqlite_storage: Any, 
     assert report.total is not None and not forks
     sqlite_storage.performance(interval="all", until="2024-01-20")
     assert len(forks) == 1
+
+
+def test_a_file_this_process_may_only_read_stays_in_one_process(sqlite_storage: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                forks: list[int]) -> None:
+    """SQLite begins BEGIN IMMEDIATE on a read-only connection without locking anything, so no
+    hold is claimed there, and one process values everything (root passes every permission
+    check, so the test says the file is read-only as `database.sqlite_access` would)."""
+    from stocksbot.storage import unit_of_work
+
+    _ledger(sqlite_storage, 2)
+    monkeypatch.setattr(valuation_split, "TWO_PROCESS_MIN_TRADES", 0)
+    monkeypatch.setattr(unit_of_work, "sqlite_access", lambda path: "ro")
+    with sqlite_storage.uow.writers_held() as held:
+        assert held is False
+    report = sqlite_storage.performance(interval="all", until="2024-01-20")
+    assert report.total is not None and not forks

@@ -30,6 +30,7 @@ from stocksbot.storage.database import (
     database_failure,
     discard_new_file,
     resolve_target,
+    sqlite_access,
     sqlite_rows,
 )
 
@@ -140,9 +141,12 @@ class UnitOfWork:
         state, as if they shared one snapshot: the two processes of `performance`
         (services/valuation_split.py) start their reads so. Writers wait meanwhile (their busy
         timeout, DATABASE_SETUP.md). Yields False, holding nothing, inside an open transaction,
-        on PostgreSQL, or when the lock cannot be taken at once (another writer, a read-only file).
+        on PostgreSQL, on a file this process may only read (SQLite begins BEGIN IMMEDIATE on a
+        read-only connection without locking anything), or when the lock cannot be taken at
+        once (another writer).
         """
-        if self._conn is not None or self.target.sqlite_path is None:
+        path = self.target.sqlite_path
+        if self._conn is not None or path is None or sqlite_access(path) is not None:
             yield False
             return
         with self._write_engine.connect() as conn:
