@@ -293,3 +293,17 @@ def test_a_file_this_process_may_only_read_stays_in_one_process(sqlite_storage: 
         assert held is False
     report = sqlite_storage.performance(interval="all", until="2024-01-20")
     assert report.total is not None and not forks
+
+
+def test_no_process_to_spare_is_one_process_not_an_error(sqlite_storage: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`os.fork` refused (a limit on processes): one process values everything, the same numbers."""
+    _ledger(sqlite_storage, 3)
+    expected = sqlite_storage.performance(interval="week", until="2024-01-20")
+
+    def fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(valuation_split.os, "fork", fork)
+    monkeypatch.setattr(valuation_split, "TWO_PROCESS_MIN_TRADES", 0)
+    report = sqlite_storage.performance(interval="week", until="2024-01-20")
+    assert str(report.days) == str(expected.days) and report.days

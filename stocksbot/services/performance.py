@@ -114,10 +114,11 @@ def performance(
         theirs = second_part(conn, others) if held else None
         part = None
         if theirs is not None:
-            others, their_events = split_events(others, theirs)
+            ours, their_events = split_events(others, theirs)
             valuation.partner = second.enter_context(
                 second_process(uow, valuation, their_events, firsts, until, theirs))
-            part = replace(theirs, inside=False)
+            if valuation.partner is not None:
+                others, part = ours, replace(theirs, inside=False)
         hold.close()
         with trade_rows(conn, until, full=valuation.per_account, part=part) as trades, \
                 bar_rows(conn, until, part) as bars:

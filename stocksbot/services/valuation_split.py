@@ -143,12 +143,19 @@ class _Partner:
 
 @contextmanager
 def second_process(uow: UnitOfWork, valuation: DailyValuation, others: Others, firsts: Sequence[datetime],
-                   until: Any, second: SymbolPart) -> Iterator[Callable[[date], Share]]:
+                   until: Any, second: SymbolPart) -> Iterator[Callable[[date], Share] | None]:
     """Fork the process that values `second`'s symbols; yield, once it has begun reading, the
-    function that takes its day (`DailyValuation.partner`). The block must run inside the
-    hold of `UnitOfWork.writers_held` up to that point (the module docstring)."""
+    function that takes its day (`DailyValuation.partner`), or None when no process could be
+    started (a limit on processes): then one process values everything. The block must run
+    inside the hold of `UnitOfWork.writers_held` up to that point (the module docstring)."""
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read_end)
+        os.close(write_end)
+        yield None
+        return
     if pid == 0:  # the second process: never returns
         os.close(read_end)
         _second(uow, valuation, others, firsts, until, second, os.fdopen(write_end, "wb"))
