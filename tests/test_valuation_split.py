@@ -180,20 +180,27 @@ def test_the_second_part_keeps_chains_together_and_rates_with_the_first(sqlite_s
     assert [event.new_symbol for _key, event in theirs] == ["EEF"]
 
 
+def _fail_pass(monkeypatch: pytest.MonkeyPatch, which: Callable[[daily_values.DailyValuation], bool],
+               error: Exception) -> None:
+    """Make the pass of the process `which` picks raise `error` as it starts, with the split forced."""
+    real_run = daily_values.DailyValuation.run
+
+    def run(self: daily_values.DailyValuation, *args: Any) -> Any:
+        if which(self):
+            raise error
+        return real_run(self, *args)
+
+    monkeypatch.setattr(daily_values.DailyValuation, "run", run)
+    monkeypatch.setattr(valuation_split, "TWO_PROCESS_MIN_TRADES", 0)
+
+
 def test_an_error_in_the_second_process_is_the_users_one_line(
         sqlite_storage: Any, monkeypatch: pytest.MonkeyPatch, forks: list[int]) -> None:
     """The second process's error (here: one it raises as it starts its pass) is raised by the
     first, and the second is gone when `performance` returns."""
     _ledger(sqlite_storage, 1)
-    real_run = daily_values.DailyValuation.run
-
-    def run(self: daily_values.DailyValuation, *args: Any) -> Any:
-        if self.sink is not None:
-            raise StocksbotError("database error on test.db: interrupted")
-        return real_run(self, *args)
-
-    monkeypatch.setattr(daily_values.DailyValuation, "run", run)
-    monkeypatch.setattr(valuation_split, "TWO_PROCESS_MIN_TRADES", 0)
+    _fail_pass(monkeypatch, lambda valuation: valuation.sink is not None,
+               StocksbotError("database error on test.db: interrupted"))
     with pytest.raises(StocksbotError, match="^database error on test.db: interrupted$"):
         sqlite_storage.performance(interval="all", until="2024-01-20")
     assert len(forks) == 1
@@ -212,17 +219,10 @@ def test_a_second_process_that_dies_is_an_error_not_a_hang(
 
 def test_the_first_process_failing_stops_the_second(
         sqlite_storage: Any, monkeypatch: pytest.MonkeyPatch, forks: list[int]) -> None:
-    """The first process fails mid-pass: the second, blocked on a full pipe or done, is reaped."""
+    """The first process fails as its pass begins: the second, still replaying, stops on the
+    broken pipe and is reaped."""
     _ledger(sqlite_storage, 3)
-    real_run = daily_values.DailyValuation.run
-
-    def run(self: daily_values.DailyValuation, *args: Any) -> Any:
-        if self.partner is not None:
-            raise KeyError("a bug in the first process")
-        return real_run(self, *args)
-
-    monkeypatch.setattr(daily_values.DailyValuation, "run", run)
-    monkeypatch.setattr(valuation_split, "TWO_PROCESS_MIN_TRADES", 0)
+    _fail_pass(monkeypatch, lambda valuation: valuation.partner is not None, KeyError("a bug in the first process"))
     with pytest.raises(KeyError):
         sqlite_storage.performance(interval="day", until="2025-12-31")
     with pytest.raises(ChildProcessError):

@@ -44,6 +44,7 @@ from stocksbot.storage.events import (
     TRADE,
     TRANSFER,
     CashEntry,
+    Keyed,
     SymbolChangeRecord,
 )
 from stocksbot.storage.records import DividendRecord, SplitRecord, TransferRecord
@@ -183,7 +184,7 @@ class DailyValuation:
     # --- the pass ------------------------------------------------------------------------
 
     def run(self, trades: Iterator[tuple[Any, ...]], bars: Iterator[tuple[Any, ...]],
-            others: Sequence[tuple[tuple[datetime, int, int], Any]], firsts: Sequence[datetime]) -> Valuation:
+            others: Sequence[Keyed], firsts: Sequence[datetime]) -> Valuation:
         """Replay `trades` and `bars` (driver rows, `storage/streams.py`) and `others`
         (`storage/events.other_events`) and return the days. `firsts` are the moments of the
         first trade, bar and other event of the whole ledger (`storage/streams.first_moments`):

@@ -39,7 +39,7 @@ from sqlalchemy import func, select
 from stocksbot.errors import StocksbotError
 from stocksbot.services.daily_values import DailyValuation, Share
 from stocksbot.storage import tables
-from stocksbot.storage.events import RENAME, SPLIT, TRANSFER
+from stocksbot.storage.events import RENAME, SPLIT, TRANSFER, Keyed
 from stocksbot.storage.streams import SymbolPart, bar_rows, trade_rows, traded_symbols
 from stocksbot.storage.unit_of_work import UnitOfWork, database_errors
 
@@ -50,7 +50,6 @@ TWO_PROCESS_MIN_TRADES = 100_000
 _DAYS_PER_MESSAGE = 16
 _SYMBOL_EVENTS = (SPLIT, RENAME, TRANSFER)
 
-Keyed = tuple[tuple[datetime, int, int], Any]
 Others = Sequence[Keyed]
 
 

@@ -62,15 +62,16 @@ class CashEntry:
 
 
 LedgerEvent = Union[TradeRecord, SplitRecord, SymbolChangeRecord, TransferRecord, CashEntry, DividendRecord]
-_Keyed = tuple[tuple[datetime, int, int], Any]
+#: An event keyed by (moment, kind, id), the booking order.
+Keyed = tuple[tuple[datetime, int, int], Any]
 
 
-def other_events(conn: Connection, accounts: Mapping[int, str]) -> list[_Keyed]:
+def other_events(conn: Connection, accounts: Mapping[int, str]) -> list[Keyed]:
     """Every event that is not a trade, keyed by (moment, kind, id) and sorted.
 
     `accounts` maps account ids to names. Read before the trades stream is opened.
     """
-    events: list[_Keyed] = []
+    events: list[Keyed] = []
     for row in conn.execute(select(tables.symbol_changes)):
         events.append(((row.at, RENAME, row.id), SymbolChangeRecord(
             id=row.id, old_symbol=row.old_symbol, new_symbol=row.new_symbol, at=row.at)))
@@ -103,7 +104,7 @@ def other_events(conn: Connection, accounts: Mapping[int, str]) -> list[_Keyed]:
     return events
 
 
-def merged(others: list[_Keyed], trades: Iterable[TradeRecord]) -> Iterator[LedgerEvent]:
+def merged(others: list[Keyed], trades: Iterable[TradeRecord]) -> Iterator[LedgerEvent]:
     """The trades (in booking order) merged with `other_events`: the whole ledger in booking order."""
     keyed = (((trade.executed_at, TRADE, trade.id), trade) for trade in trades)
     for _key, event in heapq.merge(others, keyed, key=itemgetter(0)):

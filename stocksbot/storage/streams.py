@@ -97,7 +97,6 @@ class DriverForm:
         self.dialect = conn.dialect.name
         moment = driver_conversion(tables.trades.c.executed_at.type, self.dialect)
         self.moment: Callable[[datetime], Any] = moment.to_driver
-        self.read_moment: Callable[[Any], datetime] = moment.from_driver
         #: A driver number as a Decimal: SQLite's text parsed, PostgreSQL's Decimal copied (a C
         #: call either way; a dictionary of the texts seen was slower, its lookups missing the
         #: CPU's caches at a million rows).
